@@ -1,0 +1,54 @@
+# Switchboard's commands. Each bootstraps what it needs (a venv in .venv, npm packages in
+# node_modules) from the committed requirement and lock files, so a fresh clone needs only
+# python3, node and npm.
+#
+#   make run     the app on http://127.0.0.1:7071 with the embedded defaults
+#   make check   every check: lint, format, types, tests (unit, functions, contract, e2e, fuzz), infra
+#   make bench   the benchmark; prints the figures the README's performance section shows
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+
+.PHONY: run check lint types test infra-check bench deps clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m switchboard.devserver
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+types: $(VENV)/.installed
+	$(PY) -m mypy
+
+test: deps
+	$(PY) -m pytest
+
+infra-check: $(CHECKOV_VENV)/.installed
+	CKV_PARSE_ERROR_FAIL=true $(CHECKOV_VENV)/bin/checkov --config-file infra/.checkov.yaml
+
+check: lint types test infra-check
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,145 @@
+"""The ports: what the services need from the outside world, as `typing.Protocol`s.
+
+Services receive these as constructor arguments and never know which adapter is behind them
+(SQLite or Cosmos DB, the local ACS issuer or Azure Communication Services). Each port also
+names the exceptions its adapters raise, so services can react to them without importing an SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+Doc = dict[str, Any]
+"""A stored JSON document. Always has `id` and `pk`; reads also return `_etag` and `_ts`."""
+
+# Every container the app uses, partition key path `/pk`, with its default TTL in seconds
+# (None: no TTL; -1: TTL on, set per document). infra/ declares exactly these; the app never
+# creates containers at run time. TTL is a storage saving only: expiry is enforced in code by
+# timestamp, because not every store (nor the local Cosmos-protocol server) expires documents.
+CONTAINERS: Mapping[str, int | None] = {
+    "users": None,
+    "identities": None,
+    "friends": None,
+    "clubs": None,
+    "memberships": None,
+    "meetings": None,
+    "agenda": None,
+    "phone": -1,
+}
+
+
+class StoreError(Exception):
+    """Base of the DocumentStore's own exceptions."""
+
+
+class NotFound(StoreError):
+    """The document does not exist (replace/delete of a missing document)."""
+
+
+class Conflict(StoreError):
+    """`create` of a document whose id already exists in that partition."""
+
+
+class PreconditionFailed(StoreError):
+    """`replace`/`delete` with an etag that is no longer the document's current one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a query: the documents and the token that continues it (None at the end)."""
+
+    items: list[Doc]
+    continuation: str | None
+
+
+class DocumentStore(Protocol):
+    """A document store with Cosmos DB (NoSQL) semantics; every container is partitioned on /pk."""
+
+    async def read(self, container: str, pk: str, id: str) -> Doc | None:
+        """The document, or None when it does not exist."""
+        ...
+
+    async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
+        """Many documents by (pk, id) in one call (Cosmos ReadMany); missing ones are left out."""
+        ...
+
+    async def create(self, container: str, doc: Doc) -> Doc:
+        """Insert; raises Conflict when (pk, id) exists."""
+        ...
+
+    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
+        """Replace when `etag` is current; raises PreconditionFailed if stale, NotFound if gone."""
+        ...
+
+    async def upsert(self, container: str, doc: Doc) -> Doc:
+        """Insert or replace, unconditionally."""
+        ...
+
+    async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
+        """Delete; False when it did not exist. With `etag`, PreconditionFailed if stale."""
+        ...
+
+    async def query(
+        self,
+        container: str,
+        pk: str,
+        *,
+        where: Mapping[str, str | int | float | bool | None] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+        continuation: str | None = None,
+    ) -> Page:
+        """Documents of one partition matching top-level equality filters, in order, paged."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise DependencyUnavailable when the store cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (end of process or of a test)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An ACS user access token and when it expires (the SDK's AccessToken, made explicit)."""
+
+    token: str
+    expires_on: datetime
+
+
+class IdentityNotFound(Exception):
+    """The ACS identity no longer exists (deleted), so no token can be issued for it."""
+
+
+class IdentityProvider(Protocol):
+    """The ACS Identity service: identities and their user access tokens."""
+
+    async def create_user_and_token(
+        self, scopes: Sequence[str], expires_in: timedelta
+    ) -> tuple[str, IssuedToken]:
+        """A new identity and its first token in one call; returns (communicationUserId, token)."""
+        ...
+
+    async def issue_token(
+        self, communication_user_id: str, scopes: Sequence[str], expires_in: timedelta
+    ) -> IssuedToken:
+        """A token for an existing identity; raises IdentityNotFound if it was deleted."""
+        ...
+
+    async def revoke_tokens(self, communication_user_id: str) -> None:
+        """Every token issued to the identity so far stops working."""
+        ...
+
+    async def delete_user(self, communication_user_id: str) -> None:
+        """Delete the identity (and with it its tokens); deleting a missing one is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

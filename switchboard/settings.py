@@ -1,0 +1,175 @@
+"""The one frozen Settings object, read once from the environment (app settings in Azure).
+
+Field names are the app-setting names of DESIGN §5, lower-cased. A bad value stops start-up with a
+`ConfigurationError` that names the setting; secrets are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from switchboard.errors import ConfigurationError
+
+# The scope names ACS knows (CommunicationTokenScope); TOKEN_SCOPES picks the allowed ones.
+KNOWN_SCOPES: tuple[str, ...] = ("chat", "voip", "chat.join", "chat.join.limited", "voip.join")
+TOKEN_MINUTES_MIN = 60
+TOKEN_MINUTES_MAX = 1440
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+    switchboard_store: Literal["sqlite", "cosmos"] = "sqlite"
+    switchboard_data_dir: Path = Path(".switchboard")
+    cosmos_endpoint: str | None = None
+    cosmos_key: SecretStr | None = None
+    cosmos_database: str = "switchboard"
+    acs_endpoint: str | None = None
+    acs_connection_string: SecretStr | None = None
+    auth_mode: Literal["dev", "jwt", "easyauth"] = "dev"
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    auth_user_claim: str = "sub"
+    token_scopes: Annotated[tuple[str, ...], NoDecode] = ("chat", "voip")
+    token_ttl_minutes: int = Field(60, ge=TOKEN_MINUTES_MIN, le=TOKEN_MINUTES_MAX)
+    graph_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: SecretStr | None = None
+    meetings_organizer_id: str | None = None
+    meetings_lobby_bypass: str = "everyone"
+    teams_client_id: str | None = None
+    call_idle_hours: int = Field(12, ge=1, le=24 * 30)
+    public_app_url: str | None = None
+    sms_daily_limit: int = Field(20, ge=0, le=10_000)
+    sms_from: str | None = None
+    pstn_caller_id: str | None = None
+    azure_client_id: str | None = None
+    # Set by the platform, not by us: where the process runs and whether Easy Auth is on.
+    website_instance_id: str | None = None
+    website_auth_enabled: bool = False
+
+    @field_validator("token_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        if value is None:
+            return ("chat", "voip")
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("token_scopes")
+    @classmethod
+    def _known_scopes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in KNOWN_SCOPES]
+        if unknown:
+            raise ValueError(f"unknown scope(s) {unknown}; known: {', '.join(KNOWN_SCOPES)}")
+        if not value:
+            raise ValueError("at least one scope must be allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.switchboard_store == "cosmos" and not self.cosmos_endpoint:
+            raise _setting_error("COSMOS_ENDPOINT", "is required when SWITCHBOARD_STORE=cosmos")
+        if self.auth_mode == "jwt":
+            for name in ("auth_issuer", "auth_audience"):
+                if not getattr(self, name):
+                    raise _setting_error(name.upper(), "is required when AUTH_MODE=jwt")
+        if self.auth_mode == "easyauth" and not self.website_auth_enabled:
+            raise _setting_error(
+                "AUTH_MODE",
+                "is easyauth but the platform does not say Easy Auth is on "
+                "(WEBSITE_AUTH_ENABLED); the principal headers would be forgeable",
+            )
+        if self.running_in_azure:
+            # Local adapters and dev sign-in are for development only: refuse, never fall back.
+            if self.auth_mode == "dev":
+                raise _setting_error("AUTH_MODE", "is dev, which is refused when running in Azure")
+            if self.switchboard_store == "sqlite":
+                raise _setting_error(
+                    "SWITCHBOARD_STORE", "is sqlite, which is refused when running in Azure"
+                )
+            if not self.uses_azure_identity:
+                raise _setting_error(
+                    "ACS_ENDPOINT",
+                    "(or ACS_CONNECTION_STRING) is required when running in Azure; "
+                    "the local token issuer is for development only",
+                )
+        return self
+
+    @property
+    def running_in_azure(self) -> bool:
+        return bool(self.website_instance_id)
+
+    @property
+    def uses_azure_identity(self) -> bool:
+        return bool(self.acs_endpoint or self.acs_connection_string)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from exactly this mapping (tests, tools); raises ConfigurationError."""
+        # App settings cannot be "absent" in every tool (Bicep, azd): an empty one means unset.
+        values = {
+            k.lower(): v
+            for k, v in environ.items()
+            if k.lower() in cls.model_fields and v.strip()
+        }
+        try:
+            return _ExplicitSettings(**values)
+        except ValidationError as exc:
+            raise _configuration_error(exc) from None
+
+
+class _ExplicitSettings(Settings):
+    """Settings that read only their constructor arguments, not the process environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _setting_error(name: str, message: str) -> ValueError:
+    return ValueError(f"{name} {message}")
+
+
+def _configuration_error(exc: ValidationError) -> ConfigurationError:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{loc}: {message}" if loc else message)
+    return ConfigurationError("bad setting: " + "; ".join(problems))
+
+
+PLATFORM_SETTING_NAMES = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_AUTH_ENABLED"})
+APP_SETTING_NAMES = frozenset(
+    name.upper() for name in Settings.model_fields if name.upper() not in PLATFORM_SETTING_NAMES
+)
+"""Every app setting the code reads (DESIGN §5); infra/ sets exactly these, less the next two."""
+SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
+"""Key-based alternatives to managed identity: never set by infra/."""
+EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
+"""Meaningful only for the embedded adapters, which refuse to run in Azure."""
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """The process's settings, built once from the environment."""
+    return Settings.from_environ(os.environ)
