@@ -1,0 +1,1 @@
+"""One blueprint per capability; `function_app.py` registers them all."""

@@ -120,18 +120,16 @@ class Settings(BaseSettings):
         """Settings from exactly this mapping (tests, tools); raises ConfigurationError."""
         # App settings cannot be "absent" in every tool (Bicep, azd): an empty one means unset.
         values = {
-            k.lower(): v
-            for k, v in environ.items()
-            if k.lower() in cls.model_fields and v.strip()
+            k.lower(): v for k, v in environ.items() if k.lower() in cls.model_fields and v.strip()
         }
         try:
-            return _ExplicitSettings(**values)
+            return _ExplicitSettings.model_validate(values)
         except ValidationError as exc:
             raise _configuration_error(exc) from None
 
 
 class _ExplicitSettings(Settings):
-    """Settings that read only their constructor arguments, not the process environment."""
+    """Settings that read only the values given, not the process environment or a .env file."""
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,88 @@
+"""System routes: health, the OpenAPI document, and the dev-mode sign-in (DESIGN §4)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from switchboard import errors
+from switchboard.auth import DevTokenIssuer
+from switchboard.http import ROUTES, api_route, blueprint, json_response, parse_body
+from switchboard.models import DevLoginRequest, DevLoginResponse, Health, Jwks
+from switchboard.openapi import build_openapi
+from switchboard.runtime import Runtime, get_runtime
+
+bp = blueprint()
+TAG = "system"
+_openapi_document: dict[str, object] | None = None
+
+
+@api_route(
+    bp,
+    "GET",
+    "health",
+    tag=TAG,
+    summary="Liveness and store reachability",
+    response=Health,
+    auth=False,
+    errors=(503,),
+)
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    rt = get_runtime()
+    names = rt.describe()
+    try:
+        await rt.store.ping()
+    except errors.DependencyUnavailable as exc:
+        body = Health(status="unavailable", **names)
+        return json_response(body, status=503, headers={"Retry-After": str(exc.retry_after)})
+    return json_response(Health(status="ok", **names))
+
+
+@api_route(
+    bp, "GET", "openapi.json", tag=TAG, summary="This API's OpenAPI 3.1 document", auth=False
+)
+async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    global _openapi_document
+    if _openapi_document is None:  # the route table is fixed once the app is composed
+        _openapi_document = build_openapi(ROUTES, title="Switchboard", version="0.1.0")
+    return json_response(_openapi_document)
+
+
+@api_route(
+    bp,
+    "POST",
+    "dev/login",
+    tag=TAG,
+    auth=False,
+    request=DevLoginRequest,
+    response=DevLoginResponse,
+    errors=(404,),
+    summary="Dev sign-in (AUTH_MODE=dev only): an app token for any user id",
+)
+async def dev_login(req: func.HttpRequest) -> func.HttpResponse:
+    issuer = _dev_issuer(get_runtime())
+    body = parse_body(req, DevLoginRequest)
+    token, lifetime = issuer.issue(body.user_id, body.display_name)
+    return json_response(
+        DevLoginResponse(access_token=token, expires_in=lifetime),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@api_route(
+    bp,
+    "GET",
+    "dev/jwks",
+    tag=TAG,
+    auth=False,
+    response=Jwks,
+    errors=(404,),
+    summary="Dev sign-in's public keys (AUTH_MODE=dev only), as an OIDC issuer serves them",
+)
+async def dev_jwks(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(_dev_issuer(get_runtime()).jwks())
+
+
+def _dev_issuer(rt: Runtime) -> DevTokenIssuer:
+    if rt.dev_issuer is None:
+        raise errors.NotFoundError("Dev routes exist only with AUTH_MODE=dev.")
+    return rt.dev_issuer

@@ -1,0 +1,9 @@
+"""Switchboard's Azure Functions app: composition only. Each capability is one blueprint."""
+
+import azure.functions as func
+
+from blueprints import identity, system
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+for blueprint in (system.bp, identity.bp):
+    app.register_functions(blueprint)

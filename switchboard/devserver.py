@@ -1,0 +1,315 @@
+"""The embedded HTTP host: serves the registered functions over uvicorn, as the Functions host does.
+
+`python -m switchboard.devserver [--host 127.0.0.1] [--port 7071]` runs the app without Core
+Tools. Routes come from `function_app.app.get_functions()` with the Functions route-template
+rules (`{id}`, `{id:guid}`, `{id:int}`, `{id?}`, `{*rest}`) under host.json's route prefix;
+Event Grid triggers answer at `/runtime/webhooks/eventgrid?functionName=NAME`, handshake
+included. Bodies over 64 KiB are refused before the handler runs. One log line per request:
+method, path (never the query string or headers, where tokens travel), status and duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import azure.functions as func
+
+from switchboard.errors import ConfigurationError
+from switchboard.http import MAX_BODY_BYTES, problem
+
+log = logging.getLogger("switchboard.devserver")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_TEMPLATE_PARAM = re.compile(
+    r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?\}"
+)
+_CONSTRAINTS = {
+    "guid": r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
+    "int": r"-?[0-9]+",
+    "long": r"-?[0-9]+",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?:true|false|True|False)",
+}
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    name: str
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    arg_name: str
+    handler: Callable[..., Any]
+
+
+def compile_route(template: str, prefix: str) -> re.Pattern[str]:
+    """A regex for a Functions route template, e.g. 'clubs/{clubId:guid}/call'."""
+    parts = [re.escape(prefix.strip("/"))] if prefix.strip("/") else []
+    regex = ""
+    pos = 0
+    for match in _TEMPLATE_PARAM.finditer(template):
+        regex += re.escape(template[pos : match.start()])
+        catch_all, name, constraint, optional = match.groups()
+        body = ".*" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), r"[^/]+")
+        group = f"(?P<{name}>{body})"
+        if optional and regex.endswith("/"):
+            regex = regex[:-1] + f"(?:/{group})?"
+        else:
+            regex += group + ("?" if optional else "")
+        pos = match.end()
+    regex += re.escape(template[pos:])
+    parts.append(regex.strip("/") if regex else "")
+    full = "/" + "/".join(p for p in parts if p)
+    return re.compile(f"^{full}/?$", re.IGNORECASE)
+
+
+def route_prefix(host_json: Path) -> str:
+    """host.json's extensions.http.routePrefix ('api' when not set, as the host does)."""
+    try:
+        config = json.loads(host_json.read_text())
+    except FileNotFoundError:
+        return "api"
+    prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+    return str(prefix)
+
+
+class DevServer:
+    """An ASGI app serving a FunctionApp's HTTP and Event Grid triggers."""
+
+    def __init__(self, app: func.FunctionApp, prefix: str = "api") -> None:
+        self.http: list[HttpFunction] = []
+        self.event_grid: dict[str, tuple[str, Callable[..., Any]]] = {}
+        for fn in app.get_functions():
+            # azure.functions types triggers loosely (Trigger | None); these are what it gives.
+            trigger: Any = fn.get_trigger()
+            handler = fn.get_user_function()
+            name = str(fn.get_function_name())
+            if trigger.type == "httpTrigger":
+                route = str(trigger.route or name)
+                methods = trigger.methods or ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                self.http.append(
+                    HttpFunction(
+                        name=name,
+                        methods=frozenset(str(getattr(m, "value", m)).upper() for m in methods),
+                        pattern=compile_route(route, prefix),
+                        arg_name=str(trigger.name),
+                        handler=handler,
+                    )
+                )
+            elif trigger.type == "eventGridTrigger":
+                self.event_grid[name.lower()] = (str(trigger.name), handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        status = await self._serve(scope, receive, send)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                from switchboard.runtime import get_runtime
+
+                try:
+                    await get_runtime().close()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await _read_body(receive, headers)
+        if body is None:
+            response = problem(
+                413,
+                "payload_too_large",
+                "Payload too large",
+                f"The body is larger than {MAX_BODY_BYTES} bytes.",
+            )
+            return await _send_response(send, response)
+        path: str = scope["path"]
+        if path.rstrip("/").lower() == "/runtime/webhooks/eventgrid":
+            return await _send_response(send, await self._event_grid(scope, headers, body))
+        allowed: set[str] = set()
+        for fn in self.http:
+            match = fn.pattern.match(path)
+            if match is None:
+                continue
+            if scope["method"] not in fn.methods:
+                allowed |= fn.methods
+                continue
+            request = func.HttpRequest(
+                method=scope["method"],
+                url=_url(scope, headers),
+                headers=headers,
+                params=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+                route_params={k: v for k, v in match.groupdict().items() if v is not None},
+                body=body,
+            )
+            return await _send_response(send, await _invoke(fn.handler, fn.arg_name, request))
+        if allowed:
+            response = problem(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                f"Use {', '.join(sorted(allowed))} on this route.",
+                headers={"Allow": ", ".join(sorted(allowed))},
+            )
+        else:
+            response = problem(404, "not_found", "Not found", "No such route.")
+        return await _send_response(send, response)
+
+    async def _event_grid(
+        self, scope: Scope, headers: dict[str, str], body: bytes
+    ) -> func.HttpResponse:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        target = self.event_grid.get(query.get("functionName", "").lower())
+        if scope["method"] != "POST" or target is None:
+            return problem(404, "not_found", "Not found", "No such Event Grid function.")
+        try:
+            events = json.loads(body or b"[]")
+        except ValueError:
+            return problem(400, "invalid_json", "Malformed JSON", "The body is not valid JSON.")
+        events = events if isinstance(events, list) else [events]
+        arg_name, handler = target
+        for raw in events:
+            if not isinstance(raw, dict):
+                return problem(400, "invalid_input", "Invalid input", "Events must be objects.")
+            if raw.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent":
+                code = (raw.get("data") or {}).get("validationCode", "")
+                return func.HttpResponse(
+                    json.dumps({"validationResponse": code}), mimetype="application/json"
+                )
+            await _invoke(handler, arg_name, _event(raw))
+        return func.HttpResponse(status_code=200)
+
+
+def _event(raw: dict[str, Any]) -> func.EventGridEvent:
+    """An Event Grid event (Event Grid schema, or CloudEvents mapped onto it) for the trigger."""
+    event_time = raw.get("eventTime") or raw.get("time")
+    return func.EventGridEvent(
+        id=str(raw.get("id", "")),
+        data=raw.get("data") or {},
+        topic=str(raw.get("topic") or raw.get("source") or ""),
+        subject=str(raw.get("subject", "")),
+        event_type=str(raw.get("eventType") or raw.get("type") or ""),
+        event_time=datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+        if event_time
+        else None,
+        data_version=str(raw.get("dataVersion", "")),
+    )
+
+
+async def _invoke(handler: Callable[..., Any], arg_name: str, value: Any) -> Any:
+    if inspect.iscoroutinefunction(handler):
+        return await handler(**{arg_name: value})
+    return await asyncio.to_thread(handler, **{arg_name: value})
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """The request body, or None once it is known to exceed the limit (read no further)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "{}:{}".format(*scope.get("server", ("127.0.0.1", 7071)))
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}" + (f"?{query}" if query else "")
+
+
+async def _send_response(send: Send, response: func.HttpResponse | None) -> int:
+    if response is None:
+        response = func.HttpResponse(status_code=204)
+    body = response.get_body() or b""
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+    ]
+    if response.mimetype and not any(k == b"content-type" for k, _ in headers):
+        content_type = response.mimetype
+        if response.charset and content_type.startswith(("text/", "application/json")):
+            content_type += f"; charset={response.charset}"
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    status = int(response.status_code)
+    if status == 204:
+        body = b""
+        headers = [(k, v) for k, v in headers if k != b"content-type"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+def create_app(root: Path | None = None) -> DevServer:
+    """The devserver for the project's `function_app`, built with the process settings.
+
+    Builds the runtime now, so a bad setting stops start-up with its name instead of failing
+    the first request.
+    """
+    from function_app import app
+    from switchboard.runtime import get_runtime
+
+    get_runtime()
+    root = root or Path(__file__).resolve().parent.parent
+    return DevServer(app, route_prefix(root / "host.json"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Switchboard without Core Tools.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7071, help="port (7071, as func start)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asgi = create_app()
+    except ConfigurationError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
+    uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The process's object graph: adapters chosen by settings, built once, lazily, and the services.
+
+Handlers ask `get_runtime()` for it. The first call builds it (so `import function_app` stays
+cheap and imports no Azure SDK but azure.functions); each adapter then creates its SDK client on
+first use and keeps it for the life of the process. Tests build a `Runtime` from fakes and
+install it with `set_runtime`; nothing is patched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from switchboard.auth import (
+    Authenticator,
+    BearerAuthenticator,
+    DevTokenIssuer,
+    EasyAuthAuthenticator,
+    RemoteJwksKeySource,
+    TokenVerifier,
+)
+from switchboard.ports import DocumentStore, IdentityProvider
+from switchboard.services.caller import Caller
+from switchboard.services.identity import IdentityService, TokenPolicy
+from switchboard.settings import Settings, load_settings
+
+
+class Runtime:
+    """Settings, adapters and services of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: DocumentStore,
+        identity_provider: IdentityProvider,
+        authenticator: Authenticator,
+        dev_issuer: DevTokenIssuer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.identity_provider = identity_provider
+        self.authenticator = authenticator
+        self.dev_issuer = dev_issuer
+        self.identity = IdentityService(
+            store,
+            identity_provider,
+            TokenPolicy(settings.token_scopes, settings.token_ttl_minutes),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        """The runtime the settings describe; adapter modules are imported only when chosen."""
+        dev_issuer = build_dev_issuer(settings)
+        return cls(
+            settings,
+            build_store(settings),
+            build_identity_provider(settings),
+            build_authenticator(settings, dev_issuer),
+            dev_issuer,
+        )
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Caller:
+        return await self.authenticator.authenticate(headers)
+
+    def describe(self) -> dict[str, str]:
+        """Which adapters run (names only, never endpoints or keys): health and logs."""
+        return {
+            "store": self.settings.switchboard_store,
+            "identity": "acs" if self.settings.uses_azure_identity else "local",
+            "auth": self.settings.auth_mode,
+        }
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.identity_provider.close()
+
+
+def build_store(settings: Settings) -> DocumentStore:
+    if settings.switchboard_store == "cosmos":
+        from switchboard.adapters.cosmos_store import CosmosStore
+
+        assert settings.cosmos_endpoint  # enforced by Settings
+        return CosmosStore.from_settings(
+            endpoint=settings.cosmos_endpoint,
+            database=settings.cosmos_database,
+            key=settings.cosmos_key.get_secret_value() if settings.cosmos_key else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    from switchboard.adapters.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.switchboard_data_dir / "switchboard.sqlite")
+
+
+def build_identity_provider(settings: Settings) -> IdentityProvider:
+    if settings.uses_azure_identity:
+        from switchboard.adapters.acs_azure import AzureIdentityProvider
+
+        secret = settings.acs_connection_string
+        return AzureIdentityProvider.from_settings(
+            endpoint=settings.acs_endpoint,
+            connection_string=secret.get_secret_value() if secret else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    from switchboard.adapters.acs_local import LocalIdentityIssuer
+
+    return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
+    if settings.auth_mode != "dev":
+        return None
+    return DevTokenIssuer(
+        settings.switchboard_data_dir,
+        issuer=settings.auth_issuer or "switchboard-dev",
+        audience=settings.auth_audience or "switchboard",
+    )
+
+
+def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -> Authenticator:
+    if settings.auth_mode == "easyauth":
+        return EasyAuthAuthenticator(settings.auth_user_claim)
+    if dev_issuer is not None:
+        verifier = TokenVerifier(
+            dev_issuer.key_source(),
+            dev_issuer.issuer,
+            dev_issuer.audience,
+            settings.auth_user_claim,
+        )
+    else:
+        # Both are required for jwt mode by Settings.
+        assert settings.auth_issuer
+        assert settings.auth_audience
+        verifier = TokenVerifier(
+            RemoteJwksKeySource(settings.auth_issuer, settings.auth_jwks_url),
+            settings.auth_issuer,
+            settings.auth_audience,
+            settings.auth_user_claim,
+        )
+    return BearerAuthenticator(verifier)
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.from_settings(load_settings())
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install a runtime (tests, the devserver); None forgets it so the next use rebuilds."""
+    global _runtime
+    _runtime = runtime

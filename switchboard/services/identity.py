@@ -1,0 +1,261 @@
+"""Identity & tokens: one ACS identity per app user, tokens for the caller only, erase on request.
+
+Storage: `users/{userId}` holds the profile and the user's communicationUserId; `identities/
+{communicationUserId}` is the reverse map (which app user an ACS identity belongs to). The
+mapping is made race-safe with the store's conditional writes: concurrent first requests of one
+user each create an ACS identity, exactly one wins the profile write, and the losers delete
+the identity and reverse-map entry they made, so one user never ends up with two identities.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from switchboard import errors
+from switchboard.ports import (
+    Conflict,
+    Doc,
+    DocumentStore,
+    IdentityNotFound,
+    IdentityProvider,
+    IssuedToken,
+    PreconditionFailed,
+)
+from switchboard.services.caller import Caller
+from switchboard.settings import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
+
+log = logging.getLogger("switchboard.identity")
+
+USERS = "users"
+IDENTITIES = "identities"
+# How often a request retries the mapping after losing a race; losing twice in a row already
+# means another request of the same user has finished and the next read sees its identity.
+_MAPPING_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    """Server-side token policy: which scopes may be asked for and how long tokens live."""
+
+    allowed_scopes: tuple[str, ...]
+    default_minutes: int
+
+    def resolve(
+        self, scopes: Sequence[str] | None, expires_in_minutes: int | None
+    ) -> tuple[list[str], timedelta]:
+        """The scopes and lifetime to issue, or InvalidScope / ScopeNotAllowed / InvalidInput."""
+        wanted = list(dict.fromkeys(scopes)) if scopes is not None else list(self.allowed_scopes)
+        if not wanted:
+            raise errors.InvalidInput("scopes: name at least one scope", field="scopes")
+        for scope in wanted:
+            if scope not in KNOWN_SCOPES:
+                raise errors.InvalidScope(
+                    f"scopes: '{scope[:32]}' is not an ACS scope; known: {', '.join(KNOWN_SCOPES)}",
+                    field="scopes",
+                )
+            if scope not in self.allowed_scopes:
+                raise errors.ScopeNotAllowed(
+                    f"scopes: '{scope}' is not allowed here; allowed: "
+                    f"{', '.join(self.allowed_scopes)}",
+                    field="scopes",
+                )
+        minutes = self.default_minutes if expires_in_minutes is None else expires_in_minutes
+        if not TOKEN_MINUTES_MIN <= minutes <= TOKEN_MINUTES_MAX:
+            raise errors.InvalidInput(
+                f"expiresInMinutes: must be {TOKEN_MINUTES_MIN} to {TOKEN_MINUTES_MAX}",
+                field="expiresInMinutes",
+            )
+        return wanted, timedelta(minutes=minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class UserToken:
+    """An ACS token issued to the caller's identity, with the scopes it carries."""
+
+    communication_user_id: str
+    token: str
+    expires_on: datetime
+    scopes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    """The caller's profile as the API shows it (phone number masked)."""
+
+    user_id: str
+    display_name: str
+    communication_user_id: str | None
+    phone_number: str | None
+    phone_verified: bool
+
+
+class IdentityService:
+    """Maps app users to ACS identities and issues, revokes and erases their tokens."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        identities: IdentityProvider,
+        policy: TokenPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._identities = identities
+        self._policy = policy
+        self._clock = clock
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    async def issue_token(
+        self, caller: Caller, scopes: Sequence[str] | None, expires_in_minutes: int | None
+    ) -> UserToken:
+        """A token for the caller's identity, creating the identity on first use.
+
+        Known user: 1 store read + 1 ACS call. New user: 1 read, 2 creates, 1 ACS call.
+        """
+        wanted, lifetime = self._policy.resolve(scopes, expires_in_minutes)
+        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+        for _ in range(_MAPPING_ATTEMPTS):
+            acs_id = profile.get("communicationUserId") if profile else None
+            if acs_id:
+                try:
+                    issued = await self._identities.issue_token(acs_id, wanted, lifetime)
+                    return _user_token(acs_id, issued, wanted)
+                except IdentityNotFound:
+                    # The identity was deleted behind our back (or an erase half-finished):
+                    # map a fresh one in its place, under the same etag guard as a first time.
+                    log.warning("ACS identity of a user is gone; mapping a new one")
+            try:
+                acs_id, issued = await self._map_new_identity(caller, profile, wanted, lifetime)
+                return _user_token(acs_id, issued, wanted)
+            except (Conflict, PreconditionFailed):
+                # Lost the race to another request of the same user: use what it mapped.
+                profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _map_new_identity(
+        self, caller: Caller, profile: Doc | None, scopes: list[str], lifetime: timedelta
+    ) -> tuple[str, IssuedToken]:
+        """Create an identity + token and map it to the caller; undo it all if mapping fails."""
+        acs_id, issued = await self._identities.create_user_and_token(scopes, lifetime)
+        try:
+            # Reverse map first: if we stop between the two writes, the leftover is an unmapped
+            # reverse entry (harmless), never a profile pointing at an identity nobody owns.
+            await self._store.create(
+                IDENTITIES, {"id": acs_id, "pk": acs_id, "userId": caller.user_id}
+            )
+            if profile is None:
+                await self._store.create(USERS, self._new_profile(caller, acs_id))
+            else:
+                previous = profile.get("communicationUserId")
+                updated = {**profile, "communicationUserId": acs_id}
+                await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
+                if previous:
+                    await self._store.delete(IDENTITIES, previous, previous)
+        except BaseException:
+            await self._discard_identity(acs_id)
+            raise
+        return acs_id, issued
+
+    async def _discard_identity(self, acs_id: str) -> None:
+        """Best-effort undo of an identity this request created but could not map."""
+        try:
+            await self._store.delete(IDENTITIES, acs_id, acs_id)
+        except Exception:
+            log.warning("could not remove an unmapped reverse-map entry", exc_info=True)
+        try:
+            await self._identities.delete_user(acs_id)
+        except Exception:
+            log.warning("could not delete an unmapped ACS identity", exc_info=True)
+
+    async def revoke_tokens(self, caller: Caller) -> None:
+        """Every token issued to the caller so far stops working."""
+        profile = await self._get_or_create_profile(caller)
+        acs_id = profile.get("communicationUserId")
+        if acs_id:
+            await self._identities.revoke_tokens(acs_id)
+
+    # --- profile ------------------------------------------------------------------------------
+
+    async def get_profile(self, caller: Caller) -> ProfileView:
+        return _view(await self._get_or_create_profile(caller))
+
+    async def update_profile(self, caller: Caller, display_name: str) -> ProfileView:
+        for _ in range(_MAPPING_ATTEMPTS):
+            profile = await self._get_or_create_profile(caller)
+            updated = {**profile, "displayName": display_name, "displayNameSet": True}
+            try:
+                saved = await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
+                return _view(saved)
+            except PreconditionFailed:
+                continue  # a concurrent write (e.g. the first token) landed: re-read, re-apply
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def erase(self, caller: Caller) -> None:
+        """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
+
+        The ACS identity goes first: if ACS is down nothing is removed and the call can be
+        retried; if the store fails after it, a retry finishes the job (each step is idempotent).
+        """
+        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+        if profile is None:
+            return
+        acs_id = profile.get("communicationUserId")
+        if acs_id:
+            await self._identities.delete_user(acs_id)
+            await self._store.delete(IDENTITIES, acs_id, acs_id)
+        await self._store.delete(USERS, caller.user_id, caller.user_id)
+
+    async def _get_or_create_profile(self, caller: Caller) -> Doc:
+        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+        if profile is not None:
+            return profile
+        try:
+            return await self._store.create(USERS, self._new_profile(caller, None))
+        except Conflict:
+            existing = await self._store.read(USERS, caller.user_id, caller.user_id)
+            if existing is None:  # created and erased in between: vanishingly rare
+                raise errors.DependencyUnavailable("store", retry_after=1) from None
+            return existing
+
+    def _new_profile(self, caller: Caller, acs_id: str | None) -> Doc:
+        return {
+            "id": caller.user_id,
+            "pk": caller.user_id,
+            "userId": caller.user_id,
+            "displayName": (caller.name or caller.user_id)[:64],
+            "displayNameSet": False,
+            "communicationUserId": acs_id,
+            "phoneNumber": None,
+            "phoneVerified": False,
+            "createdAt": self._clock().isoformat(),
+        }
+
+
+def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToken:
+    return UserToken(acs_id, issued.token, issued.expires_on, scopes)
+
+
+def _strip_system(doc: Doc) -> Doc:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def mask_phone(number: str | None) -> str | None:
+    """A phone number with all but its last two digits hidden: '+1*******67'."""
+    if not number:
+        return None
+    visible = 2
+    return number[:2] + "*" * max(0, len(number) - 2 - visible) + number[-visible:]
+
+
+def _view(profile: Doc) -> ProfileView:
+    return ProfileView(
+        user_id=profile["userId"],
+        display_name=profile["displayName"],
+        communication_user_id=profile.get("communicationUserId"),
+        phone_number=mask_phone(profile.get("phoneNumber")),
+        phone_verified=bool(profile.get("phoneVerified")),
+    )
