@@ -1,0 +1,316 @@
+"""The IdentityProvider port on Azure Communication Services, through the official async SDK
+(`azure.communication.identity.aio.CommunicationIdentityClient`).
+
+This module only translates: port calls to SDK calls, scope names to `CommunicationTokenScope`,
+and SDK failures to the port's exceptions —
+
+- 429, 5xx, connection and timeout errors → `DependencyUnavailable("acs", retry_after=…)`, with
+  the service's Retry-After when it sent one;
+- 401/403 (a wrong key, or a managed identity without its role) → `DependencyUnavailable` too,
+  since the API caller can do nothing about it, but logged as an error that names the cause;
+- 404 from issue-token → `IdentityNotFound`; 404 from delete or revoke is success (already gone).
+
+Azure SDKs are imported at first use, not at import time, so the embedded mode never loads them.
+No token, key or connection string ever reaches a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from switchboard.errors import DependencyUnavailable
+from switchboard.ports import IdentityNotFound, IssuedToken
+
+if TYPE_CHECKING:
+    from azure.communication.identity import CommunicationTokenScope
+    from azure.communication.identity.aio import CommunicationIdentityClient
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import HttpResponseError
+
+logger = logging.getLogger(__name__)
+
+DEPENDENCY = "acs"
+DEFAULT_RETRY_AFTER_SECONDS = 5
+# A Retry-After beyond this is passed on capped: our callers retry anyway, and a client told to
+# wait an hour would rather try again sooner.
+MAX_RETRY_AFTER_SECONDS = 300
+
+# Retry behaviour of the SDK pipeline unless the caller overrides it through client kwargs.
+# Throttling and 5xx answers are NOT retried inside the request (retry_status=0): the SDK would
+# sleep for the service's Retry-After while the HTTP caller waits; instead they surface at once
+# as a 503 with that Retry-After. Connection failures get a couple of quick retries.
+DEFAULT_CLIENT_KWARGS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_status": 0,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 2,
+}
+
+_T = TypeVar("_T")
+
+
+class AzureIdentityProvider:
+    """ACS identities and tokens through `CommunicationIdentityClient` (async).
+
+    Build it with `from_settings`, `from_connection_string` or `from_endpoint`. The SDK client
+    (and, for `from_settings` without a connection string, the managed-identity credential) is
+    created on first use and reused for the life of the process; `close` releases both.
+    """
+
+    def __init__(
+        self,
+        make_client: Callable[[], CommunicationIdentityClient],
+        *,
+        owned_credential: Callable[[], AsyncTokenCredential | None] | None = None,
+    ) -> None:
+        """Prefer the classmethods. `make_client` builds the SDK client once, at first use;
+        `owned_credential` returns the credential this provider created and must close."""
+        self._make_client = make_client
+        self._owned_credential = owned_credential
+        self._client: CommunicationIdentityClient | None = None
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, **client_kwargs: Any
+    ) -> AzureIdentityProvider:
+        """HMAC (access key) authentication, from `endpoint=https://…/;accesskey=…`."""
+        kwargs = {**DEFAULT_CLIENT_KWARGS, **client_kwargs}
+
+        def make_client() -> CommunicationIdentityClient:
+            from azure.communication.identity.aio import CommunicationIdentityClient
+
+            return CommunicationIdentityClient.from_connection_string(connection_string, **kwargs)
+
+        return cls(make_client)
+
+    @classmethod
+    def from_endpoint(
+        cls, endpoint: str, credential: AsyncTokenCredential, **client_kwargs: Any
+    ) -> AzureIdentityProvider:
+        """Entra ID authentication with a caller-owned async credential (not closed here)."""
+        kwargs = {**DEFAULT_CLIENT_KWARGS, **client_kwargs}
+
+        def make_client() -> CommunicationIdentityClient:
+            from azure.communication.identity.aio import CommunicationIdentityClient
+
+            return CommunicationIdentityClient(endpoint, credential, **kwargs)
+
+        return cls(make_client)
+
+    @classmethod
+    def from_settings(
+        cls,
+        endpoint: str | None,
+        connection_string: str | None,
+        managed_identity_client_id: str | None,
+        **client_kwargs: Any,
+    ) -> AzureIdentityProvider:
+        """From ACS_CONNECTION_STRING when set, else ACS_ENDPOINT with a managed identity
+        (`ManagedIdentityCredential(client_id=AZURE_CLIENT_ID)` for a user-assigned one,
+        `DefaultAzureCredential` otherwise, which also covers `az login` on a laptop)."""
+        if connection_string:
+            return cls.from_connection_string(connection_string, **client_kwargs)
+        if not endpoint:
+            raise ValueError("ACS_ENDPOINT or ACS_CONNECTION_STRING is required")
+        kwargs = {**DEFAULT_CLIENT_KWARGS, **client_kwargs}
+        created: list[AsyncTokenCredential] = []
+
+        def make_client() -> CommunicationIdentityClient:
+            from azure.communication.identity.aio import CommunicationIdentityClient
+            from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+            credential: AsyncTokenCredential
+            if managed_identity_client_id:
+                credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
+            else:
+                credential = DefaultAzureCredential()
+            created.append(credential)
+            return CommunicationIdentityClient(endpoint, credential, **kwargs)
+
+        return cls(make_client, owned_credential=lambda: created[0] if created else None)
+
+    # -- IdentityProvider ----------------------------------------------------------------------
+
+    async def create_user_and_token(
+        self, scopes: Sequence[str], expires_in: timedelta
+    ) -> tuple[str, IssuedToken]:
+        """POST /identities with `createTokenWithScopes` and `expiresInMinutes`."""
+        acs_scopes = _acs_scopes(scopes)
+        user, access_token = await self._call(
+            "create_user_and_token",
+            lambda client: client.create_user_and_token(acs_scopes, token_expires_in=expires_in),
+        )
+        return str(user.properties["id"]), IssuedToken(
+            token=access_token.token, expires_on=_as_datetime(access_token.expires_on)
+        )
+
+    async def issue_token(
+        self, communication_user_id: str, scopes: Sequence[str], expires_in: timedelta
+    ) -> IssuedToken:
+        """POST /identities/{id}/:issueAccessToken; IdentityNotFound on 404."""
+        from azure.communication.identity import CommunicationUserIdentifier
+
+        acs_scopes = _acs_scopes(scopes)
+        user = CommunicationUserIdentifier(communication_user_id)
+        access_token = await self._call(
+            "issue_token",
+            lambda client: client.get_token(user, acs_scopes, token_expires_in=expires_in),
+            not_found=_raise_identity_not_found,
+        )
+        return IssuedToken(
+            token=access_token.token, expires_on=_as_datetime(access_token.expires_on)
+        )
+
+    async def revoke_tokens(self, communication_user_id: str) -> None:
+        """POST /identities/{id}/:revokeAccessTokens; a missing identity has no tokens left."""
+        from azure.communication.identity import CommunicationUserIdentifier
+
+        user = CommunicationUserIdentifier(communication_user_id)
+        await self._call(
+            "revoke_tokens", lambda client: client.revoke_tokens(user), not_found=_ignore
+        )
+
+    async def delete_user(self, communication_user_id: str) -> None:
+        """DELETE /identities/{id}; a 404 means it is already gone, which is what we want."""
+        from azure.communication.identity import CommunicationUserIdentifier
+
+        user = CommunicationUserIdentifier(communication_user_id)
+        await self._call("delete_user", lambda client: client.delete_user(user), not_found=_ignore)
+
+    async def close(self) -> None:
+        """Close the SDK client and the credential this provider created, if any."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+        credential = self._owned_credential() if self._owned_credential else None
+        if credential is not None:
+            close = getattr(credential, "close", None)
+            if close is not None:
+                await close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _sdk_client(self) -> CommunicationIdentityClient:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    async def _call(
+        self,
+        operation: str,
+        call: Callable[[CommunicationIdentityClient], Awaitable[_T]],
+        *,
+        not_found: Callable[[], _T] | None = None,
+    ) -> _T:
+        """Run one SDK call and translate its failures into the port's exceptions."""
+        from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+
+        try:
+            return await call(self._sdk_client())
+        except HttpResponseError as exc:
+            status = exc.status_code
+            if status == 404 and not_found is not None:
+                return not_found()
+            if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
+                # Never exc's message: it can quote the request. The status and the service's
+                # error code say enough to fix the configuration.
+                logger.error(
+                    "ACS refused Switchboard's credentials on %s (HTTP %s, code %s): check "
+                    "ACS_CONNECTION_STRING, or the managed identity and its role on the ACS "
+                    "resource",
+                    operation,
+                    status if status is not None else "none, credential failure",
+                    _error_code(exc),
+                )
+                raise DependencyUnavailable(
+                    DEPENDENCY, retry_after=DEFAULT_RETRY_AFTER_SECONDS
+                ) from None
+            if status == 429 or (status is not None and status >= 500):
+                logger.warning(
+                    "ACS %s failed with HTTP %s (code %s)", operation, status, _error_code(exc)
+                )
+                raise DependencyUnavailable(DEPENDENCY, retry_after=_retry_after(exc)) from None
+            raise  # 400, 409…: a bug on our side, for the 500 handler to log.
+        except AzureError as exc:
+            # Connection refused, DNS, timeouts (ServiceRequestError / ServiceResponseError).
+            logger.warning("ACS %s failed: %s", operation, type(exc).__name__)
+            raise DependencyUnavailable(
+                DEPENDENCY, retry_after=DEFAULT_RETRY_AFTER_SECONDS
+            ) from None
+
+
+def _acs_scopes(scopes: Sequence[str]) -> list[str | CommunicationTokenScope]:
+    """Scope names as the SDK's enum; ValueError for a name ACS does not know."""
+    from azure.communication.identity import CommunicationTokenScope
+
+    if isinstance(scopes, str) or not scopes:
+        raise ValueError("scopes must be a non-empty list of ACS scope names")
+    known = {scope.value: scope for scope in CommunicationTokenScope}
+    unknown = sorted(set(scopes) - known.keys())
+    if unknown:
+        raise ValueError(f"unknown ACS scopes: {', '.join(unknown)}")
+    return [known[name] for name in dict.fromkeys(scopes)]
+
+
+def _as_datetime(expires_on: object) -> datetime:
+    """The SDK's AccessToken.expires_on as an aware datetime.
+
+    SDK 1.5.0 hands back the service's ISO-8601 string (`2023-10-10T21:39:39.3244584+00:00`)
+    despite AccessToken declaring epoch seconds; accept both, and a datetime.
+    """
+    if isinstance(expires_on, datetime):
+        parsed = expires_on
+    elif isinstance(expires_on, int | float):
+        parsed = datetime.fromtimestamp(expires_on, UTC)
+    elif isinstance(expires_on, str):
+        parsed = datetime.fromisoformat(expires_on.replace("Z", "+00:00"))
+    else:
+        raise TypeError(f"unexpected expires_on type from the ACS SDK: {type(expires_on)}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _retry_after(exc: HttpResponseError) -> int:
+    """Seconds the service asked us to wait (retry-after-ms, Retry-After seconds or date)."""
+    headers: Mapping[str, str] = getattr(exc.response, "headers", None) or {}
+    seconds: float | None = None
+    for header in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(header)
+        if value:
+            try:
+                seconds = float(value) / 1000
+            except ValueError:
+                continue
+            break
+    if seconds is None and (value := headers.get("retry-after")):
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                seconds = None
+    if seconds is None or seconds <= 0:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    return min(math.ceil(seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+def _error_code(exc: HttpResponseError) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    return str(code) if code else "unknown"
+
+
+def _raise_identity_not_found() -> NoReturn:
+    raise IdentityNotFound("the ACS identity does not exist (deleted or unknown)")
+
+
+def _ignore() -> None:
+    return None

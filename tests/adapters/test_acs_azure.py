@@ -1,0 +1,469 @@
+"""The Azure ACS identity adapter, exercised through the real `azure-communication-identity` SDK.
+
+Nothing in the SDK is patched: the adapter's client gets an azure-core transport (below) that
+answers from a table of canned responses and records every request the SDK sent. The success
+bodies are the examples the ACS REST API documents for api-version 2023-10-01 (the SDK 1.5.0
+default), from Azure/azure-rest-api-specs,
+specification/communication/data-plane/Identity/stable/2023-10-01/examples/:
+CreateIdentity.json, IssueAccessToken.json, RevokeAccessTokens.json, DeleteIdentity.json.
+Error bodies follow CommunicationErrorResponse (Common/stable/2022-07-13/common.json).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.pipeline.transport import AsyncHttpTransport
+from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
+from azure.core.utils import CaseInsensitiveDict
+
+from switchboard.adapters.acs_azure import AzureIdentityProvider
+from switchboard.errors import DependencyUnavailable
+from switchboard.ports import IdentityNotFound, IdentityProvider
+
+ENDPOINT = "https://test.communication.azure.com"
+API_VERSION = "2023-10-01"
+# The identity of the REST examples.
+USER_ID = "8:acs:2dee53b4-368b-45b4-ab52-8493fb117652_00000005-14a2-493b-8a72-5a3a0d000081"
+EXAMPLE_EXPIRES_ON = datetime(2023, 10, 10, 21, 39, 39, 324458, tzinfo=UTC)
+
+# CreateIdentity.json, 201
+CREATE_IDENTITY_201 = {
+    "identity": {"id": USER_ID},
+    "accessToken": {"token": "token", "expiresOn": "2023-10-10T21:39:39.3244584+00:00"},
+}
+# IssueAccessToken.json, 200
+ISSUE_ACCESS_TOKEN_200 = {"token": "token", "expiresOn": "2023-10-10T21:39:39.3244584+00:00"}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """CommunicationErrorResponse."""
+    return {"error": {"code": code, "message": message}}
+
+
+@dataclass
+class Canned:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SentRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+class NoConnection:
+    """Stands where a real transport keeps its connection; the response closes it when read."""
+
+    async def close(self) -> None:
+        pass
+
+
+class CannedAcsTransport(AsyncHttpTransport):  # type: ignore[type-arg]
+    """Answers each request with the next canned response (or raises the next exception) and
+    records what the SDK sent. `sleep` returns at once and records the delay, so retries and
+    Retry-After never make a test wait."""
+
+    def __init__(self, *answers: Canned | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[SentRequest] = []
+        self.sleeps: list[float] = []
+
+    async def send(self, request: HttpRequest, **kwargs: Any) -> AsyncHttpResponse:
+        url = urllib.parse.urlsplit(request.url)
+        content = request.content
+        self.requests.append(
+            SentRequest(
+                method=request.method,
+                path=urllib.parse.unquote(url.path),
+                query=urllib.parse.parse_qs(url.query),
+                headers=dict(request.headers),
+                body=json.loads(content) if content else None,
+            )
+        )
+        assert self.answers, f"unexpected request {request.method} {url.path}"
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+        headers = dict(answer.headers)
+        if answer.body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+
+        async def stream(**_: Any) -> AsyncIterator[bytes]:
+            yield payload
+
+        response = AsyncHttpResponseImpl(
+            request=request,
+            internal_response=NoConnection(),
+            status_code=answer.status,
+            reason="canned",
+            content_type=headers.get("Content-Type"),
+            headers=CaseInsensitiveDict(headers),
+            stream_download_generator=stream,
+        )
+        await response.read()  # As real transports do for non-streamed calls.
+        return response
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def __aexit__(self, *args: object) -> None:
+        pass
+
+    async def sleep(self, duration: float) -> None:
+        self.sleeps.append(duration)
+
+
+ACCESS_KEY = base64.b64encode(os.urandom(32)).decode()
+CONNECTION_STRING = f"endpoint={ENDPOINT}/;accesskey={ACCESS_KEY}"
+NO_RETRIES: dict[str, Any] = {"retry_total": 0}
+
+
+@pytest.fixture
+def transport() -> CannedAcsTransport:
+    return CannedAcsTransport()
+
+
+@pytest.fixture
+async def provider(transport: CannedAcsTransport) -> AsyncIterator[AzureIdentityProvider]:
+    adapter = AzureIdentityProvider.from_connection_string(
+        CONNECTION_STRING, transport=transport, **NO_RETRIES
+    )
+    yield adapter
+    await adapter.close()
+
+
+@pytest.fixture
+def no_secrets_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Everything logged (SDK included, at DEBUG) is free of the key and the token."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        text = record.getMessage()
+        assert ACCESS_KEY not in text
+        assert CONNECTION_STRING not in text
+
+
+def test_is_an_identity_provider(provider: AzureIdentityProvider) -> None:
+    port: IdentityProvider = provider
+    assert port is provider
+
+
+async def test_create_user_and_token(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport, no_secrets_logged: None
+) -> None:
+    transport.answers.append(Canned(201, CREATE_IDENTITY_201))
+
+    user_id, issued = await provider.create_user_and_token(["chat", "voip"], timedelta(hours=1))
+
+    assert user_id == USER_ID
+    assert issued.token == "token"
+    assert issued.expires_on == EXAMPLE_EXPIRES_ON
+    (sent,) = transport.requests
+    assert (sent.method, sent.path) == ("POST", "/identities")
+    assert sent.query == {"api-version": [API_VERSION]}
+    assert sent.body == {"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60}
+    # Signed with the access key (HMAC), as a connection string means.
+    assert sent.headers["Authorization"].startswith("HMAC-SHA256 ")
+    assert ACCESS_KEY not in json.dumps(sent.headers)
+
+
+async def test_issue_token(provider: AzureIdentityProvider, transport: CannedAcsTransport) -> None:
+    transport.answers.append(Canned(200, ISSUE_ACCESS_TOKEN_200))
+
+    issued = await provider.issue_token(
+        USER_ID, ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"], timedelta(days=1)
+    )
+
+    assert issued.token == "token"
+    assert issued.expires_on == EXAMPLE_EXPIRES_ON
+    (sent,) = transport.requests
+    assert (sent.method, sent.path) == ("POST", f"/identities/{USER_ID}/:issueAccessToken")
+    assert sent.query == {"api-version": [API_VERSION]}
+    assert sent.body == {
+        "scopes": ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"],
+        "expiresInMinutes": 1440,
+    }
+
+
+async def test_revoke_tokens(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    transport.answers.append(Canned(204))
+
+    await provider.revoke_tokens(USER_ID)
+
+    (sent,) = transport.requests
+    assert (sent.method, sent.path) == ("POST", f"/identities/{USER_ID}/:revokeAccessTokens")
+    assert sent.query == {"api-version": [API_VERSION]}
+
+
+async def test_delete_user(provider: AzureIdentityProvider, transport: CannedAcsTransport) -> None:
+    transport.answers.append(Canned(204))
+
+    await provider.delete_user(USER_ID)
+
+    (sent,) = transport.requests
+    assert (sent.method, sent.path) == ("DELETE", f"/identities/{USER_ID}")
+    assert sent.query == {"api-version": [API_VERSION]}
+
+
+async def test_missing_identity(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    not_found = Canned(404, error_body("IdentityNotFound", "Identity not found."))
+    transport.answers.extend([not_found, not_found, not_found])
+
+    with pytest.raises(IdentityNotFound):
+        await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+    # Already gone is what delete and revoke want.
+    await provider.delete_user(USER_ID)
+    await provider.revoke_tokens(USER_ID)
+    assert [r.method for r in transport.requests] == ["POST", "DELETE", "POST"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected_retry_after"),
+    [
+        ({"Retry-After": "17"}, 17),
+        ({"retry-after-ms": "2500"}, 3),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 5),  # in the past: the default
+        ({"Retry-After": "86400"}, 300),  # capped
+        ({}, 5),
+    ],
+)
+async def test_throttled(
+    provider: AzureIdentityProvider,
+    transport: CannedAcsTransport,
+    headers: dict[str, str],
+    expected_retry_after: int,
+) -> None:
+    transport.answers.append(
+        Canned(429, error_body("TooManyRequests", "Rate limit exceeded."), headers)
+    )
+
+    with pytest.raises(DependencyUnavailable) as raised:
+        await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+
+    assert raised.value.dependency == "acs"
+    assert raised.value.retry_after == expected_retry_after
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport, status: int
+) -> None:
+    transport.answers.append(
+        Canned(status, error_body("InternalError", "Try again."), {"Retry-After": "9"})
+    )
+
+    with pytest.raises(DependencyUnavailable) as raised:
+        await provider.create_user_and_token(["chat"], timedelta(hours=1))
+
+    assert raised.value.retry_after == 9
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials(
+    provider: AzureIdentityProvider,
+    transport: CannedAcsTransport,
+    caplog: pytest.LogCaptureFixture,
+    no_secrets_logged: None,
+    status: int,
+) -> None:
+    transport.answers.append(
+        Canned(status, error_body("Denied", "Denied by the resource provider."))
+    )
+
+    with pytest.raises(DependencyUnavailable) as raised:
+        await provider.create_user_and_token(["chat"], timedelta(hours=1))
+
+    assert raised.value.retry_after == 5
+    assert ACCESS_KEY not in str(raised.value)
+    assert raised.value.__cause__ is None
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert f"HTTP {status}" in message
+    assert "code Denied" in message
+    assert "ACS_CONNECTION_STRING" in message
+
+
+async def test_connection_failure(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    transport.answers.append(ServiceRequestError("connection refused"))
+
+    with pytest.raises(DependencyUnavailable) as raised:
+        await provider.delete_user(USER_ID)
+
+    assert raised.value.retry_after == 5
+
+
+async def test_bad_request_is_not_hidden(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    # A 400 means we sent something wrong: a bug to surface, not an outage to retry.
+    transport.answers.append(Canned(400, error_body("ValidationError", "Invalid scope.")))
+
+    with pytest.raises(HttpResponseError) as raised:
+        await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+
+    assert raised.value.status_code == 400
+
+
+async def test_unknown_scope_is_refused_before_any_request(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    with pytest.raises(ValueError, match="unknown ACS scopes: teams"):
+        await provider.issue_token(USER_ID, ["chat", "teams"], timedelta(hours=1))
+    with pytest.raises(ValueError, match="non-empty"):
+        await provider.create_user_and_token([], timedelta(hours=1))
+    assert transport.requests == []
+
+
+async def test_default_retries_connection_errors_but_not_throttling() -> None:
+    # Connection blips are retried inside the call (for the methods azure-core deems safe to
+    # repeat: DELETE here, never the POST that creates an identity); a 429 is handed back at
+    # once, so the HTTP caller gets our 503 + Retry-After instead of waiting in an SDK sleep.
+    transport = CannedAcsTransport(
+        ServiceRequestError("connection reset"),
+        Canned(204),
+        Canned(429, error_body("TooManyRequests", "Slow down."), {"Retry-After": "30"}),
+    )
+    provider = AzureIdentityProvider.from_connection_string(CONNECTION_STRING, transport=transport)
+    try:
+        await provider.delete_user(USER_ID)
+        assert [r.method for r in transport.requests] == ["DELETE", "DELETE"]
+
+        with pytest.raises(DependencyUnavailable) as raised:
+            await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+        assert raised.value.retry_after == 30
+        assert len(transport.requests) == 3  # the 429 was not retried
+        assert 30 not in transport.sleeps
+    finally:
+        await provider.close()
+
+
+async def test_sdk_client_is_created_once_and_reused() -> None:
+    from azure.communication.identity.aio import CommunicationIdentityClient
+
+    transport = CannedAcsTransport(
+        Canned(201, CREATE_IDENTITY_201), Canned(200, ISSUE_ACCESS_TOKEN_200), Canned(204)
+    )
+    created: list[CommunicationIdentityClient] = []
+
+    def make_client() -> CommunicationIdentityClient:
+        client = CommunicationIdentityClient.from_connection_string(
+            CONNECTION_STRING, transport=transport, retry_total=0
+        )
+        created.append(client)
+        return client
+
+    provider = AzureIdentityProvider(make_client)
+    assert created == []  # Nothing is built before the first call.
+    user_id, _ = await provider.create_user_and_token(["chat"], timedelta(hours=1))
+    await provider.issue_token(user_id, ["chat"], timedelta(hours=1))
+    await provider.revoke_tokens(user_id)
+    await provider.close()
+
+    assert len(created) == 1
+    assert len(transport.requests) == 3
+
+
+class StaticTokenCredential:
+    """A caller-owned async credential, as a managed identity would be."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken("entra-access-token", int(datetime.now(UTC).timestamp()) + 3600)
+
+    async def close(self) -> None:
+        raise AssertionError("a caller-owned credential is not closed by the provider")
+
+    async def __aenter__(self) -> StaticTokenCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        pass
+
+
+async def test_from_endpoint_uses_entra_bearer_tokens() -> None:
+    transport = CannedAcsTransport(Canned(204))
+    credential = StaticTokenCredential()
+    provider = AzureIdentityProvider.from_endpoint(
+        ENDPOINT, credential, transport=transport, **NO_RETRIES
+    )
+    try:
+        await provider.delete_user(USER_ID)
+    finally:
+        await provider.close()
+
+    (sent,) = transport.requests
+    assert sent.headers["Authorization"] == "Bearer entra-access-token"
+    assert credential.scopes == [("https://communication.azure.com//.default",)]
+
+
+async def test_from_settings_prefers_the_connection_string() -> None:
+    transport = CannedAcsTransport(Canned(204))
+    provider = AzureIdentityProvider.from_settings(
+        "https://ignored.communication.azure.com",
+        CONNECTION_STRING,
+        "client-id",
+        transport=transport,
+        **NO_RETRIES,
+    )
+    try:
+        await provider.revoke_tokens(USER_ID)
+    finally:
+        await provider.close()
+
+    (sent,) = transport.requests
+    assert sent.headers["Authorization"].startswith("HMAC-SHA256 ")
+
+
+def test_from_settings_needs_an_endpoint_or_a_connection_string() -> None:
+    with pytest.raises(ValueError, match="ACS_ENDPOINT"):
+        AzureIdentityProvider.from_settings(None, None, None)
+
+
+def test_azure_sdks_are_imported_only_at_first_use() -> None:
+    # Building the provider (as the runtime does at start-up) must not load any Azure SDK.
+    script = (
+        "import sys\n"
+        "from switchboard.adapters.acs_azure import AzureIdentityProvider\n"
+        "AzureIdentityProvider.from_settings('https://x.communication.azure.com', None, 'id')\n"
+        "AzureIdentityProvider.from_connection_string("
+        "'endpoint=https://x.communication.azure.com/;accesskey=a2V5')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('azure'))\n"
+        "assert not loaded, loaded\n"
+    )
+    repo_root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=repo_root)
