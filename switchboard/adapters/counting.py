@@ -1,0 +1,105 @@
+"""Port wrappers that count calls: how many store and ACS operations a request really costs.
+
+The benchmark reports these counts per hot path, and tests pin them (a count, unlike a timing,
+is deterministic). They wrap any adapter and change nothing about what it does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from switchboard.ports import Doc, DocumentStore, IdentityProvider, IssuedToken, Page
+
+
+class CountingStore:
+    """A DocumentStore that counts each operation by name ("read", "create", ...)."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    async def read(self, container: str, pk: str, id: str) -> Doc | None:
+        self.calls["read"] += 1
+        return await self.inner.read(container, pk, id)
+
+    async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
+        self.calls["read_many"] += 1
+        return await self.inner.read_many(container, keys)
+
+    async def create(self, container: str, doc: Doc) -> Doc:
+        self.calls["create"] += 1
+        return await self.inner.create(container, doc)
+
+    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
+        self.calls["replace"] += 1
+        return await self.inner.replace(container, doc, etag)
+
+    async def upsert(self, container: str, doc: Doc) -> Doc:
+        self.calls["upsert"] += 1
+        return await self.inner.upsert(container, doc)
+
+    async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
+        self.calls["delete"] += 1
+        return await self.inner.delete(container, pk, id, etag)
+
+    async def query(
+        self,
+        container: str,
+        pk: str,
+        *,
+        where: Mapping[str, str | int | float | bool | None] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+        continuation: str | None = None,
+    ) -> Page:
+        self.calls["query"] += 1
+        return await self.inner.query(
+            container,
+            pk,
+            where=where,
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            continuation=continuation,
+        )
+
+    async def ping(self) -> None:
+        self.calls["ping"] += 1
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class CountingIdentityProvider:
+    """An IdentityProvider that counts each ACS call by name."""
+
+    def __init__(self, inner: IdentityProvider) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+
+    async def create_user_and_token(
+        self, scopes: Sequence[str], expires_in: timedelta
+    ) -> tuple[str, IssuedToken]:
+        self.calls["create_user_and_token"] += 1
+        return await self.inner.create_user_and_token(scopes, expires_in)
+
+    async def issue_token(
+        self, communication_user_id: str, scopes: Sequence[str], expires_in: timedelta
+    ) -> IssuedToken:
+        self.calls["issue_token"] += 1
+        return await self.inner.issue_token(communication_user_id, scopes, expires_in)
+
+    async def revoke_tokens(self, communication_user_id: str) -> None:
+        self.calls["revoke_tokens"] += 1
+        await self.inner.revoke_tokens(communication_user_id)
+
+    async def delete_user(self, communication_user_id: str) -> None:
+        self.calls["delete_user"] += 1
+        await self.inner.delete_user(communication_user_id)
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,0 +1,365 @@
+"""Identity routes through their registered handlers (func.HttpRequest in, HttpResponse out):
+auth on every route, a second user who sees nothing of the first, bad input, dependency failure."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from switchboard.adapters.acs_local import LocalIdentityIssuer, TokenIdentityDeleted, TokenRevoked
+from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
+from switchboard.errors import DependencyUnavailable
+from tests.conftest import Client
+from tests.fakes import FakeIdentityProvider, FaultyStore
+
+PROTECTED = [
+    ("POST", "/api/token"),
+    ("POST", "/api/token/revoke"),
+    ("GET", "/api/me"),
+    ("PATCH", "/api/me"),
+    ("DELETE", "/api/me"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Bearer not-a-jwt", "Basic YWxpY2U6cGFzcw==", "Bearer a.b.c"],
+)
+async def test_every_identity_route_needs_a_valid_token(
+    counting_client: Client, method: str, path: str, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    resp = await counting_client.request(
+        method, path, headers=headers, json_body={"displayName": "x"}
+    )
+    assert resp.status == 401
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert resp.json()["code"] == "unauthenticated"
+    # Nothing else ran: not one store or ACS operation.
+    store, acs = counting_client.runtime.store, counting_client.runtime.identity_provider
+    assert isinstance(store, CountingStore)
+    assert isinstance(acs, CountingIdentityProvider)
+    assert store.calls == {}
+    assert acs.calls == {}
+
+
+async def test_token_me_walkthrough(client: Client) -> None:
+    alice = client.login("alice", "Alice")
+    first = await client.request("POST", "/api/token", headers=alice)
+    assert first.status == 200
+    body = first.json()
+    assert set(body) == {"token", "expiresOn", "user", "scopes"}
+    acs_id = body["user"]["communicationUserId"]
+    assert acs_id.startswith("8:acs:")
+    assert body["scopes"] == ["chat", "voip"]
+    assert first.headers["cache-control"] == "no-store"
+
+    second = await client.request(
+        "POST", "/api/token", headers=alice, json_body={"scopes": ["chat"], "expiresInMinutes": 90}
+    )
+    assert second.status == 200
+    assert second.json()["user"]["communicationUserId"] == acs_id
+    assert second.json()["token"] != body["token"]
+    assert second.json()["scopes"] == ["chat"]
+
+    me = await client.request("GET", "/api/me", headers=alice)
+    assert me.status == 200
+    assert me.json() == {
+        "userId": "alice",
+        "displayName": "Alice",
+        "communicationUserId": acs_id,
+        "phoneNumber": None,
+        "phoneVerified": False,
+    }
+
+
+async def test_second_user_sees_and_changes_nothing_of_the_first(client: Client) -> None:
+    alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
+    acs = client.runtime.identity_provider
+    assert isinstance(acs, LocalIdentityIssuer)
+    a_token = (await client.request("POST", "/api/token", headers=alice)).json()
+    b_token = (await client.request("POST", "/api/token", headers=bob)).json()
+    assert a_token["user"] != b_token["user"]
+
+    # Bob's profile is Bob's; his writes, revokes and erase touch only him.
+    assert (await client.request("GET", "/api/me", headers=bob)).json()["userId"] == "bob"
+    await client.request("PATCH", "/api/me", headers=bob, json_body={"displayName": "Robert"})
+    assert (await client.request("POST", "/api/token/revoke", headers=bob)).status == 204
+    with pytest.raises(TokenRevoked):
+        acs.verify_token(b_token["token"])
+    acs.verify_token(a_token["token"])  # Alice's token still works
+    assert (await client.request("DELETE", "/api/me", headers=bob)).status == 204
+    acs.verify_token(a_token["token"])
+    me = (await client.request("GET", "/api/me", headers=alice)).json()
+    assert me["displayName"] == "Alice"
+    assert me["communicationUserId"] == a_token["user"]["communicationUserId"]
+
+
+async def test_user_ids_in_the_body_are_not_the_caller(client: Client) -> None:
+    bob = client.login("bob", "Bob")
+    resp = await client.request(
+        "PATCH", "/api/me", headers=bob, json_body={"displayName": "x", "userId": "alice"}
+    )
+    assert resp.status == 400
+    assert resp.json()["field"] == "userId"
+    me = await client.request("GET", "/api/me", headers=bob)
+    assert me.json()["userId"] == "bob"
+
+
+async def test_revoke_kills_earlier_tokens(client: Client) -> None:
+    alice = client.login("alice")
+    acs = client.runtime.identity_provider
+    assert isinstance(acs, LocalIdentityIssuer)
+    before = (await client.request("POST", "/api/token", headers=alice)).json()["token"]
+    assert (await client.request("POST", "/api/token/revoke", headers=alice)).status == 204
+    with pytest.raises(TokenRevoked):
+        acs.verify_token(before)
+    after = (await client.request("POST", "/api/token", headers=alice)).json()["token"]
+    acs.verify_token(after)
+
+
+async def test_erase_then_token_gives_a_new_identity(client: Client) -> None:
+    alice = client.login("alice", "Alice")
+    acs = client.runtime.identity_provider
+    assert isinstance(acs, LocalIdentityIssuer)
+    old = (await client.request("POST", "/api/token", headers=alice)).json()
+    await client.request("PATCH", "/api/me", headers=alice, json_body={"displayName": "Al"})
+    assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    with pytest.raises(TokenIdentityDeleted):
+        acs.verify_token(old["token"])
+    assert await client.runtime.store.read("users", "alice", "alice") is None
+    me = (await client.request("GET", "/api/me", headers=alice)).json()
+    assert me["communicationUserId"] is None
+    assert me["displayName"] == "Alice"  # back to the token's name: the old profile is gone
+    new = (await client.request("POST", "/api/token", headers=alice)).json()
+    assert new["user"]["communicationUserId"] != old["user"]["communicationUserId"]
+
+
+async def test_patch_me_sets_display_name(client: Client) -> None:
+    alice = client.login("alice", "Alice")
+    resp = await client.request(
+        "PATCH", "/api/me", headers=alice, json_body={"displayName": "  Alice Liddell "}
+    )
+    assert resp.status == 200
+    assert resp.json()["displayName"] == "Alice Liddell"
+
+
+BIG = b'{"scopes": ["chat"], "pad": "' + b"x" * (64 * 1024) + b'"}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "status", "code", "field"),
+    [
+        ("POST", "/api/token", b"{oops", "application/json", 400, "invalid_json", None),
+        (
+            "POST",
+            "/api/token",
+            b'{"scopes": ["chat"]}',
+            "text/plain",
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        ("POST", "/api/token", BIG, "application/json", 413, "payload_too_large", None),
+        (
+            "POST",
+            "/api/token",
+            b'{"scopes": "chat"}',
+            "application/json",
+            400,
+            "invalid_input",
+            "scopes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"expiresInMinutes": "60"}',
+            "application/json",
+            400,
+            "invalid_input",
+            "expiresInMinutes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"expiresInMinutes": 59}',
+            "application/json",
+            400,
+            "invalid_input",
+            "expiresInMinutes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"expiresInMinutes": 1441}',
+            "application/json",
+            400,
+            "invalid_input",
+            "expiresInMinutes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"scopes": ["bogus"]}',
+            "application/json",
+            400,
+            "invalid_scope",
+            "scopes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"scopes": ["chat.join"]}',
+            "application/json",
+            403,
+            "scope_not_allowed",
+            "scopes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"scopes": []}',
+            "application/json",
+            400,
+            "invalid_input",
+            "scopes",
+        ),
+        (
+            "POST",
+            "/api/token",
+            b'{"scope": ["chat"]}',
+            "application/json",
+            400,
+            "invalid_input",
+            "scope",
+        ),
+        ("POST", "/api/token", b"[1, 2]", "application/json", 400, "invalid_input", None),
+        ("PATCH", "/api/me", b"", "application/json", 400, "invalid_input", None),
+        (
+            "PATCH",
+            "/api/me",
+            b'{"displayName": ""}',
+            "application/json",
+            400,
+            "invalid_input",
+            "displayName",
+        ),
+        (
+            "PATCH",
+            "/api/me",
+            b'{"displayName": "a\\u0000b"}',
+            "application/json",
+            400,
+            "invalid_input",
+            "displayName",
+        ),
+        (
+            "PATCH",
+            "/api/me",
+            b'{"displayName": 7}',
+            "application/json",
+            400,
+            "invalid_input",
+            "displayName",
+        ),
+    ],
+)
+async def test_bad_input_gets_a_problem_and_changes_nothing(
+    client: Client,
+    method: str,
+    path: str,
+    body: bytes,
+    content_type: str,
+    status: int,
+    code: str,
+    field: str | None,
+) -> None:
+    alice = client.login("alice", "Alice")
+    resp = await client.request(
+        method, path, body=body, headers={**alice, "Content-Type": content_type}
+    )
+    assert resp.status == status
+    assert resp.headers["content-type"] == "application/problem+json"
+    problem = resp.json()
+    assert problem["code"] == code
+    assert problem["status"] == status
+    assert {"type", "title", "status", "detail", "code"} <= set(problem)
+    assert problem.get("field") == field
+    assert await client.runtime.store.read("users", "alice", "alice") is None
+
+
+async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Client) -> None:
+    acs = fake_acs_client.runtime.identity_provider
+    assert isinstance(acs, FakeIdentityProvider)
+    acs.fail["create_user_and_token"] = DependencyUnavailable("acs", retry_after=9)
+    alice = fake_acs_client.login("alice")
+    resp = await fake_acs_client.request("POST", "/api/token", headers=alice)
+    assert resp.status == 503
+    assert resp.headers["retry-after"] == "9"
+    assert resp.json()["code"] == "dependency_unavailable"
+    assert acs.identities == {}
+    assert await fake_acs_client.runtime.store.read("users", "alice", "alice") is None
+
+
+async def test_store_down_after_acs_create_is_503_and_identity_undone(
+    fake_acs_client: Client,
+) -> None:
+    store = fake_acs_client.runtime.store
+    acs = fake_acs_client.runtime.identity_provider
+    assert isinstance(store, FaultyStore)
+    assert isinstance(acs, FakeIdentityProvider)
+    store.fail.add("create:users")
+    resp = await fake_acs_client.request(
+        "POST", "/api/token", headers=fake_acs_client.login("alice")
+    )
+    assert resp.status == 503
+    assert "retry-after" in resp.headers
+    assert acs.identities == {}
+
+
+async def test_health_reports_store_down(fake_acs_client: Client) -> None:
+    ok = await fake_acs_client.request("GET", "/api/health")
+    assert ok.status == 200
+    assert ok.json()["status"] == "ok"
+    store = fake_acs_client.runtime.store
+    assert isinstance(store, FaultyStore)
+    store.fail.add("ping")
+    down = await fake_acs_client.request("GET", "/api/health")
+    assert down.status == 503
+    assert down.json()["status"] == "unavailable"
+    assert down.headers["retry-after"] == "3"
+
+
+async def test_unexpected_error_is_a_generic_500_logged_with_traceback(
+    fake_acs_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    acs = fake_acs_client.runtime.identity_provider
+    assert isinstance(acs, FakeIdentityProvider)
+    acs.fail["create_user_and_token"] = RuntimeError("boom: secret-detail")
+    with caplog.at_level(logging.ERROR):
+        resp = await fake_acs_client.request(
+            "POST", "/api/token", headers=fake_acs_client.login("alice")
+        )
+    assert resp.status == 500
+    assert resp.json()["code"] == "internal_error"
+    assert "secret-detail" not in resp.body.decode()
+    assert any(r.exc_info for r in caplog.records)
+
+
+async def test_no_token_or_key_in_any_log_line(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = client.login("alice", "Alice")
+    app_token = alice["Authorization"].split()[1]
+    with caplog.at_level(logging.DEBUG):
+        issued = (await client.request("POST", "/api/token", headers=alice)).json()["token"]
+        await client.request("POST", "/api/token", headers={"Authorization": "Bearer x.y.z"})
+        await client.request("POST", "/api/token/revoke", headers=alice)
+        await client.request("DELETE", "/api/me", headers=alice)
+    text = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
+    assert app_token not in text
+    assert issued not in text
+    assert "PRIVATE KEY" not in text

@@ -1,0 +1,220 @@
+"""IdentityService rules with fake ACS and a real SQLite store: mapping, races, policy, erase."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from switchboard import errors
+from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
+from switchboard.adapters.sqlite_store import SqliteStore
+from switchboard.services.caller import Caller
+from switchboard.services.identity import IdentityService, TokenPolicy, mask_phone
+from tests.fakes import FakeIdentityProvider, FaultyStore
+
+ALICE = Caller("alice", "Alice")
+BOB = Caller("bob", "Bob")
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.sqlite = SqliteStore(tmp_path / "s.sqlite")
+        self.faulty = FaultyStore(self.sqlite)
+        self.store = CountingStore(self.faulty)
+        self.fake = FakeIdentityProvider(yield_between=True)
+        self.acs = CountingIdentityProvider(self.fake)
+        self.service = IdentityService(self.store, self.acs, TokenPolicy(("chat", "voip"), 60))
+
+    def reset_counts(self) -> None:
+        self.store.calls.clear()
+        self.acs.calls.clear()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = World(tmp_path)
+    yield w
+    await w.sqlite.close()
+
+
+async def test_first_token_creates_identity_and_later_ones_reuse_it(world: World) -> None:
+    first = await world.service.issue_token(ALICE, None, None)
+    second = await world.service.issue_token(ALICE, ["chat"], 120)
+    assert first.communication_user_id == second.communication_user_id
+    assert first.token != second.token
+    assert first.scopes == ["chat", "voip"]
+    assert second.scopes == ["chat"]
+    reverse = await world.sqlite.read(
+        "identities", first.communication_user_id, first.communication_user_id
+    )
+    assert reverse is not None
+    assert reverse["userId"] == "alice"
+
+
+async def test_operation_counts_per_token_request(world: World) -> None:
+    await world.service.issue_token(ALICE, None, None)
+    assert world.store.calls == {"read": 1, "create": 2}
+    assert world.acs.calls == {"create_user_and_token": 1}
+    world.reset_counts()
+    await world.service.issue_token(ALICE, None, None)
+    assert world.store.calls == {"read": 1}
+    assert world.acs.calls == {"issue_token": 1}
+
+
+async def test_twenty_concurrent_first_requests_leave_exactly_one_identity(world: World) -> None:
+    results = await asyncio.gather(
+        *(world.service.issue_token(ALICE, None, None) for _ in range(20))
+    )
+    ids = {r.communication_user_id for r in results}
+    assert len(ids) == 1
+    (winner,) = ids
+    # The losers deleted the identities they created: only the winner is left in ACS...
+    assert set(world.fake.identities) == {winner}
+    assert len(world.fake.deleted) == world.acs.calls["create_user_and_token"] - 1
+    # ...and in the reverse map.
+    page = await world.sqlite.query("identities", winner)
+    assert [d["id"] for d in page.items] == [winner]
+    for other in world.fake.deleted:
+        assert await world.sqlite.read("identities", other, other) is None
+
+
+async def test_users_get_distinct_identities(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    b = await world.service.issue_token(BOB, None, None)
+    assert a.communication_user_id != b.communication_user_id
+
+
+@pytest.mark.parametrize(
+    ("scopes", "minutes", "error", "code"),
+    [
+        (["bogus"], None, errors.InvalidScope, "invalid_scope"),
+        (["voip.join"], None, errors.ScopeNotAllowed, "scope_not_allowed"),
+        ([], None, errors.InvalidInput, "invalid_input"),
+        (None, 59, errors.InvalidInput, "invalid_input"),
+        (None, 1441, errors.InvalidInput, "invalid_input"),
+    ],
+)
+async def test_token_policy_refuses_and_changes_nothing(
+    world: World,
+    scopes: list[str] | None,
+    minutes: int | None,
+    error: type[errors.SwitchboardError],
+    code: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        await world.service.issue_token(ALICE, scopes, minutes)
+    assert caught.value.code == code
+    assert world.acs.calls == {}
+    assert world.store.calls == {}
+
+
+def test_policy_defaults_and_dedupes() -> None:
+    policy = TokenPolicy(("chat", "voip"), 90)
+    scopes, lifetime = policy.resolve(["voip", "voip"], None)
+    assert scopes == ["voip"]
+    assert lifetime.total_seconds() == 90 * 60
+
+
+async def test_acs_down_on_first_token_leaves_no_state(world: World) -> None:
+    world.fake.fail["create_user_and_token"] = errors.DependencyUnavailable("acs", retry_after=7)
+    with pytest.raises(errors.DependencyUnavailable) as caught:
+        await world.service.issue_token(ALICE, None, None)
+    assert caught.value.retry_after == 7
+    assert await world.sqlite.read("users", "alice", "alice") is None
+
+
+async def test_store_down_after_acs_create_deletes_the_new_identity(world: World) -> None:
+    world.faulty.fail.add("create:users")
+    with pytest.raises(errors.DependencyUnavailable):
+        await world.service.issue_token(ALICE, None, None)
+    assert world.fake.identities == {}  # created, then deleted again
+    assert len(world.fake.deleted) == 1
+    (orphan,) = world.fake.deleted
+    assert await world.sqlite.read("identities", orphan, orphan) is None
+    assert await world.sqlite.read("users", "alice", "alice") is None
+
+
+async def test_revoke_invalidates_earlier_tokens_of_the_caller_only(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    b = await world.service.issue_token(BOB, None, None)
+    await world.service.revoke_tokens(ALICE)
+    assert not world.fake.token_valid(a.token)
+    assert world.fake.token_valid(b.token)
+    after = await world.service.issue_token(ALICE, None, None)
+    assert world.fake.token_valid(after.token)
+
+
+async def test_revoke_before_any_token_creates_the_profile_only(world: World) -> None:
+    await world.service.revoke_tokens(ALICE)
+    assert world.acs.calls == {}
+    profile = await world.service.get_profile(ALICE)
+    assert profile.communication_user_id is None
+    assert profile.display_name == "Alice"
+
+
+async def test_erase_deletes_identity_mapping_and_profile(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    b = await world.service.issue_token(BOB, None, None)
+    await world.service.erase(ALICE)
+    assert a.communication_user_id in world.fake.deleted
+    assert not world.fake.token_valid(a.token)
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    ida = a.communication_user_id
+    assert await world.sqlite.read("identities", ida, ida) is None
+    # Bob is untouched.
+    assert world.fake.token_valid(b.token)
+    assert (await world.service.get_profile(BOB)).communication_user_id == b.communication_user_id
+    # The next token request maps a brand-new identity.
+    again = await world.service.issue_token(ALICE, None, None)
+    assert again.communication_user_id != a.communication_user_id
+
+
+async def test_erase_with_acs_down_removes_nothing(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    world.fake.fail["delete_user"] = errors.DependencyUnavailable("acs")
+    with pytest.raises(errors.DependencyUnavailable):
+        await world.service.erase(ALICE)
+    assert (await world.service.get_profile(ALICE)).communication_user_id == (
+        a.communication_user_id
+    )
+
+
+async def test_erase_finishes_on_retry_after_store_failure(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    world.faulty.fail.add("delete:users")
+    with pytest.raises(errors.DependencyUnavailable):
+        await world.service.erase(ALICE)
+    world.faulty.fail.clear()
+    await world.service.erase(ALICE)
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert a.communication_user_id in world.fake.deleted
+
+
+async def test_identity_deleted_behind_our_back_is_replaced(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    await world.fake.delete_user(a.communication_user_id)
+    b = await world.service.issue_token(ALICE, None, None)
+    assert b.communication_user_id != a.communication_user_id
+    old = a.communication_user_id
+    assert await world.sqlite.read("identities", old, old) is None
+    assert (await world.service.get_profile(ALICE)).communication_user_id == b.communication_user_id
+
+
+async def test_profile_update_keeps_identity_and_survives_concurrent_token(world: World) -> None:
+    await world.service.get_profile(ALICE)
+    results = await asyncio.gather(
+        world.service.update_profile(ALICE, "Alice B."),
+        world.service.issue_token(ALICE, None, None),
+    )
+    token = results[1]
+    profile = await world.service.get_profile(ALICE)
+    assert profile.display_name == "Alice B."
+    assert profile.communication_user_id == token.communication_user_id
+
+
+def test_mask_phone_hides_all_but_two_digits() -> None:
+    assert mask_phone("+14255550123") == "+1********23"
+    assert mask_phone(None) is None
