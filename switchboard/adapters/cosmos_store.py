@@ -1,0 +1,403 @@
+"""The Azure DocumentStore: Cosmos DB (NoSQL API) through `azure.cosmos.aio`.
+
+One `CosmosClient` per process, created on first use and reused. Each port operation is one
+Cosmos operation (point read, ReadMany, create, replace/delete with If-Match, upsert, or a
+single-partition query) and returns documents in the port's shape: the stored fields plus
+`_etag` and `_ts`, with Cosmos's other system fields (`_rid`, `_self`, `_attachments`) removed so
+both adapters look alike. SDK errors become the port's exceptions; throttling (429), a busy or
+timed-out service (503, 408) and connection failures become `DependencyUnavailable` carrying the
+service's own retry hint.
+
+The app never creates containers at run time (infra/ declares them); `create_database_and_
+containers` exists for tests and tooling only. `azure.cosmos` is imported on first use, so
+importing this module costs nothing when the app runs on SQLite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from switchboard.adapters._store_rules import (
+    SYSTEM_FIELDS,
+    FilterValue,
+    check_container,
+    check_field,
+    check_key,
+    check_limit,
+    check_where,
+    decode_continuation,
+    document_body,
+    encode_continuation,
+)
+from switchboard.errors import DependencyUnavailable, InvalidInput
+from switchboard.ports import CONTAINERS, Conflict, Doc, NotFound, Page, PreconditionFailed
+
+if TYPE_CHECKING:
+    from azure.core.async_paging import AsyncPageIterator
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
+
+# Cosmos keeps these, but the port's documents carry only `_etag` and `_ts`.
+_HIDDEN_FIELDS = SYSTEM_FIELDS - {"_etag", "_ts"}
+
+# Status codes that mean "try again later" rather than "your request is wrong".
+_RETRYABLE_STATUS = frozenset({408, 429, 449, 500, 502, 503, 504})
+
+# Cosmos's 404 sub-status when the database or container itself is missing: a deployment
+# problem, not a missing document, so it must not read as "no such document".
+_OWNER_RESOURCE_MISSING = 1003
+
+_DEFAULT_RETRY_AFTER_SECONDS = 5
+
+# @vercel/cosmosdb-server answers a point read of a missing document with a 500 (it reads a
+# property of the missing document) unless the request carries this header, which makes it take
+# its plain lookup path and answer 404. Real Cosmos ignores the header on point reads: the SDK's
+# own ReadMany sends it on the point reads it makes for single-key chunks
+# (azure/cosmos/aio/_read_items_helper_async.py, options["enableCrossPartitionQuery"]).
+_POINT_READ_HEADERS = {"x-ms-documentdb-query-enablecrosspartition": "true"}
+
+# Throttling retries inside the SDK before a 429 reaches us. The SDK's default (9 retries over up
+# to 30 s) would hold an HTTP request far longer than a client waits; after a few tries it is
+# better to answer 503 with Retry-After and let the client come back.
+_PRODUCTION_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_throttle_total": 3,
+    "retry_throttle_backoff_max": 5,
+}
+
+
+def _port_shape(item: Mapping[str, Any]) -> Doc:
+    return {name: value for name, value in item.items() if name not in _HIDDEN_FIELDS}
+
+
+def _retry_after_seconds(headers: Mapping[str, str] | None) -> int:
+    value = (headers or {}).get("x-ms-retry-after-ms")
+    if value is None:
+        return _DEFAULT_RETRY_AFTER_SECONDS
+    try:
+        return max(1, math.ceil(float(value) / 1000))
+    except ValueError:
+        return _DEFAULT_RETRY_AFTER_SECONDS
+
+
+def _unavailable(error: BaseException) -> NoReturn:
+    headers = getattr(error, "headers", None)
+    raise DependencyUnavailable("store", retry_after=_retry_after_seconds(headers)) from error
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """True for failures to reach the service at all (DNS, refused, reset, TLS, timeouts)."""
+    import aiohttp
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.cosmos.exceptions import CosmosClientTimeoutError
+
+    return isinstance(
+        error,
+        ServiceRequestError
+        | ServiceResponseError
+        | CosmosClientTimeoutError
+        | aiohttp.ClientError
+        | TimeoutError,
+    )
+
+
+@contextmanager
+def _port_errors() -> Iterator[None]:
+    """Turn SDK failures inside the block into the port's exceptions.
+
+    404 becomes NotFound (the operations that answer None/False catch it), 409 Conflict, 412
+    PreconditionFailed; throttling, server trouble and connection failures DependencyUnavailable.
+    Anything else (a 400: our bug) propagates as it is.
+    """
+    from azure.cosmos.exceptions import CosmosHttpResponseError
+
+    try:
+        yield
+    except CosmosHttpResponseError as error:
+        status = error.status_code
+        if status == 404 and error.sub_status != _OWNER_RESOURCE_MISSING:
+            raise NotFound(str(error.message or "not found")) from error
+        if status == 409:
+            raise Conflict("the document already exists") from error
+        if status == 412:
+            raise PreconditionFailed("the document changed since it was read") from error
+        if status in _RETRYABLE_STATUS or status == 404 or status is None:
+            _unavailable(error)
+        raise
+    except Exception as error:
+        if _is_connection_error(error):
+            _unavailable(error)
+        raise
+
+
+def _query_text(
+    filters: list[tuple[str, FilterValue]], order_by: str | None, descending: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """Parameterised Cosmos SQL for one partition; values never enter the text.
+
+    Field names do, as `c["name"]` (bracket form, so a name that is also an SQL keyword such as
+    `value` still works), and only after `check_field` proved them plain identifiers.
+    """
+    conditions = ["c.pk = @pk"]
+    parameters: list[dict[str, Any]] = []
+    for index, (field, value) in enumerate(filters):
+        ref = f'c["{check_field(field)}"]'
+        if value is None:
+            # None means "null or absent": Cosmos's `= null` alone would miss absent fields.
+            conditions.append(f"(NOT IS_DEFINED({ref}) OR IS_NULL({ref}))")
+        else:
+            name = f"@v{index}"
+            conditions.append(f"{ref} = {name}")
+            parameters.append({"name": name, "value": value})
+    text = "SELECT * FROM c WHERE " + " AND ".join(conditions)  # noqa: S608 (names checked)
+    if order_by is not None:
+        text += f' ORDER BY c["{check_field(order_by)}"] {"DESC" if descending else "ASC"}'
+    return text, parameters
+
+
+class CosmosStore:
+    """A `DocumentStore` on a Cosmos DB database whose containers all have partition key /pk."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        database: str,
+        credential: str | AsyncTokenCredential,
+        *,
+        connection_verify: bool = True,
+        owns_credential: bool = False,
+        **client_options: Any,
+    ) -> None:
+        """`credential` is the account key or an async token credential (managed identity).
+
+        `client_options` go to `CosmosClient` as they are (retry and timeout settings, for
+        instance `retry_total=0` in tests). With `owns_credential`, `close()` closes the
+        credential too.
+        """
+        self._endpoint = endpoint
+        self._database_name = database
+        self._credential = credential
+        self._owns_credential = owns_credential
+        self._client_options = {"connection_verify": connection_verify, **client_options}
+        self._client: CosmosClient | None = None
+        self._database: DatabaseProxy | None = None
+        self._containers: dict[str, ContainerProxy] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        endpoint: str,
+        database: str,
+        key: str | None,
+        managed_identity_client_id: str | None,
+    ) -> CosmosStore:
+        """The production store: the account key when given, else a managed identity.
+
+        With `managed_identity_client_id` (AZURE_CLIENT_ID) the user-assigned identity is used;
+        without it `DefaultAzureCredential`, which finds the system-assigned identity in Azure
+        and the developer's `az login` on a workstation.
+        """
+        if key:
+            return cls(endpoint, database, key, **_PRODUCTION_CLIENT_OPTIONS)
+        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+        credential: AsyncTokenCredential
+        if managed_identity_client_id:
+            credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
+        else:
+            credential = DefaultAzureCredential()
+        return cls(
+            endpoint, database, credential, owns_credential=True, **_PRODUCTION_CLIENT_OPTIONS
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _database_proxy(self) -> DatabaseProxy:
+        if self._database is None:
+            from azure.cosmos.aio import CosmosClient
+
+            # No await between the check and the assignment: concurrent first calls cannot
+            # build two clients.
+            self._client = CosmosClient(self._endpoint, self._credential, **self._client_options)
+            self._database = self._client.get_database_client(self._database_name)
+        return self._database
+
+    def _container(self, name: str) -> ContainerProxy:
+        check_container(name)
+        proxy = self._containers.get(name)
+        if proxy is None:
+            proxy = self._database_proxy().get_container_client(name)
+            self._containers[name] = proxy
+        return proxy
+
+    # -- the port ----------------------------------------------------------------------------
+
+    async def read(self, container: str, pk: str, id: str) -> Doc | None:
+        proxy = self._container(container)
+        check_key(pk, id)
+        try:
+            with _port_errors():
+                # `headers=` is azure-core's per-request header option (HeadersPolicy).
+                item = await proxy.read_item(
+                    item=id, partition_key=pk, headers=dict(_POINT_READ_HEADERS)
+                )
+        except NotFound:
+            return None
+        return _port_shape(item)
+
+    async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
+        """The documents found, in the order of `keys` (each once, even if asked twice)."""
+        proxy = self._container(container)
+        unique = list(dict.fromkeys((pk, id) for pk, id in keys))
+        for pk, id in unique:
+            check_key(pk, id)
+        if not unique:
+            return []
+        with _port_errors():
+            items = await proxy.read_items(items=[(id, pk) for pk, id in unique])
+        # The SDK promises input order, but matches results to keys by id alone, which is not
+        # unique across partitions; re-ordering by (pk, id) here is exact.
+        found = {(item["pk"], item["id"]): _port_shape(item) for item in items}
+        return [found[key] for key in unique if key in found]
+
+    async def create(self, container: str, doc: Doc) -> Doc:
+        proxy = self._container(container)
+        _, _, body = document_body(doc)
+        with _port_errors():
+            item = await proxy.create_item(body)
+        return _port_shape(item)
+
+    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
+        from azure.core import MatchConditions
+
+        proxy = self._container(container)
+        _, id, body = document_body(doc)
+        with _port_errors():
+            item = await proxy.replace_item(
+                item=id, body=body, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        return _port_shape(item)
+
+    async def upsert(self, container: str, doc: Doc) -> Doc:
+        proxy = self._container(container)
+        _, _, body = document_body(doc)
+        with _port_errors():
+            item = await proxy.upsert_item(body)
+        return _port_shape(item)
+
+    async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
+        from azure.core import MatchConditions
+
+        proxy = self._container(container)
+        check_key(pk, id)
+        condition: dict[str, Any] = {}
+        if etag is not None:
+            condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            with _port_errors():
+                await proxy.delete_item(item=id, partition_key=pk, **condition)
+        except NotFound:
+            return False
+        return True
+
+    async def query(
+        self,
+        container: str,
+        pk: str,
+        *,
+        where: Mapping[str, FilterValue] | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+        continuation: str | None = None,
+    ) -> Page:
+        """One page of a partition's documents; see `SqliteStore.query` for the semantics.
+
+        The continuation is Cosmos's own token wrapped in URL-safe base64 (Cosmos tokens are
+        JSON, unfit for a query string) together with the query's ordering, so a token from
+        another ordering is refused instead of silently misused.
+        """
+        proxy = self._container(container)
+        check_key(pk, "-")
+        filters = check_where(where)
+        check_limit(limit)
+        text, parameters = _query_text(filters, order_by, descending)
+
+        shape = [order_by, descending]
+        cosmos_token: str | None = None
+        if continuation is not None:
+            state = decode_continuation(continuation)
+            token = state.get("c") if isinstance(state, dict) else None
+            if not (isinstance(state, dict) and state.get("s") == shape and isinstance(token, str)):
+                raise InvalidInput("The continuation token is not valid.", field="continuation")
+            cosmos_token = token
+
+        items: list[Doc] = []
+        with _port_errors():
+            # by_page is typed as a plain AsyncIterator; it is an AsyncPageIterator, whose
+            # continuation_token is the point of paging.
+            pages = cast(
+                "AsyncPageIterator[dict[str, Any]]",
+                proxy.query_items(
+                    text,
+                    parameters=[{"name": "@pk", "value": pk}, *parameters],
+                    partition_key=pk,
+                    max_item_count=limit,
+                ).by_page(cosmos_token),
+            )
+            # Cosmos may answer a page with no items yet a continuation (time or RU budget);
+            # keep going so a page is empty only at the very end.
+            async for page in pages:
+                items = [_port_shape(item) async for item in page]
+                if items or pages.continuation_token is None:
+                    break
+            next_token = pages.continuation_token
+        if next_token is None:
+            return Page(items=items, continuation=None)
+        return Page(items=items, continuation=encode_continuation({"s": shape, "c": next_token}))
+
+    async def ping(self) -> None:
+        try:
+            with _port_errors():
+                await self._database_proxy().read()
+        except NotFound as error:
+            _unavailable(error)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        self._database = None
+        self._containers.clear()
+        if client is not None:
+            await client.close()
+        if self._owns_credential and not isinstance(self._credential, str):
+            await self._credential.close()
+
+
+async def create_database_and_containers(
+    endpoint: str,
+    database: str,
+    credential: str | AsyncTokenCredential,
+    **client_options: Any,
+) -> None:
+    """Create `database` and every container of `CONTAINERS` with partition key /pk.
+
+    For tests and tooling only: in Azure, infra/ declares the same resources and the app's
+    identity has no right to create them.
+    """
+    from azure.cosmos import PartitionKey
+    from azure.cosmos.aio import CosmosClient
+    from azure.cosmos.exceptions import CosmosResourceExistsError
+
+    # Create, and take "exists" as success: one request per resource when they are new (a test's
+    # fresh database), where *_if_not_exists would read first and then create.
+    async with CosmosClient(endpoint, credential, **client_options) as client:
+        with suppress(CosmosResourceExistsError):
+            await client.create_database(database)
+        db = client.get_database_client(database)
+        for name, ttl in CONTAINERS.items():
+            with suppress(CosmosResourceExistsError):
+                await db.create_container(
+                    name, partition_key=PartitionKey(path="/pk"), default_ttl=ttl
+                )
