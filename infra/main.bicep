@@ -1,0 +1,183 @@
+// Switchboard on Azure, for `azd up`: a resource group holding Communication Services, Cosmos DB
+// (serverless), the Function App on Flex Consumption, its storage and monitoring, and the one
+// user-assigned identity they all trust. No key or connection string is created, passed or output.
+// Graph/Teams grants cannot be made here: infra/scripts/setup-graph.sh makes them and this template
+// takes the resulting ids as parameters (see docs/deploy.md).
+
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every regional resource (one that offers Flex Consumption).')
+param location string
+
+@description('Caller auth in Azure: jwt (Entra ID or any OIDC issuer) or easyauth (App Service authentication). dev is refused in Azure.')
+@allowed([ 'jwt', 'easyauth' ])
+param authMode string
+
+@description('OIDC issuer of app tokens (AUTH_ISSUER); empty: Entra ID v2.0 of this tenant.')
+param authIssuer string = ''
+
+@description('Audience of app tokens (AUTH_AUDIENCE): the API app registration\'s client id or App ID URI.')
+param authAudience string = ''
+
+@description('JWKS URL (AUTH_JWKS_URL); empty: from the issuer\'s discovery document.')
+param authJwksUrl string = ''
+
+@description('Token claim that identifies the caller (AUTH_USER_CLAIM).')
+param authUserClaim string = 'sub'
+
+@description('ACS token scopes the app may issue (TOKEN_SCOPES), comma-separated.')
+param tokenScopes string = 'chat,voip'
+
+@description('Where ACS keeps its data at rest.')
+param acsDataLocation string = 'United States'
+
+@description('The ACS phone number SMS is sent from (SMS_FROM). Numbers cannot be bought in Bicep; empty: the app runs without SMS and says so.')
+param smsFrom string = ''
+
+@description('The ACS phone number used as caller ID for PSTN calls (PSTN_CALLER_ID); empty: no PSTN.')
+param pstnCallerId string = ''
+
+@description('Object id of the Teams user who organizes meetings (MEETINGS_ORGANIZER_ID), from infra/scripts/setup-graph.sh; empty: local meetings.')
+param meetingsOrganizerId string = ''
+
+@description('Client id of the Entra app Teams users sign in to (TEAMS_CLIENT_ID), from infra/scripts/setup-graph.sh.')
+param teamsClientId string = ''
+
+@description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
+param publicAppUrl string = ''
+
+@description('0: serverless Cosmos DB (near zero at rest); otherwise shared provisioned throughput in RU/s. Fixed once the account exists.')
+param cosmosProvisionedThroughput int = 0
+
+@description('Name of the Cosmos DB database (COSMOS_DATABASE).')
+param cosmosDatabaseName string = 'switchboard'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var effectiveAuthIssuer = empty(authIssuer) ? '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0' : authIssuer
+var functionAppName = 'func-${resourceToken}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package-${resourceToken}'
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    accountName: 'cosmos-${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+    provisionedThroughput: cosmosProvisionedThroughput
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    name: 'acs-${resourceToken}'
+    dataLocation: acsDataLocation
+    systemTopicName: 'evgt-acs-${resourceToken}'
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    appTags: union(tags, { 'azd-service-name': 'api' })
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    authMode: authMode
+    authIssuer: effectiveAuthIssuer
+    authAudience: authAudience
+    authJwksUrl: authJwksUrl
+    authUserClaim: authUserClaim
+    tokenScopes: tokenScopes
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabase: cosmos.outputs.databaseName
+    acsEndpoint: communication.outputs.endpoint
+    graphTenantId: tenant().tenantId
+    meetingsOrganizerId: meetingsOrganizerId
+    teamsClientId: teamsClientId
+    publicAppUrl: publicAppUrl
+    smsFrom: smsFrom
+    pstnCallerId: pstnCallerId
+  }
+}
+
+// What clients, the hooks and `azd env` need: endpoints, names and ids. Never a key.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+output SWITCHBOARD_API_URL string = 'https://${functionApp.outputs.defaultHostName}/api'
+output AZURE_CLIENT_ID string = identity.outputs.clientId
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AUTH_MODE string = authMode
+output AUTH_ISSUER string = effectiveAuthIssuer
+output ACS_ENDPOINT string = communication.outputs.endpoint
+output ACS_RESOURCE_NAME string = communication.outputs.name
+output ACS_EVENTGRID_SYSTEM_TOPIC string = communication.outputs.systemTopicName
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output COSMOS_ACCOUNT_NAME string = cosmos.outputs.accountName
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

@@ -1,0 +1,108 @@
+"""azure.yaml, the azd hooks and the deploy docs agree with the templates.
+
+Catches a hook that points at a missing script, a service azd cannot match to the Function App,
+an Event Grid subscription aimed at the wrong function or event types, hooks reading azd outputs
+that main.bicep does not produce, and a README section that is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infra.bicep import INFRA, REPO, load
+
+SCRIPTS = INFRA / "scripts"
+
+
+def _azure_yaml() -> dict[str, Any]:
+    document = yaml.safe_load((REPO / "azure.yaml").read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def test_azure_yaml_deploys_the_function_app() -> None:
+    document = _azure_yaml()
+    assert document["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
+    [(name, service)] = document["services"].items()
+    assert service == {"project": ".", "language": "python", "host": "function"}
+    # azd finds the app by this tag; main.bicep must put the service name on it.
+    app_tags = load(INFRA / "main.bicep").modules["functionApp"][1]["params"]["appTags"]
+    assert f"'azd-service-name': '{name}'" in app_tags.text
+
+
+def test_every_hook_script_exists() -> None:
+    hooks = _azure_yaml()["hooks"]
+    assert {"preprovision", "postdeploy"} <= set(hooks)
+    for hook in hooks.values():
+        for platform in ("posix", "windows"):
+            script = REPO / hook[platform]["run"]
+            assert script.is_file(), script
+            assert hook[platform]["continueOnError"] is False
+
+
+def test_hooks_read_only_outputs_main_bicep_produces() -> None:
+    outputs = set(load(INFRA / "main.bicep").outputs)
+    for script in ("postdeploy.sh", "postdeploy.ps1"):
+        text = (SCRIPTS / script).read_text()
+        used = set(re.findall(r"\b(AZURE_[A-Z_]+|ACS_[A-Z_]+)\b", text))
+        assert used, script
+        assert used - outputs == set(), f"{script} reads values azd never gets"
+
+
+@pytest.mark.parametrize("script", ["postdeploy.sh", "postdeploy.ps1"])
+def test_sms_events_are_subscribed_to_the_sms_events_function(script: str) -> None:
+    text = (SCRIPTS / script).read_text()
+    assert re.search(r"\bsms_events\b", text)
+    assert "/functions/$" in text
+    assert "--endpoint-type azurefunction" in text
+    assert "Microsoft.Communication.SMSReceived" in text
+    assert "Microsoft.Communication.SMSDeliveryReportReceived" in text
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.sh")))
+def test_shell_scripts_parse(script: str) -> None:
+    shell = shutil.which("sh")
+    assert shell
+    subprocess.run([shell, "-n", str(SCRIPTS / script)], check=True)
+
+
+def _preprovision(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(SCRIPTS / "preprovision.sh")],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_preprovision_refuses_what_could_not_serve_a_request() -> None:
+    assert _preprovision({}).returncode != 0
+    assert _preprovision({"AUTH_MODE": "dev", "AUTH_AUDIENCE": "x"}).returncode != 0
+    assert _preprovision({"AUTH_MODE": "jwt"}).returncode != 0
+    ok = _preprovision({"AUTH_MODE": "jwt", "AUTH_AUDIENCE": "api://x"})
+    assert ok.returncode == 0, ok.stderr
+    assert "SMS_FROM is empty" in ok.stdout
+
+
+def test_graph_setup_never_creates_a_secret() -> None:
+    text = (SCRIPTS / "setup-graph.sh").read_text()
+    assert "OnlineMeetings.ReadWrite.All" in text
+    assert "credential reset" not in text
+    assert "passwordCredentials" not in text
+    assert "New-CsApplicationAccessPolicy" in (SCRIPTS / "teams-access-policy.ps1").read_text()
+
+
+def test_deploy_docs_section() -> None:
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    assert doc.startswith("## Deploy to Azure")
+    for needed in ("azd up", "AUTH_MODE", "easyauth", "jwt", "setup-graph.sh", "cost"):
+        assert needed in doc, needed
+    assert Path(REPO / "azure.yaml").is_file()
