@@ -59,8 +59,10 @@ def test_hooks_read_only_outputs_main_bicep_produces() -> None:
 @pytest.mark.parametrize("script", ["postdeploy.sh", "postdeploy.ps1"])
 def test_sms_events_are_subscribed_to_the_sms_events_function(script: str) -> None:
     text = (SCRIPTS / script).read_text()
-    assert re.search(r"\bsms_events\b", text)
-    assert "/functions/$" in text
+    # The function the endpoint names: FUNCTION_NAME=... (sh) or $functionName = '...' (pwsh).
+    names = re.findall(r"^(?:FUNCTION_NAME=|\$functionName = ')(\w+)", text, re.MULTILINE)
+    assert names == ["sms_events"]
+    assert re.search(r"--endpoint \S*/functions/\$\{?(FUNCTION_NAME|functionName)\b", text)
     assert "--endpoint-type azurefunction" in text
     assert "Microsoft.Communication.SMSReceived" in text
     assert "Microsoft.Communication.SMSDeliveryReportReceived" in text

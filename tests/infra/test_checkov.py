@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.infra.bicep import INFRA, REPO, bicep_files, load
 
@@ -83,3 +84,12 @@ def test_every_skip_is_justified(report: dict[str, Any]) -> None:
     for entry in report["results"].get("skipped_checks", []):
         reason = (entry.get("check_result") or {}).get("suppress_comment", "")
         assert len(reason.strip()) > 20, f"{entry['check_id']} in {entry['file_path']}: {reason!r}"
+
+
+def test_checkov_config_checks_infra_as_bicep_and_fails_on_findings() -> None:
+    config = yaml.safe_load((INFRA / ".checkov.yaml").read_text())
+    assert config["directory"] == ["infra"]
+    assert config["framework"] == ["bicep"]
+    assert config["compact"] is True
+    assert config.get("soft-fail", False) is False
+    assert not {"skip-check", "soft-fail-on", "skip-path"} & set(config), "skips belong inline"
