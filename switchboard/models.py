@@ -97,7 +97,7 @@ class DevLoginResponse(ApiModel):
 
 
 class Jwks(BaseModel):
-    keys: list[dict[str, str]]
+    keys: list[dict[str, str | list[str]]]
 
 
 class ProblemDetails(BaseModel):

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
             for name in ("auth_issuer", "auth_audience"):
                 if not getattr(self, name):
                     raise _setting_error(name.upper(), "is required when AUTH_MODE=jwt")
+        for name in ("auth_issuer", "auth_jwks_url"):
+            url = getattr(self, name)
+            if url and self.auth_mode == "jwt" and not _is_secure_url(url):
+                raise _setting_error(name.upper(), "must be an https URL (http only on localhost)")
         if self.auth_mode == "easyauth" and not self.website_auth_enabled:
             raise _setting_error(
                 "AUTH_MODE",
@@ -141,6 +146,12 @@ class _ExplicitSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def _is_secure_url(url: str) -> bool:
+    parsed = urlparse(url)
+    local = parsed.hostname in {"localhost", "127.0.0.1", "::1"}
+    return parsed.scheme == "https" or (parsed.scheme == "http" and local)
 
 
 def _setting_error(name: str, message: str) -> ValueError:

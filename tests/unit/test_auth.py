@@ -1,0 +1,326 @@
+"""Caller authentication: dev/jwt bearer tokens through one TokenVerifier, a remote JWKS with
+discovery served from a local HTTP server, Easy Auth principal headers, and the attacks each
+mode must refuse."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from switchboard import errors
+from switchboard.auth import (
+    BearerAuthenticator,
+    DevTokenIssuer,
+    EasyAuthAuthenticator,
+    RemoteJwksKeySource,
+    StaticKeySource,
+    TokenVerifier,
+)
+from tests.conftest import seed_keys
+
+ISSUER = "https://login.example.test/tenant/v2.0"
+AUDIENCE = "api://switchboard"
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa_key()
+
+
+def jwks_for(key: rsa.RSAPrivateKey, kid: str = "k1") -> dict[str, Any]:
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return {"keys": [{**public, "kid": kid, "alg": "RS256", "use": "sig"}]}
+
+
+def make_token(key: Any, *, alg: str = "RS256", kid: str = "k1", **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "alice",
+        "name": "Alice",
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
+
+
+def bearer(signing_key: rsa.RSAPrivateKey) -> BearerAuthenticator:
+    return BearerAuthenticator(
+        TokenVerifier(StaticKeySource(jwks_for(signing_key)), ISSUER, AUDIENCE)
+    )
+
+
+async def test_valid_token_names_the_caller(signing_key: rsa.RSAPrivateKey) -> None:
+    caller = await bearer(signing_key).authenticate(
+        {"authorization": f"Bearer {make_token(signing_key)}"}
+    )
+    assert caller.user_id == "alice"
+    assert caller.name == "Alice"
+
+
+def _unsigned(**claims: Any) -> str:
+    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+
+
+def _hs256_with_public_key(signing_key: rsa.RSAPrivateKey, **claims: Any) -> str:
+    """The key-confusion attack: HMAC-signed with the (public) RSA key as the secret.
+
+    Built by hand, since PyJWT itself refuses to make such a token."""
+    public_pem = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": "k1"})
+    body = _b64(claims)
+    mac = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _attacks(signing_key: rsa.RSAPrivateKey) -> dict[str, str]:
+    now = int(time.time())
+    return {
+        "expired": make_token(signing_key, iat=now - 7200, exp=now - 3600),
+        "unsigned": _unsigned(iss=ISSUER, aud=AUDIENCE, sub="alice", exp=now + 600),
+        "hs256 with the public key as secret": _hs256_with_public_key(
+            signing_key, iss=ISSUER, aud=AUDIENCE, sub="alice", exp=now + 600
+        ),
+        "another key": make_token(rsa_key()),
+        "wrong issuer": make_token(signing_key, iss="https://evil.example.test"),
+        "wrong audience": make_token(signing_key, aud="api://other"),
+        "no expiry": make_token(signing_key, exp=None),
+        "no subject": make_token(signing_key, sub=None),
+        "subject with a slash": make_token(signing_key, sub="../bob"),
+        "unknown kid": make_token(signing_key, kid="nope"),
+        "tampered payload": _tamper(make_token(signing_key)),
+    }
+
+
+def _tamper(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "bob"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "expired",
+        "unsigned",
+        "hs256 with the public key as secret",
+        "another key",
+        "wrong issuer",
+        "wrong audience",
+        "no expiry",
+        "no subject",
+        "subject with a slash",
+        "unknown kid",
+        "tampered payload",
+    ],
+)
+async def test_bad_tokens_are_refused(signing_key: rsa.RSAPrivateKey, attack: str) -> None:
+    token = _attacks(signing_key)[attack]
+    with pytest.raises(errors.Unauthenticated) as caught:
+        await bearer(signing_key).authenticate({"authorization": f"Bearer {token}"})
+    assert token not in caught.value.detail
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Bearer   ", "Token abc", "Basic YTpi"])
+async def test_missing_or_other_schemes_are_refused(
+    signing_key: rsa.RSAPrivateKey, header: str
+) -> None:
+    with pytest.raises(errors.Unauthenticated):
+        await bearer(signing_key).authenticate({"authorization": header} if header else {})
+
+
+async def test_user_claim_is_configurable(signing_key: rsa.RSAPrivateKey) -> None:
+    verifier = TokenVerifier(StaticKeySource(jwks_for(signing_key)), ISSUER, AUDIENCE, "oid")
+    caller = await verifier.verify(make_token(signing_key, oid="0000-1111"))
+    assert caller.user_id == "0000-1111"
+    with pytest.raises(errors.Unauthenticated):
+        await verifier.verify(make_token(signing_key))  # no oid claim
+
+
+async def test_es256_keys_work_too() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    verifier = TokenVerifier(
+        StaticKeySource({"keys": [{**public, "kid": "e1", "alg": "ES256"}]}), ISSUER, AUDIENCE
+    )
+    caller = await verifier.verify(make_token(key, alg="ES256", kid="e1"))
+    assert caller.user_id == "alice"
+
+
+# --- jwt mode against a JWKS over HTTP, found by OIDC discovery -----------------------------
+
+
+class _Issuer(BaseHTTPRequestHandler):
+    documents: ClassVar[dict[str, Any]] = {}
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        body = self.documents.get(self.path)
+        if body is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def oidc_server(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Issuer)
+    base = f"http://127.0.0.1:{server.server_port}"
+    _Issuer.documents = {
+        "/tenant/v2.0/.well-known/openid-configuration": {
+            "issuer": f"{base}/tenant/v2.0",
+            "jwks_uri": f"{base}/keys",
+        },
+        "/keys": jwks_for(signing_key),
+    }
+    _Issuer.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    server.server_close()
+
+
+async def test_remote_jwks_by_discovery_and_cached(
+    oidc_server: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    issuer = f"{oidc_server}/tenant/v2.0"
+    verifier = TokenVerifier(RemoteJwksKeySource(issuer), issuer, AUDIENCE)
+    for _ in range(5):
+        caller = await verifier.verify(make_token(signing_key, iss=issuer))
+        assert caller.user_id == "alice"
+    assert _Issuer.hits.count("/keys") == 1  # keys cached after the first fetch
+    assert _Issuer.hits.count("/tenant/v2.0/.well-known/openid-configuration") == 1
+
+
+async def test_remote_jwks_explicit_url(oidc_server: str, signing_key: rsa.RSAPrivateKey) -> None:
+    verifier = TokenVerifier(RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys"), ISSUER, AUDIENCE)
+    assert (await verifier.verify(make_token(signing_key))).user_id == "alice"
+    with pytest.raises(errors.Unauthenticated):
+        await verifier.verify(make_token(rsa_key(), kid="other"))
+
+
+async def test_unreachable_jwks_is_a_dependency_failure(signing_key: rsa.RSAPrivateKey) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Issuer)
+    port = server.server_port
+    server.server_close()  # nothing listens there now
+    verifier = TokenVerifier(
+        RemoteJwksKeySource(ISSUER, f"http://127.0.0.1:{port}/keys", timeout=1), ISSUER, AUDIENCE
+    )
+    with pytest.raises(errors.DependencyUnavailable):
+        await verifier.verify(make_token(signing_key))
+
+
+async def test_jwks_must_be_https_off_localhost() -> None:
+    source = RemoteJwksKeySource(ISSUER, "http://keys.example.test/keys")
+    with pytest.raises(errors.ConfigurationError):
+        await source.signing_key("k1")
+
+
+# --- dev mode ---------------------------------------------------------------------------------
+
+
+async def test_dev_tokens_verify_through_the_jwt_path_and_keys_persist(tmp_path: Path) -> None:
+    seed_keys(tmp_path)
+    issuer = DevTokenIssuer(tmp_path)
+    token, lifetime = issuer.issue("alice", "Alice")
+    assert lifetime == 3600
+    verifier = TokenVerifier(issuer.key_source(), issuer.issuer, issuer.audience)
+    assert (await verifier.verify(token)).user_id == "alice"
+    # A restarted server (same data dir) accepts tokens it issued before.
+    again = DevTokenIssuer(tmp_path)
+    assert again.key_id == issuer.key_id
+    assert await TokenVerifier(again.key_source(), again.issuer, again.audience).verify(token)
+
+
+def test_dev_key_is_private_to_the_user(tmp_path: Path) -> None:
+    DevTokenIssuer(tmp_path / "fresh")
+    mode = (tmp_path / "fresh" / DevTokenIssuer.KEY_FILE).stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+# --- easyauth ---------------------------------------------------------------------------------
+
+
+def principal(claims: list[dict[str, str]]) -> str:
+    data = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"}
+    return base64.b64encode(json.dumps(data).encode()).decode()
+
+
+async def test_easyauth_principal_headers() -> None:
+    auth = EasyAuthAuthenticator()
+    caller = await auth.authenticate(
+        {
+            "x-ms-client-principal": principal([{"typ": "name", "val": "Alice"}]),
+            "x-ms-client-principal-id": "oid-alice",
+            "x-ms-client-principal-name": "alice@example.test",
+        }
+    )
+    assert caller.user_id == "oid-alice"
+    assert caller.name == "Alice"
+
+
+async def test_easyauth_configured_claim() -> None:
+    auth = EasyAuthAuthenticator("preferred_username")
+    caller = await auth.authenticate(
+        {
+            "x-ms-client-principal": principal(
+                [{"typ": "preferred_username", "val": "alice@x.test"}]
+            ),
+            "x-ms-client-principal-id": "oid-alice",
+        }
+    )
+    assert caller.user_id == "alice@x.test"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-ms-client-principal-id": "oid-alice"},  # no principal: not from the platform
+        {"x-ms-client-principal": "%%%not-base64", "x-ms-client-principal-id": "a"},
+        {"x-ms-client-principal": base64.b64encode(b"[1]").decode()},
+        {"x-ms-client-principal": principal([])},  # no id anywhere
+    ],
+)
+async def test_easyauth_refuses_missing_or_malformed(headers: dict[str, str]) -> None:
+    with pytest.raises(errors.Unauthenticated):
+        await EasyAuthAuthenticator().authenticate(headers)

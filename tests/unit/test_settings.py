@@ -1,0 +1,125 @@
+"""Settings: contract names, defaults, and start-up refusals that name the bad setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.errors import ConfigurationError
+from switchboard.settings import APP_SETTING_NAMES, Settings
+
+CONTRACT_NAMES = {
+    "SWITCHBOARD_STORE",
+    "SWITCHBOARD_DATA_DIR",
+    "COSMOS_ENDPOINT",
+    "COSMOS_KEY",
+    "COSMOS_DATABASE",
+    "ACS_ENDPOINT",
+    "ACS_CONNECTION_STRING",
+    "AUTH_MODE",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_JWKS_URL",
+    "AUTH_USER_CLAIM",
+    "TOKEN_SCOPES",
+    "TOKEN_TTL_MINUTES",
+    "GRAPH_TENANT_ID",
+    "GRAPH_CLIENT_ID",
+    "GRAPH_CLIENT_SECRET",
+    "MEETINGS_ORGANIZER_ID",
+    "MEETINGS_LOBBY_BYPASS",
+    "TEAMS_CLIENT_ID",
+    "CALL_IDLE_HOURS",
+    "PUBLIC_APP_URL",
+    "SMS_DAILY_LIMIT",
+    "SMS_FROM",
+    "PSTN_CALLER_ID",
+    "AZURE_CLIENT_ID",
+}  # DESIGN §5, copied on purpose: a rename in the code must fail here
+
+
+def test_every_contract_name_is_read() -> None:
+    assert CONTRACT_NAMES <= APP_SETTING_NAMES
+
+
+def test_embedded_defaults() -> None:
+    s = Settings.from_environ({})
+    assert s.switchboard_store == "sqlite"
+    assert s.auth_mode == "dev"
+    assert s.token_scopes == ("chat", "voip")
+    assert s.token_ttl_minutes == 60
+    assert s.call_idle_hours == 12
+    assert s.sms_daily_limit == 20
+    assert s.meetings_lobby_bypass == "everyone"
+    assert not s.uses_azure_identity
+
+
+def test_empty_values_count_as_unset() -> None:
+    assert Settings.from_environ({"COSMOS_DATABASE": "", "AUTH_MODE": " "}).auth_mode == "dev"
+
+
+def test_process_environment_does_not_leak_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_MODE", "jwt")
+    assert Settings.from_environ({}).auth_mode == "dev"
+
+
+def test_secrets_do_not_print() -> None:
+    s = Settings.from_environ({"COSMOS_KEY": "c2VjcmV0", "ACS_CONNECTION_STRING": "endpoint=x"})
+    assert "c2VjcmV0" not in repr(s)
+    assert "endpoint=x" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"TOKEN_SCOPES": "chat,bogus"}, "TOKEN_SCOPES"),
+        ({"TOKEN_TTL_MINUTES": "30"}, "TOKEN_TTL_MINUTES"),
+        ({"TOKEN_TTL_MINUTES": "sixty"}, "TOKEN_TTL_MINUTES"),
+        ({"SWITCHBOARD_STORE": "postgres"}, "SWITCHBOARD_STORE"),
+        ({"SWITCHBOARD_STORE": "cosmos"}, "COSMOS_ENDPOINT"),
+        ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
+        ({"AUTH_MODE": "jwt", "AUTH_AUDIENCE": "api://x"}, "AUTH_ISSUER"),
+        ({"AUTH_MODE": "jwt", "AUTH_ISSUER": "https://i.test"}, "AUTH_AUDIENCE"),
+        ({"AUTH_MODE": "jwt", "AUTH_ISSUER": "http://i.test", "AUTH_AUDIENCE": "a"}, "AUTH_ISSUER"),
+        ({"AUTH_MODE": "easyauth"}, "AUTH_MODE"),
+        ({"CALL_IDLE_HOURS": "0"}, "CALL_IDLE_HOURS"),
+        ({"SMS_DAILY_LIMIT": "-1"}, "SMS_DAILY_LIMIT"),
+    ],
+)
+def test_bad_values_stop_startup_naming_the_setting(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ(environ)
+
+
+AZURE = {
+    "WEBSITE_INSTANCE_ID": "abc123",
+    "SWITCHBOARD_STORE": "cosmos",
+    "COSMOS_ENDPOINT": "https://x.documents.azure.com:443/",
+    "ACS_ENDPOINT": "https://x.communication.azure.com/",
+    "AUTH_MODE": "jwt",
+    "AUTH_ISSUER": "https://login.microsoftonline.com/t/v2.0",
+    "AUTH_AUDIENCE": "api://switchboard",
+}
+
+
+def test_azure_configuration_is_accepted() -> None:
+    s = Settings.from_environ(AZURE)
+    assert s.running_in_azure
+    assert s.uses_azure_identity
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"AUTH_MODE": "dev"}, "AUTH_MODE"),
+        ({"SWITCHBOARD_STORE": "sqlite"}, "SWITCHBOARD_STORE"),
+        ({"ACS_ENDPOINT": ""}, "ACS_ENDPOINT"),
+    ],
+)
+def test_local_adapters_refuse_to_run_in_azure(override: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ({**AZURE, **override})
+
+
+def test_easyauth_needs_the_platform_to_say_it_is_on() -> None:
+    s = Settings.from_environ({**AZURE, "AUTH_MODE": "easyauth", "WEBSITE_AUTH_ENABLED": "True"})
+    assert s.auth_mode == "easyauth"
