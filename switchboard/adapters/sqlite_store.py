@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS documents (
 # bug in our SQL): busy/locked by another process, I/O error, disk full, cannot open, read-only.
 _UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
 
-# How long a statement waits for another process's write lock before giving up as unavailable.
-_BUSY_TIMEOUT_MS = 5000
+# How long a write waits for another process's write lock before giving up as unavailable.
+_BUSY_TIMEOUT_SECONDS = 5.0
 
 # Keys per read_many statement: two bound parameters each, well under SQLite's parameter limit.
 _READ_MANY_CHUNK = 400
@@ -94,8 +94,10 @@ def _path(field: str) -> str:
 class SqliteStore:
     """A `DocumentStore` in one SQLite file (created with its schema on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = _BUSY_TIMEOUT_SECONDS) -> None:
+        """`busy_timeout`: seconds a write waits for another process's lock on the file."""
         self._path = Path(path)
+        self._busy_timeout = busy_timeout
         # One thread owns the connection: sqlite3 connections must not be used concurrently.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._connection: sqlite3.Connection | None = None
@@ -112,7 +114,7 @@ class SqliteStore:
                 self._path,
                 isolation_level=None,
                 check_same_thread=False,
-                timeout=_BUSY_TIMEOUT_MS / 1000,
+                timeout=self._busy_timeout,
             )
             try:
                 connection.execute("PRAGMA journal_mode=WAL")

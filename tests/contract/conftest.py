@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,12 @@ EMULATOR_KEY = (
 
 # Test-only client options: the server's certificate is self-signed, and a failing request should
 # fail at once instead of sleeping through the SDK's retry schedule.
-TEST_CLIENT_OPTIONS = {"connection_verify": False, "retry_total": 0, "retry_throttle_total": 0}
+TEST_CLIENT_OPTIONS: dict[str, Any] = {
+    "connection_verify": False,
+    "retry_total": 0,
+    "retry_connect": 0,
+    "retry_read": 0,
+}
 
 STARTUP_TIMEOUT_SECONDS = 20
 

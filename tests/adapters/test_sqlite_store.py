@@ -1,0 +1,105 @@
+"""SqliteStore's own behaviour beyond the shared contract: a real file that outlives the process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from switchboard.adapters.sqlite_store import SqliteStore
+from switchboard.errors import DependencyUnavailable
+from switchboard.ports import Conflict
+
+
+async def test_documents_survive_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "store.sqlite"  # the directory is created too
+    first = SqliteStore(path)
+    created = await first.create("users", {"id": "u1", "pk": "u1", "displayName": "Ada"})
+    await first.close()
+
+    reopened = SqliteStore(path)
+    try:
+        assert await reopened.read("users", "u1", "u1") == created
+        page = await reopened.query("users", "u1")
+        assert page.items == [created]
+    finally:
+        await reopened.close()
+
+
+async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = SqliteStore(path)
+    await store.ping()
+    try:
+        with sqlite3.connect(path) as other:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        await store.close()
+
+
+async def test_two_stores_on_one_file_still_let_only_one_create_win(tmp_path: Path) -> None:
+    # Two stores stand for two processes: each has its own connection to the same file.
+    path = tmp_path / "store.sqlite"
+    one, two = SqliteStore(path), SqliteStore(path)
+    try:
+        attempts = [
+            (one if n % 2 else two).create("users", {"id": "u", "pk": "u", "n": n})
+            for n in range(20)
+        ]
+        results = await asyncio.gather(*attempts, return_exceptions=True)
+        assert sum(isinstance(r, dict) for r in results) == 1
+        assert sum(isinstance(r, Conflict) for r in results) == 19
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_waiting_on_the_file_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = SqliteStore(path, busy_timeout=0.3)
+    await store.ping()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        with pytest.raises(DependencyUnavailable):  # after waiting 0.3 s for the lock
+            await store.upsert("users", {"id": "u1", "pk": "u1"})
+        assert ticks >= 10, "the event loop kept running while the store waited"
+        # Reads go on while someone else writes: that is what WAL mode is for.
+        assert await store.read("users", "u1", "u1") is None
+    finally:
+        ticker.cancel()
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
+
+
+async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    await store.close()
+    await store.close()  # closing twice is fine
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.read("users", "u1", "u1")
+
+
+async def test_an_unusable_file_is_unavailable(tmp_path: Path) -> None:
+    directory_in_the_way = tmp_path / "store.sqlite"
+    directory_in_the_way.mkdir()
+    store = SqliteStore(directory_in_the_way)
+    try:
+        with pytest.raises(DependencyUnavailable):
+            await store.ping()
+        with pytest.raises(DependencyUnavailable):
+            await store.read("users", "u1", "u1")
+    finally:
+        await store.close()
