@@ -56,14 +56,27 @@ class Page:
 
 
 class DocumentStore(Protocol):
-    """A document store with Cosmos DB (NoSQL) semantics; every container is partitioned on /pk."""
+    """A document store with Cosmos DB (NoSQL) semantics; every container is partitioned on /pk.
+
+    Adapters: `adapters.sqlite_store.SqliteStore`, `adapters.cosmos_store.CosmosStore`; both pass
+    `tests/contract/test_document_store.py`, which is the precise statement of this contract.
+    Rules common to every operation:
+    - an unknown container, a non-string pk, an id that is empty, longer than 255 characters or
+      holds one of `/ \\ ? #`, a field name that is not a plain identifier: `ValueError`;
+    - documents come back with their own fields plus `_etag` (opaque) and `_ts` (epoch seconds),
+      nothing else; system fields sent in (say, a document as read) are ignored on write;
+    - the store down, throttling or unreachable: `errors.DependencyUnavailable("store")`.
+    """
 
     async def read(self, container: str, pk: str, id: str) -> Doc | None:
         """The document, or None when it does not exist."""
         ...
 
     async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
-        """Many documents by (pk, id) in one call (Cosmos ReadMany); missing ones are left out."""
+        """Many documents by (pk, id) in one call (Cosmos ReadMany); missing ones are left out.
+
+        Results follow the order of `keys`, each document once even if its key repeats.
+        """
         ...
 
     async def create(self, container: str, doc: Doc) -> Doc:
@@ -93,7 +106,20 @@ class DocumentStore(Protocol):
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page:
-        """Documents of one partition matching top-level equality filters, in order, paged."""
+        """Documents of one partition matching top-level equality filters, in order, paged.
+
+        - `where`: field == value, all of them. A value of None matches a field that is null
+          *or absent*. Values compare with their JSON type: True is not 1, "1" is not 1.
+        - `order_by`: one top-level field. Give every document the query should return that
+          field (null if need be): Cosmos DB returns documents without it (first when ascending),
+          but the local Cosmos-protocol test server leaves them out. Values of one type only
+          (SQLite orders booleans among numbers). Without `order_by` the order is unspecified.
+        - `limit`: at most this many items per page, 1..1000 (else ValueError); a shorter page
+          does not mean the end.
+        - `continuation`: the previous page's token, opaque and URL-safe; None on the last page
+          (which may be empty). A token that is not one (or is from another ordering) raises
+          `errors.InvalidInput`.
+        """
         ...
 
     async def ping(self) -> None:

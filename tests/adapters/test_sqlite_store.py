@@ -103,3 +103,33 @@ async def test_an_unusable_file_is_unavailable(tmp_path: Path) -> None:
             await store.read("users", "u1", "u1")
     finally:
         await store.close()
+
+
+async def test_order_by_keeps_documents_without_the_field_as_cosmos_does(tmp_path: Path) -> None:
+    # Cosmos DB returns them too (undefined sorts first ascending); the local Cosmos-protocol
+    # server leaves them out, so this half of the behaviour is pinned here and not in the contract.
+    store = SqliteStore(tmp_path / "store.sqlite")
+    try:
+        for id, fields in [("a", {"n": 2}), ("b", {}), ("c", {"n": 1}), ("d", {"n": None})]:
+            await store.create("users", {"id": id, "pk": "p", **fields})
+        ids: dict[bool, list[str]] = {}
+        for descending in (False, True):
+            ids[descending] = []
+            continuation = None
+            while True:
+                page = await store.query(
+                    "users",
+                    "p",
+                    order_by="n",
+                    descending=descending,
+                    limit=1,
+                    continuation=continuation,
+                )
+                ids[descending] += [d["id"] for d in page.items]
+                continuation = page.continuation
+                if continuation is None:
+                    break
+        assert ids[False] == ["b", "d", "c", "a"]  # null and absent first, then by id
+        assert ids[True] == ["a", "c", "d", "b"]
+    finally:
+        await store.close()
