@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from switchboard.http import (
@@ -12,15 +14,14 @@ from switchboard.http import (
     parse_body,
     parse_optional_body,
 )
-from switchboard.models import (
-    CommunicationUser,
-    Profile,
-    ProfileUpdate,
-    TokenRequest,
-    TokenResponse,
-)
+from switchboard.lazy import lazy_module
 from switchboard.runtime import get_runtime
 from switchboard.services.identity import ProfileView
+
+if TYPE_CHECKING:
+    from switchboard import models
+else:
+    models = lazy_module("switchboard.models")
 
 bp = blueprint()
 TAG = "identity"
@@ -32,21 +33,21 @@ TAG = "identity"
     "token",
     tag=TAG,
     summary="Issue an ACS user access token for the caller's own ACS identity",
-    request=TokenRequest,
+    request="TokenRequest",
     body_required=False,
-    response=TokenResponse,
+    response="TokenResponse",
     errors=(400, 403, 413, 415, 503),
 )
 async def issue_token(req: func.HttpRequest) -> func.HttpResponse:
     rt = get_runtime()
     caller = await rt.authenticate(req.headers)
-    body = parse_optional_body(req, TokenRequest) or TokenRequest()
+    body = parse_optional_body(req, models.TokenRequest) or models.TokenRequest()
     issued = await rt.identity.issue_token(caller, body.scopes, body.expires_in_minutes)
     return json_response(
-        TokenResponse(
+        models.TokenResponse(
             token=issued.token,
             expires_on=issued.expires_on,
-            user=CommunicationUser(communication_user_id=issued.communication_user_id),
+            user=models.CommunicationUser(communication_user_id=issued.communication_user_id),
             scopes=issued.scopes,
         ),
         headers={"Cache-Control": "no-store"},
@@ -69,7 +70,7 @@ async def revoke_tokens(req: func.HttpRequest) -> func.HttpResponse:
     return no_content()
 
 
-@api_route(bp, "GET", "me", tag=TAG, summary="The caller's profile", response=Profile)
+@api_route(bp, "GET", "me", tag=TAG, summary="The caller's profile", response="Profile")
 async def get_me(req: func.HttpRequest) -> func.HttpResponse:
     rt = get_runtime()
     caller = await rt.authenticate(req.headers)
@@ -82,14 +83,14 @@ async def get_me(req: func.HttpRequest) -> func.HttpResponse:
     "me",
     tag=TAG,
     summary="Change the caller's display name",
-    request=ProfileUpdate,
-    response=Profile,
+    request="ProfileUpdate",
+    response="Profile",
     errors=(400, 413, 415, 503),
 )
 async def update_me(req: func.HttpRequest) -> func.HttpResponse:
     rt = get_runtime()
     caller = await rt.authenticate(req.headers)
-    body = parse_body(req, ProfileUpdate)
+    body = parse_body(req, models.ProfileUpdate)
     return json_response(_profile(await rt.identity.update_profile(caller, body.display_name)))
 
 
@@ -109,8 +110,8 @@ async def erase_me(req: func.HttpRequest) -> func.HttpResponse:
     return no_content()
 
 
-def _profile(view: ProfileView) -> Profile:
-    return Profile(
+def _profile(view: ProfileView) -> models.Profile:
+    return models.Profile(
         user_id=view.user_id,
         display_name=view.display_name,
         communication_user_id=view.communication_user_id,

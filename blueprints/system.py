@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from switchboard import errors
-from switchboard.auth import DevTokenIssuer
 from switchboard.http import ROUTES, api_route, blueprint, json_response, parse_body
-from switchboard.models import DevLoginRequest, DevLoginResponse, Health, Jwks
-from switchboard.openapi import build_openapi
+from switchboard.lazy import lazy_module
 from switchboard.runtime import Runtime, get_runtime
+
+if TYPE_CHECKING:
+    from switchboard import models
+    from switchboard.auth import DevTokenIssuer
+else:
+    models = lazy_module("switchboard.models")
 
 bp = blueprint()
 TAG = "system"
@@ -22,7 +28,7 @@ _openapi_document: dict[str, object] | None = None
     "health",
     tag=TAG,
     summary="Liveness and store reachability",
-    response=Health,
+    response="Health",
     auth=False,
     errors=(503,),
 )
@@ -32,9 +38,9 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         await rt.store.ping()
     except errors.DependencyUnavailable as exc:
-        body = Health(status="unavailable", **names)
+        body = models.Health(status="unavailable", **names)
         return json_response(body, status=503, headers={"Retry-After": str(exc.retry_after)})
-    return json_response(Health(status="ok", **names))
+    return json_response(models.Health(status="ok", **names))
 
 
 @api_route(
@@ -43,6 +49,8 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     global _openapi_document
     if _openapi_document is None:  # the route table is fixed once the app is composed
+        from switchboard.openapi import build_openapi  # pydantic's JSON-schema code: load late
+
         _openapi_document = build_openapi(ROUTES, title="Switchboard", version="0.1.0")
     return json_response(_openapi_document)
 
@@ -53,17 +61,17 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     "dev/login",
     tag=TAG,
     auth=False,
-    request=DevLoginRequest,
-    response=DevLoginResponse,
+    request="DevLoginRequest",
+    response="DevLoginResponse",
     errors=(404,),
     summary="Dev sign-in (AUTH_MODE=dev only): an app token for any user id",
 )
 async def dev_login(req: func.HttpRequest) -> func.HttpResponse:
     issuer = _dev_issuer(get_runtime())
-    body = parse_body(req, DevLoginRequest)
+    body = parse_body(req, models.DevLoginRequest)
     token, lifetime = issuer.issue(body.user_id, body.display_name)
     return json_response(
-        DevLoginResponse(access_token=token, expires_in=lifetime),
+        models.DevLoginResponse(access_token=token, expires_in=lifetime),
         headers={"Cache-Control": "no-store"},
     )
 
@@ -74,7 +82,7 @@ async def dev_login(req: func.HttpRequest) -> func.HttpResponse:
     "dev/jwks",
     tag=TAG,
     auth=False,
-    response=Jwks,
+    response="Jwks",
     errors=(404,),
     summary="Dev sign-in's public keys (AUTH_MODE=dev only), as an OIDC issuer serves them",
 )

@@ -14,12 +14,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
 
 from switchboard import errors
+
+if TYPE_CHECKING:
+    # pydantic is imported at first use, not with the app (see switchboard.lazy).
+    from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger("switchboard.http")
 
@@ -45,7 +48,7 @@ ERROR_TABLE: dict[type[errors.SwitchboardError], tuple[int, str]] = {
 }
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,11 @@ class RouteSpec:
     operation_id: str
     summary: str
     tag: str
-    request: type[BaseModel] | None = None
+    # Models by their name in switchboard.models, resolved when the OpenAPI document is built.
+    request: str | None = None
     body_required: bool = True
-    query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    query: str | None = None
+    response: str | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
     auth: bool = True
@@ -82,10 +86,10 @@ def api_route(
     *,
     summary: str,
     tag: str,
-    request: type[BaseModel] | None = None,
+    request: str | None = None,
     body_required: bool = True,
-    query: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
+    query: str | None = None,
+    response: str | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
     auth: bool = True,
@@ -182,7 +186,7 @@ def json_response(
     """A JSON response; models serialise with their camelCase aliases."""
     text = (
         body.model_dump_json(by_alias=True)
-        if isinstance(body, BaseModel)
+        if not isinstance(body, Mapping)
         else json.dumps(body, separators=(",", ":"))
     )
     return func.HttpResponse(
@@ -214,6 +218,8 @@ def parse_optional_body(req: func.HttpRequest, model: type[M]) -> M | None:
         content_type.startswith("application/") and content_type.endswith("+json")
     ):
         raise errors.UnsupportedMediaType("Send the body as application/json.")
+    from pydantic import ValidationError
+
     # Validated straight from the bytes in strict JSON mode: one parse, no type coercion
     # ("60" is not 60), ISO-8601 strings for datetimes.
     try:
@@ -232,6 +238,8 @@ def parse_query(req: func.HttpRequest, model: type[M]) -> M:
 
 def validate(model: type[M], data: Any, *, strict: bool = True) -> M:
     """Validate plain data as `model`, turning the first problem into InvalidInput."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as exc:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from switchboard.settings import TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
+from switchboard.acs import TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 
 # User ids are token subjects; the same shape is enforced on subjects by switchboard.auth.
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\\?#\s]+$")]
@@ -27,11 +27,14 @@ DisplayName = Annotated[
 class ApiModel(BaseModel):
     """Base of every wire model: camelCase aliases, accepted by alias or by name."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # defer_build: validators are built on first use, not at import (cold start matters here).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class RequestModel(ApiModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
 
 # --- identity ---------------------------------------------------------------------------------
@@ -96,11 +99,11 @@ class DevLoginResponse(ApiModel):
     expires_in: int
 
 
-class Jwks(BaseModel):
+class Jwks(ApiModel):
     keys: list[dict[str, str | list[str]]]
 
 
-class ProblemDetails(BaseModel):
+class ProblemDetails(ApiModel):
     """RFC 9457 problem details with Switchboard's stable `code`."""
 
     type: str

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from switchboard import models
 from switchboard.http import ROUTE_PREFIX, RouteSpec
-from switchboard.models import ProblemDetails
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
 _CONSTRAINT_FORMATS = {"guid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}
@@ -65,18 +65,26 @@ def _component_schemas(
     routes: list[RouteSpec],
 ) -> tuple[dict[str, Any], dict[tuple[type[BaseModel], str], dict[str, Any]]]:
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (ProblemDetails, "serialization")
+        (models.ProblemDetails, "serialization")
     ]
     for route in routes:
         if route.request is not None:
-            wanted.append((route.request, "validation"))
+            wanted.append((model(route.request), "validation"))
         if route.response is not None:
-            wanted.append((route.response, "serialization"))
+            wanted.append((model(route.response), "serialization"))
     unique = list(dict.fromkeys(wanted))
     refs, top = models_json_schema(
         unique, by_alias=True, ref_template="#/components/schemas/{model}"
     )
     return top.get("$defs", {}), {(model, mode): ref for (model, mode), ref in refs.items()}  # type: ignore[misc]
+
+
+def model(name: str) -> type[BaseModel]:
+    """The model a route names (routes name models so the app imports pydantic late)."""
+    found = getattr(models, name, None)
+    if not (isinstance(found, type) and issubclass(found, BaseModel)):
+        raise LookupError(f"switchboard.models has no model {name!r}")
+    return found
 
 
 def _openapi_path(route: RouteSpec) -> tuple[str, list[dict[str, Any]]]:
@@ -105,7 +113,7 @@ def _operation(
     }
     parameters = list(path_params)
     if route.query is not None:
-        schema = route.query.model_json_schema(by_alias=True)
+        schema = model(route.query).model_json_schema(by_alias=True)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             prop = {k: v for k, v in prop.items() if k != "title"}
@@ -117,15 +125,15 @@ def _operation(
     if route.request is not None:
         op["requestBody"] = {
             "required": route.body_required,
-            "content": {"application/json": {"schema": refs[(route.request, "validation")]}},
+            "content": {"application/json": {"schema": refs[(model(route.request), "validation")]}},
         }
     success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
     if route.response is not None:
         success["content"] = {
-            "application/json": {"schema": refs[(route.response, "serialization")]}
+            "application/json": {"schema": refs[(model(route.response), "serialization")]}
         }
     responses: dict[str, Any] = {str(route.status): success}
-    problem_ref = refs[(ProblemDetails, "serialization")]
+    problem_ref = refs[(models.ProblemDetails, "serialization")]
     statuses = set(route.errors)
     if route.auth:
         statuses |= {401, 503}

@@ -9,19 +9,17 @@ install it with `set_runtime`; nothing is patched.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from switchboard.auth import (
-    Authenticator,
-    BearerAuthenticator,
-    DevTokenIssuer,
-    EasyAuthAuthenticator,
-    RemoteJwksKeySource,
-    TokenVerifier,
-)
-from switchboard.ports import DocumentStore, IdentityProvider
-from switchboard.services.caller import Caller
 from switchboard.services.identity import IdentityService, TokenPolicy
-from switchboard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Imported for real inside the builders: PyJWT, cryptography and pydantic-settings cost
+    # ~150 ms of cold start that a Functions instance should pay on first request, not import.
+    from switchboard.auth import Authenticator, DevTokenIssuer
+    from switchboard.ports import DocumentStore, IdentityProvider
+    from switchboard.services.caller import Caller
+    from switchboard.settings import Settings
 
 
 class Runtime:
@@ -108,6 +106,8 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
     if settings.auth_mode != "dev":
         return None
+    from switchboard.auth import DevTokenIssuer
+
     return DevTokenIssuer(
         settings.switchboard_data_dir,
         issuer=settings.auth_issuer or "switchboard-dev",
@@ -116,6 +116,13 @@ def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
 
 
 def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -> Authenticator:
+    from switchboard.auth import (
+        BearerAuthenticator,
+        EasyAuthAuthenticator,
+        RemoteJwksKeySource,
+        TokenVerifier,
+    )
+
     if settings.auth_mode == "easyauth":
         return EasyAuthAuthenticator(settings.auth_user_claim)
     if dev_issuer is not None:
@@ -145,6 +152,8 @@ def get_runtime() -> Runtime:
     """The process's runtime, built from the environment on first use."""
     global _runtime
     if _runtime is None:
+        from switchboard.settings import load_settings
+
         _runtime = Runtime.from_settings(load_settings())
     return _runtime
 

@@ -16,12 +16,8 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
-
-# The scope names ACS knows (CommunicationTokenScope); TOKEN_SCOPES picks the allowed ones.
-KNOWN_SCOPES: tuple[str, ...] = ("chat", "voip", "chat.join", "chat.join.limited", "voip.join")
-TOKEN_MINUTES_MIN = 60
-TOKEN_MINUTES_MAX = 1440
 
 
 class Settings(BaseSettings):

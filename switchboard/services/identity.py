@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from switchboard import errors
+from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.ports import (
     Conflict,
     Doc,
@@ -25,7 +26,6 @@ from switchboard.ports import (
     PreconditionFailed,
 )
 from switchboard.services.caller import Caller
-from switchboard.settings import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 
 log = logging.getLogger("switchboard.identity")
 

@@ -1,0 +1,1 @@
+"""Switchboard's benchmark: `make bench` (python -m bench). Figures are printed, never asserted."""

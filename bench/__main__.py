@@ -1,0 +1,298 @@
+"""Switchboard's benchmark (`make bench`): the figures of the README's performance section.
+
+1. Import time of `function_app` (embedded mode) beside a bare azure.functions app with one route:
+   fresh processes, median of N; plus which heavy SDKs the import pulled in (should be none).
+2. Store and ACS operations per request on the hot paths, counted by wrapping the ports.
+3. Handler time per `POST /api/token` (known user), in process via func.HttpRequest: with
+   zero-latency ports (what the handler itself costs: auth, parse, policy, shape) and with the
+   embedded adapters (SQLite + local ACS issuer).
+4. Devserver throughput at 32 concurrent clients: `POST /api/token` beside `GET /api/health`.
+   The load generator runs on the same 2 cores as the server, so these are lower bounds.
+
+Nothing here is asserted: figures change with the machine; counts are pinned by the tests instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_RUNS = 15
+HANDLER_ITERATIONS = 3000
+LOAD_SECONDS = 4.0
+CONCURRENCY = 32
+HEAVY_MODULES = ("azure.cosmos", "azure.communication", "azure.identity", "msgraph", "aiohttp")
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR"}
+    return {**{k: v for k, v in os.environ.items() if k in keep}, **extra}
+
+
+def import_time() -> dict[str, Any]:
+    probe = (
+        "import sys, time; t = time.perf_counter(); import {module}; "
+        "d = time.perf_counter() - t; "
+        "print(d, ','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+
+    def measure(module: str) -> tuple[float, str]:
+        samples: list[float] = []
+        loaded = ""
+        for _ in range(IMPORT_RUNS):
+            out = subprocess.run(
+                [sys.executable, "-c", probe.format(module=module, heavy=HEAVY_MODULES)],
+                cwd=ROOT,
+                env=_clean_env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            samples.append(float(out[0]))
+            loaded = out[1] if len(out) > 1 else ""
+        return statistics.median(samples) * 1000, loaded
+
+    app_ms, app_loaded = measure("function_app")
+    bare_ms, _ = measure("bench.bare_app")
+    return {
+        "function_app_ms": round(app_ms, 1),
+        "bare_app_ms": round(bare_ms, 1),
+        "ratio": round(app_ms / bare_ms, 2),
+        "heavy_sdks_imported": app_loaded or "none",
+        "runs": IMPORT_RUNS,
+    }
+
+
+class Harness:
+    """Drives the registered handlers in process, as the Functions host does."""
+
+    def __init__(self) -> None:
+        import function_app
+        from switchboard.devserver import DevServer
+
+        self.server = DevServer(function_app.app, "api")
+
+    def handler(self, method: str, path: str) -> Any:
+        for fn in self.server.http:
+            if fn.pattern.match(path) and method in fn.methods:
+                return fn.handler
+        raise LookupError(path)
+
+    @staticmethod
+    def request(method: str, path: str, token: str, body: bytes = b"") -> func.HttpRequest:
+        headers = {"authorization": f"Bearer {token}"}
+        if body:
+            headers["content-type"] = "application/json"
+        return func.HttpRequest(
+            method=method, url=f"http://localhost{path}", headers=headers, body=body
+        )
+
+
+def _runtime(data_dir: Path, store: Any, identity_provider: Any) -> Any:
+    from switchboard.auth import DevTokenIssuer
+    from switchboard.runtime import Runtime, build_authenticator, set_runtime
+    from switchboard.settings import Settings
+
+    settings = Settings.from_environ({"SWITCHBOARD_DATA_DIR": str(data_dir)})
+    issuer = DevTokenIssuer(data_dir)
+    rt = Runtime(settings, store, identity_provider, build_authenticator(settings, issuer), issuer)
+    set_runtime(rt)
+    return rt
+
+
+async def operation_counts(harness: Harness, data_dir: Path) -> dict[str, dict[str, int]]:
+    from switchboard.adapters.acs_local import LocalIdentityIssuer
+    from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
+    from switchboard.adapters.sqlite_store import SqliteStore
+
+    store = CountingStore(SqliteStore(data_dir / "counts.sqlite"))
+    acs = CountingIdentityProvider(LocalIdentityIssuer(data_dir))
+    rt = _runtime(data_dir, store, acs)
+    token, _ = rt.dev_issuer.issue("bench-counts", "Bench")
+    results: dict[str, dict[str, int]] = {}
+    for label, method, path in [
+        ("POST /api/token (new user)", "POST", "/api/token"),
+        ("POST /api/token (known user)", "POST", "/api/token"),
+        ("GET /api/me", "GET", "/api/me"),
+        ("POST /api/token/revoke", "POST", "/api/token/revoke"),
+        ("DELETE /api/me", "DELETE", "/api/me"),
+    ]:
+        store.calls.clear()
+        acs.calls.clear()
+        resp = await harness.handler(method, path)(harness.request(method, path, token))
+        assert resp.status_code < 300, (label, resp.status_code)
+        results[label] = {
+            "store": sum(store.calls.values()),
+            "acs": sum(acs.calls.values()),
+            **{f"store.{k}": v for k, v in sorted(store.calls.items())},
+            **{f"acs.{k}": v for k, v in sorted(acs.calls.items())},
+        }
+    await rt.close()
+    return results
+
+
+async def handler_time(harness: Harness, data_dir: Path, adapters: str) -> dict[str, float]:
+    if adapters == "zero-latency":
+        from bench.zero_latency import InstantIdentityProvider, InstantStore
+
+        rt = _runtime(data_dir, InstantStore(), InstantIdentityProvider())
+    else:
+        from switchboard.adapters.acs_local import LocalIdentityIssuer
+        from switchboard.adapters.sqlite_store import SqliteStore
+
+        store = SqliteStore(data_dir / "time.sqlite")
+        rt = _runtime(data_dir, store, LocalIdentityIssuer(data_dir))
+    token, _ = rt.dev_issuer.issue("bench-time", "Bench")
+    handler = harness.handler("POST", "/api/token")
+    body = b'{"scopes": ["chat", "voip"], "expiresInMinutes": 60}'
+    samples: list[int] = []
+    for i in range(HANDLER_ITERATIONS + 200):
+        req = harness.request("POST", "/api/token", token, body)
+        started = time.perf_counter_ns()
+        resp = await handler(req)
+        elapsed = time.perf_counter_ns() - started
+        assert resp.status_code == 200
+        if i >= 200:  # warm-up: first identity, caches, key loading
+            samples.append(elapsed)
+    await rt.close()
+    samples.sort()
+    return {
+        "median_ms": round(statistics.median(samples) / 1e6, 3),
+        "p99_ms": round(samples[int(len(samples) * 0.99)] / 1e6, 3),
+        "iterations": HANDLER_ITERATIONS,
+    }
+
+
+async def _load(base: str, method: str, path: str, headers: dict[str, str]) -> dict[str, float]:
+    done = Counter[int]()
+    latencies: list[float] = []
+    stop_at = time.monotonic() + LOAD_SECONDS
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                resp = await client.request(method, path, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                done[resp.status_code] += 1
+
+        await client.request(method, path, headers=headers)  # warm-up
+        began = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.monotonic() - began
+    latencies.sort()
+    return {
+        "requests_per_second": round(sum(done.values()) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+        "non_2xx": sum(n for status, n in done.items() if status >= 300),
+    }
+
+
+def devserver_throughput(data_dir: Path) -> dict[str, dict[str, float]]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "switchboard.devserver", "--port", str(port)],
+        cwd=ROOT,
+        env=_clean_env(SWITCHBOARD_DATA_DIR=str(data_dir / "devserver")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        login = httpx.post(f"{base}/api/dev/login", json={"userId": "bench-load"}).json()
+        auth = {"authorization": f"Bearer {login['accessToken']}"}
+        return {
+            "POST /api/token": asyncio.run(_load(base, "POST", "/api/token", auth)),
+            "GET /api/health": asyncio.run(_load(base, "GET", "/api/health", {})),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        data = Path(tmp)
+        print("import time ...", file=sys.stderr)
+        results["import"] = import_time()
+        harness = Harness()
+        print("operation counts ...", file=sys.stderr)
+        results["operations"] = asyncio.run(operation_counts(harness, data / "counts"))
+        print("handler time ...", file=sys.stderr)
+        results["handler_zero_latency"] = asyncio.run(
+            handler_time(harness, data / "zero", "zero-latency")
+        )
+        results["handler_embedded"] = asyncio.run(handler_time(harness, data / "emb", "embedded"))
+        print("devserver throughput ...", file=sys.stderr)
+        results["devserver"] = devserver_throughput(data)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    print(report(results))
+
+
+def report(r: dict[str, Any]) -> str:
+    imp = r["import"]
+    lines = [
+        f"Python {r['python']}, {r['cpus']} CPUs",
+        "",
+        "| import (fresh process, median of {}) | ms |".format(imp["runs"]),
+        "|---|---|",
+        f"| `import function_app` (embedded) | {imp['function_app_ms']} |",
+        f"| bare azure.functions app, one route | {imp['bare_app_ms']} |",
+        f"| ratio | {imp['ratio']}x |",
+        f"| heavy SDKs imported by function_app | {imp['heavy_sdks_imported']} |",
+        "",
+        "| operations per request | store | ACS | detail |",
+        "|---|---|---|---|",
+    ]
+    for label, counts in r["operations"].items():
+        detail = ", ".join(f"{k}={v}" for k, v in counts.items() if "." in k)
+        lines.append(f"| {label} | {counts['store']} | {counts['acs']} | {detail} |")
+    z, e = r["handler_zero_latency"], r["handler_embedded"]
+    lines += [
+        "",
+        "| `POST /api/token` handler time (known user) | median ms | p99 ms |",
+        "|---|---|---|",
+        f"| zero-latency ports | {z['median_ms']} | {z['p99_ms']} |",
+        f"| embedded adapters (SQLite + local ACS issuer) | {e['median_ms']} | {e['p99_ms']} |",
+        "",
+        f"| devserver, {CONCURRENCY} concurrent clients | req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|",
+    ]
+    for label, d in r["devserver"].items():
+        lines.append(
+            f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
+            f"| {d['non_2xx']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Facts about Azure Communication Services that the rules rely on (kept import-light)."""
+
+# The scope names ACS knows (CommunicationTokenScope); TOKEN_SCOPES picks the allowed ones.
+KNOWN_SCOPES: tuple[str, ...] = ("chat", "voip", "chat.join", "chat.join.limited", "voip.join")
+# The lifetime range ACS accepts for a user access token, in minutes.
+TOKEN_MINUTES_MIN = 60
+TOKEN_MINUTES_MAX = 1440
