@@ -131,6 +131,14 @@ def with_error_table(handler: Handler) -> Handler:
             return await handler(req)
         except errors.SwitchboardError as exc:
             return problem_for(exc)
+        except errors.ConfigurationError as exc:
+            # Settings are validated when the runtime is first built (the devserver does it at
+            # start-up; under the Functions host, at the first request, to keep cold start
+            # lean). The log names the setting; the caller learns only that it is not their fault.
+            log.critical("Switchboard is misconfigured: %s", exc)
+            return problem(
+                500, "misconfigured", "Service misconfigured", "The service is misconfigured."
+            )
         except Exception:
             log.exception("unhandled error in %s %s", req.method, _path_of(req))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")

@@ -81,7 +81,7 @@ class AzureIdentityProvider:
     def from_connection_string(
         cls, connection_string: str, **client_kwargs: Any
     ) -> AzureIdentityProvider:
-        """HMAC (access key) authentication, from `endpoint=https://…/;accesskey=…`."""
+        """HMAC (access key) authentication, from an ACS connection string (endpoint + key)."""
         kwargs = {**DEFAULT_CLIENT_KWARGS, **client_kwargs}
 
         def make_client() -> CommunicationIdentityClient:

@@ -3,8 +3,10 @@ auth on every route, a second user who sees nothing of the first, bad input, dep
 
 from __future__ import annotations
 
+import json
 import logging
 
+import azure.functions as func
 import pytest
 
 from switchboard.adapters.acs_local import LocalIdentityIssuer, TokenIdentityDeleted, TokenRevoked
@@ -363,3 +365,27 @@ async def test_no_token_or_key_in_any_log_line(
     assert app_token not in text
     assert issued not in text
     assert "PRIVATE KEY" not in text
+
+
+async def test_bad_setting_at_first_request_is_a_logged_500_naming_it(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from switchboard.runtime import set_runtime
+    from switchboard.settings import load_settings
+    from tests.conftest import app_server
+
+    set_runtime(None)
+    load_settings.cache_clear()
+    monkeypatch.setenv("TOKEN_TTL_MINUTES", "5")
+    handler = next(fn.handler for fn in app_server().http if fn.name == "get_me")
+    try:
+        with caplog.at_level(logging.CRITICAL):
+            resp = await handler(
+                func.HttpRequest(method="GET", url="http://localhost/api/me", body=b"")
+            )
+    finally:
+        load_settings.cache_clear()
+    assert resp.status_code == 500
+    assert json.loads(resp.get_body())["code"] == "misconfigured"
+    assert "TOKEN_TTL_MINUTES" not in resp.get_body().decode()
+    assert any("TOKEN_TTL_MINUTES" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,107 @@
+"""The devserver as an ASGI app, on a small FunctionApp of its own: HTTP routing by template and
+method, Event Grid delivery and the subscription handshake, and the body limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+import httpx
+import pytest
+
+from switchboard.devserver import DevServer
+
+received: list[func.EventGridEvent] = []
+
+
+def build_app() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="items/{itemId:guid}", methods=["GET"])
+    async def get_item(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            json.dumps({"id": req.route_params["itemId"], "q": req.params.get("q")}),
+            mimetype="application/json",
+        )
+
+    @app.route(route="echo", methods=["POST"])
+    def echo(req: func.HttpRequest) -> func.HttpResponse:  # a sync handler runs in a thread
+        return func.HttpResponse(req.get_body(), status_code=201, mimetype="text/plain")
+
+    @app.event_grid_trigger(arg_name="event")
+    def sms_events(event: func.EventGridEvent) -> None:
+        received.append(event)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def server() -> DevServer:
+    return DevServer(build_app(), "api")
+
+
+async def call(server: DevServer, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    transport = httpx.ASGITransport(app=server)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.request(method, url, **kwargs)
+
+
+async def test_route_params_query_and_methods(server: DevServer) -> None:
+    item = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    resp = await call(server, "GET", f"/api/items/{item}?q=x")
+    assert resp.status_code == 200
+    assert resp.json() == {"id": item, "q": "x"}
+    assert (await call(server, "GET", "/api/items/not-a-guid")).status_code == 404
+    wrong = await call(server, "DELETE", f"/api/items/{item}")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET"
+
+
+async def test_sync_handlers_and_bodies(server: DevServer) -> None:
+    resp = await call(server, "POST", "/api/echo", content=b"hello")
+    assert resp.status_code == 201
+    assert resp.text == "hello"
+    too_big = await call(server, "POST", "/api/echo", content=b"x" * (64 * 1024 + 1))
+    assert too_big.status_code == 413
+    assert too_big.json()["code"] == "payload_too_large"
+
+
+async def test_event_grid_delivery_and_handshake(server: DevServer) -> None:
+    url = "/runtime/webhooks/eventgrid?functionName=sms_events"
+    handshake = await call(
+        server,
+        "POST",
+        url,
+        json=[
+            {
+                "id": "1",
+                "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+                "data": {"validationCode": "abc-123"},
+            }
+        ],
+    )
+    assert handshake.json() == {"validationResponse": "abc-123"}
+    received.clear()
+    delivered = await call(
+        server,
+        "POST",
+        url,
+        json=[
+            {
+                "id": "e1",
+                "topic": "/subscriptions/x/acs",
+                "subject": "/phonenumber/15555550100",
+                "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
+                "eventTime": "2026-11-22T01:00:00Z",
+                "dataVersion": "1.0",
+                "data": {"messageId": "m1", "deliveryStatus": "Delivered"},
+            }
+        ],
+    )
+    assert delivered.status_code == 200
+    (event,) = received
+    assert event.event_type == "Microsoft.Communication.SMSDeliveryReportReceived"
+    assert event.get_json() == {"messageId": "m1", "deliveryStatus": "Delivered"}
+    unknown = await call(server, "POST", "/runtime/webhooks/eventgrid?functionName=nope", json=[])
+    assert unknown.status_code == 404
