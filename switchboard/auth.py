@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 import time
 import urllib.request
@@ -28,10 +27,10 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from switchboard import errors
+from switchboard.keyfiles import load_or_create_private_key
 from switchboard.services.caller import Caller
 
 # Asymmetric algorithms only: `none` and the HMAC family (HS*) are refused before any key lookup,
@@ -227,7 +226,11 @@ class DevTokenIssuer:
     def __init__(self, data_dir: Path, issuer: str = DEV_ISSUER, audience: str = DEV_AUDIENCE):
         self.issuer = issuer
         self.audience = audience
-        self._private_key = _load_or_create_rsa_key(data_dir / self.KEY_FILE)
+        self._private_key = load_or_create_private_key(
+            data_dir / self.KEY_FILE,
+            rsa.RSAPrivateKey,
+            lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        )
         public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key()))
         self.key_id = _thumbprint(public_jwk)
         self._jwks = {"keys": [{**public_jwk, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}
@@ -255,34 +258,6 @@ class DevTokenIssuer:
             claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id}
         )
         return token, DEV_TOKEN_SECONDS
-
-
-def _load_or_create_rsa_key(path: Path) -> rsa.RSAPrivateKey:
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise errors.ConfigurationError(f"{path} does not hold an RSA private key")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    # Written with 0600 from the start and linked into place only when complete: a concurrent
-    # starter never reads half a key, and if two race, both end up using the one that landed.
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return _load_or_create_rsa_key(path)
-    finally:
-        tmp.unlink()
-    return key
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from switchboard.adapters.counting import InterceptingStore
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import Doc, DocumentStore, IdentityNotFound, IssuedToken, Page
+from switchboard.ports import DocumentStore, IdentityNotFound, IssuedToken
 
 
 class FakeIdentityProvider:
@@ -76,66 +77,14 @@ class FakeIdentityProvider:
         return None
 
 
-class FaultyStore:
-    """Wraps a real store; operations named in `fail` raise DependencyUnavailable instead."""
+class FaultyStore(InterceptingStore):
+    """Wraps a real store; operations named in `fail` ("create" or "create:users") raise
+    DependencyUnavailable instead of reaching it."""
 
     def __init__(self, inner: DocumentStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fail: set[str] = set()
 
-    def _check(self, operation: str, container: str = "") -> None:
+    def before(self, operation: str, container: str) -> None:
         if operation in self.fail or f"{operation}:{container}" in self.fail:
             raise DependencyUnavailable("store", retry_after=3)
-
-    async def read(self, container: str, pk: str, id: str) -> Doc | None:
-        self._check("read", container)
-        return await self.inner.read(container, pk, id)
-
-    async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
-        self._check("read_many", container)
-        return await self.inner.read_many(container, keys)
-
-    async def create(self, container: str, doc: Doc) -> Doc:
-        self._check("create", container)
-        return await self.inner.create(container, doc)
-
-    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
-        self._check("replace", container)
-        return await self.inner.replace(container, doc, etag)
-
-    async def upsert(self, container: str, doc: Doc) -> Doc:
-        self._check("upsert", container)
-        return await self.inner.upsert(container, doc)
-
-    async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
-        self._check("delete", container)
-        return await self.inner.delete(container, pk, id, etag)
-
-    async def query(
-        self,
-        container: str,
-        pk: str,
-        *,
-        where: Mapping[str, str | int | float | bool | None] | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-        limit: int = 100,
-        continuation: str | None = None,
-    ) -> Page:
-        self._check("query", container)
-        return await self.inner.query(
-            container,
-            pk,
-            where=where,
-            order_by=order_by,
-            descending=descending,
-            limit=limit,
-            continuation=continuation,
-        )
-
-    async def ping(self) -> None:
-        self._check("ping")
-        await self.inner.ping()
-
-    async def close(self) -> None:
-        await self.inner.close()

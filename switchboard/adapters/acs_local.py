@@ -22,9 +22,7 @@ token issue well under a millisecond. Verification is a little slower with ES256
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import sqlite3
 import threading
 import time
@@ -38,6 +36,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from switchboard.keyfiles import load_or_create_private_key
 from switchboard.ports import IdentityNotFound, IssuedToken
 
 DATABASE_FILE_NAME = "acs-local.sqlite"
@@ -109,7 +108,11 @@ class LocalIdentityIssuer:
         self._db = self._open_database(data_dir / DATABASE_FILE_NAME)
         try:
             self.resource_id = self._load_or_store_resource_id(resource_id)
-            self._private_key = _load_or_create_signing_key(data_dir / SIGNING_KEY_FILE_NAME)
+            self._private_key = load_or_create_private_key(
+                data_dir / SIGNING_KEY_FILE_NAME,
+                ec.EllipticCurvePrivateKey,
+                lambda: ec.generate_private_key(ec.SECP256R1()),
+            )
         except BaseException:
             self._db.close()
             raise
@@ -288,42 +291,6 @@ def _scope_claim(scopes: Sequence[str]) -> str:
 def _check_lifetime(expires_in: timedelta) -> None:
     if not MIN_TOKEN_LIFETIME <= expires_in <= MAX_TOKEN_LIFETIME:
         raise ValueError("token lifetime must be between 60 and 1440 minutes, as in ACS")
-
-
-def _load_or_create_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    """The signing key under the data dir, generated (mode 0600) on first use."""
-    if not path.exists():
-        _create_signing_key(path)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{path.name} does not hold an EC private key")
-    return key
-
-
-def _create_signing_key(path: Path) -> None:
-    """Write a new key without ever exposing a partial or world-readable file.
-
-    The key goes to a private temporary file first, then is hard-linked into place: the link
-    fails if another process got there first, and then that process's key is used.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-            file.flush()
-            os.fsync(file.fileno())
-        # Losing the race is fine: the other process's key is as good as ours.
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _key_id(public_key: ec.EllipticCurvePublicKey) -> str:

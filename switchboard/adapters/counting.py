@@ -13,35 +13,40 @@ from datetime import timedelta
 from switchboard.ports import Doc, DocumentStore, IdentityProvider, IssuedToken, Page
 
 
-class CountingStore:
-    """A DocumentStore that counts each operation by name ("read", "create", ...)."""
+class InterceptingStore:
+    """A DocumentStore that forwards to `inner`, calling `before(operation, container)` first.
+
+    Subclasses count (below) or, in tests, fail chosen operations; the store itself is untouched.
+    """
 
     def __init__(self, inner: DocumentStore) -> None:
         self.inner = inner
-        self.calls: Counter[str] = Counter()
+
+    def before(self, operation: str, container: str) -> None:
+        """Called before each operation; `container` is "" for ping."""
 
     async def read(self, container: str, pk: str, id: str) -> Doc | None:
-        self.calls["read"] += 1
+        self.before("read", container)
         return await self.inner.read(container, pk, id)
 
     async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
-        self.calls["read_many"] += 1
+        self.before("read_many", container)
         return await self.inner.read_many(container, keys)
 
     async def create(self, container: str, doc: Doc) -> Doc:
-        self.calls["create"] += 1
+        self.before("create", container)
         return await self.inner.create(container, doc)
 
     async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
-        self.calls["replace"] += 1
+        self.before("replace", container)
         return await self.inner.replace(container, doc, etag)
 
     async def upsert(self, container: str, doc: Doc) -> Doc:
-        self.calls["upsert"] += 1
+        self.before("upsert", container)
         return await self.inner.upsert(container, doc)
 
     async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
-        self.calls["delete"] += 1
+        self.before("delete", container)
         return await self.inner.delete(container, pk, id, etag)
 
     async def query(
@@ -55,7 +60,7 @@ class CountingStore:
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page:
-        self.calls["query"] += 1
+        self.before("query", container)
         return await self.inner.query(
             container,
             pk,
@@ -67,11 +72,23 @@ class CountingStore:
         )
 
     async def ping(self) -> None:
-        self.calls["ping"] += 1
+        self.before("ping", "")
         await self.inner.ping()
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+class CountingStore(InterceptingStore):
+    """A DocumentStore that counts each operation by name ("read", "create", ...)."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        super().__init__(inner)
+        self.calls: Counter[str] = Counter()
+
+    def before(self, operation: str, container: str) -> None:
+        if operation != "ping":  # health checks are not part of a request's cost
+            self.calls[operation] += 1
 
 
 class CountingIdentityProvider:
