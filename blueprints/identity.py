@@ -70,6 +70,31 @@ async def revoke_tokens(req: func.HttpRequest) -> func.HttpResponse:
     return no_content()
 
 
+@api_route(
+    bp,
+    "POST",
+    "token/teams",
+    tag=TAG,
+    summary="Exchange a Teams user's Entra token for an ACS token (Teams interop)",
+    request="TeamsTokenRequest",
+    response="TeamsTokenResponse",
+    errors=(400, 404, 413, 415, 503),
+)
+async def exchange_teams_token(req: func.HttpRequest) -> func.HttpResponse:
+    rt = get_runtime()
+    caller = await rt.authenticate(req.headers)
+    body = parse_body(req, models.TeamsTokenRequest)
+    issued = await rt.identity.exchange_teams_token(caller, body.aad_token)
+    return json_response(
+        models.TeamsTokenResponse(
+            token=issued.token,
+            expires_on=issued.expires_on,
+            user=models.TeamsUser(microsoft_teams_user_id=issued.microsoft_teams_user_id),
+        ),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @api_route(bp, "GET", "me", tag=TAG, summary="The caller's profile", response="Profile")
 async def get_me(req: func.HttpRequest) -> func.HttpResponse:
     rt = get_runtime()

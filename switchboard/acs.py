@@ -5,3 +5,5 @@ KNOWN_SCOPES: tuple[str, ...] = ("chat", "voip", "chat.join", "chat.join.limited
 # The lifetime range ACS accepts for a user access token, in minutes.
 TOKEN_MINUTES_MIN = 60
 TOKEN_MINUTES_MAX = 1440
+# The audience of the Teams users' Entra tokens that ACS exchanges (Teams.ManageCalls/Chats).
+TEAMS_TOKEN_AUDIENCE = "https://auth.msft.communication.azure.com"  # noqa: S105 (a URL)

@@ -31,6 +31,10 @@ class InvalidScope(InvalidInput):
     code = "invalid_scope"
 
 
+class InvalidTeamsToken(InvalidInput):
+    code = "invalid_teams_token"
+
+
 class UnsupportedMediaType(SwitchboardError):
     code = "unsupported_media_type"
 
@@ -53,6 +57,10 @@ class ScopeNotAllowed(Forbidden):
 
 class NotFoundError(SwitchboardError):
     code = "not_found"
+
+
+class TeamsNotConfigured(NotFoundError):
+    code = "teams_not_configured"
 
 
 class ConflictError(SwitchboardError):

@@ -66,6 +66,25 @@ class TokenResponse(ApiModel):
     scopes: list[str]
 
 
+class TeamsTokenRequest(RequestModel):
+    aad_token: str = Field(
+        min_length=1,
+        max_length=16384,
+        description="The Teams user's Entra access token for ACS "
+        "(scopes https://auth.msft.communication.azure.com/Teams.ManageCalls and ManageChats).",
+    )
+
+
+class TeamsUser(ApiModel):
+    microsoft_teams_user_id: str
+
+
+class TeamsTokenResponse(ApiModel):
+    token: str
+    expires_on: datetime
+    user: TeamsUser
+
+
 class Profile(ApiModel):
     user_id: str
     display_name: str

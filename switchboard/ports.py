@@ -143,6 +143,10 @@ class IdentityNotFound(Exception):
     """The ACS identity no longer exists (deleted), so no token can be issued for it."""
 
 
+class TeamsTokenRejected(Exception):
+    """ACS refused a Teams user's Entra token (invalid, expired, for another app or tenant)."""
+
+
 class IdentityProvider(Protocol):
     """The ACS Identity service: identities and their user access tokens."""
 
@@ -164,6 +168,12 @@ class IdentityProvider(Protocol):
 
     async def delete_user(self, communication_user_id: str) -> None:
         """Delete the identity (and with it its tokens); deleting a missing one is not an error."""
+        ...
+
+    async def exchange_teams_token(
+        self, aad_token: str, client_id: str, user_object_id: str
+    ) -> IssuedToken:
+        """An ACS token for a Teams user from their Entra token; TeamsTokenRejected if refused."""
         ...
 
     async def close(self) -> None:

@@ -42,6 +42,7 @@ class Runtime:
             store,
             identity_provider,
             TokenPolicy(settings.token_scopes, settings.token_ttl_minutes),
+            teams_client_id=settings.teams_client_id,
         )
 
     @classmethod

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import jwt
+
+from switchboard.acs import TEAMS_TOKEN_AUDIENCE
 from switchboard.adapters.counting import InterceptingStore
 from switchboard.errors import DependencyUnavailable
 from switchboard.ports import DocumentStore, IdentityNotFound, IssuedToken
@@ -73,6 +77,13 @@ class FakeIdentityProvider:
         if self.identities.pop(communication_user_id, None) is not None:
             self.deleted.add(communication_user_id)
 
+    async def exchange_teams_token(
+        self, aad_token: str, client_id: str, user_object_id: str
+    ) -> IssuedToken:
+        await self._enter("exchange_teams_token")
+        self.identities.setdefault(f"8:orgid:{user_object_id}", 0)
+        return self._token(f"8:orgid:{user_object_id}", timedelta(hours=1))
+
     async def close(self) -> None:
         return None
 
@@ -88,3 +99,23 @@ class FaultyStore(InterceptingStore):
     def before(self, operation: str, container: str) -> None:
         if operation in self.fail or f"{operation}:{container}" in self.fail:
             raise DependencyUnavailable("store", retry_after=3)
+
+
+TEAMS_APP = "2c3e1e83-8fd7-4615-ad2b-b8c1229845ac"
+TEAMS_OID = "32c0a5db-05ec-78ea-51ab-3f06b329397e"
+
+
+def entra_token(**overrides: object) -> str:
+    """An Entra-shaped access token of a Teams user for ACS (signed with a throwaway HMAC key:
+    the local issuer cannot check Entra signatures, and ACS is not reachable here)."""
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "aud": TEAMS_TOKEN_AUDIENCE,
+        "appid": TEAMS_APP,
+        "oid": TEAMS_OID,
+        "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, "x" * 32, "HS256")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import IdentityNotFound, IssuedToken
+from switchboard.ports import IdentityNotFound, IssuedToken, TeamsTokenRejected
 
 if TYPE_CHECKING:
     from azure.communication.identity import CommunicationTokenScope
@@ -185,6 +185,19 @@ class AzureIdentityProvider:
         user = CommunicationUserIdentifier(communication_user_id)
         await self._call("delete_user", lambda client: client.delete_user(user), not_found=_ignore)
 
+    async def exchange_teams_token(
+        self, aad_token: str, client_id: str, user_object_id: str
+    ) -> IssuedToken:
+        """POST /teamsUser/:exchangeAccessToken; TeamsTokenRejected when ACS refuses the token."""
+        access_token = await self._call(
+            "exchange_teams_token",
+            lambda client: client.get_token_for_teams_user(aad_token, client_id, user_object_id),
+            refuses_caller_token=True,
+        )
+        return IssuedToken(
+            token=access_token.token, expires_on=_as_datetime(access_token.expires_on)
+        )
+
     async def close(self) -> None:
         """Close the SDK client and the credential this provider created, if any."""
         client, self._client = self._client, None
@@ -209,8 +222,13 @@ class AzureIdentityProvider:
         call: Callable[[CommunicationIdentityClient], Awaitable[_T]],
         *,
         not_found: Callable[[], _T] | None = None,
+        refuses_caller_token: bool = False,
     ) -> _T:
-        """Run one SDK call and translate its failures into the port's exceptions."""
+        """Run one SDK call and translate its failures into the port's exceptions.
+
+        `refuses_caller_token`: the call carries a token of the caller's (the Teams exchange), so
+        400/401/403 mean that token was refused, not that Switchboard's credentials were.
+        """
         from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
         try:
@@ -219,6 +237,11 @@ class AzureIdentityProvider:
             status = exc.status_code
             if status == 404 and not_found is not None:
                 return not_found()
+            if refuses_caller_token and status in (400, 401, 403):
+                logger.info(
+                    "ACS refused a Teams user's token (HTTP %s, code %s)", status, _error_code(exc)
+                )
+                raise TeamsTokenRejected("ACS refused the Teams user's Entra token") from None
             if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
                 # Never exc's message: it can quote the request. The status and the service's
                 # error code say enough to fix the configuration.

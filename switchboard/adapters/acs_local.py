@@ -36,8 +36,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from switchboard.acs import KNOWN_SCOPES, TEAMS_TOKEN_AUDIENCE
 from switchboard.keyfiles import load_or_create_private_key
-from switchboard.ports import IdentityNotFound, IssuedToken
+from switchboard.ports import (
+    IdentityNotFound,
+    IssuedToken,
+    TeamsTokenRejected,
+)
 
 DATABASE_FILE_NAME = "acs-local.sqlite"
 SIGNING_KEY_FILE_NAME = "acs-local-signing-key.pem"
@@ -46,7 +51,8 @@ SIGNING_ALGORITHM = "ES256"
 
 # What ACS accepts (CommunicationTokenScope, and expiresInMinutes in [60, 1440]); the local
 # issuer refuses the same requests ACS would answer with 400, so no code path works only locally.
-ACS_SCOPES = frozenset({"chat", "voip", "chat.join", "chat.join.limited", "voip.join"})
+ACS_SCOPES = frozenset(KNOWN_SCOPES)
+TEAMS_TOKEN_LIFETIME = timedelta(hours=1)
 MIN_TOKEN_LIFETIME = timedelta(minutes=60)
 MAX_TOKEN_LIFETIME = timedelta(minutes=1440)
 
@@ -173,6 +179,33 @@ class LocalIdentityIssuer:
                 (self._clock(), communication_user_id),
             )
 
+    async def exchange_teams_token(
+        self, aad_token: str, client_id: str, user_object_id: str
+    ) -> IssuedToken:
+        """A local Teams-user token (`8:orgid:<oid>`) for an Entra token of that user.
+
+        Offline there is no Entra ID to check the token's signature against, so this checks
+        everything else ACS checks: the audience is ACS's, the token was issued to `client_id`
+        (appid/azp), it is for `user_object_id` and has not expired. Like dev sign-in, it is a
+        development stand-in and refuses to run in Azure (see Settings).
+        """
+        try:
+            claims = jwt.decode(aad_token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            raise TeamsTokenRejected("not a JWT") from None
+        now = self._clock()
+        expires = claims.get("exp")
+        if (
+            claims.get("aud") != TEAMS_TOKEN_AUDIENCE
+            or client_id not in (claims.get("appid"), claims.get("azp"))
+            or claims.get("oid") != user_object_id
+            or not isinstance(expires, int | float)
+            or expires <= now
+        ):
+            raise TeamsTokenRejected("the Entra token is not for this app, user or time")
+        lifetime = min(TEAMS_TOKEN_LIFETIME, timedelta(seconds=int(expires - now)))
+        return self._sign(f"8:orgid:{user_object_id}", "voip chat", lifetime, generation=0)
+
     async def close(self) -> None:
         """Close the database connection."""
         with self._lock:
@@ -206,6 +239,8 @@ class LocalIdentityIssuer:
             raise TokenInvalid("token rejected: issued for another ACS resource")
         if self._clock() >= claims["exp"]:
             raise TokenExpired("token rejected: expired")
+        if claims["sub"].startswith("8:orgid:"):
+            return claims  # a Teams user's token: Teams, not this issuer, owns that identity
         row = self._identity_row(claims["sub"])
         if row is None or row[0] is not None:
             raise TokenIdentityDeleted("token rejected: its identity was deleted")

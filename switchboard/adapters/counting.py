@@ -118,5 +118,11 @@ class CountingIdentityProvider:
         self.calls["delete_user"] += 1
         await self.inner.delete_user(communication_user_id)
 
+    async def exchange_teams_token(
+        self, aad_token: str, client_id: str, user_object_id: str
+    ) -> IssuedToken:
+        self.calls["exchange_teams_token"] += 1
+        return await self.inner.exchange_teams_token(aad_token, client_id, user_object_id)
+
     async def close(self) -> None:
         await self.inner.close()

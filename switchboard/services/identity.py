@@ -9,7 +9,11 @@ the identity and reverse-map entry they made, so one user never ends up with two
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +28,7 @@ from switchboard.ports import (
     IdentityProvider,
     IssuedToken,
     PreconditionFailed,
+    TeamsTokenRejected,
 )
 from switchboard.services.caller import Caller
 
@@ -34,6 +39,7 @@ IDENTITIES = "identities"
 # How often a request retries the mapping after losing a race; losing twice in a row already
 # means another request of the same user has finished and the next read sees its identity.
 _MAPPING_ATTEMPTS = 3
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,15 @@ class UserToken:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamsUserToken:
+    """An ACS token for a Teams user (Teams interop), named by their Entra object id."""
+
+    microsoft_teams_user_id: str
+    token: str
+    expires_on: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileView:
     """The caller's profile as the API shows it (phone number masked)."""
 
@@ -101,11 +116,13 @@ class IdentityService:
         identities: IdentityProvider,
         policy: TokenPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        teams_client_id: str | None = None,
     ) -> None:
         self._store = store
         self._identities = identities
         self._policy = policy
         self._clock = clock
+        self._teams_client_id = teams_client_id
 
     # --- tokens -------------------------------------------------------------------------------
 
@@ -178,6 +195,28 @@ class IdentityService:
         if acs_id:
             await self._identities.revoke_tokens(acs_id)
 
+    async def exchange_teams_token(self, caller: Caller, aad_token: str) -> TeamsUserToken:
+        """An ACS token for the Teams user whose Entra token this is (Teams interop).
+
+        Any signed-in caller may exchange; holding the Teams user's Entra token is the proof,
+        and ACS checks it (signature, app, tenant). Nothing is stored: Teams owns that identity.
+        """
+        if not self._teams_client_id:
+            raise errors.TeamsNotConfigured(
+                "Teams token exchange is not configured on this server (TEAMS_CLIENT_ID)."
+            )
+        object_id = _entra_object_id(aad_token)
+        try:
+            issued = await self._identities.exchange_teams_token(
+                aad_token, self._teams_client_id, object_id
+            )
+        except TeamsTokenRejected:
+            raise errors.InvalidTeamsToken(
+                "aadToken: ACS refused this Entra token (expired, or not for this app or tenant)",
+                field="aadToken",
+            ) from None
+        return TeamsUserToken(object_id, issued.token, issued.expires_on)
+
     # --- profile ------------------------------------------------------------------------------
 
     async def get_profile(self, caller: Caller) -> ProfileView:
@@ -233,6 +272,25 @@ class IdentityService:
             "phoneVerified": False,
             "createdAt": self._clock().isoformat(),
         }
+
+
+def _entra_object_id(token: str) -> str:
+    """The `oid` claim of an Entra token, read without verifying it: ACS verifies it, and needs
+    the object id alongside. A token that is not a JWT with an oid is refused here."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not a JWT")
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        object_id = claims["oid"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise errors.InvalidTeamsToken(
+            "aadToken: not an Entra access token with an oid claim", field="aadToken"
+        ) from None
+    if not isinstance(object_id, str) or not _OBJECT_ID.match(object_id):
+        raise errors.InvalidTeamsToken("aadToken: its oid is not an object id", field="aadToken")
+    return object_id
 
 
 def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToken:

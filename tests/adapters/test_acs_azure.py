@@ -34,7 +34,7 @@ from azure.core.utils import CaseInsensitiveDict
 
 from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import IdentityNotFound, IdentityProvider
+from switchboard.ports import IdentityNotFound, IdentityProvider, TeamsTokenRejected
 
 ENDPOINT = "https://test.communication.azure.com"
 API_VERSION = "2023-10-01"
@@ -467,3 +467,53 @@ def test_azure_sdks_are_imported_only_at_first_use() -> None:
     )
     repo_root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=repo_root)
+
+
+# ExchangeTeamsUserAccessToken.json, 200
+TEAMS_APP_ID = "2c3e1e83-8fd7-4615-ad2b-b8c1229845ac"
+TEAMS_USER_ID = "32c0a5db-05ec-78ea-51ab-3f06b329397e"
+EXCHANGE_TEAMS_200 = {
+    "token": "CommunicationIdentityAccessToken",
+    "expiresOn": "2023-10-10T21:39:39.3244584+00:00",
+}
+
+
+async def test_exchange_teams_token(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport, no_secrets_logged: None
+) -> None:
+    transport.answers.append(Canned(200, EXCHANGE_TEAMS_200))
+
+    issued = await provider.exchange_teams_token(
+        "AzureActiveDirectoryAccessTokenOfATeamsUser", TEAMS_APP_ID, TEAMS_USER_ID
+    )
+
+    assert issued.token == "CommunicationIdentityAccessToken"
+    assert issued.expires_on == EXAMPLE_EXPIRES_ON
+    (sent,) = transport.requests
+    assert (sent.method, sent.path) == ("POST", "/teamsUser/:exchangeAccessToken")
+    assert sent.query == {"api-version": [API_VERSION]}
+    assert sent.body == {
+        "token": "AzureActiveDirectoryAccessTokenOfATeamsUser",
+        "appId": TEAMS_APP_ID,
+        "userId": TEAMS_USER_ID,
+    }
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+async def test_refused_teams_token_is_the_callers_problem(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport, status: int
+) -> None:
+    transport.answers.append(Canned(status, error_body("InvalidAccessToken", "bad token")))
+    with pytest.raises(TeamsTokenRejected):
+        await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
+
+
+async def test_throttled_teams_exchange_is_unavailable(
+    provider: AzureIdentityProvider, transport: CannedAcsTransport
+) -> None:
+    transport.answers.append(
+        Canned(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "11"})
+    )
+    with pytest.raises(DependencyUnavailable) as caught:
+        await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
+    assert caught.value.retry_after == 11

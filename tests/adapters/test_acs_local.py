@@ -22,7 +22,8 @@ from switchboard.adapters.acs_local import (
     TokenInvalid,
     TokenRevoked,
 )
-from switchboard.ports import IdentityNotFound, IdentityProvider
+from switchboard.ports import IdentityNotFound, IdentityProvider, TeamsTokenRejected
+from tests.fakes import TEAMS_APP, TEAMS_OID, entra_token
 
 HOUR = timedelta(hours=1)
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -265,3 +266,31 @@ async def test_existing_key_is_reused(tmp_path: Path) -> None:
     key_before = (tmp_path / SIGNING_KEY_FILE_NAME).read_bytes()
     await LocalIdentityIssuer(tmp_path).close()
     assert (tmp_path / SIGNING_KEY_FILE_NAME).read_bytes() == key_before
+
+
+# --- Teams users' token exchange ------------------------------------------------------------
+
+
+async def test_teams_exchange_issues_a_teams_user_token(tmp_path: Path) -> None:
+    issuer = LocalIdentityIssuer(tmp_path)
+    issued = await issuer.exchange_teams_token(entra_token(), TEAMS_APP, TEAMS_OID)
+    claims = issuer.verify_token(issued.token)
+    assert claims["sub"] == f"8:orgid:{TEAMS_OID}"
+    assert issued.expires_on <= datetime.now(UTC) + timedelta(hours=1, seconds=5)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        entra_token(aud="api://other"),
+        entra_token(appid="00000000-0000-0000-0000-000000000000"),
+        entra_token(oid="00000000-0000-0000-0000-000000000001"),
+        entra_token(exp=1),
+        entra_token(exp=None),
+    ],
+)
+async def test_teams_exchange_refuses_what_acs_would(tmp_path: Path, token: str) -> None:
+    issuer = LocalIdentityIssuer(tmp_path)
+    with pytest.raises(TeamsTokenRejected):
+        await issuer.exchange_teams_token(token, TEAMS_APP, TEAMS_OID)

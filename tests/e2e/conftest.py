@@ -85,7 +85,11 @@ class DevServerProcess:
 
 @pytest.fixture(scope="session")
 def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServerProcess]:
-    server = DevServerProcess(tmp_path_factory.mktemp("devserver") / "data")
+    # Teams exchange configured, so the fuzzer reaches past "not configured" into its checks.
+    server = DevServerProcess(
+        tmp_path_factory.mktemp("devserver") / "data",
+        TEAMS_CLIENT_ID="2c3e1e83-8fd7-4615-ad2b-b8c1229845ac",
+    )
     server.start()
     yield server
     server.stop()

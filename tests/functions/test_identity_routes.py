@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -12,12 +14,14 @@ import pytest
 from switchboard.adapters.acs_local import LocalIdentityIssuer, TokenIdentityDeleted, TokenRevoked
 from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
 from switchboard.errors import DependencyUnavailable
-from tests.conftest import Client
-from tests.fakes import FakeIdentityProvider, FaultyStore
+from switchboard.runtime import set_runtime
+from tests.conftest import Client, make_runtime
+from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, FaultyStore, entra_token
 
 PROTECTED = [
     ("POST", "/api/token"),
     ("POST", "/api/token/revoke"),
+    ("POST", "/api/token/teams"),
     ("GET", "/api/me"),
     ("PATCH", "/api/me"),
     ("DELETE", "/api/me"),
@@ -389,3 +393,60 @@ async def test_bad_setting_at_first_request_is_a_logged_500_naming_it(
     assert json.loads(resp.get_body())["code"] == "misconfigured"
     assert "TOKEN_TTL_MINUTES" not in resp.get_body().decode()
     assert any("TOKEN_TTL_MINUTES" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+async def teams_client(tmp_path: Path) -> AsyncIterator[Client]:
+    rt = make_runtime(tmp_path, TEAMS_CLIENT_ID=TEAMS_APP)
+    set_runtime(rt)
+    yield Client(rt)
+    set_runtime(None)
+    await rt.close()
+
+
+async def test_teams_exchange_over_the_route(teams_client: Client) -> None:
+    alice = teams_client.login("alice")
+    resp = await teams_client.request(
+        "POST", "/api/token/teams", headers=alice, json_body={"aadToken": entra_token()}
+    )
+    assert resp.status == 200
+    body = resp.json()
+    assert body["user"] == {"microsoftTeamsUserId": TEAMS_OID}
+    assert set(body) == {"token", "expiresOn", "user"}
+    acs = teams_client.runtime.identity_provider
+    assert isinstance(acs, LocalIdentityIssuer)
+    assert acs.verify_token(body["token"])["sub"] == f"8:orgid:{TEAMS_OID}"
+    # Stateless: nothing was written for the caller (or anyone).
+    assert await teams_client.runtime.store.read("users", "alice", "alice") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"aadToken": "not-a-jwt"}, 400, "invalid_teams_token"),
+        ({"aadToken": entra_token(appid="someone-else")}, 400, "invalid_teams_token"),
+        ({"aadToken": entra_token(exp=1)}, 400, "invalid_teams_token"),
+        ({"aadToken": ""}, 400, "invalid_input"),
+        ({"aadToken": 7}, 400, "invalid_input"),
+        ({}, 400, "invalid_input"),
+    ],
+)
+async def test_teams_exchange_bad_tokens(
+    teams_client: Client, body: dict[str, object], status: int, code: str
+) -> None:
+    resp = await teams_client.request(
+        "POST", "/api/token/teams", headers=teams_client.login("bob"), json_body=body
+    )
+    assert resp.status == status
+    assert resp.json()["code"] == code
+
+
+async def test_teams_exchange_not_configured_is_404(client: Client) -> None:
+    resp = await client.request(
+        "POST",
+        "/api/token/teams",
+        headers=client.login("alice"),
+        json_body={"aadToken": entra_token()},
+    )
+    assert resp.status == 404
+    assert resp.json()["code"] == "teams_not_configured"

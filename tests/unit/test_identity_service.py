@@ -11,9 +11,10 @@ import pytest
 from switchboard import errors
 from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
 from switchboard.adapters.sqlite_store import SqliteStore
+from switchboard.ports import TeamsTokenRejected
 from switchboard.services.caller import Caller
 from switchboard.services.identity import IdentityService, TokenPolicy, mask_phone
-from tests.fakes import FakeIdentityProvider, FaultyStore
+from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, FaultyStore, entra_token
 
 ALICE = Caller("alice", "Alice")
 BOB = Caller("bob", "Bob")
@@ -218,3 +219,41 @@ async def test_profile_update_keeps_identity_and_survives_concurrent_token(world
 def test_mask_phone_hides_all_but_two_digits() -> None:
     assert mask_phone("+14255550123") == "+1********23"
     assert mask_phone(None) is None
+
+
+# --- Teams token exchange -------------------------------------------------------------------
+
+
+def teams_service(world: World, client_id: str | None = TEAMS_APP) -> IdentityService:
+    return IdentityService(
+        world.store, world.acs, TokenPolicy(("chat",), 60), teams_client_id=client_id
+    )
+
+
+async def test_teams_exchange_names_the_teams_user_and_stores_nothing(world: World) -> None:
+    issued = await teams_service(world).exchange_teams_token(ALICE, entra_token())
+    assert issued.microsoft_teams_user_id == TEAMS_OID
+    assert world.acs.calls == {"exchange_teams_token": 1}
+    assert world.store.calls == {}
+
+
+async def test_teams_exchange_needs_configuration(world: World) -> None:
+    with pytest.raises(errors.TeamsNotConfigured):
+        await teams_service(world, None).exchange_teams_token(ALICE, entra_token())
+    assert world.acs.calls == {}
+
+
+@pytest.mark.parametrize(
+    "token", ["", "abc", "a.b.c", entra_token(oid=None), entra_token(oid="../x"), "e30.e30.x"]
+)
+async def test_teams_exchange_refuses_tokens_without_an_object_id(world: World, token: str) -> None:
+    with pytest.raises(errors.InvalidTeamsToken):
+        await teams_service(world).exchange_teams_token(ALICE, token)
+    assert world.acs.calls == {}
+
+
+async def test_teams_token_refused_by_acs_is_invalid_input(world: World) -> None:
+    world.fake.fail["exchange_teams_token"] = TeamsTokenRejected("nope")
+    with pytest.raises(errors.InvalidTeamsToken) as caught:
+        await teams_service(world).exchange_teams_token(ALICE, entra_token())
+    assert caught.value.field == "aadToken"

@@ -46,6 +46,7 @@ def test_contract_routes_present(document: dict[str, object]) -> None:
     for method, path in [
         ("post", "/api/token"),
         ("post", "/api/token/revoke"),
+        ("post", "/api/token/teams"),
         ("get", "/api/me"),
         ("patch", "/api/me"),
         ("delete", "/api/me"),
@@ -117,3 +118,19 @@ def test_route_templates_match(template: str, path: str, params: dict[str, str |
 )
 def test_route_templates_refuse(template: str, path: str) -> None:
     assert compile_route(template, "api").match(path) is None
+
+
+def test_functions_host_can_load_every_handler() -> None:
+    """What the Python worker does at load: resolve type hints (our modules use postponed
+    annotations) and see an async function taking and returning the HTTP types."""
+    import inspect
+    import typing
+
+    import azure.functions as func
+
+    for fn in app_server().http:
+        hints = typing.get_type_hints(fn.handler)
+        assert hints[fn.arg_name] is func.HttpRequest, fn.name
+        assert hints["return"] is func.HttpResponse, fn.name
+        assert list(inspect.signature(fn.handler).parameters) == [fn.arg_name], fn.name
+        assert inspect.iscoroutinefunction(fn.handler), fn.name
