@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from switchboard.services.identity import IdentityService, TokenPolicy
 
 if TYPE_CHECKING:
-    # Imported for real inside the builders: PyJWT, cryptography and pydantic-settings cost
+    # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
