@@ -181,7 +181,7 @@ class BearerAuthenticator:
         value = headers.get("authorization") or headers.get("Authorization") or ""
         scheme, _, token = value.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise errors.Unauthenticated("Send an app token as 'Authorization: Bearer <token>'.")
+            raise errors.MissingCredentials("Send an app token as 'Authorization: Bearer <token>'.")
         return await self._verifier.verify(token.strip())
 
 
@@ -194,7 +194,7 @@ class EasyAuthAuthenticator:
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
         encoded = _header(headers, "x-ms-client-principal")
         if not encoded:
-            raise errors.Unauthenticated("Sign in through the app's authentication first.")
+            raise errors.MissingCredentials("Sign in through the app's authentication first.")
         try:
             principal = json.loads(base64.b64decode(encoded, validate=True))
             claims = {c["typ"]: c["val"] for c in principal.get("claims", [])}

@@ -47,6 +47,10 @@ class Unauthenticated(SwitchboardError):
     code = "unauthenticated"
 
 
+class MissingCredentials(Unauthenticated):
+    """No credentials at all (as opposed to bad ones): RFC 6750 asks for no error code then."""
+
+
 class Forbidden(SwitchboardError):
     code = "forbidden"
 

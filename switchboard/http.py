@@ -156,8 +156,10 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
             status, title = ERROR_TABLE[cls]
             break
     headers: dict[str, str] = {}
-    if isinstance(exc, errors.Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if isinstance(exc, errors.MissingCredentials):
+        headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
+    elif isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="switchboard", error="invalid_token"'
     if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
     extra = {"field": exc.field} if exc.field else {}

@@ -42,7 +42,12 @@ async def test_every_identity_route_needs_a_valid_token(
     )
     assert resp.status == 401
     assert resp.headers["content-type"] == "application/problem+json"
-    assert resp.headers["www-authenticate"].startswith("Bearer")
+    challenge = resp.headers["www-authenticate"]
+    assert challenge.startswith("Bearer realm=")
+    # RFC 6750: an error code only when credentials were sent and refused.
+    assert ('error="invalid_token"' in challenge) == bool(
+        authorization and authorization.lower().startswith("bearer ") and authorization[7:].strip()
+    )
     assert resp.json()["code"] == "unauthenticated"
     # Nothing else ran: not one store or ACS operation.
     store, acs = counting_client.runtime.store, counting_client.runtime.identity_provider
