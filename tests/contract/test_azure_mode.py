@@ -1,0 +1,148 @@
+"""The Azure code path behind the real handlers, in process: settings as a deployment sets them,
+the Cosmos store against the Cosmos-protocol server, the ACS adapter through its SDK over a
+canned transport (the REST API's documented bodies), and `jwt` caller auth."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from switchboard.adapters.acs_azure import AzureIdentityProvider
+from switchboard.adapters.cosmos_store import CosmosStore, create_database_and_containers
+from switchboard.auth import BearerAuthenticator, StaticKeySource, TokenVerifier
+from switchboard.runtime import Runtime, build_identity_provider, build_store, set_runtime
+from switchboard.settings import Settings
+from tests.acs_rest import (
+    CREATE_IDENTITY_201,
+    ENDPOINT,
+    ISSUE_ACCESS_TOKEN_200,
+    USER_ID,
+    Canned,
+    CannedAcsTransport,
+    error_body,
+)
+from tests.conftest import Client
+from tests.contract.conftest import TEST_CLIENT_OPTIONS, CosmosServer
+
+pytestmark = pytest.mark.cosmos
+
+ISSUER = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0"
+AUDIENCE = "api://switchboard"
+SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class AzureWorld:
+    client: Client
+    acs: CannedAcsTransport
+    store: CosmosStore
+
+    def caller(self, user_id: str) -> dict[str, str]:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "oid": user_id,
+            "sub": "pairwise-" + user_id,
+            "name": user_id.title(),
+            "iat": now,
+            "exp": now + 600,
+        }
+        token = jwt.encode(claims, SIGNING_KEY, algorithm="RS256", headers={"kid": "k"})
+        return {"Authorization": f"Bearer {token}"}
+
+
+def azure_settings(cosmos: CosmosServer, connection_string: str) -> Settings:
+    return Settings.from_environ(
+        {
+            "WEBSITE_INSTANCE_ID": "instance-1",
+            "SWITCHBOARD_STORE": "cosmos",
+            "COSMOS_ENDPOINT": cosmos.endpoint,
+            "COSMOS_KEY": cosmos.key,
+            "COSMOS_DATABASE": f"azure-{uuid.uuid4().hex[:10]}",
+            "ACS_CONNECTION_STRING": connection_string,
+            "AUTH_MODE": "jwt",
+            "AUTH_ISSUER": ISSUER,
+            "AUTH_AUDIENCE": AUDIENCE,
+            "AUTH_USER_CLAIM": "oid",
+        }
+    )
+
+
+@pytest.fixture
+async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = azure_settings(cosmos_server, f"endpoint={ENDPOINT}/;accesskey={key}")
+    # The composition picks the Azure adapters for these settings...
+    assert isinstance(build_store(settings), CosmosStore)
+    assert isinstance(build_identity_provider(settings), AzureIdentityProvider)
+    # ...which run here with test-only transport options (self-signed server, canned ACS).
+    await create_database_and_containers(
+        cosmos_server.endpoint, settings.cosmos_database, cosmos_server.key, **TEST_CLIENT_OPTIONS
+    )
+    store = CosmosStore(
+        cosmos_server.endpoint, settings.cosmos_database, cosmos_server.key, **TEST_CLIENT_OPTIONS
+    )
+    transport = CannedAcsTransport()
+    acs = AzureIdentityProvider.from_connection_string(
+        f"endpoint={ENDPOINT}/;accesskey={key}", transport=transport, retry_total=0
+    )
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING_KEY.public_key()))
+    verifier = TokenVerifier(
+        StaticKeySource({"keys": [{**public, "kid": "k"}]}), ISSUER, AUDIENCE, "oid"
+    )
+    rt = Runtime(settings, store, acs, BearerAuthenticator(verifier))
+    set_runtime(rt)
+    yield AzureWorld(Client(rt), transport, store)
+    set_runtime(None)
+    await rt.close()
+
+
+async def test_token_lifecycle_on_azure_adapters(azure: AzureWorld) -> None:
+    alice = azure.caller("alice-oid")
+    azure.acs.answers.append(Canned(201, CREATE_IDENTITY_201))
+    first = await azure.client.request("POST", "/api/token", headers=alice)
+    assert first.status == 200, first.body
+    assert first.json()["user"] == {"communicationUserId": USER_ID}
+    profile = await azure.store.read("users", "alice-oid", "alice-oid")
+    assert profile is not None
+    assert profile["communicationUserId"] == USER_ID
+    assert await azure.store.read("identities", USER_ID, USER_ID) is not None
+
+    azure.acs.answers.append(Canned(200, ISSUE_ACCESS_TOKEN_200))
+    again = await azure.client.request("POST", "/api/token", headers=alice)
+    assert again.json()["user"] == {"communicationUserId": USER_ID}
+    assert azure.acs.requests[-1].path == f"/identities/{USER_ID}/:issueAccessToken"
+
+    me = await azure.client.request("GET", "/api/me", headers=alice)
+    assert me.json()["displayName"] == "Alice-Oid"
+
+    azure.acs.answers.append(Canned(204))
+    assert (await azure.client.request("DELETE", "/api/me", headers=alice)).status == 204
+    assert azure.acs.requests[-1].method == "DELETE"
+    assert await azure.store.read("users", "alice-oid", "alice-oid") is None
+    assert await azure.store.read("identities", USER_ID, USER_ID) is None
+
+
+async def test_acs_throttling_is_503_and_nothing_is_written(azure: AzureWorld) -> None:
+    azure.acs.answers.append(
+        Canned(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "17"})
+    )
+    resp = await azure.client.request("POST", "/api/token", headers=azure.caller("bob-oid"))
+    assert resp.status == 503
+    assert resp.headers["retry-after"] == "17"
+    assert await azure.store.read("users", "bob-oid", "bob-oid") is None
+
+
+async def test_health_reads_cosmos(azure: AzureWorld) -> None:
+    resp = await azure.client.request("GET", "/api/health")
+    assert resp.json() == {"status": "ok", "store": "cosmos", "identity": "acs", "auth": "jwt"}
