@@ -34,13 +34,11 @@ _openapi_document: dict[str, object] | None = None
 )
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     rt = get_runtime()
-    names = rt.describe()
-    try:
-        await rt.store.ping()
-    except errors.DependencyUnavailable as exc:
-        body = models.Health(status="unavailable", **names)
-        return json_response(body, status=503, headers={"Retry-After": str(exc.retry_after)})
-    return json_response(models.Health(status="ok", **names))
+    report = await rt.health.check()
+    if not report.ok:
+        body = models.Health(status="unavailable", **rt.describe())
+        return json_response(body, status=503, headers={"Retry-After": str(report.retry_after)})
+    return json_response(models.Health(status="ok", **rt.describe()))
 
 
 @api_route(

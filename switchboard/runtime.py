@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Runtime:
             TokenPolicy(settings.token_scopes, settings.token_ttl_minutes),
             teams_client_id=settings.teams_client_id,
         )
+        self.health = HealthService(store)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
