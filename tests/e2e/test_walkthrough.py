@@ -3,6 +3,7 @@ and the HTTP host's own rules (body limit, unknown routes, log lines without tok
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,17 @@ def test_bad_setting_stops_startup_naming_it() -> None:
     )
     assert result.returncode == 2
     assert "TOKEN_TTL_MINUTES" in result.stderr
+
+
+async def test_twenty_concurrent_first_requests_over_http(devserver: DevServerProcess) -> None:
+    """The race with the real adapters (SQLite, local issuer) and a real HTTP host."""
+    caller = devserver.login("e2e-racer")
+    async with httpx.AsyncClient(base_url=devserver.base_url, timeout=30) as client:
+        responses = await asyncio.gather(
+            *(client.post("/api/token", headers=caller) for _ in range(20))
+        )
+        assert {r.status_code for r in responses} == {200}
+        ids = {r.json()["user"]["communicationUserId"] for r in responses}
+        assert len(ids) == 1
+        me = (await client.get("/api/me", headers=caller)).json()
+        assert me["communicationUserId"] in ids
