@@ -52,6 +52,9 @@ param teamsClientId string = ''
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
+@description('Origins browser clients may call the API from, comma-separated (e.g. https://app.contoso.com); empty: none.')
+param corsAllowedOrigins string = ''
+
 @description('0: serverless Cosmos DB (near zero at rest); otherwise shared provisioned throughput in RU/s. Fixed once the account exists.')
 param cosmosProvisionedThroughput int = 0
 
@@ -158,6 +161,7 @@ module functionApp 'modules/functionapp.bicep' = {
     meetingsOrganizerId: meetingsOrganizerId
     teamsClientId: teamsClientId
     publicAppUrl: publicAppUrl
+    corsAllowedOrigins: corsAllowedOrigins
     smsFrom: smsFrom
     pstnCallerId: pstnCallerId
   }

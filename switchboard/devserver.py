@@ -6,6 +6,11 @@ rules (`{id}`, `{id:guid}`, `{id:int}`, `{id?}`, `{*rest}`) under host.json's ro
 Event Grid triggers answer at `/runtime/webhooks/eventgrid?functionName=NAME`, handshake
 included. Bodies over 64 KiB are refused before the handler runs. One log line per request:
 method, path (never the query string or headers, where tokens travel), status and duration.
+
+CORS is the host's job, as in Azure (the Function App's CORS setting) and `func start --cors`:
+browser clients on another origin (a web app on localhost:3000) get preflights answered and
+`Access-Control-Allow-Origin` on responses for the origins `--cors` allows (default: any, which
+is safe here because callers authenticate with bearer tokens, never cookies).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -89,10 +94,17 @@ def route_prefix(host_json: Path) -> str:
     return str(prefix)
 
 
+CORS_ALLOW_HEADERS = "authorization, content-type"
+CORS_EXPOSE_HEADERS = "retry-after, www-authenticate, location"
+
+
 class DevServer:
     """An ASGI app serving a FunctionApp's HTTP and Event Grid triggers."""
 
-    def __init__(self, app: func.FunctionApp, prefix: str = "api") -> None:
+    def __init__(
+        self, app: func.FunctionApp, prefix: str = "api", cors_origins: tuple[str, ...] = ("*",)
+    ) -> None:
+        self.cors_origins = cors_origins
         self.http: list[HttpFunction] = []
         self.event_grid: dict[str, tuple[str, Callable[..., Any]]] = {}
         for fn in app.get_functions():
@@ -122,7 +134,12 @@ class DevServer:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        status = await self._serve(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cors = self._cors_headers(headers.get("origin"))
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            status = await _send_response(send, self._preflight(cors), cors)
+        else:
+            status = await self._serve(scope, headers, receive, send, cors)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
 
@@ -140,8 +157,35 @@ class DevServer:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        if origin is None or not ("*" in self.cors_origins or origin in self.cors_origins):
+            return []
+        return [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+            (b"vary", b"origin"),
+        ]
+
+    def _preflight(self, cors: list[tuple[bytes, bytes]]) -> func.HttpResponse:
+        if not cors:
+            return problem(403, "forbidden", "Forbidden", "This origin is not allowed (CORS).")
+        return func.HttpResponse(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
+        )
+
+    async def _serve(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+        cors: list[tuple[bytes, bytes]],
+    ) -> int:
         body = await _read_body(receive, headers)
         if body is None:
             response = problem(
@@ -150,10 +194,10 @@ class DevServer:
                 "Payload too large",
                 f"The body is larger than {MAX_BODY_BYTES} bytes.",
             )
-            return await _send_response(send, response)
+            return await _send_response(send, response, cors)
         path: str = scope["path"]
         if path.rstrip("/").lower() == "/runtime/webhooks/eventgrid":
-            return await _send_response(send, await self._event_grid(scope, headers, body))
+            return await _send_response(send, await self._event_grid(scope, headers, body), cors)
         allowed: set[str] = set()
         for fn in self.http:
             match = fn.pattern.match(path)
@@ -170,7 +214,7 @@ class DevServer:
                 route_params={k: v for k, v in match.groupdict().items() if v is not None},
                 body=body,
             )
-            return await _send_response(send, await _invoke(fn.handler, fn.arg_name, request))
+            return await _send_response(send, await _invoke(fn.handler, fn.arg_name, request), cors)
         if allowed:
             response = problem(
                 405,
@@ -181,7 +225,7 @@ class DevServer:
             )
         else:
             response = problem(404, "not_found", "Not found", "No such route.")
-        return await _send_response(send, response)
+        return await _send_response(send, response, cors)
 
     async def _event_grid(
         self, scope: Scope, headers: dict[str, str], body: bytes
@@ -257,7 +301,9 @@ def _url(scope: Scope, headers: dict[str, str]) -> str:
     return f"{scope.get('scheme', 'http')}://{host}{scope['path']}" + (f"?{query}" if query else "")
 
 
-async def _send_response(send: Send, response: func.HttpResponse | None) -> int:
+async def _send_response(
+    send: Send, response: func.HttpResponse | None, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> int:
     if response is None:
         response = func.HttpResponse(status_code=204)
     body = response.get_body() or b""
@@ -273,13 +319,14 @@ async def _send_response(send: Send, response: func.HttpResponse | None) -> int:
     if status == 204:
         body = b""
         headers = [(k, v) for k, v in headers if k != b"content-type"]
+    headers.extend(extra)
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return status
 
 
-def create_app(root: Path | None = None) -> DevServer:
+def create_app(root: Path | None = None, cors_origins: tuple[str, ...] = ("*",)) -> DevServer:
     """The devserver for the project's `function_app`, built with the process settings.
 
     Builds the runtime now, so a bad setting stops start-up with its name instead of failing
@@ -290,17 +337,23 @@ def create_app(root: Path | None = None) -> DevServer:
 
     get_runtime()
     root = root or Path(__file__).resolve().parent.parent
-    return DevServer(app, route_prefix(root / "host.json"))
+    return DevServer(app, route_prefix(root / "host.json"), cors_origins)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Switchboard without Core Tools.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (7071, as func start)")
+    parser.add_argument(
+        "--cors",
+        action="append",
+        metavar="ORIGIN",
+        help="an origin browser clients may call from (repeatable; default: any)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asgi = create_app()
+        asgi = create_app(cors_origins=tuple(args.cors or ["*"]))
     except ConfigurationError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

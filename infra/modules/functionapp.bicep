@@ -95,6 +95,9 @@ param callIdleHours int = 12
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
+@description('Origins browser clients may call the API from, comma-separated; empty: none.')
+param corsAllowedOrigins string = ''
+
 @description('SMS a user may trigger per day (SMS_DAILY_LIMIT).')
 param smsDailyLimit int = 20
 
@@ -147,6 +150,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // Web clients on other origins (the platform answers preflights). Bearer tokens, not
+      // cookies, so no credentials mode.
+      cors: {
+        allowedOrigins: empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ',')
+        supportCredentials: false
+      }
     }
     functionAppConfig: {
       deployment: {

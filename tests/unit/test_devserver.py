@@ -105,3 +105,35 @@ async def test_event_grid_delivery_and_handshake(server: DevServer) -> None:
     assert event.get_json() == {"messageId": "m1", "deliveryStatus": "Delivered"}
     unknown = await call(server, "POST", "/runtime/webhooks/eventgrid?functionName=nope", json=[])
     assert unknown.status_code == 404
+
+
+async def test_cors_preflight_and_responses() -> None:
+    server = DevServer(build_app(), "api", cors_origins=("http://localhost:3000",))
+    item = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    preflight = await call(
+        server,
+        "OPTIONS",
+        f"/api/items/{item}",
+        headers={
+            "origin": "http://localhost:3000",
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    actual = await call(
+        server, "GET", f"/api/items/{item}", headers={"origin": "http://localhost:3000"}
+    )
+    assert actual.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "retry-after" in actual.headers["access-control-expose-headers"]
+    other = await call(server, "GET", f"/api/items/{item}", headers={"origin": "https://evil.test"})
+    assert "access-control-allow-origin" not in other.headers
+    refused = await call(
+        server,
+        "OPTIONS",
+        f"/api/items/{item}",
+        headers={"origin": "https://evil.test", "access-control-request-method": "GET"},
+    )
+    assert refused.status_code == 403
