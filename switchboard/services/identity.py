@@ -238,15 +238,23 @@ class IdentityService:
 
         The ACS identity goes first: if ACS is down nothing is removed and the call can be
         retried; if the store fails after it, a retry finishes the job (each step is idempotent).
+        The profile is deleted only if unchanged since it was read: a token request that mapped
+        a new identity meanwhile makes the erase go round again and delete that one too.
         """
-        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
-        if profile is None:
-            return
-        acs_id = profile.get("communicationUserId")
-        if acs_id:
-            await self._identities.delete_user(acs_id)
-            await self._store.delete(IDENTITIES, acs_id, acs_id)
-        await self._store.delete(USERS, caller.user_id, caller.user_id)
+        for _ in range(_MAPPING_ATTEMPTS):
+            profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+            if profile is None:
+                return
+            acs_id = profile.get("communicationUserId")
+            if acs_id:
+                await self._identities.delete_user(acs_id)
+                await self._store.delete(IDENTITIES, acs_id, acs_id)
+            try:
+                await self._store.delete(USERS, caller.user_id, caller.user_id, profile["_etag"])
+                return
+            except PreconditionFailed:
+                continue
+        raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _get_or_create_profile(self, caller: Caller) -> Doc:
         profile = await self._store.read(USERS, caller.user_id, caller.user_id)

@@ -257,3 +257,23 @@ async def test_teams_token_refused_by_acs_is_invalid_input(world: World) -> None
     with pytest.raises(errors.InvalidTeamsToken) as caught:
         await teams_service(world).exchange_teams_token(ALICE, entra_token())
     assert caught.value.field == "aadToken"
+
+
+async def test_erase_also_removes_an_identity_mapped_while_it_ran(world: World) -> None:
+    """A token request that maps a new identity in the middle of an erase (its old identity was
+    just deleted) must not leave that new identity behind."""
+    first = await world.service.issue_token(ALICE, None, None)
+    interleaved: list[str] = []
+    real_delete = world.fake.delete_user
+
+    async def delete_then_race(acs_id: str) -> None:
+        await real_delete(acs_id)
+        if not interleaved:  # the concurrent request: finds its identity gone, maps another
+            interleaved.append((await world.service.issue_token(ALICE, None, None)).token)
+
+    world.fake.delete_user = delete_then_race  # type: ignore[method-assign]
+    await world.service.erase(ALICE)
+    assert interleaved
+    assert world.fake.identities == {}  # both the first identity and the racing one are gone
+    assert first.communication_user_id in world.fake.deleted
+    assert await world.sqlite.read("users", "alice", "alice") is None
