@@ -2,7 +2,7 @@
 // (serverless), the Function App on Flex Consumption, its storage and monitoring, and the one
 // user-assigned identity they all trust. No key or connection string is created, passed or output.
 // Graph/Teams grants cannot be made here: infra/scripts/setup-graph.sh makes them and this template
-// takes the resulting ids as parameters (see docs/deploy.md).
+// takes the resulting ids as parameters (see the README, "Deploy to Azure").
 
 targetScope = 'subscription'
 
