@@ -75,8 +75,12 @@ class StaticKeySource:
 class RemoteJwksKeySource:
     """Keys from an issuer's JWKS URL (or its discovery document), fetched lazily and cached.
 
-    PyJWKClient is synchronous, so fetches run in a worker thread; cached lookups do not.
+    PyJWKClient is synchronous, so fetches run in a worker thread; a key found before is served
+    from memory for `KEY_LIFETIME_SECONDS` (then looked up again, so a key the issuer withdrew
+    stops working within that time), without the thread hop.
     """
+
+    KEY_LIFETIME_SECONDS = 3600.0
 
     def __init__(self, issuer: str, jwks_url: str | None = None, *, timeout: float = 5.0) -> None:
         self._issuer = issuer
@@ -84,8 +88,17 @@ class RemoteJwksKeySource:
         self._timeout = timeout
         self._client: jwt.PyJWKClient | None = None
         self._lock = asyncio.Lock()
+        self._known: dict[str | None, tuple[float, jwt.PyJWK]] = {}
 
     async def signing_key(self, kid: str | None) -> jwt.PyJWK:
+        cached = self._known.get(kid)
+        if cached is not None and time.monotonic() - cached[0] < self.KEY_LIFETIME_SECONDS:
+            return cached[1]
+        key = await self._fetch(kid)
+        self._known[kid] = (time.monotonic(), key)
+        return key
+
+    async def _fetch(self, kid: str | None) -> jwt.PyJWK:
         client = self._client or await self._make_client()
         try:
             if kid is None:

@@ -136,10 +136,17 @@ class DevServer:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         cors = self._cors_headers(headers.get("origin"))
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            status = await _send_response(send, self._preflight(cors), cors)
-        else:
-            status = await self._serve(scope, headers, receive, send, cors)
+        try:
+            if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+                status = await _send_response(send, self._preflight(cors), cors)
+            else:
+                status = await self._serve(scope, headers, receive, send, cors)
+        except Exception:
+            # A function that raised (HTTP handlers answer problems themselves; an Event Grid
+            # function may not): a 500, as the Functions host answers, so Event Grid retries.
+            log.exception("function failed on %s %s", scope["method"], scope["path"])
+            failure = problem(500, "internal_error", "Internal error", "Something went wrong.")
+            status = await _send_response(send, failure, cors)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
 

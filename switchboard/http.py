@@ -177,7 +177,8 @@ def problem(
 ) -> func.HttpResponse:
     """An RFC 9457 problem response with Switchboard's stable `code` member."""
     body = {
-        "type": f"https://switchboard.dev/problems/{code}",
+        # A URN: it names the problem without pointing at a web page or a domain.
+        "type": f"urn:switchboard:problem:{code}",
         "title": title,
         "status": status,
         "detail": detail,

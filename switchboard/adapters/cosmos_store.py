@@ -15,6 +15,7 @@ importing this module costs nothing when the app runs on SQLite.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -82,6 +83,9 @@ def _retry_after_seconds(headers: Mapping[str, str] | None) -> int:
         return _DEFAULT_RETRY_AFTER_SECONDS
 
 
+logger = logging.getLogger("switchboard.cosmos")
+
+
 def _unavailable(error: BaseException) -> NoReturn:
     headers = getattr(error, "headers", None)
     raise DependencyUnavailable("store", retry_after=_retry_after_seconds(headers)) from error
@@ -123,6 +127,15 @@ def _port_errors() -> Iterator[None]:
             raise Conflict("the document already exists") from error
         if status == 412:
             raise PreconditionFailed("the document changed since it was read") from error
+        if status in (401, 403):
+            # The key or the identity's data-plane role is wrong: nothing the caller can fix,
+            # and the log (never the SDK message, which can quote the request) says what to check.
+            logger.error(
+                "Cosmos DB refused Switchboard's credentials (HTTP %s): check COSMOS_KEY, or "
+                "the managed identity's Cosmos DB Built-in Data Contributor role",
+                status,
+            )
+            _unavailable(error)
         if status in _RETRYABLE_STATUS or status == 404 or status is None:
             _unavailable(error)
         raise

@@ -167,14 +167,19 @@ class IdentityService:
             if profile is None:
                 await self._store.create(USERS, self._new_profile(caller, acs_id))
             else:
-                previous = profile.get("communicationUserId")
                 updated = {**profile, "communicationUserId": acs_id}
                 await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
-                if previous:
-                    await self._store.delete(IDENTITIES, previous, previous)
         except BaseException:
             await self._discard_identity(acs_id)
             raise
+        # Mapped. The identity it replaced (gone from ACS) leaves a stale reverse entry; removing
+        # it is tidying, and must not undo the mapping above if the store hiccups now.
+        previous = profile.get("communicationUserId") if profile else None
+        if previous:
+            try:
+                await self._store.delete(IDENTITIES, previous, previous)
+            except Exception:
+                log.warning("could not remove a stale reverse-map entry", exc_info=True)
         return acs_id, issued
 
     async def _discard_identity(self, acs_id: str) -> None:

@@ -147,6 +147,18 @@ async def test_service_trouble_is_unavailable(
     assert raised.value.retry_after >= 1
 
 
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_are_unavailable_and_logged_without_secrets(
+    fake_cosmos: FakeCosmos, store: CosmosStore, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_cosmos.status = status
+    with pytest.raises(DependencyUnavailable):
+        await store.upsert("users", {"id": "u1", "pk": "u1"})
+    (record,) = [r for r in caplog.records if r.name == "switchboard.cosmos"]
+    assert "COSMOS_KEY" in record.getMessage()
+    assert KEY not in record.getMessage()
+
+
 async def test_a_missing_container_is_unavailable_not_a_missing_document(
     fake_cosmos: FakeCosmos, store: CosmosStore
 ) -> None:

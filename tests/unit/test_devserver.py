@@ -137,3 +137,20 @@ async def test_cors_preflight_and_responses() -> None:
         headers={"origin": "https://evil.test", "access-control-request-method": "GET"},
     )
     assert refused.status_code == 403
+
+
+async def test_a_failing_event_function_is_a_500_so_event_grid_retries() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.event_grid_trigger(arg_name="event")
+    def broken(event: func.EventGridEvent) -> None:
+        raise RuntimeError("boom")
+
+    resp = await call(
+        DevServer(app, "api"),
+        "POST",
+        "/runtime/webhooks/eventgrid?functionName=broken",
+        json=[{"id": "1", "eventType": "X", "data": {}}],
+    )
+    assert resp.status_code == 500
+    assert resp.json()["code"] == "internal_error"

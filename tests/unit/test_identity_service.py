@@ -277,3 +277,12 @@ async def test_erase_also_removes_an_identity_mapped_while_it_ran(world: World) 
     assert world.fake.identities == {}  # both the first identity and the racing one are gone
     assert first.communication_user_id in world.fake.deleted
     assert await world.sqlite.read("users", "alice", "alice") is None
+
+
+async def test_remap_survives_a_failed_tidy_of_the_old_reverse_entry(world: World) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    await world.fake.delete_user(a.communication_user_id)  # gone behind our back
+    world.faulty.fail.add("delete:identities")
+    b = await world.service.issue_token(ALICE, None, None)
+    assert world.fake.token_valid(b.token)  # the new mapping was kept, not undone
+    assert (await world.service.get_profile(ALICE)).communication_user_id == b.communication_user_id
