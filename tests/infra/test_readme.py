@@ -1,0 +1,133 @@
+"""The README claims only what the code does: cheap checks of the claims a reader runs or relies on.
+
+Each check compares a part of README.md with the thing it describes: the `make` targets it names
+with the Makefile, its settings table with `switchboard.settings`, the routes its walkthrough
+curls with the app's route table, its error table with the error classes, and its "not read yet"
+marks with the code that actually reads each setting.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.infra.bicep import REPO
+
+README = (REPO / "README.md").read_text()
+SOURCE_DIRS = ("switchboard", "blueprints")
+
+
+def _section(title: str) -> str:
+    """The text of the `## title` section, up to the next `## ` heading."""
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else len(README)]
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in `text`, header and separator rows included."""
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|")
+    ]
+
+
+def _settings_table() -> dict[str, str]:
+    """Setting name → its meaning cell, from the Settings section's table."""
+    names: dict[str, str] = {}
+    for cells in _table_rows(_section("Settings"))[2:]:
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+            names[name] = cells[-1]
+    return names
+
+
+def test_every_make_target_named_exists() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", README, flags=re.MULTILINE))
+    assert {"run", "check"} <= named  # the parse found the two commands
+    assert named <= targets, f"README names make targets the Makefile lacks: {named - targets}"
+
+
+def test_settings_table_matches_the_settings_model() -> None:
+    from switchboard.settings import APP_SETTING_NAMES
+
+    documented = set(_settings_table())
+    assert documented - APP_SETTING_NAMES == set(), "documented but not a setting"
+    assert APP_SETTING_NAMES - documented == set(), "a setting the README does not document"
+
+
+def _read_by_code(name: str) -> bool:
+    """Whether any module but settings.py mentions the setting's field (`settings.cosmos_key`)."""
+    field = re.compile(rf"\b{name.lower()}\b")
+    for folder in SOURCE_DIRS:
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name != "settings.py" and field.search(path.read_text()):
+                return True
+    return bool(field.search((REPO / "function_app.py").read_text()))
+
+
+@pytest.mark.parametrize("name", sorted(_settings_table()))
+def test_not_read_yet_marks_are_true(name: str) -> None:
+    marked_unused = "not read yet" in _settings_table()[name]
+    assert marked_unused != _read_by_code(name), (
+        f"{name}: README says {'not read yet' if marked_unused else 'in use'}, the code disagrees"
+    )
+
+
+def _walkthrough_calls() -> set[tuple[str, str]]:
+    """(method, path under /api/) of every curl in the walkthrough, joined across `\\` lines."""
+    text = _section("Walkthrough (embedded mode)").replace("\\\n", " ")
+    calls = set()
+    for line in text.splitlines():
+        if "curl " not in line:
+            continue
+        match = re.search(r"https?://[^/\s]+/api/([^\s\"'?]+)", line)
+        assert match, line
+        method = re.search(r"-X ([A-Z]+)", line)
+        calls.add((method.group(1) if method else "GET", match.group(1)))
+    return calls
+
+
+def test_walkthrough_calls_only_routes_that_exist() -> None:
+    import function_app  # noqa: F401  (registers the blueprints, filling ROUTES)
+    from switchboard.http import ROUTES
+
+    routes = {(route.method, route.path) for route in ROUTES}
+    calls = _walkthrough_calls()
+    assert ("POST", "token") in calls
+    assert ("DELETE", "me") in calls
+    assert calls <= routes, f"walkthrough calls routes the app lacks: {calls - routes}"
+
+
+def test_walkthrough_restarts_before_it_erases() -> None:
+    text = _section("Walkthrough (embedded mode)")
+    assert text.index("start it again") < text.index("-X DELETE")
+
+
+def test_error_table_codes_are_the_apps() -> None:
+    from switchboard import errors
+    from switchboard.http import ERROR_TABLE
+
+    def subclasses(cls: type[errors.SwitchboardError]) -> list[type[errors.SwitchboardError]]:
+        return [cls, *(sub for direct in cls.__subclasses__() for sub in subclasses(direct))]
+
+    # A class's status is its nearest ancestor's in the table, as `problem_for` looks it up.
+    status_of = {
+        cls.code: next(ERROR_TABLE[base][0] for base in cls.__mro__ if base in ERROR_TABLE)
+        for cls in subclasses(errors.SwitchboardError)
+        if any(base in ERROR_TABLE for base in cls.__mro__)
+    }
+    outside_the_table = {"misconfigured": 500, "internal_error": 500, "method_not_allowed": 405}
+    for cells in _table_rows(_section("Walkthrough (embedded mode)"))[2:]:
+        if not cells[0].isdigit():
+            continue
+        for code in re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", cells[1])):
+            expected = status_of.get(code, outside_the_table.get(code))
+            assert expected == int(cells[0]), f"{code}: README {cells[0]}, app {expected}"
+    assert "`method_not_allowed`" in README
+    devserver = Path(errors.__file__).with_name("devserver.py").read_text()
+    assert '"method_not_allowed"' in devserver
