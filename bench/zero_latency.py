@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchboard.ports import Conflict, Doc, IssuedToken, NotFound, PreconditionFailed
+from switchboard.ports import Doc, DocumentExists, DocumentNotFound, IssuedToken, PreconditionFailed
 
 
 class InstantStore:
@@ -31,13 +31,13 @@ class InstantStore:
 
     async def create(self, container: str, doc: Doc) -> Doc:
         if (doc["pk"], doc["id"], container) in self.docs:
-            raise Conflict(doc["id"])
+            raise DocumentExists(doc["id"])
         return self._stamp({**doc, "_c": container})
 
     async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
         current = self.docs.get((doc["pk"], doc["id"], container))
         if current is None:
-            raise NotFound(doc["id"])
+            raise DocumentNotFound(doc["id"])
         if current["_etag"] != etag:
             raise PreconditionFailed(doc["id"])
         return self._stamp({**doc, "_c": container})

@@ -1,8 +1,13 @@
-"""Domain exceptions, each with the stable machine-readable `code` clients see.
+"""Domain exceptions, each carrying its own HTTP status, title and stable machine-readable code.
 
-Services and adapters raise these; `switchboard.http` holds the one table that turns them into
-`application/problem+json` answers. Messages are written for the API's users: they never carry
-a token, key, connection string, code or full phone number.
+Services and adapters raise these; `switchboard.http` turns any of them into an
+`application/problem+json` answer from the class attributes alone, so adding an error is adding a
+class here. Messages are written for the API's users: they never carry a token, key, connection
+string, code or full phone number.
+
+Naming: domain errors have no `Error` suffix (`NotFound`, `Conflict`); the port exceptions in
+`switchboard.ports` are named after the storage or provider fact (`DocumentNotFound`), so the two
+never share a name.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 class SwitchboardError(Exception):
     """Base of every error with a stable code; `detail` is safe to show to the caller."""
 
+    status = 500
+    title = "Internal error"
     code = "error"
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
@@ -20,30 +27,41 @@ class SwitchboardError(Exception):
 
 
 class InvalidInput(SwitchboardError):
+    status = 400
+    title = "Invalid input"
     code = "invalid_input"
 
 
 class InvalidJson(InvalidInput):
+    title = "Malformed JSON"
     code = "invalid_json"
 
 
 class InvalidScope(InvalidInput):
+    title = "Unknown scope"
     code = "invalid_scope"
 
 
 class InvalidTeamsToken(InvalidInput):
+    title = "Teams token refused"
     code = "invalid_teams_token"
 
 
 class UnsupportedMediaType(SwitchboardError):
+    status = 415
+    title = "Unsupported media type"
     code = "unsupported_media_type"
 
 
 class PayloadTooLarge(SwitchboardError):
+    status = 413
+    title = "Payload too large"
     code = "payload_too_large"
 
 
 class Unauthenticated(SwitchboardError):
+    status = 401
+    title = "Authentication required"
     code = "unauthenticated"
 
 
@@ -52,26 +70,44 @@ class MissingCredentials(Unauthenticated):
 
 
 class Forbidden(SwitchboardError):
+    status = 403
+    title = "Forbidden"
     code = "forbidden"
 
 
 class ScopeNotAllowed(Forbidden):
+    title = "Scope not allowed"
     code = "scope_not_allowed"
 
 
-class NotFoundError(SwitchboardError):
+class NotFound(SwitchboardError):
+    status = 404
+    title = "Not found"
     code = "not_found"
 
 
-class TeamsNotConfigured(NotFoundError):
+class TeamsNotConfigured(NotFound):
+    title = "Teams token exchange not configured"
     code = "teams_not_configured"
 
 
-class ConflictError(SwitchboardError):
+class MethodNotAllowed(SwitchboardError):
+    """The path exists, but not with this method (the devserver answers it; OpenAPI lists it)."""
+
+    status = 405
+    title = "Method not allowed"
+    code = "method_not_allowed"
+
+
+class Conflict(SwitchboardError):
+    status = 409
+    title = "Conflict"
     code = "conflict"
 
 
 class TooManyRequests(SwitchboardError):
+    status = 429
+    title = "Too many requests"
     code = "too_many_requests"
 
     def __init__(self, detail: str, *, retry_after: int = 60) -> None:
@@ -82,6 +118,8 @@ class TooManyRequests(SwitchboardError):
 class DependencyUnavailable(SwitchboardError):
     """A dependency (store, ACS, Graph, SMS) is down or throttling; the caller should retry."""
 
+    status = 503
+    title = "Service unavailable"
     code = "dependency_unavailable"
 
     def __init__(self, dependency: str, *, retry_after: int = 5) -> None:

@@ -1,28 +1,36 @@
-"""HTTP plumbing shared by every blueprint: the route table, body parsing, JSON and problem answers.
+"""The route decorator and HTTP plumbing shared by every blueprint (DESIGN §2, §4).
 
-`api_route` registers a handler with its blueprint *and* in `ROUTES`, the table the OpenAPI
-document is generated from, so a route cannot exist without being documented. It also wraps the
-handler with the one error table (`ERROR_TABLE`): a `SwitchboardError` becomes an
-`application/problem+json` answer with its stable code; anything else is logged with its
-traceback and answered with a generic 500.
+`route` is the one way to add an HTTP route. Its declaration is the truth, used three times:
+- at request time it authenticates (unless the route is declared `public=True`), parses the body
+  and the query string into the declared model classes, checks path ids, and calls the handler
+  with `caller=`, `body=`, `query=` and each path parameter by name;
+- at registration it checks that the handler's signature names exactly those inputs, so a route
+  cannot take a body it does not declare, nor skip the caller it needs;
+- the OpenAPI document (`switchboard.openapi`) is generated from the same `RouteSpec`.
+
+A handler therefore cannot forget authentication: a non-public route's handler is only ever
+called with an authenticated caller. Errors are domain exceptions carrying their own status,
+title and code (`switchboard.errors`); anything else is logged with its traceback and answered
+with a generic 500. The function registered with the Functions worker keeps the one-argument
+signature `(req: func.HttpRequest) -> func.HttpResponse` the worker requires.
 """
 
 from __future__ import annotations
 
-import functools
+import inspect
 import json
 import logging
+import re
+import types
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, Union
 
 import azure.functions as func
+from pydantic import BaseModel, ValidationError
 
 from switchboard import errors
-
-if TYPE_CHECKING:
-    # pydantic is imported at first use, not with the app (see switchboard.lazy).
-    from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger("switchboard.http")
 
@@ -31,106 +39,145 @@ MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = "application/json"
 PROBLEM_TYPE = "application/problem+json"
 
-# The one error table: exception class → (status, title). The most specific class wins (MRO).
-ERROR_TABLE: dict[type[errors.SwitchboardError], tuple[int, str]] = {
-    errors.InvalidInput: (400, "Invalid input"),
-    errors.InvalidJson: (400, "Malformed JSON"),
-    errors.InvalidScope: (400, "Unknown scope"),
-    errors.InvalidTeamsToken: (400, "Teams token refused"),
-    errors.Unauthenticated: (401, "Authentication required"),
-    errors.Forbidden: (403, "Forbidden"),
-    errors.ScopeNotAllowed: (403, "Scope not allowed"),
-    errors.NotFoundError: (404, "Not found"),
-    errors.TeamsNotConfigured: (404, "Teams token exchange not configured"),
-    errors.ConflictError: (409, "Conflict"),
-    errors.PayloadTooLarge: (413, "Payload too large"),
-    errors.UnsupportedMediaType: (415, "Unsupported media type"),
-    errors.TooManyRequests: (429, "Too many requests"),
-    errors.DependencyUnavailable: (503, "Service unavailable"),
-}
+# The rule every path parameter must pass before its handler runs. The lead points this at
+# switchboard.ids.check_id; until then, the same shape the user-id model enforces: 1-128
+# characters, none of `/ \ ? #`, no control characters or whitespace, and never `.` or `..`.
+_PATH_ID = re.compile(r"[^/\\?#\s\x00-\x1f\x7f]{1,128}")
 
-Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
-M = TypeVar("M", bound="BaseModel")
+
+def _default_path_id_rule(value: str) -> bool:
+    return _PATH_ID.fullmatch(value) is not None and value not in {".", ".."}
+
+
+PATH_ID_RULE: Callable[[str], bool] = _default_path_id_rule
+
+M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+_PARAM = re.compile(r"\{\*?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\??\}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer when the declared model and status are not the whole story."""
+
+    body: BaseModel | Mapping[str, Any] | None = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+no_content = Reply(status=204)
 
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """One HTTP route as the OpenAPI document describes it."""
+    """One HTTP route as declared: what the decorator enforces and OpenAPI describes."""
 
     method: str
     path: str  # Functions route template without the /api prefix, e.g. "clubs/{clubId}"
     operation_id: str
     summary: str
     tag: str
-    # Models by their name in switchboard.models, resolved when the OpenAPI document is built.
-    request: str | None = None
+    body: type[BaseModel] | None = None
     body_required: bool = True
-    query: str | None = None
-    response: str | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    auth: bool = True
-    path_params: Mapping[str, str] = field(default_factory=dict)
+    public: bool = False
+    path_params: tuple[str, ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
+_TAGS: dict[int, str] = {}
 
 
-def blueprint() -> func.Blueprint:
-    """A new blueprint (azure.functions leaves its constructor untyped)."""
-    return func.Blueprint()  # type: ignore[no-untyped-call]
+def blueprint(tag: str) -> func.Blueprint:
+    """A new blueprint for one capability; every route on it carries `tag` in OpenAPI."""
+    bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure.functions leaves it untyped
+    _TAGS[id(bp)] = tag
+    return bp
 
 
-def api_route(
+def route(
     bp: func.Blueprint,
     method: str,
     path: str,
     *,
     summary: str,
-    tag: str,
-    request: str | None = None,
-    body_required: bool = True,
-    query: str | None = None,
-    response: str | None = None,
+    body: type[BaseModel] | types.UnionType | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
-    auth: bool = True,
-    path_params: Mapping[str, str] | None = None,
-) -> Callable[[Handler], Handler]:
-    """Register `handler` at `method path` on `bp`, in the route table, behind the error table."""
+    public: bool = False,
+) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
+    """Declare and register a route; `body=Model | None` declares an optional body."""
+    body_model, body_required = _body_declaration(body)
+    path_params = tuple(_PARAM.findall(path))
 
-    def decorate(handler: Handler) -> Handler:
-        ROUTES.append(
-            RouteSpec(
-                method=method,
-                path=path,
-                operation_id=handler.__name__,
-                summary=summary,
-                tag=tag,
-                request=request,
-                body_required=body_required,
-                query=query,
-                response=response,
-                status=status,
-                errors=errors,
-                auth=auth,
-                path_params=dict(path_params or {}),
-            )
+    def decorate(handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
+        spec = RouteSpec(
+            method=method,
+            path=path,
+            operation_id=handler.__name__,
+            summary=summary,
+            tag=_TAGS.get(id(bp), "default"),
+            body=body_model,
+            body_required=body_required,
+            query=query,
+            response=response,
+            status=status,
+            errors=errors,
+            public=public,
+            path_params=path_params,
         )
-        wrapped = with_error_table(handler)
-        bp.route(route=path, methods=[method], auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
-        return wrapped
+        _check_signature(spec, handler)
+        if any(r.operation_id == spec.operation_id for r in ROUTES):
+            raise ValueError(f"duplicate operation id {spec.operation_id!r}")
+        endpoint = _endpoint(spec, handler)
+        bp.route(route=path, methods=[method], auth_level=func.AuthLevel.ANONYMOUS)(endpoint)
+        ROUTES.append(spec)
+        return endpoint
 
     return decorate
 
 
-def with_error_table(handler: Handler) -> Handler:
-    """Turn exceptions into problem responses: known ones by the table, the rest as a 500."""
+def _body_declaration(body: object) -> tuple[type[BaseModel] | None, bool]:
+    if body is None:
+        return None, True
+    if isinstance(body, type) and issubclass(body, BaseModel):
+        return body, True
+    if typing.get_origin(body) in (Union, types.UnionType):
+        members = [a for a in typing.get_args(body) if a is not type(None)]
+        if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], BaseModel):
+            return members[0], False
+    raise TypeError(f"body must be a model class or `Model | None`, not {body!r}")
 
-    @functools.wraps(handler)
-    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+
+def _check_signature(spec: RouteSpec, handler: Callable[..., object]) -> None:
+    """The handler's parameters are exactly the declared inputs, by name."""
+    wanted = set(spec.path_params)
+    if not spec.public:
+        wanted.add("caller")
+    if spec.body is not None:
+        wanted.add("body")
+    if spec.query is not None:
+        wanted.add("query")
+    got = set(inspect.signature(handler).parameters)
+    if got != wanted:
+        raise TypeError(
+            f"{spec.operation_id}: the handler takes {sorted(got)}, the route declares "
+            f"{sorted(wanted)}"
+        )
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError(f"{spec.operation_id}: handlers are async def")
+
+
+def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
+    async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
         try:
-            return await handler(req)
+            kwargs = await _inputs(spec, req)
+            return _answer(spec, await handler(**kwargs))
         except errors.SwitchboardError as exc:
             return problem_for(exc)
         except errors.ConfigurationError as exc:
@@ -145,16 +192,47 @@ def with_error_table(handler: Handler) -> Handler:
             log.exception("unhandled error in %s %s", req.method, _path_of(req))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
 
-    return wrapper
+    # Not functools.wraps: the worker reads the registered function's signature and annotations,
+    # which must stay the one `req` parameter; only the name (the function's name) is carried.
+    endpoint.__name__ = handler.__name__
+    endpoint.__qualname__ = handler.__qualname__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
+    """The handler's keyword arguments, in the order a client's mistakes are reported."""
+    kwargs: dict[str, Any] = {}
+    if not spec.public:
+        from switchboard.runtime import get_runtime  # the composition root sits above http
+
+        kwargs["caller"] = await get_runtime().authenticate(req.headers)
+    for name in spec.path_params:
+        value = req.route_params.get(name, "")
+        if not PATH_ID_RULE(value):
+            raise errors.InvalidInput(f"{name}: not a valid id", field=name)
+        kwargs[name] = value
+    if spec.query is not None:
+        kwargs["query"] = parse_query(req, spec.query)
+    if spec.body is not None:
+        kwargs["body"] = (
+            parse_body(req, spec.body)
+            if spec.body_required
+            else parse_optional_body(req, spec.body)
+        )
+    return kwargs
+
+
+def _answer(spec: RouteSpec, result: BaseModel | Reply) -> func.HttpResponse:
+    if isinstance(result, Reply):
+        if result.body is None:
+            return func.HttpResponse(status_code=result.status, headers=dict(result.headers))
+        return json_response(result.body, result.status, result.headers)
+    return json_response(result, spec.status)
 
 
 def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
-    """The problem response for a domain error, by the one error table."""
-    status, title = 500, "Internal error"
-    for cls in type(exc).__mro__:
-        if cls in ERROR_TABLE:
-            status, title = ERROR_TABLE[cls]
-            break
+    """The problem response for a domain error, from the error's own status, title and code."""
     headers: dict[str, str] = {}
     if isinstance(exc, errors.MissingCredentials):
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
@@ -163,7 +241,7 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
     if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
     extra = {"field": exc.field} if exc.field else {}
-    return problem(status, exc.code, title, exc.detail, headers=headers, **extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
 
 
 def problem(
@@ -207,10 +285,6 @@ def json_response(
     )
 
 
-def no_content() -> func.HttpResponse:
-    return func.HttpResponse(status_code=204)
-
-
 def parse_body(req: func.HttpRequest, model: type[M]) -> M:
     """The request body as `model`: 415 unless JSON, 413 over 64 KiB, 400 naming the bad field."""
     parsed = parse_optional_body(req, model)
@@ -231,8 +305,6 @@ def parse_optional_body(req: func.HttpRequest, model: type[M]) -> M | None:
         content_type.startswith("application/") and content_type.endswith("+json")
     ):
         raise errors.UnsupportedMediaType("Send the body as application/json.")
-    from pydantic import ValidationError
-
     # Validated straight from the bytes in strict JSON mode: one parse, no type coercion
     # ("60" is not 60), ISO-8601 strings for datetimes.
     try:
@@ -251,8 +323,6 @@ def parse_query(req: func.HttpRequest, model: type[M]) -> M:
 
 def validate(model: type[M], data: Any, *, strict: bool = True) -> M:
     """Validate plain data as `model`, turning the first problem into InvalidInput."""
-    from pydantic import ValidationError
-
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as exc:

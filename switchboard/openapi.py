@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 document, generated from the route table and the pydantic models.
 
-Nothing here is written by hand per route: `switchboard.http.api_route` records each route's
-method, path, models and error statuses, and this module turns that table into the document.
+Nothing here is written by hand per route: `switchboard.http.route` records each route's
+declaration (method, path, model classes, error statuses, public or not) — the same declaration
+that authenticates and parses at request time — and this module turns that table into the
+document. Every status the app can answer is in it: each operation's own, 400/413/415 where it
+takes input, 401 unless public, 405 (another method on the path) and 500 everywhere.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from switchboard import models
 from switchboard.http import ROUTE_PREFIX, RouteSpec
+from switchboard.models import ProblemDetails
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
 _CONSTRAINT_FORMATS = {"guid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}
@@ -27,10 +30,12 @@ _STATUS_TEXT = {
     401: "No or invalid credentials",
     403: "Not allowed",
     404: "Not found or not visible to the caller",
+    405: "Method not allowed on this path",
     409: "Conflict",
     413: "Body too large (64 KiB)",
     415: "Body is not JSON",
     429: "Too many requests",
+    500: "Internal error (logged; the answer carries no detail)",
     503: "A dependency is unavailable; retry after Retry-After seconds",
 }
 
@@ -51,6 +56,7 @@ def build_openapi(routes: Iterable[RouteSpec], *, title: str, version: str) -> d
             "description": "Switchboard: the trusted control plane for Azure Communication "
             "Services apps. Errors are application/problem+json with a stable `code`.",
         },
+        "servers": [{"url": "/"}],  # relative: the document is served by the API it describes
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -65,13 +71,13 @@ def _component_schemas(
     routes: list[RouteSpec],
 ) -> tuple[dict[str, Any], dict[tuple[type[BaseModel], str], dict[str, Any]]]:
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (models.ProblemDetails, "serialization")
+        (ProblemDetails, "serialization")
     ]
     for route in routes:
-        if route.request is not None:
-            wanted.append((model(route.request), "validation"))
+        if route.body is not None:
+            wanted.append((route.body, "validation"))
         if route.response is not None:
-            wanted.append((model(route.response), "serialization"))
+            wanted.append((route.response, "serialization"))
     unique = list(dict.fromkeys(wanted))
     refs, top = models_json_schema(
         unique, by_alias=True, ref_template="#/components/schemas/{model}"
@@ -79,22 +85,14 @@ def _component_schemas(
     return top.get("$defs", {}), {(model, mode): ref for (model, mode), ref in refs.items()}  # type: ignore[misc]
 
 
-def model(name: str) -> type[BaseModel]:
-    """The model a route names (routes name models so the app imports pydantic late)."""
-    found = getattr(models, name, None)
-    if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise LookupError(f"switchboard.models has no model {name!r}")
-    return found
-
-
 def _openapi_path(route: RouteSpec) -> tuple[str, list[dict[str, Any]]]:
     params: list[dict[str, Any]] = []
 
     def replace(match: re.Match[str]) -> str:
         _, name, constraint, _optional = match.groups()
-        schema = dict(_CONSTRAINT_FORMATS.get(constraint or "", {"type": "string"}))
-        if schema.get("type") == "string" and name in route.path_params:
-            schema["pattern"] = route.path_params[name]
+        schema: dict[str, Any] = dict(_CONSTRAINT_FORMATS.get(constraint or "", {"type": "string"}))
+        if schema.get("type") == "string":
+            schema |= {"minLength": 1, "maxLength": 128}  # the path id rule (http.PATH_ID_RULE)
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -113,7 +111,7 @@ def _operation(
     }
     parameters = list(path_params)
     if route.query is not None:
-        schema = model(route.query).model_json_schema(by_alias=True)
+        schema = route.query.model_json_schema(by_alias=True)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             prop = {k: v for k, v in prop.items() if k != "title"}
@@ -122,25 +120,25 @@ def _operation(
             )
     if parameters:
         op["parameters"] = parameters
-    if route.request is not None:
+    if route.body is not None:
         op["requestBody"] = {
             "required": route.body_required,
-            "content": {"application/json": {"schema": refs[(model(route.request), "validation")]}},
+            "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
         }
     success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
     if route.response is not None:
         success["content"] = {
-            "application/json": {"schema": refs[(model(route.response), "serialization")]}
+            "application/json": {"schema": refs[(route.response, "serialization")]}
         }
     responses: dict[str, Any] = {str(route.status): success}
-    problem_ref = refs[(models.ProblemDetails, "serialization")]
-    statuses = set(route.errors)
-    if route.auth:
+    problem_ref = refs[(ProblemDetails, "serialization")]
+    statuses = set(route.errors) | {405, 500}
+    if not route.public:
         statuses |= {401, 503}
         op["security"] = [{"bearer": []}]
     else:
         op["security"] = []
-    if route.request is not None:
+    if route.body is not None:
         statuses |= {400, 413, 415}
     if route.query is not None or path_params:
         statuses.add(400)

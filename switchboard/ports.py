@@ -35,11 +35,11 @@ class StoreError(Exception):
     """Base of the DocumentStore's own exceptions."""
 
 
-class NotFound(StoreError):
+class DocumentNotFound(StoreError):
     """The document does not exist (replace/delete of a missing document)."""
 
 
-class Conflict(StoreError):
+class DocumentExists(StoreError):
     """`create` of a document whose id already exists in that partition."""
 
 
@@ -80,11 +80,11 @@ class DocumentStore(Protocol):
         ...
 
     async def create(self, container: str, doc: Doc) -> Doc:
-        """Insert; raises Conflict when (pk, id) exists."""
+        """Insert; raises DocumentExists when (pk, id) exists."""
         ...
 
     async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
-        """Replace when `etag` is current; raises PreconditionFailed if stale, NotFound if gone."""
+        """Replace when `etag` is current; PreconditionFailed if stale, DocumentNotFound if gone."""
         ...
 
     async def upsert(self, container: str, doc: Doc) -> Doc:

@@ -34,7 +34,14 @@ from switchboard.adapters._store_rules import (
     encode_continuation,
 )
 from switchboard.errors import DependencyUnavailable, InvalidInput
-from switchboard.ports import CONTAINERS, Conflict, Doc, NotFound, Page, PreconditionFailed
+from switchboard.ports import (
+    CONTAINERS,
+    Doc,
+    DocumentExists,
+    DocumentNotFound,
+    Page,
+    PreconditionFailed,
+)
 
 if TYPE_CHECKING:
     from azure.core.async_paging import AsyncPageIterator
@@ -111,8 +118,9 @@ def _is_connection_error(error: BaseException) -> bool:
 def _port_errors() -> Iterator[None]:
     """Turn SDK failures inside the block into the port's exceptions.
 
-    404 becomes NotFound (the operations that answer None/False catch it), 409 Conflict, 412
-    PreconditionFailed; throttling, server trouble and connection failures DependencyUnavailable.
+    404 becomes DocumentNotFound (the operations that answer None/False catch it), 409
+    DocumentExists, 412 PreconditionFailed; throttling, server trouble and connection failures
+    DependencyUnavailable.
     Anything else (a 400: our bug) propagates as it is.
     """
     from azure.cosmos.exceptions import CosmosHttpResponseError
@@ -122,9 +130,9 @@ def _port_errors() -> Iterator[None]:
     except CosmosHttpResponseError as error:
         status = error.status_code
         if status == 404 and error.sub_status != _OWNER_RESOURCE_MISSING:
-            raise NotFound(str(error.message or "not found")) from error
+            raise DocumentNotFound(str(error.message or "not found")) from error
         if status == 409:
-            raise Conflict("the document already exists") from error
+            raise DocumentExists("the document already exists") from error
         if status == 412:
             raise PreconditionFailed("the document changed since it was read") from error
         if status in (401, 403):
@@ -256,7 +264,7 @@ class CosmosStore:
                 item = await proxy.read_item(
                     item=id, partition_key=pk, headers=dict(_POINT_READ_HEADERS)
                 )
-        except NotFound:
+        except DocumentNotFound:
             return None
         return _port_shape(item)
 
@@ -311,7 +319,7 @@ class CosmosStore:
         try:
             with _port_errors():
                 await proxy.delete_item(item=id, partition_key=pk, **condition)
-        except NotFound:
+        except DocumentNotFound:
             return False
         return True
 
@@ -375,7 +383,7 @@ class CosmosStore:
         try:
             with _port_errors():
                 await self._database_proxy().read()
-        except NotFound as error:
+        except DocumentNotFound as error:
             _unavailable(error)
 
     async def close(self) -> None:

@@ -36,7 +36,7 @@ from switchboard.adapters._store_rules import (
     encode_continuation,
 )
 from switchboard.errors import DependencyUnavailable, InvalidInput
-from switchboard.ports import Conflict, Doc, NotFound, Page, PreconditionFailed
+from switchboard.ports import Doc, DocumentExists, DocumentNotFound, Page, PreconditionFailed
 
 T = TypeVar("T")
 
@@ -199,7 +199,7 @@ class SqliteStore:
                     (container, pk, id, etag, ts, text),
                 )
             except sqlite3.IntegrityError as error:
-                raise Conflict(f"{container}/{pk}/{id} already exists") from error
+                raise DocumentExists(f"{container}/{pk}/{id} already exists") from error
             return _stored(body, etag, ts)
 
         return await self._run(job)
@@ -219,7 +219,7 @@ class SqliteStore:
             if updated == 0:
                 if self._exists(db, container, pk, id):
                     raise PreconditionFailed(f"{container}/{pk}/{id} changed since it was read")
-                raise NotFound(f"{container}/{pk}/{id} does not exist")
+                raise DocumentNotFound(f"{container}/{pk}/{id} does not exist")
             return _stored(body, new_etag, ts)
 
         return await self._run(job)

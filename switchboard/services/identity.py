@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from switchboard import errors
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.ports import (
-    Conflict,
     Doc,
+    DocumentExists,
     DocumentStore,
     IdentityNotFound,
     IdentityProvider,
@@ -148,7 +148,7 @@ class IdentityService:
             try:
                 acs_id, issued = await self._map_new_identity(caller, profile, wanted, lifetime)
                 return _user_token(acs_id, issued, wanted)
-            except (Conflict, PreconditionFailed):
+            except (DocumentExists, PreconditionFailed):
                 # Lost the race to another request of the same user: use what it mapped.
                 profile = await self._store.read(USERS, caller.user_id, caller.user_id)
         raise errors.DependencyUnavailable("store", retry_after=1)
@@ -267,7 +267,7 @@ class IdentityService:
             return profile
         try:
             return await self._store.create(USERS, self._new_profile(caller, None))
-        except Conflict:
+        except DocumentExists:
             existing = await self._store.read(USERS, caller.user_id, caller.user_id)
             if existing is None:  # created and erased in between: vanishingly rare
                 raise errors.DependencyUnavailable("store", retry_after=1) from None

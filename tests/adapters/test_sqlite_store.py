@@ -10,7 +10,7 @@ import pytest
 
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import Conflict
+from switchboard.ports import DocumentExists
 
 
 async def test_documents_survive_close_and_reopen(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ async def test_two_stores_on_one_file_still_let_only_one_create_win(tmp_path: Pa
         ]
         results = await asyncio.gather(*attempts, return_exceptions=True)
         assert sum(isinstance(r, dict) for r in results) == 1
-        assert sum(isinstance(r, Conflict) for r in results) == 19
+        assert sum(isinstance(r, DocumentExists) for r in results) == 19
     finally:
         await one.close()
         await two.close()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from switchboard.errors import InvalidInput
-from switchboard.ports import Conflict, DocumentStore, NotFound, PreconditionFailed
+from switchboard.ports import DocumentExists, DocumentNotFound, DocumentStore, PreconditionFailed
 
 C = "clubs"  # any container works; the tests use one of the app's
 
@@ -89,7 +89,7 @@ async def test_create_of_an_existing_id_conflicts_and_changes_nothing(
     store: DocumentStore,
 ) -> None:
     original = await store.create(C, doc("p", "a", n=1))
-    with pytest.raises(Conflict):
+    with pytest.raises(DocumentExists):
         await store.create(C, doc("p", "a", n=2))
     assert await store.read(C, "p", "a") == original
 
@@ -127,7 +127,7 @@ async def test_replace_with_a_stale_etag_fails_and_changes_nothing(store: Docume
 
 
 async def test_replace_of_a_missing_document_is_not_found(store: DocumentStore) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(DocumentNotFound):
         await store.replace(C, doc("p", "nope", n=1), "any-etag")
     assert await store.read(C, "p", "nope") is None
 
@@ -435,7 +435,7 @@ async def test_concurrent_creates_of_one_id_let_exactly_one_win(store: DocumentS
     results = await asyncio.gather(*attempts, return_exceptions=True)
     winners = [r for r in results if isinstance(r, dict)]
     assert len(winners) == 1
-    assert sum(isinstance(r, Conflict) for r in results) == 19
+    assert sum(isinstance(r, DocumentExists) for r in results) == 19
     assert await store.read(C, "p", "race") == winners[0]
 
 

@@ -1,0 +1,47 @@
+"""Wire models shared by every capability; each capability has its own module beside this one.
+
+The wire shapes of DESIGN §4, used by the route decorator (parsing) and the OpenAPI document.
+
+Fields are snake_case in Python and camelCase on the wire. Request models forbid unknown fields,
+so a misspelt `expiresInMinute` is a 400 naming it rather than a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic.alias_generators import to_camel
+
+# User ids are token subjects; the same shape is enforced on subjects by switchboard.auth.
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\\?#\s]+$")]
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+
+
+class ApiModel(BaseModel):
+    """Base of every wire model: camelCase aliases, accepted by alias or by name."""
+
+    # defer_build: validators are built on first use, not at import (cold start matters here).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+
+class RequestModel(ApiModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+    )
+
+
+class ProblemDetails(ApiModel):
+    """RFC 9457 problem details with Switchboard's stable `code`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
