@@ -9,13 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from switchboard import ids
 from switchboard.acs import TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 
-# User ids are token subjects; the same shape is enforced on subjects by switchboard.auth.
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\\?#\s]+$")]
+# User ids are token subjects: the one id rule (switchboard.ids) decides here and in
+# switchboard.auth alike, so dev login never issues a token that authentication then refuses.
+# The length bounds are repeated only so that the OpenAPI schema shows them.
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=ids.MAX_ID_LENGTH),
+    AfterValidator(lambda value: ids.check_id(value, "userId")),
+]
 DisplayName = Annotated[
     str,
     StringConstraints(
