@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import http.client
 import json
 import logging
 import math
@@ -113,11 +114,10 @@ class RemoteJwksKeySource:
         self._fetch: asyncio.Task[list[jwt.PyJWK]] | None = None
 
     async def signing_key(self, kid: str | None) -> jwt.PyJWK:
-        age = time.monotonic() - self._fetched_at
-        if age >= self.KEY_LIFETIME_SECONDS:
+        if time.monotonic() - self._fetched_at >= self.KEY_LIFETIME_SECONDS:
             await self._refresh()
         key = self._find(kid)
-        if key is None and age >= self.MIN_REFETCH_SECONDS:
+        if key is None and time.monotonic() - self._fetched_at >= self.MIN_REFETCH_SECONDS:
             await self._refresh()  # perhaps the issuer rotated its keys
             key = self._find(kid)
         if key is None:
@@ -145,6 +145,9 @@ class RemoteJwksKeySource:
             await asyncio.wait_for(asyncio.shield(task), self.WAIT_SECONDS)
         except TimeoutError:
             raise self._unavailable(self.RETRY_AFTER_SECONDS) from None
+        except errors.DependencyUnavailable:
+            # A fresh exception per waiter: the task's one is shared by all of them.
+            raise self._unavailable(self._failed_until - time.monotonic()) from None
 
     async def _load(self) -> list[jwt.PyJWK]:
         try:
@@ -158,7 +161,7 @@ class RemoteJwksKeySource:
 
     def _unavailable(self, seconds: float) -> errors.DependencyUnavailable:
         return errors.DependencyUnavailable(
-            "the sign-in provider's keys", retry_after=math.ceil(seconds)
+            "the sign-in provider's keys", retry_after=max(1, math.ceil(seconds))
         )
 
     def _fetch_keys(self) -> list[jwt.PyJWK]:  # blocking: run in a thread
@@ -168,7 +171,12 @@ class RemoteJwksKeySource:
             jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
             if not isinstance(jwks_uri, str):
                 raise _UnusableJwks(f"the discovery document at {discovery} has no jwks_uri")
-            self._jwks_url = jwks_uri
+            try:
+                self._jwks_url = _checked_url(jwks_uri)
+            except errors.ConfigurationError:
+                raise _UnusableJwks(
+                    f"the discovery document at {discovery} names a jwks_uri that is not https"
+                ) from None
         url = self._jwks_url
         document = self._get_json(url)
         if not isinstance(document, dict):
@@ -187,7 +195,8 @@ class RemoteJwksKeySource:
         try:
             with urllib.request.urlopen(checked, timeout=self._timeout) as resp:  # noqa: S310 (scheme checked)
                 body = resp.read(self.MAX_DOCUMENT_BYTES + 1)
-        except OSError as error:  # URLError, HTTPError (4xx/5xx), timeouts, refused connections
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # URLError, HTTPError (4xx/5xx), timeouts, refused or cut connections, bad URLs
             raise _UnusableJwks(f"fetching {url} failed ({_reason(error)})") from None
         if len(body) > self.MAX_DOCUMENT_BYTES:
             raise _UnusableJwks(f"the answer from {url} is over {self.MAX_DOCUMENT_BYTES} bytes")
@@ -201,7 +210,7 @@ class _UnusableJwks(Exception):
     """A JWKS (or discovery) fetch failed or gave no usable keys; the message says which."""
 
 
-def _reason(error: OSError) -> str:
+def _reason(error: Exception) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code}"
     if isinstance(error, urllib.error.URLError):
