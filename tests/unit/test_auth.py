@@ -304,6 +304,34 @@ async def test_an_unusable_key_set_is_a_logged_503(
     assert _Issuer.hits.count("/keys") == 1
 
 
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"<html>maintenance</html>", "not JSON"),
+        ({"issuer": "x"}, "has no jwks_uri"),
+        ({"jwks_uri": "http://keys.example.test/keys"}, "not https"),
+    ],
+)
+async def test_an_unusable_discovery_document_is_a_logged_503(
+    oidc_server: str,
+    signing_key: rsa.RSAPrivateKey,
+    caplog: pytest.LogCaptureFixture,
+    answer: Any,
+    problem: str,
+) -> None:
+    issuer = f"{oidc_server}/tenant/v2.0"
+    _Issuer.documents["/tenant/v2.0/.well-known/openid-configuration"] = answer
+    verifier = TokenVerifier(RemoteJwksKeySource(issuer), issuer, AUDIENCE)
+    with (
+        caplog.at_level(logging.WARNING, logger="switchboard.auth"),
+        pytest.raises(errors.DependencyUnavailable),
+    ):
+        await verifier.verify(make_token(signing_key, iss=issuer))
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.auth"]
+    assert len(lines) == 1
+    assert problem in lines[0]
+
+
 async def test_failing_issuer_is_fetched_once_for_many_requests(
     oidc_server: str, signing_key: rsa.RSAPrivateKey
 ) -> None:
