@@ -1,14 +1,16 @@
 """Who is calling: the Caller from a request's headers, in one of three modes behind one port.
 
 - `jwt`: a bearer token from any OIDC issuer, checked for issuer, audience, expiry and an
-  asymmetric signature by a key from the issuer's JWKS (PyJWT's JWKS client, keys cached).
+  asymmetric signature by a key from the issuer's JWKS (fetched once for all waiters, cached,
+  backed off after a failure).
 - `dev`: the server is its own OIDC issuer: an RS256 key pair kept under the data dir signs
   tokens from `POST /api/dev/login`, and they are checked by the very same `TokenVerifier`.
 - `easyauth`: App Service authentication's principal headers, which the platform strips from
   client requests and sets itself; trusted only when it says Easy Auth is on (see settings).
 
 Any failure is `Unauthenticated` (401 with `WWW-Authenticate: Bearer`); a JWKS endpoint that cannot
-be reached is `DependencyUnavailable` (503), since the caller's token may be fine.
+be reached or gives no usable key is `DependencyUnavailable` (503), since the caller's token
+may be fine. Token subjects must pass the one id rule (switchboard.ids).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import http.client
 import json
-import re
+import logging
+import math
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,18 +34,22 @@ from urllib.parse import urlparse
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from switchboard import errors
+from switchboard import errors, ids
 from switchboard.keyfiles import load_or_create_private_key
 from switchboard.services.caller import Caller
 
 # Asymmetric algorithms only: `none` and the HMAC family (HS*) are refused before any key lookup,
 # which also rules out the classic RSA-public-key-as-HMAC-secret confusion.
+log = logging.getLogger("switchboard.auth")
+
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 CLOCK_SKEW_SECONDS = 60
-# A user id becomes a document id and a URL path segment: Cosmos ids cannot hold / \ ? #.
-_USER_ID = re.compile(r"^[^/\\?#\s\x00-\x1f\x7f]{1,128}$")
+# Easy Auth's principal header is bounded before it is decoded: the platform's own headers are a
+# few KiB, and a deeply nested one made json.loads raise RecursionError (a 500).
+MAX_PRINCIPAL_HEADER_CHARS = 16 * 1024
+MAX_PRINCIPAL_JSON_DEPTH = 8
 
 DEV_ISSUER = "switchboard-dev"
 DEV_AUDIENCE = "switchboard"
@@ -75,64 +84,144 @@ class StaticKeySource:
 class RemoteJwksKeySource:
     """Keys from an issuer's JWKS URL (or its discovery document), fetched lazily and cached.
 
-    PyJWKClient is synchronous, so fetches run in a worker thread; a key found before is served
-    from memory for `KEY_LIFETIME_SECONDS` (then looked up again, so a key the issuer withdrew
-    stops working within that time), without the thread hop.
+    Anyone can make a request reach this class (the key lookup comes before any signature is
+    checked), so a slow, failing or nonsensical issuer must not be amplified:
+    - one fetch at a time: the first request that needs keys starts it as a task, and every
+      request that needs keys meanwhile awaits that same task;
+    - a request waits at most `WAIT_SECONDS` for it (the fetch itself goes on), then gets 503;
+    - after a failed fetch, requests fail fast with 503 for `RETRY_AFTER_SECONDS` (no fetch);
+    - an answer that is not a usable key set (HTML, no keys, malformed keys) is such a failure,
+      logged once per fetch naming the problem, never a 500;
+    - a kid not in a key set fetched less than `MIN_REFETCH_SECONDS` ago is refused (401)
+      without a fetch, so made-up kids cannot drive fetches.
+    Keys are served from memory for `KEY_LIFETIME_SECONDS`, then fetched again, so a key the
+    issuer withdrew stops working within that time.
     """
 
     KEY_LIFETIME_SECONDS = 3600.0
+    MIN_REFETCH_SECONDS = 60.0
+    RETRY_AFTER_SECONDS = 10.0
+    WAIT_SECONDS = 3.0
+    MAX_DOCUMENT_BYTES = 1 << 20
 
     def __init__(self, issuer: str, jwks_url: str | None = None, *, timeout: float = 5.0) -> None:
         self._issuer = issuer
         self._jwks_url = jwks_url or None
         self._timeout = timeout
-        self._client: jwt.PyJWKClient | None = None
-        self._lock = asyncio.Lock()
-        self._known: dict[str | None, tuple[float, jwt.PyJWK]] = {}
+        self._keys: list[jwt.PyJWK] = []
+        self._fetched_at = -float("inf")
+        self._failed_until = -float("inf")
+        self._fetch: asyncio.Task[list[jwt.PyJWK]] | None = None
 
     async def signing_key(self, kid: str | None) -> jwt.PyJWK:
-        cached = self._known.get(kid)
-        if cached is not None and time.monotonic() - cached[0] < self.KEY_LIFETIME_SECONDS:
-            return cached[1]
-        key = await self._fetch(kid)
-        self._known[kid] = (time.monotonic(), key)
+        if time.monotonic() - self._fetched_at >= self.KEY_LIFETIME_SECONDS:
+            await self._refresh()
+        key = self._find(kid)
+        if key is None and time.monotonic() - self._fetched_at >= self.MIN_REFETCH_SECONDS:
+            await self._refresh()  # perhaps the issuer rotated its keys
+            key = self._find(kid)
+        if key is None:
+            raise errors.Unauthenticated("The token was signed with an unknown key.")
         return key
 
-    async def _fetch(self, kid: str | None) -> jwt.PyJWK:
-        client = self._client or await self._make_client()
-        try:
-            if kid is None:
-                keys = await asyncio.to_thread(client.get_signing_keys)
-                return keys[0]
-            return await asyncio.to_thread(client.get_signing_key, kid)
-        except jwt.PyJWKClientConnectionError:
-            raise errors.DependencyUnavailable(
-                "the sign-in provider's keys", retry_after=5
-            ) from None
-        except jwt.PyJWKClientError:
-            raise errors.Unauthenticated("The token was signed with an unknown key.") from None
+    def _find(self, kid: str | None) -> jwt.PyJWK | None:
+        for key in self._keys:
+            if kid is None or key.key_id == kid:
+                return key
+        return None
 
-    async def _make_client(self) -> jwt.PyJWKClient:
-        async with self._lock:
-            if self._client is None:
-                url = self._jwks_url
-                if url is None:
-                    url = await asyncio.to_thread(self._discover_jwks_url)
-                self._client = jwt.PyJWKClient(
-                    _checked_url(url), cache_keys=True, lifespan=3600, timeout=self._timeout
-                )
-            return self._client
-
-    def _discover_jwks_url(self) -> str:  # blocking: run in a thread
-        url = _checked_url(self._issuer.rstrip("/") + "/.well-known/openid-configuration")
+    async def _refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._failed_until:
+            raise self._unavailable(self._failed_until - now)
+        task = self._fetch
+        # A task from another event loop (tests, a restarted host) cannot be awaited here.
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.create_task(self._load())
+            task.add_done_callback(_retrieve_exception)
+            self._fetch = task
         try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as resp:  # noqa: S310 (scheme checked)
-                document = json.load(resp)
-            return str(document["jwks_uri"])
-        except (OSError, ValueError, KeyError):
-            raise errors.DependencyUnavailable(
-                "the sign-in provider's keys", retry_after=5
-            ) from None
+            # shield: a waiter that gives up must not cancel the fetch the others share.
+            await asyncio.wait_for(asyncio.shield(task), self.WAIT_SECONDS)
+        except TimeoutError:
+            raise self._unavailable(self.RETRY_AFTER_SECONDS) from None
+        except errors.DependencyUnavailable:
+            # A fresh exception per waiter: the task's one is shared by all of them.
+            raise self._unavailable(self._failed_until - time.monotonic()) from None
+
+    async def _load(self) -> list[jwt.PyJWK]:
+        try:
+            keys = await asyncio.to_thread(self._fetch_keys)
+        except _UnusableJwks as problem:
+            self._failed_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+            log.warning("sign-in provider keys unavailable: %s", problem)
+            raise self._unavailable(self.RETRY_AFTER_SECONDS) from None
+        self._keys, self._fetched_at = keys, time.monotonic()
+        return keys
+
+    def _unavailable(self, seconds: float) -> errors.DependencyUnavailable:
+        return errors.DependencyUnavailable(
+            "the sign-in provider's keys", retry_after=max(1, math.ceil(seconds))
+        )
+
+    def _fetch_keys(self) -> list[jwt.PyJWK]:  # blocking: run in a thread
+        if self._jwks_url is None:
+            discovery = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
+            document = self._get_json(discovery)
+            jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
+            if not isinstance(jwks_uri, str):
+                raise _UnusableJwks(f"the discovery document at {discovery} has no jwks_uri")
+            try:
+                self._jwks_url = _checked_url(jwks_uri)
+            except errors.ConfigurationError:
+                raise _UnusableJwks(
+                    f"the discovery document at {discovery} names a jwks_uri that is not https"
+                ) from None
+        url = self._jwks_url
+        document = self._get_json(url)
+        if not isinstance(document, dict):
+            raise _UnusableJwks(f"the JWKS at {url} is not a JSON object")
+        try:
+            key_set = jwt.PyJWKSet.from_dict(document)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError) as error:
+            raise _UnusableJwks(f"the JWKS at {url} has no usable key ({error})") from None
+        keys = [key for key in key_set.keys if key.public_key_use in (None, "sig")]
+        if not keys:
+            raise _UnusableJwks(f"the JWKS at {url} has no signing key")
+        return keys
+
+    def _get_json(self, url: str) -> Any:
+        checked = _checked_url(url)
+        try:
+            with urllib.request.urlopen(checked, timeout=self._timeout) as resp:  # noqa: S310 (scheme checked)
+                body = resp.read(self.MAX_DOCUMENT_BYTES + 1)
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # URLError, HTTPError (4xx/5xx), timeouts, refused or cut connections, bad URLs
+            raise _UnusableJwks(f"fetching {url} failed ({_reason(error)})") from None
+        if len(body) > self.MAX_DOCUMENT_BYTES:
+            raise _UnusableJwks(f"the answer from {url} is over {self.MAX_DOCUMENT_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise _UnusableJwks(f"the answer from {url} is not JSON") from None
+
+
+class _UnusableJwks(Exception):
+    """A JWKS (or discovery) fetch failed or gave no usable keys; the message says which."""
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return type(error).__name__
+
+
+def _retrieve_exception(task: asyncio.Task[Any]) -> None:
+    """Marks a fetch's failure as seen: every waiter may have given up before it ended."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _checked_url(url: str) -> str:
@@ -208,8 +297,13 @@ class EasyAuthAuthenticator:
         encoded = _header(headers, "x-ms-client-principal")
         if not encoded:
             raise errors.MissingCredentials("Sign in through the app's authentication first.")
+        if len(encoded) > MAX_PRINCIPAL_HEADER_CHARS:
+            raise errors.Unauthenticated("The client principal header is too large.")
         try:
-            principal = json.loads(base64.b64decode(encoded, validate=True))
+            decoded = base64.b64decode(encoded, validate=True).decode()
+            if _too_deep(decoded, MAX_PRINCIPAL_JSON_DEPTH):
+                raise errors.Unauthenticated("The client principal header is nested too deeply.")
+            principal = json.loads(decoded)
             claims = {c["typ"]: c["val"] for c in principal.get("claims", [])}
         except (ValueError, binascii.Error, TypeError, KeyError, AttributeError):
             raise errors.Unauthenticated("The client principal header is malformed.") from None
@@ -220,12 +314,34 @@ class EasyAuthAuthenticator:
         return _caller(user_id, name)
 
 
+def _too_deep(text: str, limit: int) -> bool:
+    """Whether JSON `text` nests arrays/objects more than `limit` deep (checked before parsing)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return headers.get(name) or headers.get(name.upper())
 
 
 def _caller(user_id: Any, name: Any) -> Caller:
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+    if not ids.is_valid_id(user_id):
         raise errors.Unauthenticated("The token's subject is missing or not usable as a user id.")
     display = name.strip()[:64] if isinstance(name, str) and name.strip() else None
     return Caller(user_id=user_id, name=display)

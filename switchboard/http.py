@@ -30,7 +30,7 @@ from typing import Any, TypeVar, Union
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from switchboard import errors
+from switchboard import errors, ids
 
 log = logging.getLogger("switchboard.http")
 
@@ -39,17 +39,9 @@ MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = "application/json"
 PROBLEM_TYPE = "application/problem+json"
 
-# The rule every path parameter must pass before its handler runs. The lead points this at
-# switchboard.ids.check_id; until then, the same shape the user-id model enforces: 1-128
-# characters, none of `/ \ ? #`, no control characters or whitespace, and never `.` or `..`.
-_PATH_ID = re.compile(r"[^/\\?#\s\x00-\x1f\x7f]{1,128}")
-
-
-def _default_path_id_rule(value: str) -> bool:
-    return _PATH_ID.fullmatch(value) is not None and value not in {".", ".."}
-
-
-PATH_ID_RULE: Callable[[str], bool] = _default_path_id_rule
+# The one id rule (switchboard.ids) checks every path parameter before its handler runs, as it
+# checks token subjects and ids in bodies: one rule before any id reaches a store key, URL or log.
+PATH_ID_RULE: Callable[[str], bool] = ids.is_valid_id
 
 M = TypeVar("M", bound=BaseModel)
 Endpoint = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]

@@ -22,9 +22,12 @@ from switchboard.ports import CONTAINERS, Doc
 # plain identifiers: with this rule no quoting or escaping can ever be needed, so none can fail.
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 
-# Cosmos DB refuses these characters in ids (they break the resource path); SQLite refuses them
-# too so that a document that works in development also works in Azure.
-_FORBIDDEN_ID_CHARACTERS = re.compile(r"[/\\?#]")
+# Cosmos DB refuses these characters in ids (they break the resource path), and control characters
+# break the request URL; SQLite refuses them too so that a document that works in development
+# also works in Azure. Ids `.` and `..` would collapse into the parent path (`docs/..` is the
+# container itself). The services check ids with switchboard.ids first: this is the last line.
+_FORBIDDEN_ID_CHARACTERS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f]")
+_DOT_SEGMENTS = frozenset({".", ".."})
 MAX_ID_LENGTH = 255
 
 # Cosmos adds these to every stored document. The port returns only `_etag` and `_ts`; anything
@@ -47,8 +50,11 @@ def check_key(pk: object, id: object) -> None:
         raise ValueError("a document's pk must be a string")
     if not isinstance(id, str) or not id:
         raise ValueError("a document's id must be a non-empty string")
-    if len(id) > MAX_ID_LENGTH or _FORBIDDEN_ID_CHARACTERS.search(id):
-        raise ValueError("a document's id must be at most 255 characters, without / \\ ? #")
+    if len(id) > MAX_ID_LENGTH or id in _DOT_SEGMENTS or _FORBIDDEN_ID_CHARACTERS.search(id):
+        raise ValueError(
+            "a document's id must be at most 255 characters, not '.' or '..', "
+            "without / \\ ? # or control characters"
+        )
 
 
 def check_field(name: str) -> str:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
-# User ids are token subjects; the same shape is enforced on subjects by switchboard.auth.
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\\?#\s]+$")]
+from switchboard import ids
+
+# User ids are token subjects: the one id rule (switchboard.ids) decides here and in
+# switchboard.auth alike, so dev login never issues a token that authentication then refuses.
+# The length bounds are repeated only so that the OpenAPI schema shows them.
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=ids.MAX_ID_LENGTH),
+    AfterValidator(lambda value: ids.check_id(value, "userId")),
+]
 DisplayName = Annotated[
     str,
     StringConstraints(

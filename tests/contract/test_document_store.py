@@ -395,7 +395,24 @@ async def test_unknown_containers_are_refused(store: DocumentStore) -> None:
             await operation
 
 
-@pytest.mark.parametrize("bad_id", ["", "a/b", "a\\b", "a?b", "a#b", "x" * 256])
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "",
+        "a/b",
+        "a\\b",
+        "a?b",
+        "a#b",
+        "x" * 256,
+        ".",
+        "..",
+        "a\nb",
+        "carol\n",
+        "a\x00b",
+        "a\x7f",
+        "\x85",
+    ],
+)
 async def test_ids_cosmos_cannot_store_are_refused(store: DocumentStore, bad_id: str) -> None:
     with pytest.raises(ValueError, match="id"):
         await store.create(C, doc("p", bad_id))

@@ -372,3 +372,25 @@ async def test_teams_exchange_not_configured_is_404(client: Client) -> None:
     )
     assert resp.status == 404
     assert resp.json()["code"] == "teams_not_configured"
+
+
+# --- dev login and authentication share one id rule (issue 7, item 2) -------------------------
+
+
+@pytest.mark.parametrize("user_id", ["a\u0001b", "carol\n", ".", "..", " alice", "a\x85b"])
+async def test_dev_login_refuses_ids_authentication_would_refuse(
+    client: Client, user_id: str
+) -> None:
+    resp = await client.request("POST", "/api/dev/login", json_body={"userId": user_id})
+    assert resp.status == 400
+    problem = resp.json()
+    assert problem["code"] == "invalid_input"
+    assert problem["field"] == "userId"
+
+
+async def test_a_dev_login_token_is_accepted_by_authentication(client: Client) -> None:
+    resp = await client.request("POST", "/api/dev/login", json_body={"userId": "a b.c@d"})
+    assert resp.status == 200
+    token = resp.json()["accessToken"]
+    me = await client.request("GET", "/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status in (200, 404)  # authenticated: not a 401

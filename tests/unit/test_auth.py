@@ -4,10 +4,12 @@ mode must refuse."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -113,6 +115,12 @@ def _attacks(signing_key: rsa.RSAPrivateKey) -> dict[str, str]:
         "no expiry": make_token(signing_key, exp=None),
         "no subject": make_token(signing_key, sub=None),
         "subject with a slash": make_token(signing_key, sub="../bob"),
+        "subject with a trailing newline": make_token(signing_key, sub="carol\n"),
+        "subject dot": make_token(signing_key, sub="."),
+        "subject dot dot": make_token(signing_key, sub=".."),
+        "subject with a control character": make_token(signing_key, sub="a\u0001b"),
+        "subject with a C1 control character": make_token(signing_key, sub="a\x85b"),
+        "subject with trailing whitespace": make_token(signing_key, sub="carol "),
         "unknown kid": make_token(signing_key, kid="nope"),
         "tampered payload": _tamper(make_token(signing_key)),
     }
@@ -138,6 +146,12 @@ def _tamper(token: str) -> str:
         "no expiry",
         "no subject",
         "subject with a slash",
+        "subject with a trailing newline",
+        "subject dot",
+        "subject dot dot",
+        "subject with a control character",
+        "subject with a C1 control character",
+        "subject with trailing whitespace",
         "unknown kid",
         "tampered payload",
     ],
@@ -179,17 +193,22 @@ async def test_es256_keys_work_too() -> None:
 
 
 class _Issuer(BaseHTTPRequestHandler):
-    documents: ClassVar[dict[str, Any]] = {}
+    documents: ClassVar[dict[str, Any]] = {}  # bytes are sent as they are, anything else as JSON
     hits: ClassVar[list[str]] = []
+    status: ClassVar[int] = 200
+    hang: ClassVar[threading.Event | None] = None  # set: answers only once the event is set
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
+        if self.hang is not None:
+            self.hang.wait(10)
         body = self.documents.get(self.path)
-        if body is None:
-            self.send_response(404)
+        if body is None or self.status != 200:
+            self.send_response(404 if body is None else self.status)
+            self.send_header("content-length", "0")
             self.end_headers()
             return
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -212,9 +231,13 @@ def oidc_server(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
         "/keys": jwks_for(signing_key),
     }
     _Issuer.hits = []
+    _Issuer.status = 200
+    _Issuer.hang = None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base
+    if _Issuer.hang is not None:
+        _Issuer.hang.set()
     server.shutdown()
     server.server_close()
 
@@ -247,6 +270,130 @@ async def test_unreachable_jwks_is_a_dependency_failure(signing_key: rsa.RSAPriv
     )
     with pytest.raises(errors.DependencyUnavailable):
         await verifier.verify(make_token(signing_key))
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"<html><body>Sign in</body></html>", "not JSON"),
+        ({"keys": []}, "no usable key"),
+        ({"keys": [{"kty": "RSA", "kid": "k1", "n": "%%%", "e": "AQAB"}]}, "no usable key"),
+        ({"keys": [{"kty": "RSA", "kid": "k1"}]}, "no usable key"),
+        ({"keys": "nope"}, "no usable key"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+async def test_an_unusable_key_set_is_a_logged_503(
+    oidc_server: str,
+    signing_key: rsa.RSAPrivateKey,
+    caplog: pytest.LogCaptureFixture,
+    answer: Any,
+    problem: str,
+) -> None:
+    _Issuer.documents["/keys"] = answer
+    verifier = TokenVerifier(RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys"), ISSUER, AUDIENCE)
+    with caplog.at_level(logging.WARNING, logger="switchboard.auth"):
+        for _ in range(3):
+            with pytest.raises(errors.DependencyUnavailable) as caught:
+                await verifier.verify(make_token(signing_key))
+            assert caught.value.retry_after >= 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.auth"]
+    assert len(lines) == 1  # one fetch, one line; the next requests fail fast
+    assert problem in lines[0]
+    assert f"{oidc_server}/keys" in lines[0]
+    assert _Issuer.hits.count("/keys") == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"<html>maintenance</html>", "not JSON"),
+        ({"issuer": "x"}, "has no jwks_uri"),
+        ({"jwks_uri": "http://keys.example.test/keys"}, "not https"),
+    ],
+)
+async def test_an_unusable_discovery_document_is_a_logged_503(
+    oidc_server: str,
+    signing_key: rsa.RSAPrivateKey,
+    caplog: pytest.LogCaptureFixture,
+    answer: Any,
+    problem: str,
+) -> None:
+    issuer = f"{oidc_server}/tenant/v2.0"
+    _Issuer.documents["/tenant/v2.0/.well-known/openid-configuration"] = answer
+    verifier = TokenVerifier(RemoteJwksKeySource(issuer), issuer, AUDIENCE)
+    with (
+        caplog.at_level(logging.WARNING, logger="switchboard.auth"),
+        pytest.raises(errors.DependencyUnavailable),
+    ):
+        await verifier.verify(make_token(signing_key, iss=issuer))
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.auth"]
+    assert len(lines) == 1
+    assert problem in lines[0]
+
+
+async def test_failing_issuer_is_fetched_once_for_many_requests(
+    oidc_server: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    _Issuer.status = 500
+    verifier = TokenVerifier(RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys"), ISSUER, AUDIENCE)
+    token = make_token(signing_key)
+    results = await asyncio.gather(
+        *(verifier.verify(token) for _ in range(100)), return_exceptions=True
+    )
+    assert all(isinstance(r, errors.DependencyUnavailable) for r in results)
+    assert 1 <= _Issuer.hits.count("/keys") <= 2
+    # During the negative cache no request fetches, even once the issuer is back...
+    _Issuer.status = 200
+    with pytest.raises(errors.DependencyUnavailable) as caught:
+        await verifier.verify(token)
+    assert 1 <= caught.value.retry_after <= RemoteJwksKeySource.RETRY_AFTER_SECONDS
+    assert _Issuer.hits.count("/keys") <= 2
+
+
+async def test_negative_cache_ends_and_keys_are_fetched_again(
+    oidc_server: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    _Issuer.status = 500
+    source = RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys")
+    source.RETRY_AFTER_SECONDS = 0.2
+    verifier = TokenVerifier(source, ISSUER, AUDIENCE)
+    with pytest.raises(errors.DependencyUnavailable):
+        await verifier.verify(make_token(signing_key))
+    _Issuer.status = 200
+    await asyncio.sleep(0.3)
+    assert (await verifier.verify(make_token(signing_key))).user_id == "alice"
+    assert _Issuer.hits.count("/keys") == 2
+
+
+async def test_hanging_issuer_answers_every_request_503_within_the_bound(
+    oidc_server: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    _Issuer.hang = threading.Event()
+    source = RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys", timeout=1)
+    source.WAIT_SECONDS = 0.5
+    verifier = TokenVerifier(source, ISSUER, AUDIENCE)
+    token = make_token(signing_key)
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(verifier.verify(token) for _ in range(12)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    assert all(isinstance(r, errors.DependencyUnavailable) for r in results), results
+    assert elapsed < 0.9  # each waited at most WAIT_SECONDS, side by side, not in a queue
+    assert _Issuer.hits.count("/keys") == 1
+    _Issuer.hang.set()
+
+
+async def test_made_up_kids_do_not_drive_fetches(
+    oidc_server: str, signing_key: rsa.RSAPrivateKey
+) -> None:
+    verifier = TokenVerifier(RemoteJwksKeySource(ISSUER, f"{oidc_server}/keys"), ISSUER, AUDIENCE)
+    assert (await verifier.verify(make_token(signing_key))).user_id == "alice"
+    for n in range(20):
+        with pytest.raises(errors.Unauthenticated):
+            await verifier.verify(make_token(signing_key, kid=f"made-up-{n}"))
+    assert _Issuer.hits.count("/keys") == 1
 
 
 async def test_jwks_must_be_https_off_localhost() -> None:
@@ -319,6 +466,16 @@ async def test_easyauth_configured_claim() -> None:
         {"x-ms-client-principal": "%%%not-base64", "x-ms-client-principal-id": "a"},
         {"x-ms-client-principal": base64.b64encode(b"[1]").decode()},
         {"x-ms-client-principal": principal([])},  # no id anywhere
+        {  # nested deeper than any real principal: json.loads raised RecursionError (a 500)
+            "x-ms-client-principal": base64.b64encode(
+                b'{"claims": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+            ).decode(),
+            "x-ms-client-principal-id": "oid-alice",
+        },
+        {  # over the size bound, though well formed
+            "x-ms-client-principal": principal([{"typ": "pad", "val": "x" * 20_000}]),
+            "x-ms-client-principal-id": "oid-alice",
+        },
     ],
 )
 async def test_easyauth_refuses_missing_or_malformed(headers: dict[str, str]) -> None:
