@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import azure.functions as func
 
 from switchboard import errors
+from switchboard.logs import safe
 
 if TYPE_CHECKING:
     # pydantic is imported at first use, not with the app (see switchboard.lazy).
@@ -142,7 +143,7 @@ def with_error_table(handler: Handler) -> Handler:
                 500, "misconfigured", "Service misconfigured", "The service is misconfigured."
             )
         except Exception:
-            log.exception("unhandled error in %s %s", req.method, _path_of(req))
+            log.exception("unhandled error in %s %s", safe(req.method), safe(_path_of(req)))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
 
     return wrapper
