@@ -5,7 +5,10 @@ Tools. Routes come from `function_app.app.get_functions()` with the Functions ro
 rules (`{id}`, `{id:guid}`, `{id:int}`, `{id?}`, `{*rest}`) under host.json's route prefix;
 Event Grid triggers answer at `/runtime/webhooks/eventgrid?functionName=NAME`, handshake
 included. Bodies over 64 KiB are refused before the handler runs. One log line per request:
-method, path (never the query string or headers, where tokens travel), status and duration.
+method, path (never the query string or headers, where tokens travel), status and duration,
+with the caller's path escaped (`switchboard.logs.safe`) so it cannot forge a line. The Azure SDK
+loggers stay at WARNING (`AZURE_SDK_LOG_LEVEL` asks for more). A busy port is reported, with the
+command to use another, before anything is logged as running.
 
 CORS is the host's job, as in Azure (the Function App's CORS setting) and `func start --cors`:
 browser clients on another origin (a web app on localhost:3000) get preflights answered and
@@ -393,7 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
+    try:
+        import uvicorn  # a development dependency: Azure runs the app on the Functions host
+    except ImportError:
+        print(
+            "switchboard: the devserver needs uvicorn: pip install -r requirements-dev.txt",
+            file=sys.stderr,
+        )
+        return 2
 
     log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
     uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning", access_log=False)
