@@ -2,7 +2,7 @@
 # node_modules) from the committed requirement and lock files, so a fresh clone needs only
 # python3, node and npm.
 #
-#   make run     the app on http://127.0.0.1:7071 with the embedded defaults
+#   make run     the app on http://127.0.0.1:7071 with the embedded defaults (PORT=, HOST=)
 #   make check   every check: lint, format, types, tests (unit, functions, contract, e2e, fuzz), infra
 #   make bench   the benchmark; prints the figures the README's performance section shows
 
@@ -29,8 +29,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# `make run PORT=7072` (or HOST=0.0.0.0) when 7071 is taken or another interface is wanted.
+HOST ?= 127.0.0.1
+PORT ?= 7071
+
 run: $(VENV)/.installed
-	$(PY) -m switchboard.devserver
+	$(PY) -m switchboard.devserver --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

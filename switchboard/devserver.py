@@ -5,7 +5,10 @@ Tools. Routes come from `function_app.app.get_functions()` with the Functions ro
 rules (`{id}`, `{id:guid}`, `{id:int}`, `{id?}`, `{*rest}`) under host.json's route prefix;
 Event Grid triggers answer at `/runtime/webhooks/eventgrid?functionName=NAME`, handshake
 included. Bodies over 64 KiB are refused before the handler runs. One log line per request:
-method, path (never the query string or headers, where tokens travel), status and duration.
+method, path (never the query string or headers, where tokens travel), status and duration,
+with the caller's path escaped (`switchboard.logs.safe`) so it cannot forge a line. The Azure SDK
+loggers stay at WARNING (`AZURE_SDK_LOG_LEVEL` asks for more). A busy port is reported, with the
+command to use another, before anything is logged as running.
 
 CORS is the host's job, as in Azure (the Function App's CORS setting) and `func start --cors`:
 browser clients on another origin (a web app on localhost:3000) get preflights answered and
@@ -21,6 +24,7 @@ import inspect
 import json
 import logging
 import re
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -34,6 +38,7 @@ import azure.functions as func
 
 from switchboard.errors import ConfigurationError
 from switchboard.http import MAX_BODY_BYTES, problem
+from switchboard.logs import quiet_azure_sdk_logging, safe
 
 log = logging.getLogger("switchboard.devserver")
 
@@ -144,11 +149,13 @@ class DevServer:
         except Exception:
             # A function that raised (HTTP handlers answer problems themselves; an Event Grid
             # function may not): a 500, as the Functions host answers, so Event Grid retries.
-            log.exception("function failed on %s %s", scope["method"], scope["path"])
+            log.exception("function failed on %s %s", safe(scope["method"]), safe(scope["path"]))
             failure = problem(500, "internal_error", "Internal error", "Something went wrong.")
             status = await _send_response(send, failure, cors)
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+        # The path is the caller's, decoded: escaped so `%0d%0a` or an ANSI escape cannot forge
+        # or repaint a log line.
+        log.info("%s %s %d %.1fms", safe(scope["method"]), safe(scope["path"]), status, elapsed)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -347,6 +354,22 @@ def create_app(root: Path | None = None, cors_origins: tuple[str, ...] = ("*",))
     return DevServer(app, route_prefix(root / "host.json"), cors_origins)
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """True when `host:port` can be bound now (SO_REUSEADDR, as uvicorn binds it)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return True  # not ours to judge: uvicorn reports a bad host in its own words
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Switchboard without Core Tools.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
@@ -359,12 +382,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    quiet_azure_sdk_logging()
+    # Before anything is logged as running: a busy port otherwise fails after the banner.
+    if not port_is_free(args.host, args.port):
+        print(
+            f"switchboard: port {args.port} is in use; run `make run PORT={args.port + 1}` "
+            f"(or --port {args.port + 1})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         asgi = create_app(cors_origins=tuple(args.cors or ["*"]))
     except ConfigurationError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
+    try:
+        import uvicorn  # a development dependency: Azure runs the app on the Functions host
+    except ImportError:
+        print(
+            "switchboard: the devserver needs uvicorn: pip install -r requirements-dev.txt",
+            file=sys.stderr,
+        )
+        return 2
 
     log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
     uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning", access_log=False)

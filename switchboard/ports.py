@@ -123,7 +123,12 @@ class DocumentStore(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Raise DependencyUnavailable when the store cannot be reached."""
+        """Raise DependencyUnavailable unless every container of CONTAINERS is reachable now.
+
+        Health calls this on every probe, so it is one round of cheap reads (concurrent, never
+        one after another) and it logs, in one line, any container that is missing. A store whose
+        containers cannot go missing on their own (SQLite: rows of one table) checks the store.
+        """
         ...
 
     async def close(self) -> None:

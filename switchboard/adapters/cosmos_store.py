@@ -380,11 +380,30 @@ class CosmosStore:
         return Page(items=items, continuation=encode_continuation({"s": shape, "c": next_token}))
 
     async def ping(self) -> None:
-        try:
+        # Every container, in one concurrent round: a deleted container fails every request that
+        # needs it, so health must see it too, and a container read is a cheap metadata call.
+        import asyncio
+
+        async def reachable(name: str) -> None:
             with _port_errors():
-                await self._database_proxy().read()
-        except DocumentNotFound as error:
-            _unavailable(error)
+                await self._container(name).read()
+
+        names = list(CONTAINERS)
+        results = await asyncio.gather(*(reachable(n) for n in names), return_exceptions=True)
+        failures = [(n, r) for n, r in zip(names, results, strict=True) if r is not None]
+        # A 404 on a container read (NotFound, or sub-status 1003 already made unavailable) is a
+        # missing container or database: a deployment problem, named in one log line.
+        missing = [
+            n
+            for n, r in failures
+            if isinstance(r, DocumentNotFound) or getattr(r.__cause__, "status_code", None) == 404
+        ]
+        if missing:
+            logger.error("Cosmos DB containers missing (health check): %s", ", ".join(missing))
+        for _, error in failures:
+            if isinstance(error, DocumentNotFound):
+                _unavailable(error)
+            raise error
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from switchboard.adapters.cosmos_store import CosmosStore
 from switchboard.errors import DependencyUnavailable
+from switchboard.ports import CONTAINERS
 
 KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 
@@ -41,6 +42,9 @@ class FakeCosmos:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # containers answered as deleted
+    metadata_status: int = 200  # what container reads answer (ping reads only those)
+    container_reads: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -62,6 +66,20 @@ async def fake_cosmos() -> AsyncIterator[FakeCosmos]:
     # throttled account: the SDK needs them before it sends the document request under test.
     async def container(request: web.Request) -> web.Response:
         name = request.match_info["container"]
+        fake.container_reads.append(name)
+        if name in fake.missing:
+            # What Cosmos answers for a deleted container: 404, sub-status 1003.
+            return web.json_response(
+                {"code": "NotFound", "message": "Resource Not Found"},
+                status=404,
+                headers={"x-ms-substatus": "1003"},
+            )
+        if fake.metadata_status != 200:
+            return web.json_response(
+                {"code": "Failure", "message": "played by the test"},
+                status=fake.metadata_status,
+                headers=fake.headers,
+            )
         return web.json_response(
             {
                 "id": name,
@@ -120,7 +138,6 @@ OPERATIONS: dict[str, Callable[[CosmosStore], object]] = {
     "upsert": lambda s: s.upsert("users", {"id": "u1", "pk": "u1"}),
     "delete": lambda s: s.delete("users", "u1", "u1"),
     "query": lambda s: s.query("users", "u1", where={"a": 1}),
-    "ping": lambda s: s.ping(),
 }
 
 
@@ -172,9 +189,33 @@ async def test_a_missing_container_is_unavailable_not_a_missing_document(
 async def test_ping_of_a_missing_database_is_unavailable(
     fake_cosmos: FakeCosmos, store: CosmosStore
 ) -> None:
-    fake_cosmos.status = 404
+    fake_cosmos.missing = set(CONTAINERS)  # no database: every container read is a 404
     with pytest.raises(DependencyUnavailable):
         await store.ping()
+
+
+async def test_ping_when_throttled_is_unavailable_with_the_services_retry_hint(
+    fake_cosmos: FakeCosmos, store: CosmosStore
+) -> None:
+    fake_cosmos.metadata_status = 429
+    fake_cosmos.headers = {"x-ms-retry-after-ms": "2500", "x-ms-substatus": "3200"}
+    with pytest.raises(DependencyUnavailable) as raised:
+        await store.ping()
+    assert raised.value.retry_after == 3
+
+
+async def test_ping_reads_every_container_and_a_missing_one_is_unavailable(
+    fake_cosmos: FakeCosmos, store: CosmosStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.ping()
+    assert sorted(fake_cosmos.container_reads) == sorted(CONTAINERS)
+    fake_cosmos.missing = {"users"}  # the container was deleted after the app started
+    with pytest.raises(DependencyUnavailable) as raised:
+        await store.ping()
+    assert raised.value.dependency == "store"
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "switchboard.cosmos"]
+    assert "users" in line
+    assert "identities" not in line
 
 
 async def test_an_unreachable_endpoint_is_unavailable_at_once() -> None:

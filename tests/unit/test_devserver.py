@@ -1,16 +1,21 @@
 """The devserver as an ASGI app, on a small FunctionApp of its own: HTTP routing by template and
-method, Event Grid delivery and the subscription handshake, and the body limit."""
+method, Event Grid delivery and the subscription handshake, the body limit, log lines a caller
+cannot forge, and a busy port reported before start-up."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
 from typing import Any
 
 import azure.functions as func
 import httpx
 import pytest
 
-from switchboard.devserver import DevServer
+from switchboard.devserver import DevServer, main, port_is_free
+from switchboard.http import ROUTES, Reply, blueprint, route
 
 received: list[func.EventGridEvent] = []
 
@@ -154,3 +159,52 @@ async def test_a_failing_event_function_is_a_500_so_event_grid_retries() -> None
     )
     assert resp.status_code == 500
     assert resp.json()["code"] == "internal_error"
+
+
+async def test_a_caller_cannot_forge_or_colour_the_access_log(
+    server: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.devserver")
+    forged = "/api/x%0d%0a2026-01-01%20INFO%20switchboard.devserver%20GET%20/api/admin%20200%1b[31m"
+    resp = await call(server, "GET", forged)
+    assert resp.status_code == 404
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "switchboard.devserver"]
+    for control in ("\r", "\n", "\x1b"):
+        assert control not in line
+    assert line.startswith("GET /api/x\\r\\n2026-01-01 INFO")
+    assert re.fullmatch(r"GET /api/x\S* .* 404 [0-9.]+ms", line)
+
+
+async def test_an_unhandled_error_logs_the_path_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bp = blueprint("test-logs")
+    saved = list(ROUTES)
+
+    @route(bp, "GET", "x", summary="fails", public=True)
+    async def broken_for_log_test() -> Reply:
+        raise RuntimeError("boom")
+
+    ROUTES[:] = saved  # a test route, not one of the app's
+
+    # The devserver and the Functions host hand handlers the decoded path.
+    request = func.HttpRequest("GET", "http://host/api/x\r\nFAKE LINE\x1b[2J?t=secret", body=b"")
+    resp = await broken_for_log_test(request)
+    assert resp.status_code == 500
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "switchboard.http"]
+    assert line == "unhandled error in GET /api/x\\r\\nFAKE LINE\\x1b[2J"
+
+
+def test_a_busy_port_is_reported_before_the_banner(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.devserver")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--host", "127.0.0.1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"switchboard: port {port} is in use; run `make run PORT={port + 1}`" in err
+    assert not [r for r in caplog.records if "Switchboard on" in r.getMessage()]
+    assert port_is_free("127.0.0.1", port)  # and free again once released
