@@ -16,11 +16,11 @@ importing this module costs nothing when the app runs on SQLite.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from switchboard.adapters import azure as kit
 from switchboard.adapters._store_rules import (
     SYSTEM_FIELDS,
     FilterValue,
@@ -33,25 +33,25 @@ from switchboard.adapters._store_rules import (
     document_body,
     encode_continuation,
 )
-from switchboard.errors import DependencyUnavailable, InvalidInput
+from switchboard.errors import InvalidInput
 from switchboard.ports import CONTAINERS, Conflict, Doc, NotFound, Page, PreconditionFailed
 
 if TYPE_CHECKING:
     from azure.core.async_paging import AsyncPageIterator
     from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import HttpResponseError
     from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 
 # Cosmos keeps these, but the port's documents carry only `_etag` and `_ts`.
 _HIDDEN_FIELDS = SYSTEM_FIELDS - {"_etag", "_ts"}
 
-# Status codes that mean "try again later" rather than "your request is wrong".
-_RETRYABLE_STATUS = frozenset({408, 429, 449, 500, 502, 503, 504})
+# Status codes that mean "try again later" rather than "your request is wrong" (with every 5xx):
+# 449 is Cosmos's "retry with", a write that raced another.
+_RETRYABLE_STATUS = frozenset({408, 429, 449})
 
 # Cosmos's 404 sub-status when the database or container itself is missing: a deployment
 # problem, not a missing document, so it must not read as "no such document".
 _OWNER_RESOURCE_MISSING = 1003
-
-_DEFAULT_RETRY_AFTER_SECONDS = 5
 
 # @vercel/cosmosdb-server answers a point read of a missing document with a 500 (it reads a
 # property of the missing document) unless the request carries this header, which makes it take
@@ -73,38 +73,26 @@ def _port_shape(item: Mapping[str, Any]) -> Doc:
     return {name: value for name, value in item.items() if name not in _HIDDEN_FIELDS}
 
 
-def _retry_after_seconds(headers: Mapping[str, str] | None) -> int:
-    value = (headers or {}).get("x-ms-retry-after-ms")
-    if value is None:
-        return _DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(1, math.ceil(float(value) / 1000))
-    except ValueError:
-        return _DEFAULT_RETRY_AFTER_SECONDS
-
-
 logger = logging.getLogger("switchboard.cosmos")
+
+DEPENDENCY = "store"
 
 
 def _unavailable(error: BaseException) -> NoReturn:
-    headers = getattr(error, "headers", None)
-    raise DependencyUnavailable("store", retry_after=_retry_after_seconds(headers)) from error
+    kit.unavailable(DEPENDENCY, error)
 
 
-def _is_connection_error(error: BaseException) -> bool:
-    """True for failures to reach the service at all (DNS, refused, reset, TLS, timeouts)."""
-    import aiohttp
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-    from azure.cosmos.exceptions import CosmosClientTimeoutError
-
-    return isinstance(
-        error,
-        ServiceRequestError
-        | ServiceResponseError
-        | CosmosClientTimeoutError
-        | aiohttp.ClientError
-        | TimeoutError,
-    )
+def _cosmos_status(error: HttpResponseError) -> None:
+    """Cosmos's own statuses as the port's exceptions; the kit maps the rest."""
+    status = error.status_code
+    if status == 404:
+        if getattr(error, "sub_status", None) == _OWNER_RESOURCE_MISSING:
+            _unavailable(error)
+        raise NotFound(str(error.message or "not found")) from None
+    if status == 409:
+        raise Conflict("the document already exists") from None
+    if status == 412:
+        raise PreconditionFailed("the document changed since it was read") from None
 
 
 @contextmanager
@@ -112,37 +100,22 @@ def _port_errors() -> Iterator[None]:
     """Turn SDK failures inside the block into the port's exceptions.
 
     404 becomes NotFound (the operations that answer None/False catch it), 409 Conflict, 412
-    PreconditionFailed; throttling, server trouble and connection failures DependencyUnavailable.
-    Anything else (a 400: our bug) propagates as it is.
+    PreconditionFailed; throttling, server trouble, refused credentials and connection failures
+    DependencyUnavailable (see `adapters.azure.sdk_errors`). Anything else (a 400: our bug)
+    propagates as it is.
     """
-    from azure.cosmos.exceptions import CosmosHttpResponseError
+    from azure.cosmos.exceptions import CosmosClientTimeoutError
 
-    try:
+    with kit.sdk_errors(
+        DEPENDENCY,
+        service="Cosmos DB",
+        check="COSMOS_KEY, or the managed identity's Cosmos DB Built-in Data Contributor role",
+        on_status=_cosmos_status,
+        retryable=_RETRYABLE_STATUS,
+        connection_errors=(CosmosClientTimeoutError,),
+        log=logger,
+    ):
         yield
-    except CosmosHttpResponseError as error:
-        status = error.status_code
-        if status == 404 and error.sub_status != _OWNER_RESOURCE_MISSING:
-            raise NotFound(str(error.message or "not found")) from error
-        if status == 409:
-            raise Conflict("the document already exists") from error
-        if status == 412:
-            raise PreconditionFailed("the document changed since it was read") from error
-        if status in (401, 403):
-            # The key or the identity's data-plane role is wrong: nothing the caller can fix,
-            # and the log (never the SDK message, which can quote the request) says what to check.
-            logger.error(
-                "Cosmos DB refused Switchboard's credentials (HTTP %s): check COSMOS_KEY, or "
-                "the managed identity's Cosmos DB Built-in Data Contributor role",
-                status,
-            )
-            _unavailable(error)
-        if status in _RETRYABLE_STATUS or status == 404 or status is None:
-            _unavailable(error)
-        raise
-    except Exception as error:
-        if _is_connection_error(error):
-            _unavailable(error)
-        raise
 
 
 def _query_text(
@@ -214,15 +187,12 @@ class CosmosStore:
         """
         if key:
             return cls(endpoint, database, key, **_PRODUCTION_CLIENT_OPTIONS)
-        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-        credential: AsyncTokenCredential
-        if managed_identity_client_id:
-            credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
-        else:
-            credential = DefaultAzureCredential()
         return cls(
-            endpoint, database, credential, owns_credential=True, **_PRODUCTION_CLIENT_OPTIONS
+            endpoint,
+            database,
+            kit.credential(managed_identity_client_id),
+            owns_credential=True,
+            **_PRODUCTION_CLIENT_OPTIONS,
         )
 
     # -- plumbing ----------------------------------------------------------------------------
