@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 
 from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.errors import DependencyUnavailable
@@ -35,6 +36,7 @@ from tests.azure_transport import (
     MockTransport,
     Reply,
     error_body,
+    json_response,
 )
 
 ACCESS_KEY = base64.b64encode(os.urandom(32)).decode()
@@ -407,3 +409,46 @@ async def test_throttled_teams_exchange_is_unavailable(
     with pytest.raises(DependencyUnavailable) as caught:
         await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
     assert caught.value.retry_after == 11
+
+
+async def test_a_handler_answers_by_route() -> None:
+    # The handler form of the transport: one function plays the service, here an ACS resource
+    # that knows no identity, so issuing fails and deleting succeeds (already gone).
+    async def acs_without_identities(request: HttpRequest) -> AsyncHttpResponse:
+        if request.method == "DELETE":
+            return json_response(request, 204)
+        return json_response(request, 404, error_body("IdentityNotFound", "Identity not found."))
+
+    transport = MockTransport(acs_without_identities)
+    provider = AzureIdentityProvider.from_connection_string(
+        CONNECTION_STRING, transport=transport, **NO_RETRIES
+    )
+    try:
+        with pytest.raises(IdentityNotFound):
+            await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+        await provider.delete_user(USER_ID)
+    finally:
+        await provider.close()
+    assert [(r.method, r.path) for r in transport.requests] == [
+        ("POST", f"/identities/{USER_ID}/:issueAccessToken"),
+        ("DELETE", f"/identities/{USER_ID}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("client_id", "credential_class"),
+    [
+        ("00000000-0000-0000-0000-00000000c11d", "ManagedIdentityCredential"),
+        (None, "DefaultAzureCredential"),
+    ],
+)
+async def test_from_settings_without_a_connection_string_uses_managed_identity(
+    client_id: str | None, credential_class: str
+) -> None:
+    provider = AzureIdentityProvider.from_settings(ENDPOINT, None, client_id, **NO_RETRIES)
+    try:
+        provider._sdk_client()  # builds the client and its credential; nothing is sent
+        assert provider._owned_credential is not None
+        assert type(provider._owned_credential()).__name__ == credential_class
+    finally:
+        await provider.close()
