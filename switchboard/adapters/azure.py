@@ -138,7 +138,7 @@ def sdk_errors(
     *,
     service: str,
     check: str,
-    operation: str = "a call",
+    operation: str = "request",
     on_status: StatusHook | None = None,
     retryable: Collection[int] = RETRYABLE_STATUS,
     connection_errors: tuple[type[BaseException], ...] = (),
@@ -148,7 +148,8 @@ def sdk_errors(
 
     `dependency` names the dependency in `DependencyUnavailable` ("acs", "store"); `service` is
     its name in log lines ("ACS"); `check` says what to check when credentials are refused
-    ("ACS_CONNECTION_STRING, or the managed identity and its role on the ACS resource").
+    ("ACS_CONNECTION_STRING, or the managed identity and its role on the ACS resource");
+    `operation` names the call in log lines ("issue_token").
     `on_status` sees every `HttpResponseError` first and raises the adapter's own exception for
     the statuses it maps (404, 409, 412…); when it returns, the mapping below applies. Statuses
     in `retryable`, every 5xx and a missing status become `DependencyUnavailable` with the

@@ -96,7 +96,7 @@ def _cosmos_status(error: HttpResponseError) -> None:
 
 
 @contextmanager
-def _port_errors() -> Iterator[None]:
+def _port_errors(operation: str = "request") -> Iterator[None]:
     """Turn SDK failures inside the block into the port's exceptions.
 
     404 becomes NotFound (the operations that answer None/False catch it), 409 Conflict, 412
@@ -110,6 +110,7 @@ def _port_errors() -> Iterator[None]:
         DEPENDENCY,
         service="Cosmos DB",
         check="COSMOS_KEY, or the managed identity's Cosmos DB Built-in Data Contributor role",
+        operation=operation,
         on_status=_cosmos_status,
         retryable=_RETRYABLE_STATUS,
         connection_errors=(CosmosClientTimeoutError,),
@@ -221,7 +222,7 @@ class CosmosStore:
         proxy = self._container(container)
         check_key(pk, id)
         try:
-            with _port_errors():
+            with _port_errors("read"):
                 # `headers=` is azure-core's per-request header option (HeadersPolicy).
                 item = await proxy.read_item(
                     item=id, partition_key=pk, headers=dict(_POINT_READ_HEADERS)
@@ -238,7 +239,7 @@ class CosmosStore:
             check_key(pk, id)
         if not unique:
             return []
-        with _port_errors():
+        with _port_errors("read_many"):
             items = await proxy.read_items(items=[(id, pk) for pk, id in unique])
         # The SDK promises input order, but matches results to keys by id alone, which is not
         # unique across partitions; re-ordering by (pk, id) here is exact.
@@ -248,7 +249,7 @@ class CosmosStore:
     async def create(self, container: str, doc: Doc) -> Doc:
         proxy = self._container(container)
         _, _, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("create"):
             item = await proxy.create_item(body)
         return _port_shape(item)
 
@@ -257,7 +258,7 @@ class CosmosStore:
 
         proxy = self._container(container)
         _, id, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("replace"):
             item = await proxy.replace_item(
                 item=id, body=body, etag=etag, match_condition=MatchConditions.IfNotModified
             )
@@ -266,7 +267,7 @@ class CosmosStore:
     async def upsert(self, container: str, doc: Doc) -> Doc:
         proxy = self._container(container)
         _, _, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("upsert"):
             item = await proxy.upsert_item(body)
         return _port_shape(item)
 
@@ -279,7 +280,7 @@ class CosmosStore:
         if etag is not None:
             condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         try:
-            with _port_errors():
+            with _port_errors("delete"):
                 await proxy.delete_item(item=id, partition_key=pk, **condition)
         except NotFound:
             return False
@@ -318,7 +319,7 @@ class CosmosStore:
             cosmos_token = token
 
         items: list[Doc] = []
-        with _port_errors():
+        with _port_errors("query"):
             # by_page is typed as a plain AsyncIterator; it is an AsyncPageIterator, whose
             # continuation_token is the point of paging.
             pages = cast(
