@@ -2,7 +2,7 @@
 (`azure.communication.identity.aio.CommunicationIdentityClient`).
 
 This module only translates: port calls to SDK calls, scope names to `CommunicationTokenScope`,
-and SDK failures to the port's exceptions —
+and SDK failures to the port's exceptions, through the Azure adapter kit (`adapters.azure`) —
 
 - 429, 5xx, connection and timeout errors → `DependencyUnavailable("acs", retry_after=…)`, with
   the service's Retry-After when it sent one;
@@ -16,15 +16,12 @@ No token, key or connection string ever reaches a log line or an exception messa
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from switchboard.errors import DependencyUnavailable
+from switchboard.adapters import azure as kit
 from switchboard.ports import IdentityNotFound, IssuedToken, TeamsTokenRejected
 
 if TYPE_CHECKING:
@@ -36,10 +33,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEPENDENCY = "acs"
-DEFAULT_RETRY_AFTER_SECONDS = 5
-# A Retry-After beyond this is passed on capped: our callers retry anyway, and a client told to
-# wait an hour would rather try again sooner.
-MAX_RETRY_AFTER_SECONDS = 300
+# What to check when ACS refuses Switchboard's credentials (logged, never the SDK's message).
+CREDENTIALS_CHECK = (
+    "ACS_CONNECTION_STRING, or the managed identity and its role on the ACS resource"
+)
 
 # Retry behaviour of the SDK pipeline unless the caller overrides it through client kwargs.
 # Throttling and 5xx answers are NOT retried inside the request (retry_status=0): the SDK would
@@ -125,13 +122,8 @@ class AzureIdentityProvider:
 
         def make_client() -> CommunicationIdentityClient:
             from azure.communication.identity.aio import CommunicationIdentityClient
-            from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
-            credential: AsyncTokenCredential
-            if managed_identity_client_id:
-                credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
-            else:
-                credential = DefaultAzureCredential()
+            credential = kit.credential(managed_identity_client_id)
             created.append(credential)
             return CommunicationIdentityClient(endpoint, credential, **kwargs)
 
@@ -229,45 +221,40 @@ class AzureIdentityProvider:
         `refuses_caller_token`: the call carries a token of the caller's (the Teams exchange), so
         400/401/403 mean that token was refused, not that Switchboard's credentials were.
         """
-        from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+        from azure.core.exceptions import AzureError
 
-        try:
-            return await call(self._sdk_client())
-        except HttpResponseError as exc:
-            status = exc.status_code
+        def on_status(error: HttpResponseError) -> None:
+            status = error.status_code
             if status == 404 and not_found is not None:
-                return not_found()
+                raise _NotFound from None
             if refuses_caller_token and status in (400, 401, 403):
                 logger.info(
-                    "ACS refused a Teams user's token (HTTP %s, code %s)", status, _error_code(exc)
+                    "ACS refused a Teams user's token (HTTP %s, code %s)",
+                    status,
+                    kit.error_code(error),
                 )
                 raise TeamsTokenRejected("ACS refused the Teams user's Entra token") from None
-            if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
-                # Never exc's message: it can quote the request. The status and the service's
-                # error code say enough to fix the configuration.
-                logger.error(
-                    "ACS refused Switchboard's credentials on %s (HTTP %s, code %s): check "
-                    "ACS_CONNECTION_STRING, or the managed identity and its role on the ACS "
-                    "resource",
-                    operation,
-                    status if status is not None else "none, credential failure",
-                    _error_code(exc),
-                )
-                raise DependencyUnavailable(
-                    DEPENDENCY, retry_after=DEFAULT_RETRY_AFTER_SECONDS
-                ) from None
-            if status == 429 or (status is not None and status >= 500):
-                logger.warning(
-                    "ACS %s failed with HTTP %s (code %s)", operation, status, _error_code(exc)
-                )
-                raise DependencyUnavailable(DEPENDENCY, retry_after=_retry_after(exc)) from None
-            raise  # 400, 409…: a bug on our side, for the 500 handler to log.
-        except AzureError as exc:
-            # Connection refused, DNS, timeouts (ServiceRequestError / ServiceResponseError).
-            logger.warning("ACS %s failed: %s", operation, type(exc).__name__)
-            raise DependencyUnavailable(
-                DEPENDENCY, retry_after=DEFAULT_RETRY_AFTER_SECONDS
-            ) from None
+
+        try:
+            with kit.sdk_errors(
+                DEPENDENCY,
+                service="ACS",
+                check=CREDENTIALS_CHECK,
+                operation=operation,
+                on_status=on_status,
+                # Every other AzureError is a failure to get an answer (connection refused, DNS,
+                # timeouts, an unreadable response): try again later.
+                connection_errors=(AzureError,),
+                log=logger,
+            ):
+                return await call(self._sdk_client())
+        except _NotFound:
+            assert not_found is not None  # on_status raises _NotFound only then
+            return not_found()
+
+
+class _NotFound(Exception):
+    """A 404 the calling operation maps itself (to IdentityNotFound, or to success)."""
 
 
 def _acs_scopes(scopes: Sequence[str]) -> list[str | CommunicationTokenScope]:
@@ -298,37 +285,6 @@ def _as_datetime(expires_on: object) -> datetime:
     else:
         raise TypeError(f"unexpected expires_on type from the ACS SDK: {type(expires_on)}")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _retry_after(exc: HttpResponseError) -> int:
-    """Seconds the service asked us to wait (retry-after-ms, Retry-After seconds or date)."""
-    headers: Mapping[str, str] = getattr(exc.response, "headers", None) or {}
-    seconds: float | None = None
-    for header in ("retry-after-ms", "x-ms-retry-after-ms"):
-        value = headers.get(header)
-        if value:
-            try:
-                seconds = float(value) / 1000
-            except ValueError:
-                continue
-            break
-    if seconds is None and (value := headers.get("retry-after")):
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                seconds = None
-    if seconds is None or seconds <= 0:
-        return DEFAULT_RETRY_AFTER_SECONDS
-    return min(math.ceil(seconds), MAX_RETRY_AFTER_SECONDS)
-
-
-def _error_code(exc: HttpResponseError) -> str:
-    error = getattr(exc, "error", None)
-    code = getattr(error, "code", None)
-    return str(code) if code else "unknown"
 
 
 def _raise_identity_not_found() -> NoReturn:

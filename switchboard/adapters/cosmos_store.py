@@ -16,11 +16,11 @@ importing this module costs nothing when the app runs on SQLite.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from switchboard.adapters import azure as kit
 from switchboard.adapters._store_rules import (
     SYSTEM_FIELDS,
     FilterValue,
@@ -46,19 +46,19 @@ from switchboard.ports import (
 if TYPE_CHECKING:
     from azure.core.async_paging import AsyncPageIterator
     from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import HttpResponseError
     from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 
 # Cosmos keeps these, but the port's documents carry only `_etag` and `_ts`.
 _HIDDEN_FIELDS = SYSTEM_FIELDS - {"_etag", "_ts"}
 
-# Status codes that mean "try again later" rather than "your request is wrong".
-_RETRYABLE_STATUS = frozenset({408, 429, 449, 500, 502, 503, 504})
+# Status codes that mean "try again later" rather than "your request is wrong" (with every 5xx):
+# 449 is Cosmos's "retry with", a write that raced another.
+_RETRYABLE_STATUS = frozenset({408, 429, 449})
 
 # Cosmos's 404 sub-status when the database or container itself is missing: a deployment
 # problem, not a missing document, so it must not read as "no such document".
 _OWNER_RESOURCE_MISSING = 1003
-
-_DEFAULT_RETRY_AFTER_SECONDS = 5
 
 # @vercel/cosmosdb-server answers a point read of a missing document with a 500 (it reads a
 # property of the missing document) unless the request carries this header, which makes it take
@@ -80,77 +80,50 @@ def _port_shape(item: Mapping[str, Any]) -> Doc:
     return {name: value for name, value in item.items() if name not in _HIDDEN_FIELDS}
 
 
-def _retry_after_seconds(headers: Mapping[str, str] | None) -> int:
-    value = (headers or {}).get("x-ms-retry-after-ms")
-    if value is None:
-        return _DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(1, math.ceil(float(value) / 1000))
-    except ValueError:
-        return _DEFAULT_RETRY_AFTER_SECONDS
-
-
 logger = logging.getLogger("switchboard.cosmos")
+
+DEPENDENCY = "store"
 
 
 def _unavailable(error: BaseException) -> NoReturn:
-    headers = getattr(error, "headers", None)
-    raise DependencyUnavailable("store", retry_after=_retry_after_seconds(headers)) from error
+    kit.unavailable(DEPENDENCY, error)
 
 
-def _is_connection_error(error: BaseException) -> bool:
-    """True for failures to reach the service at all (DNS, refused, reset, TLS, timeouts)."""
-    import aiohttp
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-    from azure.cosmos.exceptions import CosmosClientTimeoutError
-
-    return isinstance(
-        error,
-        ServiceRequestError
-        | ServiceResponseError
-        | CosmosClientTimeoutError
-        | aiohttp.ClientError
-        | TimeoutError,
-    )
+def _cosmos_status(error: HttpResponseError) -> None:
+    """Cosmos's own statuses as the port's exceptions; the kit maps the rest."""
+    status = error.status_code
+    if status == 404:
+        if getattr(error, "sub_status", None) == _OWNER_RESOURCE_MISSING:
+            _unavailable(error)
+        raise DocumentNotFound(str(error.message or "not found")) from None
+    if status == 409:
+        raise DocumentExists("the document already exists") from None
+    if status == 412:
+        raise PreconditionFailed("the document changed since it was read") from None
 
 
 @contextmanager
-def _port_errors() -> Iterator[None]:
+def _port_errors(operation: str = "request") -> Iterator[None]:
     """Turn SDK failures inside the block into the port's exceptions.
 
     404 becomes DocumentNotFound (the operations that answer None/False catch it), 409
-    DocumentExists, 412 PreconditionFailed; throttling, server trouble and connection failures
-    DependencyUnavailable.
-    Anything else (a 400: our bug) propagates as it is.
+    DocumentExists, 412 PreconditionFailed; throttling, server trouble, refused credentials and
+    connection failures DependencyUnavailable (see `adapters.azure.sdk_errors`). Anything else
+    (a 400: our bug) propagates as it is.
     """
-    from azure.cosmos.exceptions import CosmosHttpResponseError
+    from azure.cosmos.exceptions import CosmosClientTimeoutError
 
-    try:
+    with kit.sdk_errors(
+        DEPENDENCY,
+        service="Cosmos DB",
+        check="COSMOS_KEY, or the managed identity's Cosmos DB Built-in Data Contributor role",
+        operation=operation,
+        on_status=_cosmos_status,
+        retryable=_RETRYABLE_STATUS,
+        connection_errors=(CosmosClientTimeoutError,),
+        log=logger,
+    ):
         yield
-    except CosmosHttpResponseError as error:
-        status = error.status_code
-        if status == 404 and error.sub_status != _OWNER_RESOURCE_MISSING:
-            raise DocumentNotFound(str(error.message or "not found")) from error
-        if status == 409:
-            raise DocumentExists("the document already exists") from error
-        if status == 412:
-            raise PreconditionFailed("the document changed since it was read") from error
-        if status in (401, 403):
-            # The key or the identity's data-plane role is wrong: nothing the caller can fix,
-            # and the log (never the SDK message, which can quote the request) says what to check.
-            logger.error(
-                "Cosmos DB refused Switchboard's credentials (HTTP %s): check COSMOS_KEY, or "
-                "the managed identity's Cosmos DB Built-in Data Contributor role",
-                status,
-            )
-            _unavailable(error)
-        if status in _RETRYABLE_STATUS or status == 404 or status is None:
-            _unavailable(error)
-        raise
-    except Exception as error:
-        if _is_connection_error(error):
-            _unavailable(error)
-        raise
 
 
 def _query_text(
@@ -222,15 +195,12 @@ class CosmosStore:
         """
         if key:
             return cls(endpoint, database, key, **_PRODUCTION_CLIENT_OPTIONS)
-        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-        credential: AsyncTokenCredential
-        if managed_identity_client_id:
-            credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
-        else:
-            credential = DefaultAzureCredential()
         return cls(
-            endpoint, database, credential, owns_credential=True, **_PRODUCTION_CLIENT_OPTIONS
+            endpoint,
+            database,
+            kit.credential(managed_identity_client_id),
+            owns_credential=True,
+            **_PRODUCTION_CLIENT_OPTIONS,
         )
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -259,7 +229,7 @@ class CosmosStore:
         proxy = self._container(container)
         check_key(pk, id)
         try:
-            with _port_errors():
+            with _port_errors("read"):
                 # `headers=` is azure-core's per-request header option (HeadersPolicy).
                 item = await proxy.read_item(
                     item=id, partition_key=pk, headers=dict(_POINT_READ_HEADERS)
@@ -276,7 +246,7 @@ class CosmosStore:
             check_key(pk, id)
         if not unique:
             return []
-        with _port_errors():
+        with _port_errors("read_many"):
             items = await proxy.read_items(items=[(id, pk) for pk, id in unique])
         # The SDK promises input order, but matches results to keys by id alone, which is not
         # unique across partitions; re-ordering by (pk, id) here is exact.
@@ -286,7 +256,7 @@ class CosmosStore:
     async def create(self, container: str, doc: Doc) -> Doc:
         proxy = self._container(container)
         _, _, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("create"):
             item = await proxy.create_item(body)
         return _port_shape(item)
 
@@ -295,7 +265,7 @@ class CosmosStore:
 
         proxy = self._container(container)
         _, id, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("replace"):
             item = await proxy.replace_item(
                 item=id, body=body, etag=etag, match_condition=MatchConditions.IfNotModified
             )
@@ -304,7 +274,7 @@ class CosmosStore:
     async def upsert(self, container: str, doc: Doc) -> Doc:
         proxy = self._container(container)
         _, _, body = document_body(doc)
-        with _port_errors():
+        with _port_errors("upsert"):
             item = await proxy.upsert_item(body)
         return _port_shape(item)
 
@@ -317,7 +287,7 @@ class CosmosStore:
         if etag is not None:
             condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         try:
-            with _port_errors():
+            with _port_errors("delete"):
                 await proxy.delete_item(item=id, partition_key=pk, **condition)
         except DocumentNotFound:
             return False
@@ -356,7 +326,7 @@ class CosmosStore:
             cosmos_token = token
 
         items: list[Doc] = []
-        with _port_errors():
+        with _port_errors("query"):
             # by_page is typed as a plain AsyncIterator; it is an AsyncPageIterator, whose
             # continuation_token is the point of paging.
             pages = cast(
@@ -384,26 +354,33 @@ class CosmosStore:
         # needs it, so health must see it too, and a container read is a cheap metadata call.
         import asyncio
 
-        async def reachable(name: str) -> None:
-            with _port_errors():
-                await self._container(name).read()
+        from azure.core.exceptions import HttpResponseError
+
+        async def missing(name: str) -> bool:
+            """True when the container (or its database) is gone; other failures raise."""
+            try:
+                with _port_errors("ping"):
+                    try:
+                        await self._container(name).read()
+                    except HttpResponseError as error:
+                        # Any 404 on a container read is a missing container or database: a
+                        # deployment problem, seen here before the kit maps it.
+                        if error.status_code == 404:
+                            return True
+                        raise
+            except DocumentNotFound:
+                return True
+            return False
 
         names = list(CONTAINERS)
-        results = await asyncio.gather(*(reachable(n) for n in names), return_exceptions=True)
-        failures = [(n, r) for n, r in zip(names, results, strict=True) if r is not None]
-        # A 404 on a container read (NotFound, or sub-status 1003 already made unavailable) is a
-        # missing container or database: a deployment problem, named in one log line.
-        missing = [
-            n
-            for n, r in failures
-            if isinstance(r, DocumentNotFound) or getattr(r.__cause__, "status_code", None) == 404
-        ]
-        if missing:
-            logger.error("Cosmos DB containers missing (health check): %s", ", ".join(missing))
-        for _, error in failures:
-            if isinstance(error, DocumentNotFound):
-                _unavailable(error)
-            raise error
+        results = await asyncio.gather(*(missing(n) for n in names), return_exceptions=True)
+        gone = [n for n, r in zip(names, results, strict=True) if r is True]
+        if gone:
+            logger.error("Cosmos DB containers missing (health check): %s", ", ".join(gone))
+            raise DependencyUnavailable(DEPENDENCY, retry_after=5)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -1,8 +1,8 @@
 """The Azure ACS identity adapter, exercised through the real `azure-communication-identity` SDK.
 
 Nothing in the SDK is patched: the adapter's client gets an azure-core transport
-(`tests.acs_rest`) that answers from canned responses, the bodies the ACS REST API documents,
-and records every request the SDK sent.
+(`tests.azure_transport.MockTransport`) that answers from queued replies, the bodies the ACS REST
+API documents, and records every request the SDK sent.
 """
 
 from __future__ import annotations
@@ -21,20 +21,22 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 
 from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import IdentityNotFound, IdentityProvider, TeamsTokenRejected
-from tests.acs_rest import (
+from switchboard.ports import IdentityNotFound, TeamsTokenRejected
+from tests.azure_transport import (
     API_VERSION,
     CREATE_IDENTITY_201,
     ENDPOINT,
     EXAMPLE_EXPIRES_ON,
     ISSUE_ACCESS_TOKEN_200,
     USER_ID,
-    Canned,
-    CannedAcsTransport,
+    MockTransport,
+    Reply,
     error_body,
+    json_response,
 )
 
 ACCESS_KEY = base64.b64encode(os.urandom(32)).decode()
@@ -43,12 +45,12 @@ NO_RETRIES: dict[str, Any] = {"retry_total": 0}
 
 
 @pytest.fixture
-def transport() -> CannedAcsTransport:
-    return CannedAcsTransport()
+def transport() -> MockTransport:
+    return MockTransport.replying()
 
 
 @pytest.fixture
-async def provider(transport: CannedAcsTransport) -> AsyncIterator[AzureIdentityProvider]:
+async def provider(transport: MockTransport) -> AsyncIterator[AzureIdentityProvider]:
     adapter = AzureIdentityProvider.from_connection_string(
         CONNECTION_STRING, transport=transport, **NO_RETRIES
     )
@@ -67,15 +69,10 @@ def no_secrets_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         assert CONNECTION_STRING not in text
 
 
-def test_is_an_identity_provider(provider: AzureIdentityProvider) -> None:
-    port: IdentityProvider = provider
-    assert port is provider
-
-
 async def test_create_user_and_token(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport, no_secrets_logged: None
+    provider: AzureIdentityProvider, transport: MockTransport, no_secrets_logged: None
 ) -> None:
-    transport.answers.append(Canned(201, CREATE_IDENTITY_201))
+    transport.answers.append(Reply(201, CREATE_IDENTITY_201))
 
     user_id, issued = await provider.create_user_and_token(["chat", "voip"], timedelta(hours=1))
 
@@ -91,8 +88,8 @@ async def test_create_user_and_token(
     assert ACCESS_KEY not in json.dumps(sent.headers)
 
 
-async def test_issue_token(provider: AzureIdentityProvider, transport: CannedAcsTransport) -> None:
-    transport.answers.append(Canned(200, ISSUE_ACCESS_TOKEN_200))
+async def test_issue_token(provider: AzureIdentityProvider, transport: MockTransport) -> None:
+    transport.answers.append(Reply(200, ISSUE_ACCESS_TOKEN_200))
 
     issued = await provider.issue_token(
         USER_ID, ["chat", "voip", "chat.join", "chat.join.limited", "voip.join"], timedelta(days=1)
@@ -109,10 +106,8 @@ async def test_issue_token(provider: AzureIdentityProvider, transport: CannedAcs
     }
 
 
-async def test_revoke_tokens(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
-) -> None:
-    transport.answers.append(Canned(204))
+async def test_revoke_tokens(provider: AzureIdentityProvider, transport: MockTransport) -> None:
+    transport.answers.append(Reply(204))
 
     await provider.revoke_tokens(USER_ID)
 
@@ -121,8 +116,8 @@ async def test_revoke_tokens(
     assert sent.query == {"api-version": [API_VERSION]}
 
 
-async def test_delete_user(provider: AzureIdentityProvider, transport: CannedAcsTransport) -> None:
-    transport.answers.append(Canned(204))
+async def test_delete_user(provider: AzureIdentityProvider, transport: MockTransport) -> None:
+    transport.answers.append(Reply(204))
 
     await provider.delete_user(USER_ID)
 
@@ -131,10 +126,8 @@ async def test_delete_user(provider: AzureIdentityProvider, transport: CannedAcs
     assert sent.query == {"api-version": [API_VERSION]}
 
 
-async def test_missing_identity(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
-) -> None:
-    not_found = Canned(404, error_body("IdentityNotFound", "Identity not found."))
+async def test_missing_identity(provider: AzureIdentityProvider, transport: MockTransport) -> None:
+    not_found = Reply(404, error_body("IdentityNotFound", "Identity not found."))
     transport.answers.extend([not_found, not_found, not_found])
 
     with pytest.raises(IdentityNotFound):
@@ -157,12 +150,12 @@ async def test_missing_identity(
 )
 async def test_throttled(
     provider: AzureIdentityProvider,
-    transport: CannedAcsTransport,
+    transport: MockTransport,
     headers: dict[str, str],
     expected_retry_after: int,
 ) -> None:
     transport.answers.append(
-        Canned(429, error_body("TooManyRequests", "Rate limit exceeded."), headers)
+        Reply(429, error_body("TooManyRequests", "Rate limit exceeded."), headers)
     )
 
     with pytest.raises(DependencyUnavailable) as raised:
@@ -174,10 +167,10 @@ async def test_throttled(
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_server_errors(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport, status: int
+    provider: AzureIdentityProvider, transport: MockTransport, status: int
 ) -> None:
     transport.answers.append(
-        Canned(status, error_body("InternalError", "Try again."), {"Retry-After": "9"})
+        Reply(status, error_body("InternalError", "Try again."), {"Retry-After": "9"})
     )
 
     with pytest.raises(DependencyUnavailable) as raised:
@@ -189,13 +182,13 @@ async def test_server_errors(
 @pytest.mark.parametrize("status", [401, 403])
 async def test_refused_credentials(
     provider: AzureIdentityProvider,
-    transport: CannedAcsTransport,
+    transport: MockTransport,
     caplog: pytest.LogCaptureFixture,
     no_secrets_logged: None,
     status: int,
 ) -> None:
     transport.answers.append(
-        Canned(status, error_body("Denied", "Denied by the resource provider."))
+        Reply(status, error_body("Denied", "Denied by the resource provider."))
     )
 
     with pytest.raises(DependencyUnavailable) as raised:
@@ -213,7 +206,7 @@ async def test_refused_credentials(
 
 
 async def test_connection_failure(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
+    provider: AzureIdentityProvider, transport: MockTransport
 ) -> None:
     transport.answers.append(ServiceRequestError("connection refused"))
 
@@ -224,10 +217,10 @@ async def test_connection_failure(
 
 
 async def test_bad_request_is_not_hidden(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
+    provider: AzureIdentityProvider, transport: MockTransport
 ) -> None:
     # A 400 means we sent something wrong: a bug to surface, not an outage to retry.
-    transport.answers.append(Canned(400, error_body("ValidationError", "Invalid scope.")))
+    transport.answers.append(Reply(400, error_body("ValidationError", "Invalid scope.")))
 
     with pytest.raises(HttpResponseError) as raised:
         await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
@@ -236,7 +229,7 @@ async def test_bad_request_is_not_hidden(
 
 
 async def test_unknown_scope_is_refused_before_any_request(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
+    provider: AzureIdentityProvider, transport: MockTransport
 ) -> None:
     with pytest.raises(ValueError, match="unknown ACS scopes: teams"):
         await provider.issue_token(USER_ID, ["chat", "teams"], timedelta(hours=1))
@@ -249,10 +242,10 @@ async def test_default_retries_connection_errors_but_not_throttling() -> None:
     # Connection blips are retried inside the call (for the methods azure-core deems safe to
     # repeat: DELETE here, never the POST that creates an identity); a 429 is handed back at
     # once, so the HTTP caller gets our 503 + Retry-After instead of waiting in an SDK sleep.
-    transport = CannedAcsTransport(
+    transport = MockTransport.replying(
         ServiceRequestError("connection reset"),
-        Canned(204),
-        Canned(429, error_body("TooManyRequests", "Slow down."), {"Retry-After": "30"}),
+        Reply(204),
+        Reply(429, error_body("TooManyRequests", "Slow down."), {"Retry-After": "30"}),
     )
     provider = AzureIdentityProvider.from_connection_string(CONNECTION_STRING, transport=transport)
     try:
@@ -271,8 +264,8 @@ async def test_default_retries_connection_errors_but_not_throttling() -> None:
 async def test_sdk_client_is_created_once_and_reused() -> None:
     from azure.communication.identity.aio import CommunicationIdentityClient
 
-    transport = CannedAcsTransport(
-        Canned(201, CREATE_IDENTITY_201), Canned(200, ISSUE_ACCESS_TOKEN_200), Canned(204)
+    transport = MockTransport.replying(
+        Reply(201, CREATE_IDENTITY_201), Reply(200, ISSUE_ACCESS_TOKEN_200), Reply(204)
     )
     created: list[CommunicationIdentityClient] = []
 
@@ -315,7 +308,7 @@ class StaticTokenCredential:
 
 
 async def test_from_endpoint_uses_entra_bearer_tokens() -> None:
-    transport = CannedAcsTransport(Canned(204))
+    transport = MockTransport.replying(Reply(204))
     credential = StaticTokenCredential()
     provider = AzureIdentityProvider.from_endpoint(
         ENDPOINT, credential, transport=transport, **NO_RETRIES
@@ -331,7 +324,7 @@ async def test_from_endpoint_uses_entra_bearer_tokens() -> None:
 
 
 async def test_from_settings_prefers_the_connection_string() -> None:
-    transport = CannedAcsTransport(Canned(204))
+    transport = MockTransport.replying(Reply(204))
     provider = AzureIdentityProvider.from_settings(
         "https://ignored.communication.azure.com",
         CONNECTION_STRING,
@@ -378,9 +371,9 @@ EXCHANGE_TEAMS_200 = {
 
 
 async def test_exchange_teams_token(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport, no_secrets_logged: None
+    provider: AzureIdentityProvider, transport: MockTransport, no_secrets_logged: None
 ) -> None:
-    transport.answers.append(Canned(200, EXCHANGE_TEAMS_200))
+    transport.answers.append(Reply(200, EXCHANGE_TEAMS_200))
 
     issued = await provider.exchange_teams_token(
         "AzureActiveDirectoryAccessTokenOfATeamsUser", TEAMS_APP_ID, TEAMS_USER_ID
@@ -400,19 +393,62 @@ async def test_exchange_teams_token(
 
 @pytest.mark.parametrize("status", [400, 401, 403])
 async def test_refused_teams_token_is_the_callers_problem(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport, status: int
+    provider: AzureIdentityProvider, transport: MockTransport, status: int
 ) -> None:
-    transport.answers.append(Canned(status, error_body("InvalidAccessToken", "bad token")))
+    transport.answers.append(Reply(status, error_body("InvalidAccessToken", "bad token")))
     with pytest.raises(TeamsTokenRejected):
         await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
 
 
 async def test_throttled_teams_exchange_is_unavailable(
-    provider: AzureIdentityProvider, transport: CannedAcsTransport
+    provider: AzureIdentityProvider, transport: MockTransport
 ) -> None:
     transport.answers.append(
-        Canned(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "11"})
+        Reply(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "11"})
     )
     with pytest.raises(DependencyUnavailable) as caught:
         await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
     assert caught.value.retry_after == 11
+
+
+async def test_a_handler_answers_by_route() -> None:
+    # The handler form of the transport: one function plays the service, here an ACS resource
+    # that knows no identity, so issuing fails and deleting succeeds (already gone).
+    async def acs_without_identities(request: HttpRequest) -> AsyncHttpResponse:
+        if request.method == "DELETE":
+            return json_response(request, 204)
+        return json_response(request, 404, error_body("IdentityNotFound", "Identity not found."))
+
+    transport = MockTransport(acs_without_identities)
+    provider = AzureIdentityProvider.from_connection_string(
+        CONNECTION_STRING, transport=transport, **NO_RETRIES
+    )
+    try:
+        with pytest.raises(IdentityNotFound):
+            await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+        await provider.delete_user(USER_ID)
+    finally:
+        await provider.close()
+    assert [(r.method, r.path) for r in transport.requests] == [
+        ("POST", f"/identities/{USER_ID}/:issueAccessToken"),
+        ("DELETE", f"/identities/{USER_ID}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("client_id", "credential_class"),
+    [
+        ("00000000-0000-0000-0000-00000000c11d", "ManagedIdentityCredential"),
+        (None, "DefaultAzureCredential"),
+    ],
+)
+async def test_from_settings_without_a_connection_string_uses_managed_identity(
+    client_id: str | None, credential_class: str
+) -> None:
+    provider = AzureIdentityProvider.from_settings(ENDPOINT, None, client_id, **NO_RETRIES)
+    try:
+        provider._sdk_client()  # builds the client and its credential; nothing is sent
+        assert provider._owned_credential is not None
+        assert type(provider._owned_credential()).__name__ == credential_class
+    finally:
+        await provider.close()

@@ -22,7 +22,7 @@ from switchboard.adapters.acs_local import (
     TokenInvalid,
     TokenRevoked,
 )
-from switchboard.ports import IdentityNotFound, IdentityProvider, TeamsTokenRejected
+from switchboard.ports import IdentityNotFound, TeamsTokenRejected
 from tests.fakes import TEAMS_APP, TEAMS_OID, entra_token
 
 HOUR = timedelta(hours=1)
@@ -49,11 +49,6 @@ async def issuer(tmp_path: Path, clock: SteppingClock) -> AsyncIterator[LocalIde
     local = LocalIdentityIssuer(tmp_path, clock=clock)
     yield local
     await local.close()
-
-
-def test_is_an_identity_provider(issuer: LocalIdentityIssuer) -> None:
-    provider: IdentityProvider = issuer
-    assert provider is issuer
 
 
 async def test_ids_have_the_acs_shape(issuer: LocalIdentityIssuer) -> None:

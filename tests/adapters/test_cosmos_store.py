@@ -7,7 +7,6 @@ real pipeline (no SDK class is patched).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,16 +217,18 @@ async def test_ping_reads_every_container_and_a_missing_one_is_unavailable(
     assert "identities" not in line
 
 
-async def test_an_unreachable_endpoint_is_unavailable_at_once() -> None:
+async def test_an_unreachable_endpoint_is_unavailable() -> None:
+    # What is checked is the mapping (a refused connection is a 503 with a retry hint), not how
+    # long it took: a wall-clock bound flakes on a loaded machine.
     with socket_that_refuses() as port:
         unreachable = CosmosStore(f"https://127.0.0.1:{port}/", "db", KEY, **NO_RETRIES)
         try:
-            started = time.monotonic()
-            with pytest.raises(DependencyUnavailable):
+            with pytest.raises(DependencyUnavailable) as raised:
                 await unreachable.read("users", "u1", "u1")
+            assert raised.value.dependency == "store"
+            assert raised.value.retry_after == 5
             with pytest.raises(DependencyUnavailable):
                 await unreachable.ping()
-            assert time.monotonic() - started < 5
         finally:
             await unreachable.close()
 

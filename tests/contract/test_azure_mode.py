@@ -21,14 +21,18 @@ from switchboard.adapters.cosmos_store import CosmosStore, create_database_and_c
 from switchboard.auth import BearerAuthenticator, StaticKeySource, TokenVerifier
 from switchboard.runtime import Runtime, build_identity_provider, build_store, set_runtime
 from switchboard.settings import Settings
-from tests.acs_rest import (
+from tests.azure_transport import (
     CREATE_IDENTITY_201,
     ENDPOINT,
     ISSUE_ACCESS_TOKEN_200,
     USER_ID,
-    Canned,
-    CannedAcsTransport,
     error_body,
+)
+from tests.azure_transport import (
+    MockTransport as CannedAcsTransport,
+)
+from tests.azure_transport import (
+    Reply as Canned,
 )
 from tests.conftest import Client
 from tests.contract.conftest import TEST_CLIENT_OPTIONS, CosmosServer
