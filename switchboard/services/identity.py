@@ -31,6 +31,7 @@ from switchboard.ports import (
     TeamsTokenRejected,
 )
 from switchboard.services.caller import Caller
+from switchboard.services.hooks import UserDataOwner
 
 log = logging.getLogger("switchboard.identity")
 
@@ -117,8 +118,10 @@ class IdentityService:
         policy: TokenPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         teams_client_id: str | None = None,
+        user_data_owners: Sequence[UserDataOwner] = (),
     ) -> None:
         self._store = store
+        self._user_data_owners = tuple(user_data_owners)
         self._identities = identities
         self._policy = policy
         self._clock = clock
@@ -241,11 +244,15 @@ class IdentityService:
     async def erase(self, caller: Caller) -> None:
         """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
 
-        The ACS identity goes first: if ACS is down nothing is removed and the call can be
-        retried; if the store fails after it, a retry finishes the job (each step is idempotent).
+        The other capabilities' data goes first (each `UserDataOwner`, in order), then the ACS
+        identity: while the profile stays, a failed erase can be retried and finishes the job
+        (each step is idempotent). If ACS is down the profile is not removed.
         The profile is deleted only if unchanged since it was read: a token request that mapped
         a new identity meanwhile makes the erase go round again and delete that one too.
         """
+        # Owners run even without a profile: their data need not hang off one.
+        for owner in self._user_data_owners:
+            await owner.erase_user(caller.user_id)
         for _ in range(_MAPPING_ATTEMPTS):
             profile = await self._store.read(USERS, caller.user_id, caller.user_id)
             if profile is None:
