@@ -12,7 +12,13 @@ from switchboard import errors
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.ports import TeamsTokenRejected
 from switchboard.services.caller import Caller
-from switchboard.services.identity import IdentityService, TokenPolicy, mask_phone
+from switchboard.services.identity import (
+    IdentityDoc,
+    IdentityService,
+    TokenPolicy,
+    UserDoc,
+    mask_phone,
+)
 from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
 from tests.proxies import spy, spy_of
 
@@ -326,3 +332,18 @@ async def test_erase_erases_every_user_data_owner_first_and_retries_after_a_fail
     # A user without a profile may still own data elsewhere: the owners are asked anyway.
     await service.erase(BOB)
     assert log[-2:] == ["friends:bob", "clubs:bob"]
+
+
+async def test_stored_documents_have_exactly_the_keys_their_typeddict_declares(
+    world: World,
+) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    acs_id = a.communication_user_id
+    user = await world.sqlite.read("users", "alice", "alice")
+    reverse = await world.sqlite.read("identities", acs_id, acs_id)
+    assert user is not None
+    assert reverse is not None
+    for doc, typed in ((user, UserDoc), (reverse, IdentityDoc)):
+        assert {k for k in doc if not k.startswith("_")} == {
+            k for k in typed.__annotations__ if not k.startswith("_")
+        }
