@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import UserDataOwner
+    from switchboard.services.hooks import ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
 
@@ -53,7 +53,8 @@ class Runtime:
     """Settings, adapters and services of one process; each service is built on first use.
 
     A new capability adds its service here as one more `cached_property`, and, if it keeps data
-    about users, one entry in `user_data_owners` so that DELETE /api/me erases it too.
+    about users, one entry in `user_data_owners` so that DELETE /api/me erases it too (and one in
+    `profile_observers` if it copies display names).
     """
 
     def __init__(self, settings: Settings, adapters: Adapters) -> None:
@@ -89,6 +90,11 @@ class Runtime:
         return ()
 
     @functools.cached_property
+    def profile_observers(self) -> tuple[ProfileObserver, ...]:
+        """Every service that keeps a copy of display names, told when one changes."""
+        return ()
+
+    @functools.cached_property
     def identity(self) -> IdentityService:
         return IdentityService(
             self.store,
@@ -96,6 +102,7 @@ class Runtime:
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
             user_data_owners=self.user_data_owners,
+            profile_observers=self.profile_observers,
         )
 
     @functools.cached_property

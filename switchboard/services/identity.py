@@ -32,7 +32,7 @@ from switchboard.ports import (
     TeamsTokenRejected,
 )
 from switchboard.services.caller import Caller
-from switchboard.services.hooks import UserDataOwner
+from switchboard.services.hooks import ProfileObserver, UserDataOwner
 
 log = logging.getLogger("switchboard.identity")
 
@@ -157,9 +157,11 @@ class IdentityService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         teams_client_id: str | None = None,
         user_data_owners: Sequence[UserDataOwner] = (),
+        profile_observers: Sequence[ProfileObserver] = (),
     ) -> None:
         self._store = store
         self._user_data_owners = tuple(user_data_owners)
+        self._profile_observers = tuple(profile_observers)
         self._identities = identities
         self._policy = policy
         self._clock = clock
@@ -273,10 +275,16 @@ class IdentityService:
             updated: UserDoc = {**profile, "displayName": display_name, "displayNameSet": True}
             try:
                 saved = await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
-                return _view(_stored(saved))
+                view = _view(_stored(saved))
+                break
             except PreconditionFailed:
                 continue  # a concurrent write (e.g. the first token) landed: re-read, re-apply
-        raise errors.DependencyUnavailable("store", retry_after=1)
+        else:
+            raise errors.DependencyUnavailable("store", retry_after=1)
+        # After the save: an observer that fails fails the request, and its retry re-applies.
+        for observer in self._profile_observers:
+            await observer.profile_changed(view.user_id, view.display_name)
+        return view
 
     async def erase(self, caller: Caller) -> None:
         """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.

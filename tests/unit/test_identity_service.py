@@ -347,3 +347,20 @@ async def test_stored_documents_have_exactly_the_keys_their_typeddict_declares(
         assert {k for k in doc if not k.startswith("_")} == {
             k for k in typed.__annotations__ if not k.startswith("_")
         }
+
+
+async def test_profile_observers_hear_a_saved_display_name(world: World) -> None:
+    heard: list[tuple[str, str]] = []
+
+    class Roster:
+        async def profile_changed(self, user_id: str, display_name: str) -> None:
+            heard.append((user_id, display_name))
+
+    service = IdentityService(
+        world.store, world.acs, TokenPolicy(("chat",), 60), profile_observers=[Roster()]
+    )
+    await service.get_profile(ALICE)
+    assert heard == []  # reading (and creating) a profile is not a change
+    view = await service.update_profile(ALICE, "Alice L.")
+    assert heard == [("alice", "Alice L.")]
+    assert view.display_name == "Alice L."
