@@ -145,24 +145,31 @@ class Harness:
 
 def _runtime(data_dir: Path, store: Any, identity_provider: Any) -> Any:
     from switchboard.auth import DevTokenIssuer
-    from switchboard.runtime import Runtime, build_authenticator, set_runtime
+    from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
 
     settings = Settings.from_environ({"SWITCHBOARD_DATA_DIR": str(data_dir)})
     issuer = DevTokenIssuer(data_dir)
-    rt = Runtime(settings, store, identity_provider, build_authenticator(settings, issuer), issuer)
+    adapters = Adapters(
+        store=store,
+        identity_provider=identity_provider,
+        authenticator=build_authenticator(settings, issuer),
+        dev_issuer=issuer,
+    )
+    rt = Runtime(settings, adapters)
     set_runtime(rt)
     return rt
 
 
 async def operation_counts(harness: Harness, data_dir: Path) -> dict[str, dict[str, int]]:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
-    from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
     from switchboard.adapters.sqlite_store import SqliteStore
+    from tests.proxies import spy, spy_of
 
-    store = CountingStore(SqliteStore(data_dir / "counts.sqlite"))
-    acs = CountingIdentityProvider(LocalIdentityIssuer(data_dir))
-    rt = _runtime(data_dir, store, acs)
+    rt = _runtime(
+        data_dir, spy(SqliteStore(data_dir / "counts.sqlite")), spy(LocalIdentityIssuer(data_dir))
+    )
+    store, acs = spy_of(rt.store), spy_of(rt.identity_provider)
     token, _ = rt.dev_issuer.issue("bench-counts", "Bench")
     results: dict[str, dict[str, int]] = {}
     for label, method, path in [

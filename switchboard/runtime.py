@@ -2,13 +2,17 @@
 
 Handlers ask `get_runtime()` for it. The first call builds it (so `import function_app` stays
 cheap and imports no Azure SDK but azure.functions); each adapter then creates its SDK client on
-first use and keeps it for the life of the process. Tests build a `Runtime` from fakes and
-install it with `set_runtime`; nothing is patched.
+first use and keeps it for the life of the process. Adapters are built by keyword into one
+frozen `Adapters`; services are built from them on first use. Tests replace one adapter
+(`dataclasses.replace(adapters, store=...)`) and install the runtime with `set_runtime`;
+nothing is patched.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchboard.services.health import HealthService
@@ -20,44 +24,92 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
+    from switchboard.services.hooks import ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
 
-class Runtime:
-    """Settings, adapters and services of one process."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Adapters:
+    """The adapters of one process, named: a test replaces one with `dataclasses.replace`."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: DocumentStore,
-        identity_provider: IdentityProvider,
-        authenticator: Authenticator,
-        dev_issuer: DevTokenIssuer | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.identity_provider = identity_provider
-        self.authenticator = authenticator
-        self.dev_issuer = dev_issuer
-        self.identity = IdentityService(
-            store,
-            identity_provider,
-            TokenPolicy(settings.token_scopes, settings.token_ttl_minutes),
-            teams_client_id=settings.teams_client_id,
+    store: DocumentStore
+    identity_provider: IdentityProvider
+    authenticator: Authenticator
+    dev_issuer: DevTokenIssuer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Adapters:
+        """The adapters the settings describe; adapter modules are imported only when chosen."""
+        dev_issuer = build_dev_issuer(settings)
+        return cls(
+            store=build_store(settings),
+            identity_provider=build_identity_provider(settings),
+            authenticator=build_authenticator(settings, dev_issuer),
+            dev_issuer=dev_issuer,
         )
-        self.health = HealthService(store)
+
+
+class Runtime:
+    """Settings, adapters and services of one process; each service is built on first use.
+
+    A new capability adds its service here as one more `cached_property`, and, if it keeps data
+    about users, one entry in `user_data_owners` so that DELETE /api/me erases it too (and one in
+    `profile_observers` if it copies display names).
+    """
+
+    def __init__(self, settings: Settings, adapters: Adapters) -> None:
+        self.settings = settings
+        self.adapters = adapters
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        """The runtime the settings describe; adapter modules are imported only when chosen."""
-        dev_issuer = build_dev_issuer(settings)
-        return cls(
-            settings,
-            build_store(settings),
-            build_identity_provider(settings),
-            build_authenticator(settings, dev_issuer),
-            dev_issuer,
+        return cls(settings, Adapters.from_settings(settings))
+
+    # Adapters by their old names: handlers, health and tests read them here.
+    @property
+    def store(self) -> DocumentStore:
+        return self.adapters.store
+
+    @property
+    def identity_provider(self) -> IdentityProvider:
+        return self.adapters.identity_provider
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self.adapters.authenticator
+
+    @property
+    def dev_issuer(self) -> DevTokenIssuer | None:
+        return self.adapters.dev_issuer
+
+    # --- services -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def user_data_owners(self) -> tuple[UserDataOwner, ...]:
+        """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
+        return ()
+
+    @functools.cached_property
+    def profile_observers(self) -> tuple[ProfileObserver, ...]:
+        """Every service that keeps a copy of display names, told when one changes."""
+        return ()
+
+    @functools.cached_property
+    def identity(self) -> IdentityService:
+        return IdentityService(
+            self.store,
+            self.identity_provider,
+            TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
+            teams_client_id=self.settings.teams_client_id,
+            user_data_owners=self.user_data_owners,
+            profile_observers=self.profile_observers,
         )
+
+    @functools.cached_property
+    def health(self) -> HealthService:
+        return HealthService(self.store)
+
+    # --- process ------------------------------------------------------------------------------
 
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return await self.authenticator.authenticate(headers)
@@ -155,8 +207,12 @@ def get_runtime() -> Runtime:
     """The process's runtime, built from the environment on first use."""
     global _runtime
     if _runtime is None:
+        from switchboard.logs import quiet_azure_sdk_logging
         from switchboard.settings import load_settings
 
+        # Under the Functions host as under the devserver: the Azure SDKs log every HTTP request
+        # (URLs with user ids, partition keys) at INFO; keep them at WARNING.
+        quiet_azure_sdk_logging()
         _runtime = Runtime.from_settings(load_settings())
     return _runtime
 

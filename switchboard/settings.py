@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -31,40 +31,88 @@ from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
 
 
-class Settings(BaseModel):
-    """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`."""
+class PlatformSettings(BaseModel):
+    """What every capability may read: where the process runs and how it reaches Azure.
+
+    Each capability's settings below are a mixin of this: its fields (named as its app settings)
+    and its own `model_validator`, so a new capability adds one class and one base of `Settings`
+    instead of growing a shared check. Validators need distinct names: pydantic runs every one it
+    finds along the MRO, but a same-named one in a later class would replace an earlier one.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # Set by the platform, not by us: where the process runs and whether Easy Auth is on.
+    website_instance_id: str | None = None
+    website_auth_enabled: bool = False
+    # The user-assigned managed identity every Azure adapter signs in as (none: system-assigned).
+    azure_client_id: str | None = None
+    public_app_url: str | None = None
+
+    @property
+    def running_in_azure(self) -> bool:
+        return bool(self.website_instance_id)
+
+
+class StoreSettings(PlatformSettings):
+    """The document store: embedded SQLite, or Cosmos DB in Azure."""
 
     switchboard_store: Literal["sqlite", "cosmos"] = "sqlite"
     switchboard_data_dir: Path = Path(".switchboard")
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None
     cosmos_database: str = "switchboard"
-    acs_endpoint: str | None = None
-    acs_connection_string: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _store_coherent(self) -> Self:
+        if self.switchboard_store == "cosmos" and not self.cosmos_endpoint:
+            raise _setting_error("COSMOS_ENDPOINT", "is required when SWITCHBOARD_STORE=cosmos")
+        # Local adapters are for development only: refuse them in Azure, never fall back.
+        if self.running_in_azure and self.switchboard_store == "sqlite":
+            raise _setting_error(
+                "SWITCHBOARD_STORE", "is sqlite, which is refused when running in Azure"
+            )
+        return self
+
+
+class AuthSettings(PlatformSettings):
+    """How callers sign in: dev tokens (local only), any OIDC issuer's JWTs, or Easy Auth."""
+
     auth_mode: Literal["dev", "jwt", "easyauth"] = "dev"
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
     auth_user_claim: str = "sub"
+
+    @model_validator(mode="after")
+    def _auth_coherent(self) -> Self:
+        if self.auth_mode == "jwt":
+            for name in ("auth_issuer", "auth_audience"):
+                if not getattr(self, name):
+                    raise _setting_error(name.upper(), "is required when AUTH_MODE=jwt")
+        for name in ("auth_issuer", "auth_jwks_url"):
+            url = getattr(self, name)
+            if url and self.auth_mode == "jwt" and not _is_secure_url(url):
+                raise _setting_error(name.upper(), "must be an https URL (http only on localhost)")
+        if self.auth_mode == "easyauth" and not self.website_auth_enabled:
+            raise _setting_error(
+                "AUTH_MODE",
+                "is easyauth but the platform does not say Easy Auth is on "
+                "(WEBSITE_AUTH_ENABLED); the principal headers would be forgeable",
+            )
+        if self.running_in_azure and self.auth_mode == "dev":
+            raise _setting_error("AUTH_MODE", "is dev, which is refused when running in Azure")
+        return self
+
+
+class AcsSettings(PlatformSettings):
+    """Azure Communication Services identities and tokens (the local issuer in development)."""
+
+    acs_endpoint: str | None = None
+    acs_connection_string: SecretStr | None = None
     token_scopes: tuple[str, ...] = ("chat", "voip")
     token_ttl_minutes: int = Field(60, ge=TOKEN_MINUTES_MIN, le=TOKEN_MINUTES_MAX)
-    graph_tenant_id: str | None = None
-    graph_client_id: str | None = None
-    graph_client_secret: SecretStr | None = None
-    meetings_organizer_id: str | None = None
-    meetings_lobby_bypass: str = "everyone"
     teams_client_id: str | None = None
-    call_idle_hours: int = Field(12, ge=1, le=24 * 30)
-    public_app_url: str | None = None
-    sms_daily_limit: int = Field(20, ge=0, le=10_000)
-    sms_from: str | None = None
-    pstn_caller_id: str | None = None
-    azure_client_id: str | None = None
-    # Set by the platform, not by us: where the process runs and whether Easy Auth is on.
-    website_instance_id: str | None = None
-    website_auth_enabled: bool = False
 
     @field_validator("token_scopes", mode="before")
     @classmethod
@@ -86,46 +134,44 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> Settings:
-        if self.switchboard_store == "cosmos" and not self.cosmos_endpoint:
-            raise _setting_error("COSMOS_ENDPOINT", "is required when SWITCHBOARD_STORE=cosmos")
-        if self.auth_mode == "jwt":
-            for name in ("auth_issuer", "auth_audience"):
-                if not getattr(self, name):
-                    raise _setting_error(name.upper(), "is required when AUTH_MODE=jwt")
-        for name in ("auth_issuer", "auth_jwks_url"):
-            url = getattr(self, name)
-            if url and self.auth_mode == "jwt" and not _is_secure_url(url):
-                raise _setting_error(name.upper(), "must be an https URL (http only on localhost)")
-        if self.auth_mode == "easyauth" and not self.website_auth_enabled:
+    def _acs_coherent(self) -> Self:
+        if self.running_in_azure and not self.uses_azure_identity:
             raise _setting_error(
-                "AUTH_MODE",
-                "is easyauth but the platform does not say Easy Auth is on "
-                "(WEBSITE_AUTH_ENABLED); the principal headers would be forgeable",
+                "ACS_ENDPOINT",
+                "(or ACS_CONNECTION_STRING) is required when running in Azure; "
+                "the local token issuer is for development only",
             )
-        if self.running_in_azure:
-            # Local adapters and dev sign-in are for development only: refuse, never fall back.
-            if self.auth_mode == "dev":
-                raise _setting_error("AUTH_MODE", "is dev, which is refused when running in Azure")
-            if self.switchboard_store == "sqlite":
-                raise _setting_error(
-                    "SWITCHBOARD_STORE", "is sqlite, which is refused when running in Azure"
-                )
-            if not self.uses_azure_identity:
-                raise _setting_error(
-                    "ACS_ENDPOINT",
-                    "(or ACS_CONNECTION_STRING) is required when running in Azure; "
-                    "the local token issuer is for development only",
-                )
         return self
-
-    @property
-    def running_in_azure(self) -> bool:
-        return bool(self.website_instance_id)
 
     @property
     def uses_azure_identity(self) -> bool:
         return bool(self.acs_endpoint or self.acs_connection_string)
+
+
+class MeetingsSettings(PlatformSettings):
+    """Teams meetings through Microsoft Graph, and how long an idle call is kept."""
+
+    graph_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: SecretStr | None = None
+    meetings_organizer_id: str | None = None
+    meetings_lobby_bypass: str = "everyone"
+    call_idle_hours: int = Field(12, ge=1, le=24 * 30)
+
+
+class SmsSettings(PlatformSettings):
+    """Phone numbers and SMS: the sender, the caller id and the per-user daily limit."""
+
+    sms_daily_limit: int = Field(20, ge=0, le=10_000)
+    sms_from: str | None = None
+    pstn_caller_id: str | None = None
+
+
+class Settings(StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings):
+    """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`.
+
+    A new capability with settings adds its mixin (above) as one more base here.
+    """
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

@@ -18,14 +18,14 @@ import pytest
 
 import function_app
 from switchboard.adapters.acs_local import LocalIdentityIssuer
-from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.auth import DevTokenIssuer
 from switchboard.devserver import DevServer
 from switchboard.ports import DocumentStore, IdentityProvider
-from switchboard.runtime import Runtime, build_authenticator, set_runtime
+from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
 from switchboard.settings import Settings
-from tests.fakes import FakeIdentityProvider, FaultyStore
+from tests.fakes import FakeIdentityProvider
+from tests.proxies import spy
 
 
 def make_settings(data_dir: Path, **values: str) -> Settings:
@@ -62,13 +62,13 @@ def make_runtime(
     seed_keys(data_dir)
     chosen = make_settings(data_dir, **settings)
     issuer = DevTokenIssuer(data_dir)
-    return Runtime(
-        chosen,
-        store or SqliteStore(data_dir / "switchboard.sqlite"),
-        identity_provider or LocalIdentityIssuer(data_dir),
-        build_authenticator(chosen, issuer),
-        issuer,
+    adapters = Adapters(
+        store=store or SqliteStore(data_dir / "switchboard.sqlite"),
+        identity_provider=identity_provider or LocalIdentityIssuer(data_dir),
+        authenticator=build_authenticator(chosen, issuer),
+        dev_issuer=issuer,
     )
+    return Runtime(chosen, adapters)
 
 
 @functools.cache
@@ -155,8 +155,8 @@ async def counting_client(tmp_path: Path) -> AsyncIterator[Client]:
     seed_keys(tmp_path)
     rt = make_runtime(
         tmp_path,
-        store=CountingStore(SqliteStore(tmp_path / "switchboard.sqlite")),
-        identity_provider=CountingIdentityProvider(LocalIdentityIssuer(tmp_path)),
+        store=spy(SqliteStore(tmp_path / "switchboard.sqlite")),
+        identity_provider=spy(LocalIdentityIssuer(tmp_path)),
     )
     set_runtime(rt)
     yield Client(rt)
@@ -169,7 +169,7 @@ async def fake_acs_client(tmp_path: Path) -> AsyncIterator[Client]:
     """A client whose ACS is the in-memory fake and whose store can be made to fail."""
     rt = make_runtime(
         tmp_path,
-        store=FaultyStore(SqliteStore(tmp_path / "switchboard.sqlite")),
+        store=spy(SqliteStore(tmp_path / "switchboard.sqlite")),
         identity_provider=FakeIdentityProvider(),
     )
     set_runtime(rt)

@@ -1,5 +1,5 @@
-"""Test doubles for the ports: an in-memory ACS that can be made to fail, and a store wrapper
-that fails chosen operations. Both are swapped in by construction, never by patching."""
+"""Test doubles for the ports: an in-memory ACS that can be made to fail. Swapped in by
+construction, never by patching; any port is counted or made to fail by `tests.proxies.spy`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from switchboard.acs import TEAMS_TOKEN_AUDIENCE
-from switchboard.adapters.counting import InterceptingStore
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import DocumentStore, IdentityNotFound, IssuedToken
+from switchboard.ports import IdentityNotFound, IssuedToken
 
 
 class FakeIdentityProvider:
@@ -88,17 +87,9 @@ class FakeIdentityProvider:
         return None
 
 
-class FaultyStore(InterceptingStore):
-    """Wraps a real store; operations named in `fail` ("create" or "create:users") raise
-    DependencyUnavailable instead of reaching it."""
-
-    def __init__(self, inner: DocumentStore) -> None:
-        super().__init__(inner)
-        self.fail: set[str] = set()
-
-    def before(self, operation: str, container: str) -> None:
-        if operation in self.fail or f"{operation}:{container}" in self.fail:
-            raise DependencyUnavailable("store", retry_after=3)
+def store_down() -> DependencyUnavailable:
+    """What a store that is down raises: put it in a spied store's `fail`."""
+    return DependencyUnavailable("store", retry_after=3)
 
 
 TEAMS_APP = "2c3e1e83-8fd7-4615-ad2b-b8c1229845ac"

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NotRequired, TypedDict, cast
 
 from switchboard import errors
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
@@ -31,6 +32,7 @@ from switchboard.ports import (
     TeamsTokenRejected,
 )
 from switchboard.services.caller import Caller
+from switchboard.services.hooks import ProfileObserver, UserDataOwner
 
 log = logging.getLogger("switchboard.identity")
 
@@ -40,6 +42,43 @@ IDENTITIES = "identities"
 # means another request of the same user has finished and the next read sees its identity.
 _MAPPING_ATTEMPTS = 3
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+class UserDoc(TypedDict):
+    """`users/{userId}`: the profile of one app user and the ACS identity mapped to it."""
+
+    id: str
+    pk: str
+    userId: str
+    displayName: str
+    displayNameSet: bool
+    communicationUserId: str | None
+    phoneNumber: str | None
+    phoneVerified: bool
+    createdAt: str
+    # Set by the store on every read and write, never by us.
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class IdentityDoc(TypedDict):
+    """`identities/{communicationUserId}`: the reverse map, which app user an identity is."""
+
+    id: str
+    pk: str
+    userId: str
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+# The store boundary: the store speaks untyped JSON; these containers are ours, so what we read
+# back is what we wrote.
+def _stored(doc: Doc) -> UserDoc:
+    return cast(UserDoc, doc)
+
+
+def _untyped(doc: UserDoc | IdentityDoc) -> Doc:
+    return cast(Doc, doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +156,12 @@ class IdentityService:
         policy: TokenPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         teams_client_id: str | None = None,
+        user_data_owners: Sequence[UserDataOwner] = (),
+        profile_observers: Sequence[ProfileObserver] = (),
     ) -> None:
         self._store = store
+        self._user_data_owners = tuple(user_data_owners)
+        self._profile_observers = tuple(profile_observers)
         self._identities = identities
         self._policy = policy
         self._clock = clock
@@ -134,7 +177,7 @@ class IdentityService:
         Known user: 1 store read + 1 ACS call. New user: 1 read, 2 creates, 1 ACS call.
         """
         wanted, lifetime = self._policy.resolve(scopes, expires_in_minutes)
-        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+        profile = await self._read_user(caller.user_id)
         for _ in range(_MAPPING_ATTEMPTS):
             acs_id = profile.get("communicationUserId") if profile else None
             if acs_id:
@@ -150,24 +193,23 @@ class IdentityService:
                 return _user_token(acs_id, issued, wanted)
             except (DocumentExists, PreconditionFailed):
                 # Lost the race to another request of the same user: use what it mapped.
-                profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+                profile = await self._read_user(caller.user_id)
         raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _map_new_identity(
-        self, caller: Caller, profile: Doc | None, scopes: list[str], lifetime: timedelta
+        self, caller: Caller, profile: UserDoc | None, scopes: list[str], lifetime: timedelta
     ) -> tuple[str, IssuedToken]:
         """Create an identity + token and map it to the caller; undo it all if mapping fails."""
         acs_id, issued = await self._identities.create_user_and_token(scopes, lifetime)
         try:
             # Reverse map first: if we stop between the two writes, the leftover is an unmapped
             # reverse entry (harmless), never a profile pointing at an identity nobody owns.
-            await self._store.create(
-                IDENTITIES, {"id": acs_id, "pk": acs_id, "userId": caller.user_id}
-            )
+            reverse: IdentityDoc = {"id": acs_id, "pk": acs_id, "userId": caller.user_id}
+            await self._store.create(IDENTITIES, _untyped(reverse))
             if profile is None:
-                await self._store.create(USERS, self._new_profile(caller, acs_id))
+                await self._store.create(USERS, _untyped(self._new_profile(caller, acs_id)))
             else:
-                updated = {**profile, "communicationUserId": acs_id}
+                updated: UserDoc = {**profile, "communicationUserId": acs_id}
                 await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
         except BaseException:
             await self._discard_identity(acs_id)
@@ -230,24 +272,34 @@ class IdentityService:
     async def update_profile(self, caller: Caller, display_name: str) -> ProfileView:
         for _ in range(_MAPPING_ATTEMPTS):
             profile = await self._get_or_create_profile(caller)
-            updated = {**profile, "displayName": display_name, "displayNameSet": True}
+            updated: UserDoc = {**profile, "displayName": display_name, "displayNameSet": True}
             try:
                 saved = await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
-                return _view(saved)
+                view = _view(_stored(saved))
+                break
             except PreconditionFailed:
                 continue  # a concurrent write (e.g. the first token) landed: re-read, re-apply
-        raise errors.DependencyUnavailable("store", retry_after=1)
+        else:
+            raise errors.DependencyUnavailable("store", retry_after=1)
+        # After the save: an observer that fails fails the request, and its retry re-applies.
+        for observer in self._profile_observers:
+            await observer.profile_changed(view.user_id, view.display_name)
+        return view
 
     async def erase(self, caller: Caller) -> None:
         """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
 
-        The ACS identity goes first: if ACS is down nothing is removed and the call can be
-        retried; if the store fails after it, a retry finishes the job (each step is idempotent).
+        The other capabilities' data goes first (each `UserDataOwner`, in order), then the ACS
+        identity: while the profile stays, a failed erase can be retried and finishes the job
+        (each step is idempotent). If ACS is down the profile is not removed.
         The profile is deleted only if unchanged since it was read: a token request that mapped
         a new identity meanwhile makes the erase go round again and delete that one too.
         """
+        # Owners run even without a profile: their data need not hang off one.
+        for owner in self._user_data_owners:
+            await owner.erase_user(caller.user_id)
         for _ in range(_MAPPING_ATTEMPTS):
-            profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+            profile = await self._read_user(caller.user_id)
             if profile is None:
                 return
             acs_id = profile.get("communicationUserId")
@@ -261,19 +313,25 @@ class IdentityService:
                 continue
         raise errors.DependencyUnavailable("store", retry_after=1)
 
-    async def _get_or_create_profile(self, caller: Caller) -> Doc:
-        profile = await self._store.read(USERS, caller.user_id, caller.user_id)
+    async def _read_user(self, user_id: str) -> UserDoc | None:
+        doc = await self._store.read(USERS, user_id, user_id)
+        return None if doc is None else _stored(doc)
+
+    async def _get_or_create_profile(self, caller: Caller) -> UserDoc:
+        profile = await self._read_user(caller.user_id)
         if profile is not None:
             return profile
         try:
-            return await self._store.create(USERS, self._new_profile(caller, None))
+            return _stored(
+                await self._store.create(USERS, _untyped(self._new_profile(caller, None)))
+            )
         except DocumentExists:
-            existing = await self._store.read(USERS, caller.user_id, caller.user_id)
+            existing = await self._read_user(caller.user_id)
             if existing is None:  # created and erased in between: vanishingly rare
                 raise errors.DependencyUnavailable("store", retry_after=1) from None
             return existing
 
-    def _new_profile(self, caller: Caller, acs_id: str | None) -> Doc:
+    def _new_profile(self, caller: Caller, acs_id: str | None) -> UserDoc:
         return {
             "id": caller.user_id,
             "pk": caller.user_id,
@@ -310,7 +368,7 @@ def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToke
     return UserToken(acs_id, issued.token, issued.expires_on, scopes)
 
 
-def _strip_system(doc: Doc) -> Doc:
+def _strip_system(doc: UserDoc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
@@ -322,7 +380,7 @@ def mask_phone(number: str | None) -> str | None:
     return number[:2] + "*" * max(0, len(number) - 2 - visible) + number[-visible:]
 
 
-def _view(profile: Doc) -> ProfileView:
+def _view(profile: UserDoc) -> ProfileView:
     return ProfileView(
         user_id=profile["userId"],
         display_name=profile["displayName"],

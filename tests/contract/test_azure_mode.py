@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.adapters.cosmos_store import CosmosStore, create_database_and_containers
 from switchboard.auth import BearerAuthenticator, StaticKeySource, TokenVerifier
-from switchboard.runtime import Runtime, build_identity_provider, build_store, set_runtime
+from switchboard.runtime import (
+    Adapters,
+    Runtime,
+    build_identity_provider,
+    build_store,
+    set_runtime,
+)
 from switchboard.settings import Settings
 from tests.azure_transport import (
     CREATE_IDENTITY_201,
@@ -104,7 +110,10 @@ async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
     verifier = TokenVerifier(
         StaticKeySource({"keys": [{**public, "kid": "k"}]}), ISSUER, AUDIENCE, "oid"
     )
-    rt = Runtime(settings, store, acs, BearerAuthenticator(verifier))
+    adapters = Adapters(
+        store=store, identity_provider=acs, authenticator=BearerAuthenticator(verifier)
+    )
+    rt = Runtime(settings, adapters)
     set_runtime(rt)
     yield AzureWorld(Client(rt), transport, store)
     set_runtime(None)

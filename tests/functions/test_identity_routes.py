@@ -12,11 +12,11 @@ import azure.functions as func
 import pytest
 
 from switchboard.adapters.acs_local import LocalIdentityIssuer, TokenIdentityDeleted, TokenRevoked
-from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
 from switchboard.errors import DependencyUnavailable
 from switchboard.runtime import set_runtime
 from tests.conftest import Client, make_runtime
-from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, FaultyStore, entra_token
+from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
+from tests.proxies import spy_of
 
 PROTECTED = [
     ("POST", "/api/token"),
@@ -50,11 +50,8 @@ async def test_every_identity_route_needs_a_valid_token(
     )
     assert resp.json()["code"] == "unauthenticated"
     # Nothing else ran: not one store or ACS operation.
-    store, acs = counting_client.runtime.store, counting_client.runtime.identity_provider
-    assert isinstance(store, CountingStore)
-    assert isinstance(acs, CountingIdentityProvider)
-    assert store.calls == {}
-    assert acs.calls == {}
+    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.identity_provider).calls == {}
 
 
 async def test_token_me_walkthrough(client: Client) -> None:
@@ -235,11 +232,10 @@ async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Cl
 async def test_store_down_after_acs_create_is_503_and_identity_undone(
     fake_acs_client: Client,
 ) -> None:
-    store = fake_acs_client.runtime.store
+    store = spy_of(fake_acs_client.runtime.store)
     acs = fake_acs_client.runtime.identity_provider
-    assert isinstance(store, FaultyStore)
     assert isinstance(acs, FakeIdentityProvider)
-    store.fail.add("create:users")
+    store.fail["create:users"] = store_down()
     resp = await fake_acs_client.request(
         "POST", "/api/token", headers=fake_acs_client.login("alice")
     )
@@ -252,9 +248,8 @@ async def test_health_reports_store_down(fake_acs_client: Client) -> None:
     ok = await fake_acs_client.request("GET", "/api/health")
     assert ok.status == 200
     assert ok.json()["status"] == "ok"
-    store = fake_acs_client.runtime.store
-    assert isinstance(store, FaultyStore)
-    store.fail.add("ping")
+    store = spy_of(fake_acs_client.runtime.store)
+    store.fail["ping"] = store_down()
     down = await fake_acs_client.request("GET", "/api/health")
     assert down.status == 503
     assert down.json()["status"] == "unavailable"

@@ -9,12 +9,18 @@ from pathlib import Path
 import pytest
 
 from switchboard import errors
-from switchboard.adapters.counting import CountingIdentityProvider, CountingStore
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.ports import TeamsTokenRejected
 from switchboard.services.caller import Caller
-from switchboard.services.identity import IdentityService, TokenPolicy, mask_phone
-from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, FaultyStore, entra_token
+from switchboard.services.identity import (
+    IdentityDoc,
+    IdentityService,
+    TokenPolicy,
+    UserDoc,
+    mask_phone,
+)
+from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
+from tests.proxies import spy, spy_of
 
 ALICE = Caller("alice", "Alice")
 BOB = Caller("bob", "Bob")
@@ -23,15 +29,17 @@ BOB = Caller("bob", "Bob")
 class World:
     def __init__(self, tmp_path: Path) -> None:
         self.sqlite = SqliteStore(tmp_path / "s.sqlite")
-        self.faulty = FaultyStore(self.sqlite)
-        self.store = CountingStore(self.faulty)
+        # One spy per port: it counts each operation and fails those named in its `fail`.
+        self.store = spy(self.sqlite)
+        self.store_spy = spy_of(self.store)
         self.fake = FakeIdentityProvider(yield_between=True)
-        self.acs = CountingIdentityProvider(self.fake)
+        self.acs = spy(self.fake)
+        self.acs_spy = spy_of(self.acs)
         self.service = IdentityService(self.store, self.acs, TokenPolicy(("chat", "voip"), 60))
 
     def reset_counts(self) -> None:
-        self.store.calls.clear()
-        self.acs.calls.clear()
+        self.store_spy.calls.clear()
+        self.acs_spy.calls.clear()
 
 
 @pytest.fixture
@@ -57,12 +65,12 @@ async def test_first_token_creates_identity_and_later_ones_reuse_it(world: World
 
 async def test_operation_counts_per_token_request(world: World) -> None:
     await world.service.issue_token(ALICE, None, None)
-    assert world.store.calls == {"read": 1, "create": 2}
-    assert world.acs.calls == {"create_user_and_token": 1}
+    assert world.store_spy.calls == {"read": 1, "create": 2}
+    assert world.acs_spy.calls == {"create_user_and_token": 1}
     world.reset_counts()
     await world.service.issue_token(ALICE, None, None)
-    assert world.store.calls == {"read": 1}
-    assert world.acs.calls == {"issue_token": 1}
+    assert world.store_spy.calls == {"read": 1}
+    assert world.acs_spy.calls == {"issue_token": 1}
 
 
 async def test_twenty_concurrent_first_requests_leave_exactly_one_identity(world: World) -> None:
@@ -74,7 +82,7 @@ async def test_twenty_concurrent_first_requests_leave_exactly_one_identity(world
     (winner,) = ids
     # The losers deleted the identities they created: only the winner is left in ACS...
     assert set(world.fake.identities) == {winner}
-    assert len(world.fake.deleted) == world.acs.calls["create_user_and_token"] - 1
+    assert len(world.fake.deleted) == world.acs_spy.calls["create_user_and_token"] - 1
     # ...and in the reverse map.
     page = await world.sqlite.query("identities", winner)
     assert [d["id"] for d in page.items] == [winner]
@@ -108,8 +116,8 @@ async def test_token_policy_refuses_and_changes_nothing(
     with pytest.raises(error) as caught:
         await world.service.issue_token(ALICE, scopes, minutes)
     assert caught.value.code == code
-    assert world.acs.calls == {}
-    assert world.store.calls == {}
+    assert world.acs_spy.calls == {}
+    assert world.store_spy.calls == {}
 
 
 def test_policy_defaults_and_dedupes() -> None:
@@ -128,7 +136,7 @@ async def test_acs_down_on_first_token_leaves_no_state(world: World) -> None:
 
 
 async def test_store_down_after_acs_create_deletes_the_new_identity(world: World) -> None:
-    world.faulty.fail.add("create:users")
+    world.store_spy.fail["create:users"] = store_down()
     with pytest.raises(errors.DependencyUnavailable):
         await world.service.issue_token(ALICE, None, None)
     assert world.fake.identities == {}  # created, then deleted again
@@ -150,7 +158,7 @@ async def test_revoke_invalidates_earlier_tokens_of_the_caller_only(world: World
 
 async def test_revoke_before_any_token_creates_the_profile_only(world: World) -> None:
     await world.service.revoke_tokens(ALICE)
-    assert world.acs.calls == {}
+    assert world.acs_spy.calls == {}
     profile = await world.service.get_profile(ALICE)
     assert profile.communication_user_id is None
     assert profile.display_name == "Alice"
@@ -185,10 +193,10 @@ async def test_erase_with_acs_down_removes_nothing(world: World) -> None:
 
 async def test_erase_finishes_on_retry_after_store_failure(world: World) -> None:
     a = await world.service.issue_token(ALICE, None, None)
-    world.faulty.fail.add("delete:users")
+    world.store_spy.fail["delete:users"] = store_down()
     with pytest.raises(errors.DependencyUnavailable):
         await world.service.erase(ALICE)
-    world.faulty.fail.clear()
+    world.store_spy.fail.clear()
     await world.service.erase(ALICE)
     assert await world.sqlite.read("users", "alice", "alice") is None
     assert a.communication_user_id in world.fake.deleted
@@ -233,14 +241,14 @@ def teams_service(world: World, client_id: str | None = TEAMS_APP) -> IdentitySe
 async def test_teams_exchange_names_the_teams_user_and_stores_nothing(world: World) -> None:
     issued = await teams_service(world).exchange_teams_token(ALICE, entra_token())
     assert issued.microsoft_teams_user_id == TEAMS_OID
-    assert world.acs.calls == {"exchange_teams_token": 1}
-    assert world.store.calls == {}
+    assert world.acs_spy.calls == {"exchange_teams_token": 1}
+    assert world.store_spy.calls == {}
 
 
 async def test_teams_exchange_needs_configuration(world: World) -> None:
     with pytest.raises(errors.TeamsNotConfigured):
         await teams_service(world, None).exchange_teams_token(ALICE, entra_token())
-    assert world.acs.calls == {}
+    assert world.acs_spy.calls == {}
 
 
 @pytest.mark.parametrize(
@@ -249,7 +257,7 @@ async def test_teams_exchange_needs_configuration(world: World) -> None:
 async def test_teams_exchange_refuses_tokens_without_an_object_id(world: World, token: str) -> None:
     with pytest.raises(errors.InvalidTeamsToken):
         await teams_service(world).exchange_teams_token(ALICE, token)
-    assert world.acs.calls == {}
+    assert world.acs_spy.calls == {}
 
 
 async def test_teams_token_refused_by_acs_is_invalid_input(world: World) -> None:
@@ -282,7 +290,77 @@ async def test_erase_also_removes_an_identity_mapped_while_it_ran(world: World) 
 async def test_remap_survives_a_failed_tidy_of_the_old_reverse_entry(world: World) -> None:
     a = await world.service.issue_token(ALICE, None, None)
     await world.fake.delete_user(a.communication_user_id)  # gone behind our back
-    world.faulty.fail.add("delete:identities")
+    world.store_spy.fail["delete:identities"] = store_down()
     b = await world.service.issue_token(ALICE, None, None)
     assert world.fake.token_valid(b.token)  # the new mapping was kept, not undone
     assert (await world.service.get_profile(ALICE)).communication_user_id == b.communication_user_id
+
+
+class Owner:
+    """A UserDataOwner that records whom it erased, and can be made to fail."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+        self.fail: Exception | None = None
+
+    async def erase_user(self, user_id: str) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.log.append(f"{self.name}:{user_id}")
+
+
+async def test_erase_erases_every_user_data_owner_first_and_retries_after_a_failure(
+    world: World,
+) -> None:
+    log: list[str] = []
+    friends, clubs = Owner(log, "friends"), Owner(log, "clubs")
+    service = IdentityService(
+        world.store, world.acs, TokenPolicy(("chat",), 60), user_data_owners=[friends, clubs]
+    )
+    a = await service.issue_token(ALICE, None, None)
+    clubs.fail = errors.DependencyUnavailable("store")
+    with pytest.raises(errors.DependencyUnavailable):
+        await service.erase(ALICE)
+    # Nothing of the identity is gone while an owner has not finished: a retry can still run.
+    assert await world.sqlite.read("users", "alice", "alice") is not None
+    assert a.communication_user_id not in world.fake.deleted
+    clubs.fail = None
+    await service.erase(ALICE)
+    assert log == ["friends:alice", "friends:alice", "clubs:alice"]
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert a.communication_user_id in world.fake.deleted
+    # A user without a profile may still own data elsewhere: the owners are asked anyway.
+    await service.erase(BOB)
+    assert log[-2:] == ["friends:bob", "clubs:bob"]
+
+
+async def test_stored_documents_have_exactly_the_keys_their_typeddict_declares(
+    world: World,
+) -> None:
+    a = await world.service.issue_token(ALICE, None, None)
+    acs_id = a.communication_user_id
+    user = await world.sqlite.read("users", "alice", "alice")
+    reverse = await world.sqlite.read("identities", acs_id, acs_id)
+    assert user is not None
+    assert reverse is not None
+    for doc, typed in ((user, UserDoc), (reverse, IdentityDoc)):
+        assert {k for k in doc if not k.startswith("_")} == {
+            k for k in typed.__annotations__ if not k.startswith("_")
+        }
+
+
+async def test_profile_observers_hear_a_saved_display_name(world: World) -> None:
+    heard: list[tuple[str, str]] = []
+
+    class Roster:
+        async def profile_changed(self, user_id: str, display_name: str) -> None:
+            heard.append((user_id, display_name))
+
+    service = IdentityService(
+        world.store, world.acs, TokenPolicy(("chat",), 60), profile_observers=[Roster()]
+    )
+    await service.get_profile(ALICE)
+    assert heard == []  # reading (and creating) a profile is not a change
+    view = await service.update_profile(ALICE, "Alice L.")
+    assert heard == [("alice", "Alice L.")]
+    assert view.display_name == "Alice L."

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from switchboard.errors import ConfigurationError
-from switchboard.settings import APP_SETTING_NAMES, Settings
+from switchboard.settings import (
+    APP_SETTING_NAMES,
+    AcsSettings,
+    AuthSettings,
+    PlatformSettings,
+    Settings,
+    StoreSettings,
+)
 
 CONTRACT_NAMES = {
     "SWITCHBOARD_STORE",
@@ -123,3 +131,38 @@ def test_local_adapters_refuse_to_run_in_azure(override: dict[str, str], named: 
 def test_easyauth_needs_the_platform_to_say_it_is_on() -> None:
     s = Settings.from_environ({**AZURE, "AUTH_MODE": "easyauth", "WEBSITE_AUTH_ENABLED": "True"})
     assert s.auth_mode == "easyauth"
+
+
+# Each capability's check lives in its own mixin; these prove pydantic runs every one of them
+# once the mixins are combined (a same-named validator in two mixins would silently drop one).
+@pytest.mark.parametrize(
+    ("mixin", "values", "named"),
+    [
+        (StoreSettings, {"switchboard_store": "cosmos"}, "COSMOS_ENDPOINT"),
+        (AuthSettings, {"auth_mode": "jwt", "auth_audience": "a"}, "AUTH_ISSUER"),
+        (AcsSettings, {"website_instance_id": "abc"}, "ACS_ENDPOINT"),
+    ],
+)
+def test_each_capability_checks_its_own_settings_alone_and_combined(
+    mixin: type[BaseModel], values: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ValidationError, match=named):
+        mixin.model_validate(values)
+    environ = {**AZURE, **{k.upper(): v for k, v in values.items()}}
+    environ.pop(named, None)
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environ(environ)
+
+
+def test_settings_runs_every_mixins_validator() -> None:
+    mixins = [c for c in Settings.__mro__ if issubclass(c, PlatformSettings)]
+    declared = {name for c in mixins for name in vars(c) if name.endswith("_coherent")}
+    assert {"_store_coherent", "_auth_coherent", "_acs_coherent"} <= declared
+    assert declared <= set(Settings.__pydantic_decorators__.model_validators)
+
+
+def test_every_setting_belongs_to_one_capability() -> None:
+    mixins = [c for c in Settings.__bases__ if issubclass(c, PlatformSettings)]
+    owned = set(PlatformSettings.model_fields).union(*(c.model_fields for c in mixins))
+    assert owned == set(Settings.model_fields)
+    assert not set(vars(Settings).get("__annotations__", {})), "fields belong in a mixin"
