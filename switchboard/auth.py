@@ -231,7 +231,7 @@ def _unverified_header(token: str) -> dict[str, Any]:
     try:
         segment = token.split(".", 1)[0]
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: absurdly nested JSON
         raise errors.Unauthenticated("The bearer token is not a JWT.") from None
     if not isinstance(header, dict) or token.count(".") != 2:
         raise errors.Unauthenticated("The bearer token is not a JWT.")
