@@ -8,6 +8,11 @@
    embedded adapters (SQLite + local ACS issuer).
 4. Devserver throughput at 32 concurrent clients: `POST /api/token` beside `GET /api/health`.
    The load generator runs on the same 2 cores as the server, so these are lower bounds.
+5. Steady state: (3)'s embedded figure beside the FLOOR (bench/floor_app.py: verify an RS256
+   app token, one SQLite read, one ES256 sign) in the same loop, as a ratio.
+6. Cold start (bench/cold_start.py): import + a new user's first `POST /api/token` in fresh
+   processes, embedded and Azure mode (SDKs over zero-latency transports), beside the floor
+   app's import + first answer, as ratios.
 
 Nothing here is asserted: figures change with the machine; counts are pinned by the tests instead.
 """
@@ -28,6 +33,10 @@ from typing import Any
 
 import azure.functions as func
 import httpx
+
+from bench.cold_start import cold_start
+from bench.cold_start import report_lines as cold_start_report_lines
+from bench.floor import floor_steady_state
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -301,6 +310,16 @@ def devserver_throughput(data_dir: Path) -> dict[str, dict[str, float]]:
         proc.wait(timeout=10)
 
 
+def steady_state(embedded: dict[str, float], floor_dir: Path) -> dict[str, float]:
+    """Switchboard's `POST /api/token` (known user, embedded) beside the floor work in a loop."""
+    floor_ms = asyncio.run(floor_steady_state(floor_dir, HANDLER_ITERATIONS)) * 1000
+    return {
+        "floor_ms": round(floor_ms, 3),
+        "embedded_ms": embedded["median_ms"],
+        "ratio": round(embedded["median_ms"] / floor_ms, 2),
+    }
+
+
 def main() -> None:
     results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
@@ -315,6 +334,9 @@ def main() -> None:
             handler_time(harness, data / "zero", "zero-latency")
         )
         results["handler_embedded"] = asyncio.run(handler_time(harness, data / "emb", "embedded"))
+        results["steady_state"] = steady_state(results["handler_embedded"], data / "floor")
+        print("cold start (embedded, azure, floor) ...", file=sys.stderr)
+        results["cold_start"] = cold_start(_clean_env(), ROOT)
         print("devserver throughput ...", file=sys.stderr)
         results["devserver"] = devserver_throughput(data)
     out = ROOT / "bench" / "results"
@@ -350,6 +372,8 @@ def report(r: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| zero-latency ports | {z['median_ms']} | {z['p99_ms']} |",
         f"| embedded adapters (SQLite + local ACS issuer) | {e['median_ms']} | {e['p99_ms']} |",
+        "",
+        *cold_start_report_lines(r["cold_start"], r["steady_state"]),
         "",
         f"| devserver, {CONCURRENCY} concurrent clients | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---|---|---|",

@@ -27,7 +27,14 @@ def load_or_create_private_key(path: Path, kind: type[object], generate: Callabl
     """
     if not path.exists():
         _write_private(path, generate())
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    # The RSA consistency check (~70 ms for a 2048-bit key, most of a cold start's key load)
+    # guards against a malformed key from an untrusted source. These files are ones we
+    # generated ourselves and keep private (0600, written atomically above), so the check can
+    # only re-prove what `generate` already guaranteed; it is skipped. Do not reuse this
+    # loader for keys that come from anyone else. (The flag is ignored for non-RSA keys.)
+    key = serialization.load_pem_private_key(
+        path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True
+    )
     if not isinstance(key, kind):
         raise ValueError(f"{path.name} does not hold a {kind.__name__}")
     return cast(K, key)

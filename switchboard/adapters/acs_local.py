@@ -3,8 +3,9 @@ Identity service (the `IdentityProvider` port), used when neither `ACS_ENDPOINT`
 `ACS_CONNECTION_STRING` is set.
 
 It is a real, persistent product for development, not a mock: identities look like ACS ones
-(`8:acs:<resourceId>_<uuid>`), tokens are JWTs shaped like ACS user access tokens (`sub`,
-`skypeid`, `acsScope`, `resourceId`, `iat`, `exp`), and everything lives under the data dir:
+(`8:acs:<resourceId>_<uuid>`), tokens are JWTs shaped as the ACS client SDKs read them (`sub`,
+`skypeid`, `acsScope` comma-separated as in "chat,voip", `resourceId`, `resourceLocation`,
+`iat`, `exp`), and everything lives under the data dir:
 
 - `acs-local.sqlite` — identities, their deleted flag and their token generation, plus the
   resource id, generated once per data dir;
@@ -48,6 +49,12 @@ DATABASE_FILE_NAME = "acs-local.sqlite"
 SIGNING_KEY_FILE_NAME = "acs-local-signing-key.pem"
 TOKEN_ISSUER = "switchboard-acs-local"  # noqa: S105 (an issuer name, not a secret)
 SIGNING_ALGORITHM = "ES256"
+# The region claim real ACS tokens carry (the resource's data location). The Calling SDK reads
+# a region from the token; a local resource has none, so it claims the default ACS location.
+RESOURCE_LOCATION = "unitedstates"
+# The ACS client SDKs split `acsScope` on commas (the Calling SDK refuses a token whose split
+# holds neither "voip" nor "voip.join"), so the claim is "chat,voip", never "chat voip".
+SCOPE_SEPARATOR = ","
 
 # What ACS accepts (CommunicationTokenScope, and expiresInMinutes in [60, 1440]); the local
 # issuer refuses the same requests ACS would answer with 400, so no code path works only locally.
@@ -204,7 +211,8 @@ class LocalIdentityIssuer:
         ):
             raise TeamsTokenRejected("the Entra token is not for this app, user or time")
         lifetime = min(TEAMS_TOKEN_LIFETIME, timedelta(seconds=int(expires - now)))
-        return self._sign(f"8:orgid:{user_object_id}", "voip chat", lifetime, generation=0)
+        scope_claim = SCOPE_SEPARATOR.join(("voip", "chat"))
+        return self._sign(f"8:orgid:{user_object_id}", scope_claim, lifetime, generation=0)
 
     async def close(self) -> None:
         """Close the database connection."""
@@ -230,13 +238,25 @@ class LocalIdentityIssuer:
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
-                    "require": ["exp", "iat", "sub", "acsScope", "resourceId", "gen"],
+                    "require": [
+                        "exp",
+                        "iat",
+                        "sub",
+                        "skypeid",
+                        "acsScope",
+                        "resourceId",
+                        "resourceLocation",
+                        "gen",
+                    ],
                 },
             )
         except jwt.InvalidTokenError as exc:
             raise TokenInvalid(f"token rejected: {type(exc).__name__}") from None
         if claims["resourceId"] != self.resource_id:
             raise TokenInvalid("token rejected: issued for another ACS resource")
+        if not set(claims["acsScope"].split(SCOPE_SEPARATOR)) <= ACS_SCOPES:
+            # What the SDKs would misread (e.g. a space-separated claim) is not an ACS token.
+            raise TokenInvalid("token rejected: acsScope is not a comma-separated scope list")
         if self._clock() >= claims["exp"]:
             raise TokenExpired("token rejected: expired")
         if claims["sub"].startswith("8:orgid:"):
@@ -262,6 +282,7 @@ class LocalIdentityIssuer:
             "skypeid": communication_user_id.removeprefix("8:"),
             "acsScope": scope_claim,
             "resourceId": self.resource_id,
+            "resourceLocation": RESOURCE_LOCATION,
             "iat": issued_at,
             "exp": expires_at,
             "gen": generation,
@@ -314,13 +335,13 @@ class LocalIdentityIssuer:
 
 
 def _scope_claim(scopes: Sequence[str]) -> str:
-    """The space-separated `acsScope` claim; ValueError for what ACS would refuse."""
+    """The comma-separated `acsScope` claim; ValueError for what ACS would refuse."""
     if isinstance(scopes, str) or not scopes:
         raise ValueError("scopes must be a non-empty list of ACS scope names")
     unknown = sorted(set(scopes) - ACS_SCOPES)
     if unknown:
         raise ValueError(f"unknown ACS scopes: {', '.join(unknown)}")
-    return " ".join(dict.fromkeys(scopes))
+    return SCOPE_SEPARATOR.join(dict.fromkeys(scopes))
 
 
 def _check_lifetime(expires_in: timedelta) -> None:
@@ -338,6 +359,7 @@ def _key_id(public_key: ec.EllipticCurvePublicKey) -> str:
 
 __all__ = [
     "ACS_SCOPES",
+    "RESOURCE_LOCATION",
     "LocalIdentityIssuer",
     "LocalTokenRejected",
     "TokenExpired",

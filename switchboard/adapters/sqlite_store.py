@@ -10,6 +10,13 @@ never waits on disk and calls from many coroutines queue up in order instead of 
 connection. Every conditional write is one SQL statement (`INSERT` against the primary key,
 `UPDATE/DELETE ... WHERE etag = ?`), so it is atomic also against other processes that open the
 same file; WAL mode lets readers in those processes carry on while one writes.
+
+Point reads (`read`, one primary-key lookup of a few microseconds) skip the thread hop: they
+run inline on the caller's thread on a second, read-only connection. Under WAL a reader never
+waits for a writer, and that connection's busy timeout is zero, so an inline read cannot stall
+the event loop; whenever it cannot run at once (busy file, connection in use by another thread,
+not yet opened) the read queues on the worker as before. Writes are autocommit and complete
+before their `await` returns, so a read issued after a write still sees it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +67,7 @@ _UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
 
 # How long a write waits for another process's write lock before giving up as unavailable.
 _BUSY_TIMEOUT_SECONDS = 5.0
+_POINT_READ = "SELECT body, etag, ts FROM documents WHERE container = ? AND pk = ? AND id = ?"
 
 # Keys per read_many statement: two bound parameters each, well under SQLite's parameter limit.
 _READ_MANY_CHUNK = 400
@@ -101,6 +110,10 @@ class SqliteStore:
         # One thread owns the connection: sqlite3 connections must not be used concurrently.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._connection: sqlite3.Connection | None = None
+        # The inline point-read connection (see the module docstring), opened by the worker
+        # once the schema exists; the lock keeps it to one thread at a time.
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         self._closed = False
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -127,7 +140,38 @@ class SqliteStore:
                 connection.close()
                 raise
             self._connection = connection
+            self._open_reader()
         return self._connection
+
+    def _open_reader(self) -> None:
+        """Open the read-only connection for inline point reads (after the schema exists)."""
+        try:
+            reader = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,  # the lock, not the thread, guards it
+                timeout=0,  # never wait on the loop thread: a busy read goes to the worker
+            )
+        except sqlite3.Error:
+            return  # reads keep queueing on the worker; nothing is lost but the shortcut
+        with self._reader_lock:
+            self._reader = reader
+
+    def _read_inline(self, container: str, pk: str, id: str) -> tuple[bool, Doc | None]:
+        """(True, the document or None) if the point read ran here; (False, None) if it must
+        queue on the worker (no reader yet, reader in use, or SQLite said busy)."""
+        if self._reader is None or not self._reader_lock.acquire(blocking=False):
+            return False, None
+        try:
+            if self._reader is None:  # closed meanwhile
+                return False, None
+            row = self._reader.execute(_POINT_READ, (container, pk, id)).fetchone()
+        except sqlite3.OperationalError:
+            return False, None  # the worker retries with the busy timeout and maps errors
+        finally:
+            self._reader_lock.release()
+        return True, None if row is None else _loaded(*row)
 
     def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -149,11 +193,14 @@ class SqliteStore:
         check_container(container)
         check_key(pk, id)
 
+        if self._closed:
+            raise RuntimeError("SqliteStore is closed")
+        done, found = self._read_inline(container, pk, id)
+        if done:
+            return found
+
         def job(db: sqlite3.Connection) -> Doc | None:
-            row = db.execute(
-                "SELECT body, etag, ts FROM documents WHERE container = ? AND pk = ? AND id = ?",
-                (container, pk, id),
-            ).fetchone()
+            row = db.execute(_POINT_READ, (container, pk, id)).fetchone()
             return None if row is None else _loaded(*row)
 
         return await self._run(job)
@@ -365,6 +412,11 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
         def job() -> None:
             if self._connection is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from switchboard.adapters.acs_local import (
     DATABASE_FILE_NAME,
+    RESOURCE_LOCATION,
     SIGNING_KEY_FILE_NAME,
     LocalIdentityIssuer,
     TokenExpired,
@@ -66,7 +67,9 @@ async def test_token_carries_the_acs_claims(
     claims = issuer.verify_token(issued.token)
     assert claims["sub"] == user_id
     assert claims["skypeid"] == user_id.removeprefix("8:")
-    assert claims["acsScope"] == "chat voip"
+    # The ACS client SDKs read the scopes with split(","): a space-separated claim fails there.
+    assert claims["acsScope"].split(",") == ["chat", "voip"]
+    assert claims["resourceLocation"] == RESOURCE_LOCATION
     assert claims["resourceId"] == issuer.resource_id
     assert claims["iat"] == int(clock.now)
     assert claims["exp"] == int(clock.now) + 90 * 60
@@ -92,7 +95,7 @@ async def test_each_call_gives_a_different_token(issuer: LocalIdentityIssuer) ->
     third = await issuer.issue_token(user_id, ["chat.join", "voip.join"], HOUR)
 
     assert len({first.token, second.token, third.token}) == 3
-    assert issuer.verify_token(third.token)["acsScope"] == "chat.join voip.join"
+    assert issuer.verify_token(third.token)["acsScope"].split(",") == ["chat.join", "voip.join"]
     for issued in (first, second, third):
         assert issuer.verify_token(issued.token)["sub"] == user_id
 
@@ -271,6 +274,9 @@ async def test_teams_exchange_issues_a_teams_user_token(tmp_path: Path) -> None:
     issued = await issuer.exchange_teams_token(entra_token(), TEAMS_APP, TEAMS_OID)
     claims = issuer.verify_token(issued.token)
     assert claims["sub"] == f"8:orgid:{TEAMS_OID}"
+    assert claims["skypeid"] == f"orgid:{TEAMS_OID}"
+    assert sorted(claims["acsScope"].split(",")) == ["chat", "voip"]
+    assert claims["resourceLocation"] == RESOURCE_LOCATION
     assert issued.expires_on <= datetime.now(UTC) + timedelta(hours=1, seconds=5)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,56 @@ async def test_order_by_keeps_documents_without_the_field_as_cosmos_does(tmp_pat
         assert ids[True] == ["a", "c", "d", "b"]
     finally:
         await store.close()
+
+
+# --- inline point reads (a second, read-only connection on the caller's thread) ----------
+
+
+async def test_point_reads_do_not_wait_for_the_worker_thread(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    created = await store.create("users", {"id": "u1", "pk": "u1"})
+    release = threading.Event()
+    store._worker.submit(release.wait)  # the worker is now busy until released
+    try:
+        # A point read answers at once, on this thread; through the worker it would hang.
+        assert await asyncio.wait_for(store.read("users", "u1", "u1"), timeout=30) == created
+        assert await asyncio.wait_for(store.read("users", "u1", "nope"), timeout=30) is None
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_a_point_read_queues_on_the_worker_when_the_reader_is_taken(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    created = await store.create("users", {"id": "u1", "pk": "u1"})
+    try:
+        with store._reader_lock:  # as if another thread were reading on it
+            assert await store.read("users", "u1", "u1") == created
+    finally:
+        await store.close()
+
+
+async def test_point_reads_see_writes_of_another_connection_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    reader, writer = SqliteStore(path), SqliteStore(path)
+    try:
+        assert await reader.read("users", "u1", "u1") is None
+        created = await writer.create("users", {"id": "u1", "pk": "u1", "n": 1})
+        assert await reader.read("users", "u1", "u1") == created
+        replaced = await writer.replace("users", {**created, "n": 2}, created["_etag"])
+        assert await reader.read("users", "u1", "u1") == replaced
+        await writer.delete("users", "u1", "u1")
+        assert await reader.read("users", "u1", "u1") is None
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_a_closed_store_refuses_point_reads(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    await store.create("users", {"id": "u1", "pk": "u1"})
+    await store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.read("users", "u1", "u1")
