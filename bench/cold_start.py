@@ -41,15 +41,16 @@ if os.environ.get("BENCH_MODE") == "azure":
 
     settings = load_settings()
     dev_issuer = runtime.build_dev_issuer(settings)
-    runtime.set_runtime(runtime.Runtime(
-        settings,
-        CosmosStore(COSMOS_ENDPOINT, "switchboard", COSMOS_KEY, transport=FakeCosmosTransport()),
-        AzureIdentityProvider.from_connection_string(
+    runtime.set_runtime(runtime.Runtime(settings, runtime.Adapters(
+        store=CosmosStore(
+            COSMOS_ENDPOINT, "switchboard", COSMOS_KEY, transport=FakeCosmosTransport()
+        ),
+        identity_provider=AzureIdentityProvider.from_connection_string(
             ACS_CONNECTION_STRING, transport=FakeAcsTransport()
         ),
-        runtime.build_authenticator(settings, dev_issuer),
-        dev_issuer,
-    ))
+        authenticator=runtime.build_authenticator(settings, dev_issuer),
+        dev_issuer=dev_issuer,
+    )))
 handler = next(
     f.get_user_function() for f in function_app.app.get_functions()
     if f.get_function_name() == "issue_token"
