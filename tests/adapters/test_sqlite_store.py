@@ -114,7 +114,13 @@ async def test_order_by_keeps_documents_without_the_field_as_cosmos_does(tmp_pat
     # server leaves them out, so this half of the behaviour is pinned here and not in the contract.
     store = SqliteStore(tmp_path / "store.sqlite")
     try:
-        for id, fields in [("a", {"n": 2}), ("b", {}), ("c", {"n": 1}), ("d", {"n": None})]:
+        fields_by_id: list[tuple[str, dict[str, int | None]]] = [
+            ("a", {"n": 2}),
+            ("b", {}),
+            ("c", {"n": 1}),
+            ("d", {"n": None}),
+        ]
+        for id, fields in fields_by_id:
             await store.create("users", {"id": id, "pk": "p", **fields})
         ids: dict[bool, list[str]] = {}
         for descending in (False, True):

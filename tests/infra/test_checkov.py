@@ -41,6 +41,7 @@ def report() -> dict[str, Any]:
     document = json.loads(result.stdout)
     reports = document if isinstance(document, list) else [document]
     [bicep] = [r for r in reports if r["check_type"] == "bicep"]
+    assert isinstance(bicep, dict)
     return bicep
 
 

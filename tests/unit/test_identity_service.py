@@ -279,7 +279,7 @@ async def test_erase_also_removes_an_identity_mapped_while_it_ran(world: World) 
         if not interleaved:  # the concurrent request: finds its identity gone, maps another
             interleaved.append((await world.service.issue_token(ALICE, None, None)).token)
 
-    world.fake.delete_user = delete_then_race  # type: ignore[method-assign]
+    world.fake.delete_user = delete_then_race  # type: ignore[method-assign,assignment]
     await world.service.erase(ALICE)
     assert interleaved
     assert world.fake.identities == {}  # both the first identity and the racing one are gone
