@@ -28,6 +28,10 @@ CONTAINERS: Mapping[str, int | None] = {
     "meetings": None,
     "agenda": None,
     "phone": -1,
+    "invites": -1,
+    "threads": None,
+    "devices": None,
+    "system": None,
 }
 
 

@@ -58,6 +58,23 @@ var containers = [
     partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
     defaultTtl: -1
   }
+  {
+    id: 'invites'
+    partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+    defaultTtl: -1
+  }
+  {
+    id: 'threads'
+    partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+  }
+  {
+    id: 'devices'
+    partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+  }
+  {
+    id: 'system'
+    partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+  }
 ]
 
 var serverless = provisionedThroughput == 0
