@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import DocumentStore, IdentityProvider
+    from switchboard.ports import ChatProvider, DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
+    from switchboard.services.chat import ChatService
     from switchboard.services.hooks import ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
@@ -36,16 +37,21 @@ class Adapters:
     identity_provider: IdentityProvider
     authenticator: Authenticator
     dev_issuer: DevTokenIssuer | None = None
+    # None: the runtime builds the one the settings describe at first use (tests leave it out).
+    chat_provider: ChatProvider | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
         """The adapters the settings describe; adapter modules are imported only when chosen."""
         dev_issuer = build_dev_issuer(settings)
+        store = build_store(settings)
+        identity_provider = build_identity_provider(settings)
         return cls(
-            store=build_store(settings),
-            identity_provider=build_identity_provider(settings),
+            store=store,
+            identity_provider=identity_provider,
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
+            chat_provider=build_chat_provider(settings, store, identity_provider),
         )
 
 
@@ -82,12 +88,18 @@ class Runtime:
     def dev_issuer(self) -> DevTokenIssuer | None:
         return self.adapters.dev_issuer
 
+    @functools.cached_property
+    def chat_provider(self) -> ChatProvider:
+        return self.adapters.chat_provider or build_chat_provider(
+            self.settings, self.store, self.identity_provider
+        )
+
     # --- services -----------------------------------------------------------------------------
 
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return ()
+        return (self.chat,)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -103,6 +115,22 @@ class Runtime:
             teams_client_id=self.settings.teams_client_id,
             user_data_owners=self.user_data_owners,
             profile_observers=self.profile_observers,
+        )
+
+    @functools.cached_property
+    def chat(self) -> ChatService:
+        from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
+
+        return ChatService(
+            self.store,
+            self.chat_provider,
+            # Looked up at call time: the identity service lists this one as a data owner.
+            lambda user_id: self.identity.chat_identity(user_id),
+            client_config=ClientConfigView(
+                self.settings.acs_resource_endpoint or LOCAL_ENDPOINT,
+                self.settings.token_scopes,
+                self.settings.pstn_caller_id,
+            ),
         )
 
     @functools.cached_property
@@ -123,6 +151,8 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
+            await self.chat_provider.close()
         await self.store.close()
         await self.identity_provider.close()
 
@@ -156,6 +186,25 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
 
     return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+def build_chat_provider(
+    settings: Settings, store: DocumentStore, identity_provider: IdentityProvider
+) -> ChatProvider:
+    """ACS Chat acting as the controller's service identity, or the local provider."""
+    endpoint = settings.acs_resource_endpoint
+    if settings.uses_azure_identity:
+        if not endpoint:
+            from switchboard.errors import ConfigurationError
+
+            raise ConfigurationError("bad setting: ACS_CONNECTION_STRING: it has no endpoint=")
+        from switchboard.adapters.chat_azure import AzureChatProvider
+        from switchboard.services.chat_identity import ChatServiceIdentity
+
+        return AzureChatProvider(endpoint, ChatServiceIdentity(store, identity_provider).token)
+    from switchboard.adapters.chat_local import LocalChatProvider
+
+    return LocalChatProvider(settings.switchboard_data_dir)
 
 
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:

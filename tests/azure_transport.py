@@ -115,7 +115,9 @@ class MockTransport(AsyncHttpTransport):  # type: ignore[type-arg]
 
     async def send(self, request: HttpRequest, **kwargs: Any) -> AsyncHttpResponse:
         url = urllib.parse.urlsplit(request.url)
-        content = request.content
+        # azure-core's HttpRequest has `content`; the legacy transport request some SDKs still
+        # send (azure-communication-chat) keeps the same bytes in `body`.
+        content = getattr(request, "content", None) or getattr(request, "body", None)
         body: Any = None
         if content:
             try:
