@@ -31,6 +31,7 @@ seat at that change.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import uuid
@@ -368,12 +369,14 @@ class ChatService:
         change: Callable[[ClubThreadDoc], None],
         *,
         create: bool = True,
+        current: ClubThreadDoc | None = None,
     ) -> ClubThreadDoc | None:
         """Apply `change` under the document's etag (re-read and re-applied on a race); None
-        when there is no document and `create` is False."""
+        when there is no document and `create` is False. `current`: a copy just written, tried
+        first (saves a read when no one else changed it since)."""
         key = _club_key(club_id)
-        for _ in range(_ATTEMPTS):
-            doc = await self._read_club(club_id)
+        for attempt in range(_ATTEMPTS):
+            doc = current if attempt == 0 and current else await self._read_club(club_id)
             if doc is None:
                 if not create:
                     return None
@@ -432,14 +435,14 @@ class ChatService:
         except ChatThreadNotFound:
             # Deleted behind our back: start a new thread at the next change.
             log.warning("a club's chat thread is gone from ACS; it will be created again")
-            await self._record_club(club_id, reset=True)
+            await self._record_club(club_id, doc, reset=True)
             return
         except ChatThreadFull:
             log.warning("a club's chat thread is full in ACS; seats converge at the next change")
         except Exception:
             log.warning("club chat participants not converged; next change retries", exc_info=True)
         if added or removed or (thread_id and thread_id != doc["threadId"]):
-            await self._record_club(club_id, thread_id=thread_id, added=added, removed=removed)
+            await self._record_club(club_id, doc, thread_id=thread_id, added=added, removed=removed)
         for user in added:
             await self._store.upsert(
                 THREADS,
@@ -451,6 +454,7 @@ class ChatService:
     async def _record_club(
         self,
         club_id: str,
+        current: ClubThreadDoc,
         *,
         thread_id: str | None = None,
         added: dict[str, str] | None = None,
@@ -471,7 +475,7 @@ class ChatService:
             for user in removed:
                 doc["have"].pop(user, None)
 
-        await self._update_club(club_id, None, record, create=False)
+        await self._update_club(club_id, None, record, create=False, current=copy.deepcopy(current))
 
     async def _read_club(self, club_id: str) -> ClubThreadDoc | None:
         key = _club_key(club_id)
