@@ -164,6 +164,7 @@ class ChatService:
         participant: ParticipantLookup,
         *,
         friends: FriendshipCheck | None = None,
+        club_topic: Callable[[str], Awaitable[str | None]] | None = None,
         client_config: ClientConfigView | None = None,
         club_seats: int = CLUB_SEATS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -172,6 +173,7 @@ class ChatService:
         self._chat = chat
         self._participant = participant
         self._friends = friends
+        self._club_topic = club_topic
         self._client_config = client_config or ClientConfigView(LOCAL_ENDPOINT, ("chat",), None)
         self._club_seats = club_seats
         self._clock = clock
@@ -201,13 +203,20 @@ class ChatService:
 
         Accepted friends only; anyone else gets 404 (as if the user did not exist).
         """
+        key = _pair_key(user_id, friend_id)
         if (
             friend_id == user_id
             or self._friends is None
             or not await self._friends.are_friends(user_id, friend_id)
         ):
+            # The friends capability tells us when a friendship ends, but a missed call (it
+            # logs observer failures) would leave the thread: finish the removal here.
+            if friend_id != user_id and await self._read_pair(key) is not None:
+                try:
+                    await self.remove_direct_thread(user_id, friend_id)
+                except Exception:
+                    log.warning("a former pair's direct thread is still there", exc_info=True)
             raise errors.NotFound("No such friend.")
-        key = _pair_key(user_id, friend_id)
         pair = await self._read_pair(key)
         if pair is None:
             fresh: DirectPairDoc = {
@@ -284,6 +293,44 @@ class ChatService:
     async def friendship_ended(self, user_id: str, other_id: str) -> None:
         await self.remove_direct_thread(user_id, other_id)
 
+    # --- ClubObserver ---------------------------------------------------------------------------
+
+    async def member_added(self, club_id: str, user_id: str) -> None:
+        topic = None
+        if self._club_topic is not None and await self._read_club(club_id) is None:
+            try:
+                topic = await self._club_topic(club_id)  # only for a new thread's topic
+            except Exception:
+                log.warning("could not read a club's name for its chat topic", exc_info=True)
+        await self.club_member_added(club_id, topic, user_id)
+
+    async def member_removed(self, club_id: str, user_id: str) -> None:
+        await self.club_member_removed(club_id, user_id)
+
+    async def club_deleted(self, club_id: str, member_ids: Sequence[str] = ()) -> None:
+        await self.delete_club_thread(club_id, member_ids)
+
+    async def call_started(
+        self,
+        club_id: str,
+        club_name: str,
+        group_call_id: str,
+        started_by: str,
+        member_ids: Sequence[str] | None,
+    ) -> None:
+        """Chat does nothing when a club's call starts."""
+        return
+
+    # --- MeetingObserver ------------------------------------------------------------------------
+
+    async def meeting_created(
+        self, meeting_id: str, subject: str, thread_id: str | None, participant_ids: Sequence[str]
+    ) -> None:
+        await self.meeting_listed(meeting_id, subject, thread_id, participant_ids)
+
+    async def meeting_deleted(self, meeting_id: str, participant_ids: Sequence[str]) -> None:
+        await self.meeting_unlisted(meeting_id, participant_ids)
+
     # --- club threads -------------------------------------------------------------------------
 
     async def club_thread_id(self, club_id: str, user_id: str) -> str | None:
@@ -293,7 +340,7 @@ class ChatService:
             return None
         return doc["threadId"]
 
-    async def club_member_added(self, club_id: str, club_name: str, user_id: str) -> None:
+    async def club_member_added(self, club_id: str, club_name: str | None, user_id: str) -> None:
         """A member joined or was added: seat them (or put them in line) and converge.
 
         Never raises: a failure is logged and repaired at the club's next change.
@@ -337,7 +384,7 @@ class ChatService:
         except Exception:
             log.warning("club chat not updated after a member left", exc_info=True)
 
-    async def club_deleted(self, club_id: str) -> None:
+    async def delete_club_thread(self, club_id: str, member_ids: Sequence[str] = ()) -> None:
         """The club is gone: its thread is deleted and leaves every member's list.
 
         Never raises; if ACS cannot delete the thread now, its id is logged for clean-up (it
@@ -356,7 +403,7 @@ class ChatService:
                         doc["threadId"],
                         exc_info=True,
                     )
-            for member in set(doc["want"]) | set(doc["have"]):
+            for member in set(doc["want"]) | set(doc["have"]) | set(member_ids):
                 await self._store.delete(THREADS, member, f"club:{club_id}")
             await self._store.delete(SYSTEM, doc["pk"], doc["id"])
         except Exception:

@@ -322,3 +322,40 @@ async def test_erase_leaves_every_thread_and_deletes_direct_ones(world: World) -
     assert acs("alice") not in world.local.participants(club_thread)
     assert acs("owner") in world.local.participants(club_thread)
     assert [t.kind for t in (await world.service.list_threads("bob", None)).items] == ["meeting"]
+
+
+async def test_a_missed_end_of_friendship_is_finished_by_the_next_call(world: World) -> None:
+    opened = await world.service.open_direct_thread("alice", "bob")
+    assert opened.thread_id is not None
+    world.friends.pairs.clear()  # unfriended; say the friends service's call to chat was lost
+
+    with pytest.raises(errors.NotFound):
+        await world.service.open_direct_thread("bob", "alice")
+
+    assert not world.local.exists(opened.thread_id)
+    assert await world.thread_ids("alice") == []
+
+
+async def test_the_club_observer_names_a_new_thread_after_the_club(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    names = {"c9": "Knitting"}
+
+    async def club_topic(club_id: str) -> str | None:
+        return names.get(club_id)
+
+    service = ChatService(w.store, w.chat, lookup, club_topic=club_topic)
+    try:
+        await service.member_added("c9", "owner")
+        await service.member_added("c9", "ann")
+        await service.call_started("c9", "Knitting", "g", "ann", None)  # nothing to do
+        (thread,) = (await service.list_threads("ann", None)).items
+        assert (thread.kind, thread.club_id, thread.topic) == ("club", "c9", "Knitting")
+
+        await service.member_removed("c9", "ann")
+        assert (await service.list_threads("ann", None)).items == []
+        await service.club_deleted("c9", ["owner"])
+        assert (await service.list_threads("owner", None)).items == []
+        assert w.local.thread_count() == 0
+    finally:
+        await w.sqlite.close()
+        await w.local.close()
