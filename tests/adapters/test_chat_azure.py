@@ -14,14 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 
+from switchboard.adapters.acs_local import LocalIdentityIssuer
 from switchboard.adapters.chat_azure import AzureChatProvider
+from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
 from switchboard.ports import ChatParticipant, ChatThreadFull, ChatThreadNotFound, IssuedToken
+from switchboard.services.chat_identity import ChatServiceIdentity
 from tests.azure_transport import MockTransport, Reply, error_body
 
 ENDPOINT = "https://contoso.westus.communications.azure.com"
@@ -298,3 +302,25 @@ async def test_nothing_is_minted_before_the_first_operation(
     await provider.close()
     assert tokens.minted == []
     assert transport.requests == []
+
+
+async def test_the_service_identity_is_made_once_and_acts_in_every_call(tmp_path: Path) -> None:
+    """The runtime's wiring: the adapter's tokens come from ChatServiceIdentity, which creates
+    the controller's ACS user once (kept in `system`) and mints chat tokens for it."""
+    store = SqliteStore(tmp_path / "s.sqlite")
+    issuer = LocalIdentityIssuer(tmp_path)
+    identity = ChatServiceIdentity(store, issuer)
+    transport = MockTransport.replying(Reply(201, CREATE_THREAD_201), Reply(204))
+    provider = AzureChatProvider(ENDPOINT, identity.token, transport=transport)
+    try:
+        await provider.create_thread("Lunch", [], idempotency_token=IDEMPOTENCY_TOKEN)
+        await provider.delete_thread(THREAD_ID)
+        service_user = await identity.communication_user_id()
+        assert service_user is not None
+        token = bearer(transport, 0)
+        assert bearer(transport, 1) == token
+        assert issuer.verify_token(token)["sub"] == service_user
+        assert issuer.verify_token(token)["acsScope"] == "chat"
+    finally:
+        await provider.close()
+        await store.close()
