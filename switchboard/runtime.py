@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from switchboard.ports import ChatProvider, DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
     from switchboard.services.chat import ChatService
-    from switchboard.services.hooks import ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import FriendshipObserver, ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
 
@@ -99,12 +100,18 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.chat,)
+        # Friends first: ending its friendships tells chat, which then cleans up the rest.
+        return (self.friends, self.chat)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
         """Every service that keeps a copy of display names, told when one changes."""
-        return ()
+        return (self.friends,)
+
+    @functools.cached_property
+    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
+        """Every service that keeps something per pair of friends, told when a friendship ends."""
+        return (self.chat,)
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -118,6 +125,14 @@ class Runtime:
         )
 
     @functools.cached_property
+    def friends(self) -> FriendsService:
+        return FriendsService(
+            self.store,
+            pstn_caller_id=self.settings.pstn_caller_id,
+            observers=self.friendship_observers,
+        )
+
+    @functools.cached_property
     def chat(self) -> ChatService:
         from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
 
@@ -126,6 +141,8 @@ class Runtime:
             self.chat_provider,
             # Looked up at call time: the identity service lists this one as a data owner.
             lambda user_id: self.identity.chat_identity(user_id),
+            # Also at call time: the friends service lists this one as an observer.
+            are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
             client_config=ClientConfigView(
                 self.settings.acs_resource_endpoint or LOCAL_ENDPOINT,
                 self.settings.token_scopes,

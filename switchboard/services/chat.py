@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NotRequired, Protocol, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from switchboard import errors
 from switchboard.ports import (
@@ -69,14 +69,6 @@ _ATTEMPTS = 5
 Kind = Literal["club", "direct", "meeting"]
 # userId -> its ACS participant: mapped on first use (identity service).
 ParticipantLookup = Callable[[str], Awaitable[tuple[str, str]]]
-
-
-class FriendshipCheck(Protocol):
-    """What chat asks the friends capability."""
-
-    async def are_friends(self, user_id: str, other_id: str) -> bool:
-        """Whether the two are accepted friends."""
-        ...
 
 
 class ThreadDoc(TypedDict):
@@ -163,7 +155,7 @@ class ChatService:
         chat: ChatProvider,
         participant: ParticipantLookup,
         *,
-        friends: FriendshipCheck | None = None,
+        are_friends: Callable[[str, str], Awaitable[bool]] | None = None,
         club_topic: Callable[[str], Awaitable[str | None]] | None = None,
         client_config: ClientConfigView | None = None,
         club_seats: int = CLUB_SEATS,
@@ -172,7 +164,7 @@ class ChatService:
         self._store = store
         self._chat = chat
         self._participant = participant
-        self._friends = friends
+        self._are_friends = are_friends
         self._club_topic = club_topic
         self._client_config = client_config or ClientConfigView(LOCAL_ENDPOINT, ("chat",), None)
         self._club_seats = club_seats
@@ -206,8 +198,8 @@ class ChatService:
         key = _pair_key(user_id, friend_id)
         if (
             friend_id == user_id
-            or self._friends is None
-            or not await self._friends.are_friends(user_id, friend_id)
+            or self._are_friends is None
+            or not await self._are_friends(user_id, friend_id)
         ):
             # The friends capability tells us when a friendship ends, but a missed call (it
             # logs observer failures) would leave the thread: finish the removal here.

@@ -46,7 +46,7 @@ class World:
         self.chat = spy(self.local)
         self.friends = Friends(("alice", "bob"))
         self.service = ChatService(
-            self.store, self.chat, lookup, friends=self.friends, club_seats=seats
+            self.store, self.chat, lookup, are_friends=self.friends.are_friends, club_seats=seats
         )
 
     @property
