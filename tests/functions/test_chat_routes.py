@@ -3,13 +3,17 @@ own threads, who may open a direct thread, bad input, and the client configurati
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from switchboard.runtime import set_runtime
+from switchboard.adapters.chat_local import LocalChatProvider
+from switchboard.errors import DependencyUnavailable
+from switchboard.runtime import Runtime, set_runtime
 from tests.conftest import Client, make_runtime
-from tests.proxies import spy_of
+from tests.proxies import spy, spy_of
 
 PROTECTED = [
     ("GET", "/api/threads"),
@@ -62,7 +66,9 @@ async def test_a_bad_continuation_is_400_and_changes_nothing(client: Client) -> 
 
 
 @pytest.mark.parametrize("other", ["bob", "alice", "nobody-at-all"])
-async def test_a_direct_thread_with_someone_not_a_friend_is_404(client: Client, other: str) -> None:
+async def test_a_direct_thread_with_someone_never_befriended_is_404(
+    client: Client, other: str
+) -> None:
     await client.request("GET", "/api/me", headers=client.login("bob"))
     resp = await client.request(
         "PUT", f"/api/friends/{other}/thread", headers=client.login("alice")
@@ -111,3 +117,102 @@ async def test_client_config_names_the_acs_endpoint_never_the_key(tmp_path: Path
         "pstnCallerId": "+18005550100",
     }
     assert key not in resp.body.decode()
+
+
+async def signed_up(client: Client, *users: str) -> None:
+    for user in users:
+        assert (await client.request("GET", "/api/me", headers=client.login(user))).status == 200
+
+
+async def befriend(client: Client, a: str, b: str) -> None:
+    await signed_up(client, a, b)
+    assert (await client.request("PUT", f"/api/friends/{b}", headers=client.login(a))).status == 200
+    accepted = await client.request("PUT", f"/api/friends/{a}", headers=client.login(b))
+    assert accepted.json()["status"] == "accepted"
+
+
+async def test_friends_open_their_thread_outsiders_and_pending_requests_do_not(
+    client: Client,
+) -> None:
+    await befriend(client, "alice", "bob")
+    # carol asked dave, who has not accepted: not friends yet
+    await signed_up(client, "carol", "dave", "eve")
+    await client.request("PUT", "/api/friends/dave", headers=client.login("carol"))
+
+    opened = await client.request("PUT", "/api/friends/bob/thread", headers=client.login("alice"))
+    again = await client.request("PUT", "/api/friends/alice/thread", headers=client.login("bob"))
+    outsider = await client.request("PUT", "/api/friends/alice/thread", headers=client.login("eve"))
+    pending = await client.request("PUT", "/api/friends/dave/thread", headers=client.login("carol"))
+
+    assert opened.status == again.status == 200
+    assert opened.json()["threadId"] == again.json()["threadId"]
+    assert opened.json()["kind"] == "direct"
+    assert opened.json()["userId"] == "bob"
+    assert again.json()["userId"] == "alice"
+    assert outsider.status == pending.status == 404
+    for user, expected in (("alice", 1), ("bob", 1), ("eve", 0), ("carol", 0), ("dave", 0)):
+        listed = await client.request("GET", "/api/threads", headers=client.login(user))
+        assert len(listed.json()["items"]) == expected, user
+
+
+async def test_concurrent_first_calls_from_both_sides_make_one_thread(client: Client) -> None:
+    await befriend(client, "alice", "bob")
+    responses = await asyncio.gather(
+        *(
+            client.request("PUT", f"/api/friends/{other}/thread", headers=client.login(me))
+            for me, other in [("alice", "bob"), ("bob", "alice")] * 3
+        )
+    )
+    assert {r.status for r in responses} == {200}
+    assert len({r.json()["threadId"] for r in responses}) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "by"),
+    [
+        ("DELETE", "/api/friends/bob", "alice"),
+        ("DELETE", "/api/friends/alice", "bob"),
+        ("PUT", "/api/blocks/alice", "bob"),
+        ("DELETE", "/api/me", "bob"),
+    ],
+)
+async def test_unfriend_block_or_erase_removes_the_pairs_thread(
+    client: Client, tmp_path: Path, method: str, path: str, by: str
+) -> None:
+    await befriend(client, "alice", "bob")
+    opened = await client.request("PUT", "/api/friends/bob/thread", headers=client.login("alice"))
+    thread_id = opened.json()["threadId"]
+    local = client.runtime.chat_provider
+    assert isinstance(local, LocalChatProvider)
+    assert local.exists(thread_id)
+
+    done = await client.request(method, path, headers=client.login(by))
+
+    assert done.status in (200, 204)
+    assert not local.exists(thread_id)
+    listed = await client.request("GET", "/api/threads", headers=client.login("alice"))
+    assert listed.json()["items"] == []
+    again = await client.request("PUT", "/api/friends/bob/thread", headers=client.login("alice"))
+    assert again.status == 404
+
+
+async def test_chat_down_is_503_with_retry_after_and_nothing_listed(tmp_path: Path) -> None:
+    chat = spy(LocalChatProvider(tmp_path))
+    rt = make_runtime(tmp_path)
+    rt = Runtime(rt.settings, dataclasses.replace(rt.adapters, chat_provider=chat))
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        await befriend(client, "alice", "bob")
+        spy_of(chat).fail["create_thread"] = DependencyUnavailable("chat", retry_after=9)
+        down = await client.request("PUT", "/api/friends/bob/thread", headers=client.login("alice"))
+        assert down.status == 503
+        assert down.headers["retry-after"] == "9"
+        listed = await client.request("GET", "/api/threads", headers=client.login("alice"))
+        assert listed.json()["items"] == []
+        del spy_of(chat).fail["create_thread"]
+        up = await client.request("PUT", "/api/friends/alice/thread", headers=client.login("bob"))
+        assert up.status == 200
+    finally:
+        set_runtime(None)
+        await rt.close()
