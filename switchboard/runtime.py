@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.clubs import ClubsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import ClubObserver, ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
 
@@ -87,12 +88,25 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return ()
+        return (self.clubs,)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
         """Every service that keeps a copy of display names, told when one changes."""
         return ()
+
+    @functools.cached_property
+    def club_observers(self) -> tuple[ClubObserver, ...]:
+        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
+        return ()
+
+    @functools.cached_property
+    def clubs(self) -> ClubsService:
+        return ClubsService(
+            self.store,
+            call_idle_hours=self.settings.call_idle_hours,
+            observers=self.club_observers,
+        )
 
     @functools.cached_property
     def identity(self) -> IdentityService:
