@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchboard.services.clubs import ClubsService
+from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import ClubObserver, ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import (
+        ClubObserver,
+        FriendshipObserver,
+        ProfileObserver,
+        UserDataOwner,
+    )
     from switchboard.settings import Settings
 
 
@@ -88,11 +94,16 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.clubs,)
+        return (self.friends, self.clubs)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
         """Every service that keeps a copy of display names, told when one changes."""
+        return (self.friends,)
+
+    @functools.cached_property
+    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
+        """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
 
     @functools.cached_property
@@ -117,6 +128,14 @@ class Runtime:
             teams_client_id=self.settings.teams_client_id,
             user_data_owners=self.user_data_owners,
             profile_observers=self.profile_observers,
+        )
+
+    @functools.cached_property
+    def friends(self) -> FriendsService:
+        return FriendsService(
+            self.store,
+            pstn_caller_id=self.settings.pstn_caller_id,
+            observers=self.friendship_observers,
         )
 
     @functools.cached_property

@@ -59,3 +59,16 @@ class ClubObserver(Protocol):
         did not gather them (it never does on the PUT path, which is held to 3 store operations);
         an observer that needs them pages `ClubsService.iter_member_ids(club_id)`."""
         ...
+
+
+class FriendshipObserver(Protocol):
+    """A service that keeps something per pair of friends (a direct chat thread, ...).
+
+    Told after an accepted friendship ends (unfriend, block, or erase of either user). A failing
+    observer is logged and never fails the friends operation, so it must tolerate being missed
+    (an ended friendship is also visible through `FriendsService.are_friends`).
+    """
+
+    async def friendship_ended(self, user_id: str, other_id: str) -> None:
+        """`user_id` and `other_id` are no longer friends; idempotent."""
+        ...
