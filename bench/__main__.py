@@ -34,6 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
+from bench import clubs
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
@@ -345,10 +346,12 @@ def main() -> None:
         print("friends ...", file=sys.stderr)
         results["friends"] = friends_bench()
         results["chat"] = chat_bench(data / "chat")
+    results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print(clubs.report(results["clubs"]))
 
 
 def report(r: dict[str, Any]) -> str:

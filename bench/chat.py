@@ -2,11 +2,11 @@
 many club threads costs locally and would cost under ACS's rate limit.
 
 - `GET /api/threads` for a user with 120 threads: store operations (one query, whatever the count).
-- The chat part of a club join (the ClubObserver hook on a club whose thread exists): store
-  operations and chat calls (at most one).
-- 50 club threads created in a row against the local provider (wall time), beside the floor ACS
-  sets: 10 thread creations per 10 s per user, and every thread is created by the controller's
-  one service identity.
+- `POST /api/clubs/{clubId}/join` on a club whose thread exists: the club's store operations
+  plus chat's, and chat calls (at most one).
+- 50 clubs (`POST /api/clubs`, each with its thread) created in a row against the local
+  provider (wall time), beside the floor ACS sets: 10 thread creations per 10 s per user, and
+  every thread is created by the controller's one service identity.
 
 Nothing is asserted here; the counts are pinned by tests/unit/test_chat_service.py.
 """
@@ -14,6 +14,7 @@ Nothing is asserted here; the counts are pinned by tests/unit/test_chat_service.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from pathlib import Path
@@ -83,12 +84,32 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
             **{f"store.{k}": v for k, v in sorted(store.calls.items())},
         }
 
-        await service.club_member_added("bench-club", "Bench", "owner")
-        await rt.identity.chat_identity("joiner")  # a known user: their ACS identity exists
+        async def call(method: str, path: str, user: str, body: bytes = b"") -> Any:
+            fn, match = next(
+                (f, m) for f in server.http if (m := f.pattern.match(path)) and method in f.methods
+            )
+            headers = {"authorization": f"Bearer {issuer.issue(user, user.title())[0]}"}
+            if body:
+                headers["content-type"] = "application/json"
+            resp = await fn.handler(
+                func.HttpRequest(
+                    method=method,
+                    url=f"http://localhost{path}",
+                    headers=headers,
+                    body=body,
+                    route_params={k: v for k, v in match.groupdict().items() if v is not None},
+                )
+            )
+            assert resp.status_code < 300, (path, resp.status_code)
+            return json.loads(resp.get_body() or b"null")
+
+        club_body = b'{"name": "Bench", "visibility": "open"}'
+        club = await call("POST", "/api/clubs", "owner", club_body)
+        await call("POST", "/api/token", "joiner")  # a known user: their ACS identity exists
         store.calls.clear()
         chat.calls.clear()
-        await service.club_member_added("bench-club", "Bench", "joiner")
-        results["club join, chat part (thread exists)"] = {
+        await call("POST", f"/api/clubs/{club['clubId']}/join", "joiner")
+        results["POST /api/clubs/{clubId}/join (thread exists)"] = {
             "store": sum(store.calls.values()),
             "chat": sum(chat.calls.values()),
             **{f"store.{k}": v for k, v in sorted(store.calls.items())},
@@ -96,8 +117,8 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
         }
 
         started = time.perf_counter()
-        for n in range(CLUBS_IN_A_ROW):
-            await service.club_member_added(f"row-{n}", f"Club {n}", "owner")
+        for _ in range(CLUBS_IN_A_ROW):
+            await call("POST", "/api/clubs", "owner", club_body)
         local_seconds = time.perf_counter() - started
         results["clubs_in_a_row"] = {
             "clubs": CLUBS_IN_A_ROW,
@@ -128,7 +149,7 @@ def report_lines(r: dict[str, Any]) -> list[str]:
     row = r["clubs_in_a_row"]
     lines += [
         "",
-        f"| {row['clubs']} club threads created in a row | seconds |",
+        f"| {row['clubs']} clubs (each with its thread) created in a row | seconds |",
         "|---|---|",
         f"| local provider (measured) | {row['local_seconds']} |",
         f"| ACS floor (10 creations / 10 s per user, one service identity) "

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.clubs import ClubsService
 from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
     from switchboard.ports import ChatProvider, DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
     from switchboard.services.chat import ChatService
-    from switchboard.services.hooks import FriendshipObserver, ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import (
+        ClubObserver,
+        FriendshipObserver,
+        ProfileObserver,
+        UserDataOwner,
+    )
     from switchboard.settings import Settings
 
 
@@ -100,8 +106,8 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        # Friends first: ending its friendships tells chat, which then cleans up the rest.
-        return (self.friends, self.chat)
+        # Chat last: ending friendships and leaving clubs tell chat, which then cleans the rest.
+        return (self.friends, self.clubs, self.chat)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -112,6 +118,19 @@ class Runtime:
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
         return (self.chat,)
+
+    @functools.cached_property
+    def club_observers(self) -> tuple[ClubObserver, ...]:
+        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
+        return (self.chat,)
+
+    @functools.cached_property
+    def clubs(self) -> ClubsService:
+        return ClubsService(
+            self.store,
+            call_idle_hours=self.settings.call_idle_hours,
+            observers=self.club_observers,
+        )
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -143,12 +162,20 @@ class Runtime:
             lambda user_id: self.identity.chat_identity(user_id),
             # Also at call time: the friends service lists this one as an observer.
             are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
+            club_topic=self._club_name,
+            club_thread_changed=lambda club_id, thread_id: self.clubs.set_chat_thread(
+                club_id, thread_id
+            ),
             client_config=ClientConfigView(
                 self.settings.acs_resource_endpoint or LOCAL_ENDPOINT,
                 self.settings.token_scopes,
                 self.settings.pstn_caller_id,
             ),
         )
+
+    async def _club_name(self, club_id: str, member_id: str) -> str:
+        """A club's name as a member sees it: the topic of its new chat thread."""
+        return (await self.clubs.get_club(member_id, club_id)).name
 
     @functools.cached_property
     def health(self) -> HealthService:

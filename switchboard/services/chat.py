@@ -24,9 +24,12 @@ on reads, so reads stay one store call and never call ACS).
 
 The cap: ACS holds 250 participants per thread, the controller's service identity included, so
 249 members have a seat. A member who joins a full club is a member all the same (the join never
-fails), without a seat: no `chatThreadId`, no thread in their list, still the club's calls. They
-wait in join order (up to MAX_WAITING); when a seated member leaves, the first in line gets the
-seat at that change.
+fails), without a seat: the club's thread is not in their list and ACS refuses them in it (they
+see the club's `chatThreadId`, which is the club's, as every member does); they keep the club's
+calls. They wait in join order (up to MAX_WAITING); when a seated member leaves, the first in
+line takes the seat at that change. The thread id is told to the clubs capability
+(`club_thread_changed`) when it is created or lost, so `GET /api/clubs/{clubId}` costs chat
+nothing.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class ClubThreadDoc(TypedDict):
     want: dict[str, list[str]]  # userId -> [communicationUserId, displayName]
     have: dict[str, str]  # userId -> communicationUserId
     waiting: list[list[str]]  # [userId, communicationUserId, displayName], join order
+    announced: NotRequired[str | None]  # the threadId last told to the clubs capability
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -156,7 +160,8 @@ class ChatService:
         participant: ParticipantLookup,
         *,
         are_friends: Callable[[str, str], Awaitable[bool]] | None = None,
-        club_topic: Callable[[str], Awaitable[str | None]] | None = None,
+        club_topic: Callable[[str, str], Awaitable[str | None]] | None = None,
+        club_thread_changed: Callable[[str, str | None], Awaitable[None]] | None = None,
         client_config: ClientConfigView | None = None,
         club_seats: int = CLUB_SEATS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -166,6 +171,7 @@ class ChatService:
         self._participant = participant
         self._are_friends = are_friends
         self._club_topic = club_topic
+        self._club_thread_changed = club_thread_changed
         self._client_config = client_config or ClientConfigView(LOCAL_ENDPOINT, ("chat",), None)
         self._club_seats = club_seats
         self._clock = clock
@@ -291,7 +297,7 @@ class ChatService:
         topic = None
         if self._club_topic is not None and await self._read_club(club_id) is None:
             try:
-                topic = await self._club_topic(club_id)  # only for a new thread's topic
+                topic = await self._club_topic(club_id, user_id)  # only for a new thread
             except Exception:
                 log.warning("could not read a club's name for its chat topic", exc_info=True)
         await self.club_member_added(club_id, topic, user_id)
@@ -474,14 +480,18 @@ class ChatService:
         except ChatThreadNotFound:
             # Deleted behind our back: start a new thread at the next change.
             log.warning("a club's chat thread is gone from ACS; it will be created again")
-            await self._record_club(club_id, doc, reset=True)
+            await self._announce(await self._record_club(club_id, doc, reset=True))
             return
         except ChatThreadFull:
             log.warning("a club's chat thread is full in ACS; seats converge at the next change")
         except Exception:
             log.warning("club chat participants not converged; next change retries", exc_info=True)
         if added or removed or (thread_id and thread_id != doc["threadId"]):
-            await self._record_club(club_id, doc, thread_id=thread_id, added=added, removed=removed)
+            recorded = await self._record_club(
+                club_id, doc, thread_id=thread_id, added=added, removed=removed
+            )
+        else:
+            recorded = doc
         for user in added:
             await self._store.upsert(
                 THREADS,
@@ -489,6 +499,7 @@ class ChatService:
                     self._thread_doc(user, f"club:{club_id}", thread_id, "club", doc["topic"])
                 ),
             )
+        await self._announce(recorded)
 
     async def _record_club(
         self,
@@ -499,7 +510,7 @@ class ChatService:
         added: dict[str, str] | None = None,
         removed: Sequence[str] = (),
         reset: bool = False,
-    ) -> None:
+    ) -> ClubThreadDoc | None:
         """Record what ACS now holds (`have`), re-reading on a concurrent change."""
 
         def record(doc: ClubThreadDoc) -> None:
@@ -514,7 +525,24 @@ class ChatService:
             for user in removed:
                 doc["have"].pop(user, None)
 
-        await self._update_club(club_id, None, record, create=False, current=copy.deepcopy(current))
+        return await self._update_club(
+            club_id, None, record, create=False, current=copy.deepcopy(current)
+        )
+
+    async def _announce(self, doc: ClubThreadDoc | None) -> None:
+        """Tell the clubs capability the club's thread (members see it as `chatThreadId`) when
+        it changed since last told; a failure is retried at the next change."""
+        if doc is None or self._club_thread_changed is None:
+            return
+        if doc.get("announced") == doc["threadId"]:
+            return
+        await self._club_thread_changed(doc["clubId"], doc["threadId"])
+        told = doc["threadId"]
+
+        def remember(current: ClubThreadDoc) -> None:
+            current["announced"] = told
+
+        await self._update_club(doc["clubId"], None, remember, create=False, current=doc)
 
     async def _read_club(self, club_id: str) -> ClubThreadDoc | None:
         key = _club_key(club_id)

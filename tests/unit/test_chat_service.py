@@ -340,7 +340,7 @@ async def test_the_club_observer_names_a_new_thread_after_the_club(tmp_path: Pat
     w = World(tmp_path)
     names = {"c9": "Knitting"}
 
-    async def club_topic(club_id: str) -> str | None:
+    async def club_topic(club_id: str, member_id: str) -> str | None:
         return names.get(club_id)
 
     service = ChatService(w.store, w.chat, lookup, club_topic=club_topic)
