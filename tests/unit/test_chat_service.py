@@ -359,3 +359,27 @@ async def test_the_club_observer_names_a_new_thread_after_the_club(tmp_path: Pat
     finally:
         await w.sqlite.close()
         await w.local.close()
+
+
+async def test_the_thread_id_is_told_to_clubs_once_and_retold_after_a_failure(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    told: list[tuple[str, str | None]] = []
+    failures = [DependencyUnavailable("store")]
+
+    async def club_thread_changed(club_id: str, thread_id: str | None) -> None:
+        if failures:
+            raise failures.pop()
+        told.append((club_id, thread_id))
+
+    service = ChatService(w.store, w.chat, lookup, club_thread_changed=club_thread_changed)
+    try:
+        await service.member_added("c1", "owner")  # thread made; telling clubs fails
+        assert told == []
+        await service.member_added("c1", "ann")  # the next change tells it
+        await service.member_added("c1", "ben")  # already told: not again
+        assert told == [("c1", await w.club_thread())]
+    finally:
+        await w.sqlite.close()
+        await w.local.close()
