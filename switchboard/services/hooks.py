@@ -8,6 +8,7 @@ The identity service never learns which capabilities exist.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -25,3 +26,21 @@ class ProfileObserver(Protocol):
     async def profile_changed(self, user_id: str, display_name: str) -> None:
         """Called after the profile is saved; idempotent (a failed update may be retried)."""
         ...
+
+
+class MeetingObserver(Protocol):
+    """A service told when a meeting is scheduled or cancelled (chat lists meeting chats).
+
+    Called after the meeting is stored (or removed); a failing observer is logged and never
+    fails the meeting operation, so observers must tolerate a missed call.
+    """
+
+    async def meeting_created(
+        self,
+        meeting_id: str,
+        subject: str,
+        thread_id: str | None,
+        participant_ids: Sequence[str],
+    ) -> None: ...
+
+    async def meeting_deleted(self, meeting_id: str, participant_ids: Sequence[str]) -> None: ...
