@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.graph")
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 # How long the SDK may wait, per retry, for a throttled or busy Graph before we give up and pass
 # the wait on to our caller as Retry-After: a request handler should not sleep for minutes.
 MAX_RETRY_WAIT_SECONDS = 3.0
@@ -235,7 +234,6 @@ class GraphMeetingProvider:
             middleware,
             client=httpx.AsyncClient(
                 transport=self._transport,
-                base_url=GRAPH_BASE_URL,
                 timeout=REQUEST_TIMEOUT_SECONDS,
             ),
         )
