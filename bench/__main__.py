@@ -37,6 +37,8 @@ import httpx
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
+from bench.meetings import meetings_bench
+from bench.meetings import report_lines as meetings_report_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -339,6 +341,8 @@ def main() -> None:
         results["cold_start"] = cold_start(_clean_env(), ROOT)
         print("devserver throughput ...", file=sys.stderr)
         results["devserver"] = devserver_throughput(data)
+        print("meetings ...", file=sys.stderr)
+        results["meetings"] = meetings_bench(ROOT, _clean_env())
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
@@ -383,6 +387,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
             f"| {d['non_2xx']} |"
         )
+    lines += ["", *meetings_report_lines(r["meetings"])]
     return "\n".join(lines)
 
 

@@ -42,11 +42,11 @@ class MeetingImport(MeetingCreate):
 class AgendaQuery(RequestModel):
     date: str | None = Field(
         None,
-        pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="YYYY-MM-DD; default: today in `tz`.",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="YYYY-MM-DD; default (absent or empty): today in `tz`.",
     )
     tz: str | None = Field(
-        None, min_length=1, max_length=64, description="IANA time zone (default UTC)."
+        None, max_length=64, description="IANA time zone; default (absent or empty): UTC."
     )
 
 

@@ -316,7 +316,7 @@ class MeetingsService:
         starts are more than a maximum meeting length before the day (none later can overlap it).
         """
         zone = _zone(tz)
-        if day is None:
+        if not day:
             wanted = self._clock().astimezone(zone).date()
         else:
             try:
