@@ -34,9 +34,12 @@ from typing import Any
 import azure.functions as func
 import httpx
 
+from bench import clubs
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
+from bench.friends import friends_bench
+from bench.friends import report_lines as friends_report_lines
 from bench.meetings import meetings_bench
 from bench.meetings import report_lines as meetings_report_lines
 
@@ -343,10 +346,14 @@ def main() -> None:
         results["devserver"] = devserver_throughput(data)
         print("meetings ...", file=sys.stderr)
         results["meetings"] = meetings_bench(ROOT, _clean_env())
+        print("friends ...", file=sys.stderr)
+        results["friends"] = friends_bench()
+    results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print(clubs.report(results["clubs"]))
 
 
 def report(r: dict[str, Any]) -> str:
@@ -388,6 +395,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {d['non_2xx']} |"
         )
     lines += ["", *meetings_report_lines(r["meetings"])]
+    lines += ["", *friends_report_lines(r["friends"])]
     return "\n".join(lines)
 
 
