@@ -222,6 +222,18 @@ async def test_a_long_retry_after_is_passed_on_not_slept(
     assert len(graph.requests) == 1
 
 
+async def test_throttling_that_outlasts_the_retries_is_503_with_retry_after(
+    make_provider: Callable[..., GraphMeetingProvider], providers: list[GraphMeetingProvider]
+) -> None:
+    throttled = graph_error("TooManyRequests", "Too many requests")
+    graph = Graph(*[reply(429, throttled, **{"Retry-After": "1"}) for _ in range(3)])
+    providers.append(provider := make_provider(graph))
+    with pytest.raises(DependencyUnavailable) as caught:
+        await create(provider)
+    assert caught.value.retry_after == 1
+    assert len(graph.requests) == 3  # the first try and the SDK's two retries
+
+
 async def test_missing_access_policy_is_its_own_503(
     make_provider: Callable[..., GraphMeetingProvider],
     providers: list[GraphMeetingProvider],

@@ -5,7 +5,7 @@ the provider, the meetings settings, and the provider the runtime picks."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from switchboard.runtime import build_meeting_provider
 from switchboard.services.caller import Caller
 from switchboard.services.meetings import MeetingsService, parse_teams_link
 from switchboard.settings import Settings
+from tests.proxies import spy, spy_of
 
 START = datetime(2026, 11, 23, 14, tzinfo=UTC)
 END = datetime(2026, 11, 23, 15, tzinfo=UTC)
@@ -140,3 +141,47 @@ def test_the_runtime_picks_the_provider(tmp_path: Path) -> None:
         "AUTH_AUDIENCE": "api",
     }
     assert build_meeting_provider(Settings.from_environ(azure)) is None
+
+
+async def test_agenda_takes_meetings_overlapping_the_day_and_defaults_to_today(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    counted = spy(store)
+    service = MeetingsService(counted, LocalMeetingProvider(tmp_path), clock=lambda: now)
+    day = datetime(2026, 11, 24, tzinfo=UTC)
+    spans = {
+        "overnight": (day - timedelta(hours=1), day + timedelta(hours=1)),
+        "all day": (day - timedelta(hours=12), day + timedelta(hours=12)),
+        "ended at midnight": (day - timedelta(hours=1), day),
+        "yesterday": (day - timedelta(hours=30), day - timedelta(hours=29)),
+        "tomorrow": (day + timedelta(hours=24), day + timedelta(hours=25)),
+        "late": (day + timedelta(hours=23), day + timedelta(hours=24)),
+    }
+    for subject, (start, end) in spans.items():
+        await service.schedule(ALICE, subject, start, end, [])
+    # A long history before the day: the query stops before reading it all.
+    for n in range(150):
+        old = day - timedelta(days=3 + n)
+        await service.schedule(ALICE, f"old {n}", old, old + timedelta(hours=1), [])
+    for asked in (None, "", "2026-11-24"):
+        spy_of(counted).calls.clear()
+        found = await service.agenda(ALICE, asked, None)
+        assert [v.subject for v in found] == ["all day", "overnight", "late"]
+        assert spy_of(counted).calls == {"query": 1}  # 156 entries, one page read
+
+
+async def test_a_failed_cancel_at_the_provider_keeps_the_meeting(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = spy(LocalMeetingProvider(tmp_path))
+    service = MeetingsService(store, provider)
+    made = await service.schedule(ALICE, "Sync", START, END, ["bob"])
+    spy_of(provider).fail["delete_meeting"] = errors.DependencyUnavailable("graph")
+    with pytest.raises(errors.DependencyUnavailable):
+        await service.delete(ALICE, made.meeting_id)
+    assert (await service.require_participant("bob", made.meeting_id)).subject == "Sync"
+    spy_of(provider).fail.clear()
+    await service.delete(ALICE, made.meeting_id)
+    with pytest.raises(errors.NotFound):
+        await service.require_participant("bob", made.meeting_id)
