@@ -19,17 +19,19 @@ from switchboard.services.clubs import ClubsService
 from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
+from switchboard.services.meetings import MeetingsService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import ChatProvider, DocumentStore, IdentityProvider
+    from switchboard.ports import ChatProvider, DocumentStore, IdentityProvider, MeetingProvider
     from switchboard.services.caller import Caller
     from switchboard.services.chat import ChatService
     from switchboard.services.hooks import (
         ClubObserver,
         FriendshipObserver,
+        MeetingObserver,
         ProfileObserver,
         UserDataOwner,
     )
@@ -46,6 +48,8 @@ class Adapters:
     dev_issuer: DevTokenIssuer | None = None
     # None: the runtime builds the one the settings describe at first use (tests leave it out).
     chat_provider: ChatProvider | None = None
+    # None: meetings cannot be scheduled here (Azure without Graph); import still works.
+    meeting_provider: MeetingProvider | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -59,6 +63,7 @@ class Adapters:
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
             chat_provider=build_chat_provider(settings, store, identity_provider),
+            meeting_provider=build_meeting_provider(settings),
         )
 
 
@@ -106,8 +111,9 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        # Chat last: ending friendships and leaving clubs tell chat, which then cleans the rest.
-        return (self.friends, self.clubs, self.chat)
+        # Chat last: ending friendships, leaving clubs and meetings tell chat, which then
+        # cleans the rest.
+        return (self.friends, self.clubs, self.meetings, self.chat)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -118,6 +124,17 @@ class Runtime:
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
         return (self.chat,)
+
+    @functools.cached_property
+    def meeting_observers(self) -> tuple[MeetingObserver, ...]:
+        """Every service told when a meeting is scheduled or cancelled (chat: meeting chats)."""
+        return (self.chat,)
+
+    @functools.cached_property
+    def meetings(self) -> MeetingsService:
+        return MeetingsService(
+            self.store, self.adapters.meeting_provider, observers=self.meeting_observers
+        )
 
     @functools.cached_property
     def club_observers(self) -> tuple[ClubObserver, ...]:
@@ -199,6 +216,8 @@ class Runtime:
             await self.chat_provider.close()
         await self.store.close()
         await self.identity_provider.close()
+        if self.adapters.meeting_provider is not None:
+            await self.adapters.meeting_provider.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -249,6 +268,28 @@ def build_chat_provider(
     from switchboard.adapters.chat_local import LocalChatProvider
 
     return LocalChatProvider(settings.switchboard_data_dir)
+
+
+def build_meeting_provider(settings: Settings) -> MeetingProvider | None:
+    """Graph when an organizer is set; else the local recorder, but never in Azure (None)."""
+    if settings.uses_graph:
+        from switchboard.adapters.graph_azure import GraphMeetingProvider
+
+        assert settings.meetings_organizer_id  # uses_graph
+        secret = settings.graph_client_secret
+        return GraphMeetingProvider.from_settings(
+            organizer_id=settings.meetings_organizer_id,
+            lobby_bypass=settings.meetings_lobby_bypass,
+            tenant_id=settings.graph_tenant_id,
+            client_id=settings.graph_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.graph_local import LocalMeetingProvider
+
+    return LocalMeetingProvider(settings.switchboard_data_dir)
 
 
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
