@@ -87,7 +87,7 @@ async def test_the_club_thread_follows_members_and_only_members_see_it(world: Wo
     # An outsider may read an open club, never its thread.
     assert (await world.club("outsider", club))["chatThreadId"] is None
     assert await world.threads("outsider") == []
-    assert [t["clubId"] for t in await world.threads("ann")] == [club]
+    assert [(t["clubId"], t["topic"]) for t in await world.threads("ann")] == [(club, "Chess")]
     assert world.local.participants(thread_id) == {
         LOCAL_SERVICE_USER,
         await world.acs_id("owner"),
