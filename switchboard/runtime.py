@@ -163,6 +163,10 @@ class Runtime:
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return await self.authenticator.authenticate(headers)
 
+    async def register(self, caller: Caller) -> None:
+        """A user exists from their first authenticated request: make sure of their profile."""
+        await self.identity.ensure_profile(caller)
+
     def describe(self) -> dict[str, str]:
         """Which adapters run (names only, never endpoints or keys): health and logs."""
         return {
