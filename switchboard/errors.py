@@ -130,3 +130,31 @@ class DependencyUnavailable(SwitchboardError):
 
 class ConfigurationError(Exception):
     """A setting has a bad value: start-up stops, naming the setting."""
+
+
+# --- phone & SMS ------------------------------------------------------------------------------
+
+
+class InvalidPhoneNumber(InvalidInput):
+    title = "Invalid phone number"
+    code = "invalid_phone_number"
+
+
+class InvalidCode(InvalidInput):
+    title = "Wrong or expired code"
+    code = "invalid_code"
+
+
+class PhoneInUse(Conflict):
+    title = "Phone number in use"
+    code = "phone_in_use"
+
+
+class RecipientOptedOut(Conflict):
+    title = "Recipient opted out"
+    code = "recipient_opted_out"
+
+
+class SmsNotConfigured(NotFound):
+    title = "SMS not configured"
+    code = "sms_not_configured"

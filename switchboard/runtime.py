@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
+from switchboard.services.phone import PhoneService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import DocumentStore, IdentityProvider
+    from switchboard.ports import DocumentStore, IdentityProvider, SmsSender
     from switchboard.services.caller import Caller
     from switchboard.services.hooks import ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
@@ -36,6 +37,8 @@ class Adapters:
     identity_provider: IdentityProvider
     authenticator: Authenticator
     dev_issuer: DevTokenIssuer | None = None
+    # None: SMS is not configured (in Azure without SMS_FROM); the SMS routes answer 404.
+    sms_sender: SmsSender | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -46,6 +49,7 @@ class Adapters:
             identity_provider=build_identity_provider(settings),
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
+            sms_sender=build_sms_sender(settings),
         )
 
 
@@ -87,7 +91,7 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return ()
+        return (self.phone,)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -103,6 +107,19 @@ class Runtime:
             teams_client_id=self.settings.teams_client_id,
             user_data_owners=self.user_data_owners,
             profile_observers=self.profile_observers,
+        )
+
+    @functools.cached_property
+    def phone(self) -> PhoneService:
+        app_url = self.settings.public_app_url
+        if app_url is None and not self.settings.running_in_azure:
+            app_url = LOCAL_APP_URL  # the devserver serves the web client at its root
+        return PhoneService(
+            self.store,
+            self.adapters.sms_sender,
+            lambda: self.identity,  # late: identity lists this service among its data owners
+            daily_invites=self.settings.sms_daily_limit,
+            app_url=app_url,
         )
 
     @functools.cached_property
@@ -125,6 +142,8 @@ class Runtime:
     async def close(self) -> None:
         await self.store.close()
         await self.identity_provider.close()
+        if self.adapters.sms_sender is not None:
+            await self.adapters.sms_sender.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -156,6 +175,29 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
 
     return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+LOCAL_APP_URL = "http://localhost:7071"
+
+
+def build_sms_sender(settings: Settings) -> SmsSender | None:
+    """ACS SMS when SMS_FROM is set; in Azure without it, none (never the local outbox)."""
+    if settings.uses_azure_sms:
+        from switchboard.adapters.sms_azure import AzureSmsSender
+
+        assert settings.sms_from  # uses_azure_sms
+        secret = settings.acs_connection_string
+        return AzureSmsSender.from_settings(
+            settings.sms_from,
+            endpoint=settings.acs_endpoint,
+            connection_string=secret.get_secret_value() if secret else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.sms_local import LocalSmsOutbox
+
+    return LocalSmsOutbox(settings.switchboard_data_dir)
 
 
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
