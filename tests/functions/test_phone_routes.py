@@ -609,3 +609,46 @@ async def test_the_local_outbox_survives_a_restart(tmp_path: Path) -> None:
     await again.close()
     assert [m.message_id for m in messages] == [sent.message_id]
     assert messages[0].to == ALICE_NUMBER
+
+
+async def test_operations_per_verification_and_invitation(tmp_path: Path) -> None:
+    """The counts bench/phone.py reports, pinned: a code send is 5 store operations and 1 SMS,
+    an invitation 4 and 1 (beside the club's own membership check)."""
+    from switchboard.adapters.sqlite_store import SqliteStore
+    from tests.proxies import spy
+
+    rt = make_runtime(
+        tmp_path,
+        store=spy(SqliteStore(tmp_path / "s.sqlite")),
+        sms_sender=spy(LocalSmsOutbox(tmp_path)),
+    )
+    access = Memberships({"club1": {"alice"}})
+    rt.__dict__["phone"] = PhoneService(
+        rt.store,
+        rt.adapters.sms_sender,
+        lambda: rt.identity,
+        app_url="https://app.example",
+        club_access=access.require,
+    )
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        alice = client.login("alice", "Alice")
+        await client.request("GET", "/api/me", headers=alice)
+        store, sms = spy_of(rt.store), spy_of(rt.adapters.sms_sender)
+        store.calls.clear()
+        await client.request(
+            "POST", "/api/me/phone", headers=alice, json_body={"phoneNumber": ALICE_NUMBER}
+        )
+        assert (sum(store.calls.values()), sms.calls["send"]) == (5, 1)
+        store.calls.clear()
+        await client.request(
+            "POST",
+            "/api/invites/sms",
+            headers=alice,
+            json_body={"to": BOB_NUMBER, "clubId": "club1"},
+        )
+        assert (sum(store.calls.values()), sms.calls["send"]) == (4, 2)
+    finally:
+        set_runtime(None)
+        await rt.close()
