@@ -652,3 +652,29 @@ async def test_operations_per_verification_and_invitation(tmp_path: Path) -> Non
     finally:
         set_runtime(None)
         await rt.close()
+
+
+async def test_pascal_case_envelopes_reach_the_function_through_the_devserver(
+    client: Client,
+) -> None:
+    import httpx
+
+    batch = [
+        {
+            "Id": "1",
+            "EventType": "Microsoft.Communication.SMSReceived",
+            "Subject": "/x",
+            "DataVersion": "1.0",
+            "EventTime": "not a time",
+            "Data": sms_received(ALICE_NUMBER, "STOP", pascal=True),
+        },
+    ]
+    transport = httpx.ASGITransport(app=app_server())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        resp = await http.post(
+            "/runtime/webhooks/eventgrid", params={"functionName": "sms_events"}, json=batch
+        )
+    assert resp.status_code == 200
+    record = await client.runtime.store.read(PHONE, number_key(ALICE_NUMBER), "number")
+    assert record is not None
+    assert record["optedOut"] is True
