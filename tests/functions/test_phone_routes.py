@@ -678,3 +678,26 @@ async def test_pascal_case_envelopes_reach_the_function_through_the_devserver(
     record = await client.runtime.store.read(PHONE, number_key(ALICE_NUMBER), "number")
     assert record is not None
     assert record["optedOut"] is True
+
+
+async def test_a_friend_gets_the_verified_number_as_pstn_to_and_a_stranger_nothing(
+    tmp_path: Path,
+) -> None:
+    rt = make_runtime(tmp_path, PSTN_CALLER_ID="+18005550100")
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        alice, bob, carol = (client.login(u, u.title()) for u in ("alice", "bob", "carol"))
+        for who in (alice, bob, carol):
+            await client.request("GET", "/api/me", headers=who)  # users exist from a first call
+        await verify_number(client, alice, ALICE_NUMBER)
+        assert (await client.request("PUT", "/api/friends/alice", headers=bob)).status == 200
+        assert (await client.request("PUT", "/api/friends/bob", headers=alice)).status == 200
+        info = await client.request("GET", "/api/friends/alice/call-info", headers=bob)
+        assert info.json()["pstn"] == {"from": "+18005550100", "to": ALICE_NUMBER}
+        stranger = await client.request("GET", "/api/friends/alice/call-info", headers=carol)
+        assert stranger.status == 404
+        assert ALICE_NUMBER not in stranger.body.decode()
+    finally:
+        set_runtime(None)
+        await rt.close()
