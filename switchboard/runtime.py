@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.clubs import ClubsService
 from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider, SmsSender
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import FriendshipObserver, ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import (
+        ClubObserver,
+        FriendshipObserver,
+        ProfileObserver,
+        UserDataOwner,
+    )
     from switchboard.settings import Settings
 
 
@@ -92,7 +98,7 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.friends, self.phone)
+        return (self.friends, self.clubs, self.phone)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -103,6 +109,19 @@ class Runtime:
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
+
+    @functools.cached_property
+    def club_observers(self) -> tuple[ClubObserver, ...]:
+        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
+        return ()
+
+    @functools.cached_property
+    def clubs(self) -> ClubsService:
+        return ClubsService(
+            self.store,
+            call_idle_hours=self.settings.call_idle_hours,
+            observers=self.club_observers,
+        )
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -134,6 +153,7 @@ class Runtime:
             lambda: self.identity,  # late: identity lists this service among its data owners
             daily_invites=self.settings.sms_daily_limit,
             app_url=app_url,
+            club_access=self.clubs.require_member,
         )
 
     @functools.cached_property

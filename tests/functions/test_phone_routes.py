@@ -701,3 +701,32 @@ async def test_a_friend_gets_the_verified_number_as_pstn_to_and_a_stranger_nothi
     finally:
         set_runtime(None)
         await rt.close()
+
+
+async def test_alice_invites_bob_to_her_real_clubs_call_and_outsiders_cannot(
+    client: Client,
+) -> None:
+    """Wired to the clubs capability: members invite; a non-member and an unknown club are 404."""
+    alice, carol = client.login("alice", "Alice"), client.login("carol", "Carol")
+    club = await client.request(
+        "POST", "/api/clubs", headers=alice, json_body={"name": "Chess", "visibility": "invite"}
+    )
+    assert club.status == 201
+    club_id = club.json()["clubId"]
+    sent = await client.request(
+        "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "clubId": club_id}
+    )
+    assert sent.status == 202, sent.body
+    [item] = (await client.request("GET", "/api/dev/outbox")).json()["items"]
+    assert item["to"] == BOB_NUMBER
+    assert f"http://localhost:7071/?clubId={club_id}" in item["message"]
+    for who, target in [(carol, club_id), (alice, "no-such-club")]:
+        resp = await client.request(
+            "POST", "/api/invites/sms", headers=who, json_body={"to": BOB_NUMBER, "clubId": target}
+        )
+        assert resp.status == 404
+    meeting = await client.request(
+        "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "meetingId": "m1"}
+    )
+    assert meeting.status == 404
+    assert len((await client.request("GET", "/api/dev/outbox")).json()["items"]) == 1
