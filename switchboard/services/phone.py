@@ -494,8 +494,9 @@ class PhoneService:
         self, user_id: str, key: str
     ) -> tuple[UserPhoneDoc | None, NumberDoc | None]:
         docs = await self._store.read_many(PHONE, [(user_id, USER_DOC_ID), (key, NUMBER_DOC_ID)])
-        user = next((d for d in docs if d["pk"] == user_id), None)
-        record = next((d for d in docs if d["pk"] == key), None)
+        # By (pk, id): a user id may look like a number's key, never its document id.
+        user = next((d for d in docs if (d["pk"], d["id"]) == (user_id, USER_DOC_ID)), None)
+        record = next((d for d in docs if (d["pk"], d["id"]) == (key, NUMBER_DOC_ID)), None)
         return cast(UserPhoneDoc | None, user), cast(NumberDoc | None, record)
 
     def _new_user(self, user_id: str) -> UserPhoneDoc:

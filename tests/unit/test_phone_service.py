@@ -204,3 +204,15 @@ def test_sms_settings_accept_numbers_short_codes_and_sender_ids() -> None:
         s = Settings.from_environ({"SMS_FROM": sender, "ACS_ENDPOINT": "https://x"})
         assert s.uses_azure_sms
     assert not Settings.from_environ({}).uses_azure_sms
+
+
+async def test_a_user_named_like_a_numbers_key_does_not_confuse_the_records(world: World) -> None:
+    tricky = caller(number_key(A))
+    await world.service.start_verification(tricky, A)
+    view = await world.service.verify(tricky, world.sender.last_code())
+    assert view.phone_number == A
+    world.clock.advance(minutes=2)
+    with pytest.raises(errors.PhoneInUse):
+        await world.service.start_verification(caller("bob"), A)
+    await world.service.start_verification(tricky, A)  # both records in one partition
+    assert (await world.service.verify(tricky, world.sender.last_code())).phone_number == A
