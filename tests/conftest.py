@@ -18,11 +18,12 @@ import pytest
 
 import function_app
 from switchboard.adapters.acs_local import LocalIdentityIssuer
+from switchboard.adapters.graph_local import LocalMeetingProvider
 from switchboard.adapters.sms_local import LocalSmsOutbox
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.auth import DevTokenIssuer
 from switchboard.devserver import DevServer
-from switchboard.ports import DocumentStore, IdentityProvider, SmsSender
+from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider, SmsSender
 from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
 from switchboard.settings import Settings
 from tests.fakes import FakeIdentityProvider
@@ -58,6 +59,7 @@ def make_runtime(
     *,
     store: DocumentStore | None = None,
     identity_provider: IdentityProvider | None = None,
+    meeting_provider: MeetingProvider | None = None,
     sms_sender: SmsSender | None = None,
     **settings: str,
 ) -> Runtime:
@@ -69,6 +71,7 @@ def make_runtime(
         identity_provider=identity_provider or LocalIdentityIssuer(data_dir),
         authenticator=build_authenticator(chosen, issuer),
         dev_issuer=issuer,
+        meeting_provider=meeting_provider or LocalMeetingProvider(data_dir),
         sms_sender=sms_sender or LocalSmsOutbox(data_dir),
     )
     return Runtime(chosen, adapters)

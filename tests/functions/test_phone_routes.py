@@ -725,8 +725,39 @@ async def test_alice_invites_bob_to_her_real_clubs_call_and_outsiders_cannot(
             "POST", "/api/invites/sms", headers=who, json_body={"to": BOB_NUMBER, "clubId": target}
         )
         assert resp.status == 404
+    assert len((await client.request("GET", "/api/dev/outbox")).json()["items"]) == 1
+
+
+async def test_meeting_invitations_come_from_the_organizer_and_invitees_only(
+    client: Client,
+) -> None:
+    """Wired to the meetings capability: organizer and invitees invite; anyone else gets 404."""
+    alice, bob, carol = (client.login(u, u.title()) for u in ("alice", "bob", "carol"))
+    for who in (alice, bob, carol):
+        await client.request("GET", "/api/me", headers=who)  # users exist from a first call
     meeting = await client.request(
+        "POST",
+        "/api/meetings",
+        headers=alice,
+        json_body={
+            "subject": "Standup",
+            "start": "2026-12-01T09:00:00+00:00",
+            "end": "2026-12-01T09:30:00+00:00",
+            "invitees": ["bob"],
+        },
+    )
+    assert meeting.status == 201, meeting.body
+    meeting_id = meeting.json()["meetingId"]
+    body = {"to": BOB_NUMBER, "meetingId": meeting_id}
+    for who in (alice, bob):
+        resp = await client.request("POST", "/api/invites/sms", headers=who, json_body=body)
+        assert resp.status == 202, resp.body
+    outsider = await client.request("POST", "/api/invites/sms", headers=carol, json_body=body)
+    assert outsider.status == 404
+    unknown = await client.request(
         "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "meetingId": "m1"}
     )
-    assert meeting.status == 404
-    assert len((await client.request("GET", "/api/dev/outbox")).json()["items"]) == 1
+    assert unknown.status == 404
+    items = (await client.request("GET", "/api/dev/outbox")).json()["items"]
+    assert len(items) == 2
+    assert f"http://localhost:7071/?meetingId={meeting_id}" in items[0]["message"]
