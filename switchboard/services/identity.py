@@ -139,7 +139,8 @@ class TeamsUserToken:
 
 @dataclass(frozen=True, slots=True)
 class ProfileView:
-    """The caller's profile as the API shows it (phone number masked)."""
+    """The caller's profile as the API shows it, to the caller only: the verified number in full,
+    so its owner can check it."""
 
     user_id: str
     display_name: str
@@ -306,6 +307,23 @@ class IdentityService:
             await observer.profile_changed(view.user_id, view.display_name)
         return view
 
+    async def set_phone(self, caller: Caller, number: str | None) -> ProfileView:
+        """Set (or clear) the caller's verified phone number: the phone service calls this once
+        the number's code is right."""
+        for _ in range(_MAPPING_ATTEMPTS):
+            profile = await self._get_or_create_profile(caller)
+            updated: UserDoc = {
+                **profile,
+                "phoneNumber": number,
+                "phoneVerified": number is not None,
+            }
+            try:
+                saved = await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
+            except PreconditionFailed:
+                continue
+            return _view(_stored(saved))
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
     async def erase(self, caller: Caller) -> None:
         """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
 
@@ -415,6 +433,6 @@ def _view(profile: UserDoc) -> ProfileView:
         user_id=profile["userId"],
         display_name=profile["displayName"],
         communication_user_id=profile.get("communicationUserId"),
-        phone_number=mask_phone(profile.get("phoneNumber")),
+        phone_number=profile.get("phoneNumber"),
         phone_verified=bool(profile.get("phoneVerified")),
     )
