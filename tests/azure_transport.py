@@ -115,9 +115,9 @@ class MockTransport(AsyncHttpTransport):  # type: ignore[type-arg]
 
     async def send(self, request: HttpRequest, **kwargs: Any) -> AsyncHttpResponse:
         url = urllib.parse.urlsplit(request.url)
-        # azure-core's HttpRequest has `content`; the legacy transport request some SDKs still
-        # send (azure-communication-chat) keeps the same bytes in `body`.
-        content = getattr(request, "content", None) or getattr(request, "body", None)
+        # azure.core.rest requests carry `content`; the legacy transport requests that older
+        # autorest SDKs (azure-communication-sms) still build carry `body`.
+        content = request.content if hasattr(request, "content") else request.body
         body: Any = None
         if content:
             try:

@@ -109,3 +109,29 @@ def test_deploy_docs_section() -> None:
     for needed in ("azd up", "AUTH_MODE", "easyauth", "jwt", "setup-graph.sh", "cost"):
         assert needed in doc, needed
     assert Path(REPO / "azure.yaml").is_file()
+
+
+def test_postdeploy_subscribes_sms_events_and_reruns_safely(tmp_path: Path) -> None:
+    """With an `az` that records its calls: the hook waits for the function, subscribes it, and a
+    second run does the same PUT again (idempotent); it never skips the subscription."""
+    log = tmp_path / "az.log"
+    az = tmp_path / "az"
+    az.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 0\n')
+    az.chmod(0o755)
+    env = {
+        "PATH": f"{tmp_path}:/usr/bin:/bin",
+        "AZURE_RESOURCE_GROUP": "rg",
+        "ACS_EVENTGRID_SYSTEM_TOPIC": "topic",
+        "AZURE_FUNCTION_APP_ID": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/a",
+    }
+    for _ in range(2):
+        done = subprocess.run(
+            ["sh", str(SCRIPTS / "postdeploy.sh")], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    creates = [c for c in calls if c.startswith("eventgrid system-topic event-subscription create")]
+    assert len(creates) == 2
+    assert "/functions/sms_events" in creates[0]
+    for script in ("postdeploy.sh", "postdeploy.ps1"):
+        assert "exit 0" not in (SCRIPTS / script).read_text()
