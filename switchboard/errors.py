@@ -105,6 +105,11 @@ class Conflict(SwitchboardError):
     code = "conflict"
 
 
+class DeviceLimitReached(Conflict):
+    title = "Device limit reached"
+    code = "device_limit"
+
+
 class TooManyRequests(SwitchboardError):
     status = 429
     title = "Too many requests"

@@ -11,18 +11,20 @@ nothing is patched.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
+from switchboard.services.push import CallEventService, PushService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import DocumentStore, IdentityProvider
+    from switchboard.ports import DocumentStore, IdentityProvider, PushSender
     from switchboard.services.caller import Caller
     from switchboard.services.hooks import ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
@@ -36,6 +38,8 @@ class Adapters:
     identity_provider: IdentityProvider
     authenticator: Authenticator
     dev_issuer: DevTokenIssuer | None = None
+    # None: built from the settings on first use (the Runtime's `push_sender`).
+    push_sender: PushSender | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -46,6 +50,7 @@ class Adapters:
             identity_provider=build_identity_provider(settings),
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
+            push_sender=build_push_sender(settings),
         )
 
 
@@ -82,12 +87,16 @@ class Runtime:
     def dev_issuer(self) -> DevTokenIssuer | None:
         return self.adapters.dev_issuer
 
+    @functools.cached_property
+    def push_sender(self) -> PushSender:
+        return self.adapters.push_sender or build_push_sender(self.settings)
+
     # --- services -----------------------------------------------------------------------------
 
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return ()
+        return (self.push,)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -104,6 +113,14 @@ class Runtime:
             user_data_owners=self.user_data_owners,
             profile_observers=self.profile_observers,
         )
+
+    @functools.cached_property
+    def push(self) -> PushService:
+        return PushService(self.store, self.push_sender)
+
+    @functools.cached_property
+    def call_events(self) -> CallEventService:
+        return CallEventService(listeners=())
 
     @functools.cached_property
     def health(self) -> HealthService:
@@ -123,8 +140,12 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        if "push" in self.__dict__:
+            await self.push.drain()  # pushes already under way finish before the store closes
         await self.store.close()
         await self.identity_provider.close()
+        if "push_sender" in self.__dict__:
+            await self.push_sender.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -156,6 +177,26 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
 
     return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+def build_push_sender(settings: Settings) -> PushSender:
+    if settings.uses_notification_hub:
+        from switchboard.adapters.push_azure import AzurePushHub
+
+        secret = settings.notification_hub_connection_string
+        assert secret is not None  # enforced by Settings
+        assert settings.notification_hub_name
+        logging.getLogger("switchboard.push").info(
+            "pushes go through Notification Hub %s in namespace %s",
+            settings.notification_hub_name,
+            settings.notification_hub_namespace or "(from the connection string)",
+        )
+        return AzurePushHub.from_connection_string(
+            secret.get_secret_value(), settings.notification_hub_name
+        )
+    from switchboard.adapters.push_local import LocalPushHub
+
+    return LocalPushHub(settings.switchboard_data_dir)
 
 
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:

@@ -1,0 +1,367 @@
+"""Push routes and the call_events function through their registered handlers: devices per
+user (a second and third user see and change nothing of the first's), the 10-device limit, the
+cost of a registration, hub failures, erase, the dev outbox, and ACS call events."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from switchboard.adapters.push_local import LocalPushHub
+from switchboard.adapters.sqlite_store import SqliteStore
+from switchboard.errors import DependencyUnavailable
+from switchboard.ports import PushMessage, PushRejected
+from switchboard.runtime import Runtime, set_runtime
+from switchboard.services.push import (
+    DEVICES,
+    DEVICES_DOC_ID,
+    hub_installation_id,
+    user_tag,
+)
+from tests.conftest import Client, app_server, make_runtime
+from tests.proxies import spy, spy_of
+
+APNS = {"platform": "apns", "pushChannel": "a1b2c3d4e5f6"}
+FCM = {"platform": "fcmv1", "pushChannel": "fcm:token-XYZ_123"}
+
+
+@dataclasses.dataclass
+class World:
+    client: Client
+    hub: LocalPushHub
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.client.runtime
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    base = make_runtime(tmp_path, store=spy(SqliteStore(tmp_path / "switchboard.sqlite")))
+    hub = LocalPushHub(tmp_path)
+    rt = Runtime(base.settings, dataclasses.replace(base.adapters, push_sender=spy(hub)))
+    set_runtime(rt)
+    yield World(Client(rt), hub)
+    set_runtime(None)
+    await rt.close()
+
+
+def counts(rt: Runtime) -> tuple[dict[str, int], dict[str, int]]:
+    return dict(spy_of(rt.store).calls), dict(spy_of(rt.push_sender).calls)
+
+
+def reset(rt: Runtime) -> None:
+    spy_of(rt.store).calls.clear()
+    spy_of(rt.push_sender).calls.clear()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/api/me/devices/phone-1"), ("DELETE", "/api/me/devices/phone-1")],
+)
+async def test_device_routes_need_a_caller(world: World, method: str, path: str) -> None:
+    resp = await world.client.request(method, path, json_body=APNS)
+    assert resp.status == 401
+    assert counts(world.runtime) == ({}, {})
+
+
+async def test_register_costs_one_store_write_and_one_hub_call(world: World) -> None:
+    bob = world.client.login("bob", "Bob")
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 204, resp.body
+    store, hub = counts(world.runtime)
+    assert store == {"read": 1, "create": 1}
+    assert hub == {"put_installation": 1}
+    installed = world.hub.installation(hub_installation_id("bob", "phone-1"))
+    assert installed == {
+        "platform": "apns",
+        "pushChannel": APNS["pushChannel"],
+        "tag": user_tag("bob"),
+    }
+
+    # Same device, new token: the hub's installation is patched, the store is not written.
+    reset(world.runtime)
+    again = {"platform": "apns", "pushChannel": "ffff0000"}
+    resp = await world.client.request(
+        "PUT", "/api/me/devices/phone-1", headers=bob, json_body=again
+    )
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1}, {"update_push_channel": 1})
+    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})[
+        "pushChannel"
+    ] == "ffff0000"
+
+    # Same device, other platform: one replace and one PUT.
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=FCM)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1, "replace": 1}, {"put_installation": 1})
+
+
+async def test_a_second_user_cannot_touch_the_first_users_device(world: World) -> None:
+    bob = world.client.login("bob")
+    mallory = world.client.login("mallory")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    # Mallory sends the same installation id: she gets her own installation, bob's is untouched.
+    resp = await world.client.request(
+        "PUT", "/api/me/devices/phone-1", headers=mallory, json_body=FCM
+    )
+    assert resp.status == 204
+    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})["tag"] == user_tag(
+        "bob"
+    )
+    assert (world.hub.installation(hub_installation_id("mallory", "phone-1")) or {})[
+        "tag"
+    ] == user_tag("mallory")
+    # Mallory's delete removes her device only.
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=mallory)
+    assert resp.status == 204
+    assert world.hub.installation(hub_installation_id("mallory", "phone-1")) is None
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is not None
+    assert list(await world.runtime.push.devices("bob")) == ["phone-1"]
+    # A third user deleting an id they never registered changes nothing and calls no hub.
+    carol = world.client.login("carol")
+    reset(world.runtime)
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=carol)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1}, {})
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is not None
+
+
+async def test_delete_removes_from_hub_and_store(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/tablet", headers=bob, json_body=FCM)
+    reset(world.runtime)
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=bob)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1, "replace": 1}, {"delete_installation": 1})
+    assert list(await world.runtime.push.devices("bob")) == ["tablet"]
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is None
+
+
+async def test_at_most_ten_devices(world: World) -> None:
+    bob = world.client.login("bob")
+    for i in range(10):
+        resp = await world.client.request(
+            "PUT", f"/api/me/devices/d{i}", headers=bob, json_body=APNS
+        )
+        assert resp.status == 204
+    resp = await world.client.request("PUT", "/api/me/devices/d10", headers=bob, json_body=APNS)
+    assert resp.status == 409
+    assert resp.json()["code"] == "device_limit"
+    assert world.hub.installation(hub_installation_id("bob", "d10")) is None
+    # Re-registering a known one is still fine; another user is not limited by bob's.
+    resp = await world.client.request("PUT", "/api/me/devices/d3", headers=bob, json_body=FCM)
+    assert resp.status == 204
+    alice = world.client.login("alice")
+    resp = await world.client.request("PUT", "/api/me/devices/d10", headers=alice, json_body=APNS)
+    assert resp.status == 204
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"platform": "wns", "pushChannel": "x"},
+        {"platform": "apns"},
+        {"platform": "apns", "pushChannel": ""},
+        {"platform": "apns", "pushChannel": "has space"},
+        {"platform": "apns", "pushChannel": "x", "userId": "alice"},
+        {"platform": "apns", "pushChannel": "x" * 5000},
+    ],
+)
+async def test_bad_registrations_change_nothing(world: World, body: dict[str, Any]) -> None:
+    bob = world.client.login("bob")
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=body)
+    assert resp.status == 400
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert counts(world.runtime) == ({}, {})
+
+
+async def test_a_bad_installation_id_is_refused(world: World) -> None:
+    bob = world.client.login("bob")
+    resp = await world.client.request("PUT", "/api/me/devices/..", headers=bob, json_body=APNS)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize(
+    "failure", [DependencyUnavailable("push", retry_after=9), PushRejected("quota")]
+)
+async def test_hub_failure_is_503_and_undoes_the_store_write(
+    world: World, failure: Exception
+) -> None:
+    bob = world.client.login("bob")
+    spy_of(world.runtime.push_sender).fail["put_installation"] = failure
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 503
+    assert resp.headers["retry-after"]
+    assert await world.runtime.push.devices("bob") == {}
+
+
+async def test_hub_failure_on_delete_changes_nothing(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["delete_installation"] = DependencyUnavailable("push")
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=bob)
+    assert resp.status == 503
+    assert list(await world.runtime.push.devices("bob")) == ["phone-1"]
+
+
+async def test_erase_removes_the_users_devices_from_the_hub(world: World) -> None:
+    bob = world.client.login("bob")
+    alice = world.client.login("alice")
+    for name in ("phone", "tablet"):
+        await world.client.request("PUT", f"/api/me/devices/{name}", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/phone", headers=alice, json_body=APNS)
+    await world.client.request("GET", "/api/me", headers=bob)
+    resp = await world.client.request("DELETE", "/api/me", headers=bob)
+    assert resp.status == 204
+    for name in ("phone", "tablet"):
+        assert world.hub.installation(hub_installation_id("bob", name)) is None
+    assert await world.runtime.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
+    assert world.hub.installation(hub_installation_id("alice", "phone")) is not None
+
+
+async def test_erase_keeps_the_devices_when_the_hub_is_down(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["delete_installation"] = DependencyUnavailable("push")
+    resp = await world.client.request("DELETE", "/api/me", headers=bob)
+    assert resp.status == 503
+    assert list(await world.runtime.push.devices("bob")) == ["phone"]  # a retry finishes it
+
+
+async def test_dev_outbox_shows_sends_filtered_by_user(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+    message = PushMessage("Hi", "there", {"kind": "clubCall"})
+    result = await world.runtime.push.fan_out(message, ["bob", "carol"])
+    assert (result.recipients, result.sends, result.failed_sends) == (2, 1, 0)
+    resp = await world.client.request("GET", "/api/dev/push", params={"userId": "bob"})
+    assert resp.status == 200
+    [item] = resp.json()["items"]
+    assert item["title"] == "Hi"
+    assert item["deliveredTo"] == [
+        {"installationId": hub_installation_id("bob", "phone"), "platform": "apns"}
+    ]
+    assert APNS["pushChannel"] not in resp.body.decode()
+    other = await world.client.request("GET", "/api/dev/push", params={"userId": "dave"})
+    assert other.json()["items"] == []
+
+
+async def test_dev_outbox_is_404_outside_dev_mode(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path)
+    rt = Runtime(rt.settings, dataclasses.replace(rt.adapters, dev_issuer=None))
+    set_runtime(rt)
+    try:
+        resp = await Client(rt).request("GET", "/api/dev/push")
+        assert resp.status == 404
+    finally:
+        set_runtime(None)
+        await rt.close()
+
+
+# -- call_events -------------------------------------------------------------------------------
+
+CALL_ENDED = {
+    "id": "530183db-987b-4a3a-b6c1-3391bab12864",
+    "topic": "/subscriptions/s/resourcegroups/g/providers/microsoft.communication/"
+    "communicationservices/acs",
+    "subject": "call/c2VydmVyQ2FsbElk",
+    "data": {
+        "durationOfCall": 49.7,
+        "startedBy": {
+            "rawId": "8:acs:bc360ba8_0000000c",
+            "communicationUser": {"id": "8:acs:bc360ba8_0000000c"},
+            "role": "Attendee",
+        },
+        "serverCallId": "c2VydmVyQ2FsbElk",
+        "group": {"id": "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"},
+        "isTwoParty": False,
+        "correlationId": "c0ffee",
+        "isRoomsCall": False,
+    },
+    "eventType": "Microsoft.Communication.CallEnded",
+    "dataVersion": "1.0",
+    "metadataVersion": "1",
+    "eventTime": "2021-09-22T17:03:12.6143005Z",
+}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, datetime]] = []
+
+    async def group_call_ended(self, group_call_id: str, ended_at: datetime) -> None:
+        self.ended.append((group_call_id, ended_at))
+
+
+def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
+    from switchboard.devserver import _event
+
+    return _event(raw)
+
+
+async def call_events(event: func.EventGridEvent) -> None:
+    arg, handler = app_server().event_grid["call_events"]
+    await handler(**{arg: event})
+
+
+async def test_call_ended_reaches_the_listeners(world: World) -> None:
+    recorder = Recorder()
+    world.runtime.__dict__["call_events"] = type(world.runtime.call_events)([recorder])
+    await call_events(grid_event(CALL_ENDED))
+    assert recorder.ended == [
+        ("5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f", datetime(2021, 9, 22, 17, 3, 12, 614300, UTC))
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"},
+        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallParticipantAdded"},
+        {**CALL_ENDED, "eventType": "Contoso.Unknown"},
+        {**CALL_ENDED, "data": {"isTwoParty": True, "serverCallId": "x"}},
+        {**CALL_ENDED, "data": {"group": {"id": "a/b"}}},
+        {**CALL_ENDED, "data": {"group": "not an object"}},
+        {**CALL_ENDED, "data": []},
+        {**CALL_ENDED, "eventTime": None},
+    ],
+)
+async def test_other_and_malformed_events_are_skipped(
+    world: World, raw: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+    world.runtime.__dict__["call_events"] = type(world.runtime.call_events)([recorder])
+    caplog.set_level(logging.INFO)
+    await call_events(grid_event(raw))  # never raises
+    assert recorder.ended == []
+
+
+async def test_an_unreadable_event_body_is_skipped(world: World) -> None:
+    event = func.EventGridEvent(
+        id="x",
+        data=b"\xff not json",  # type: ignore[arg-type]
+        topic="t",
+        subject="s",
+        event_type="Microsoft.Communication.CallEnded",
+        event_time=None,
+        data_version="1",
+    )
+    await call_events(event)
+
+
+def test_call_events_is_an_event_grid_function() -> None:
+    assert "call_events" in app_server().event_grid
+    assert json.dumps(CALL_ENDED)  # the fixture is the documented shape, JSON as sent
