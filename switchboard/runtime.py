@@ -120,7 +120,7 @@ class Runtime:
 
     @functools.cached_property
     def call_events(self) -> CallEventService:
-        return CallEventService(listeners=())
+        return CallEventService(self.store, end_call=None)
 
     @functools.cached_property
     def health(self) -> HealthService:

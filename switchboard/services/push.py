@@ -11,22 +11,29 @@ The hub knows each device by an installation id derived from the user and the cl
 the same installation id address two installations, so nobody can take over or remove another
 user's device, and neither user ids nor client ids reach the hub.
 
-Fan-out (a club's call started): the members' user tags, OR-ed 20 to a send (the hub's limit
-for an OR expression), sent in the background so the registration answers at once. Users
-without a device match no installation and cost nothing but their share of a send. A club of
-10,000 is 500 sends, `SEND_CONCURRENCY` at a time; see the README for the measured figures and
-for why per-club tags were not used.
+Fan-out (a club's call started, `call_started`, a ClubObserver method): the members' user
+tags, OR-ed 20 to a send (the hub's limit for an OR expression), sent in the background so the
+registration answers at once. Users without a device match no installation and cost nothing but
+their share of a send. A club of 10,000 is 500 sends, `SEND_CONCURRENCY` at a time; see the
+README for the measured figures and why per-club tags were not used (every membership change
+would have to rewrite up to 10 installations, and a missed rewrite would push a club's call
+id to a former member).
+
+The background work runs on the process's event loop after the response (under the Functions
+host as under the devserver); a process recycled mid fan-out loses the rest, which the README
+states. A queue (Storage queue trigger) would make it durable at the cost of one more resource.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, Protocol, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from switchboard import errors, ids
 from switchboard.logs import safe
@@ -43,6 +50,7 @@ from switchboard.ports import (
     PushSender,
 )
 from switchboard.services.caller import Caller
+from switchboard.services.identity import USERS
 
 log = logging.getLogger("switchboard.push")
 
@@ -87,17 +95,6 @@ def tag_batches(user_ids: Iterable[str]) -> list[list[str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class ClubCall:
-    """A club's call that just started, as the clubs capability tells it."""
-
-    club_id: str
-    club_name: str
-    group_call_id: str
-    started_by: str
-    started_by_name: str
-
-
-@dataclass(frozen=True, slots=True)
 class FanOutResult:
     """What one fan-out did (tests and the benchmark)."""
 
@@ -106,13 +103,32 @@ class FanOutResult:
     failed_sends: int
 
 
-class CallEndListener(Protocol):
-    """Who learns that ACS says a group call ended (the clubs registry)."""
+class CallIndexDoc(TypedDict):
+    """`system/groupCall:{groupCallId}` id `{clubId}`: which club registered a group call, when.
 
-    async def group_call_ended(self, group_call_id: str, ended_at: datetime) -> None:
-        """Clear whatever is registered for this group call if it started before `ended_at`;
-        idempotent (events arrive at least once and in any order)."""
-        ...
+    ACS call events name the group call, not the club; this index (one single-partition query)
+    is how a `CallEnded` finds the clubs to clear without a cross-partition query.
+    """
+
+    id: str
+    pk: str
+    type: str
+    groupCallId: str
+    clubId: str
+    registeredAt: str
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+SYSTEM = "system"
+
+
+def call_index_pk(group_call_id: str) -> str:
+    return f"groupCall:{group_call_id.lower()}"
+
+
+MembersOf = Callable[[str], AsyncIterable[str]]
+"""Every member's user id of a club, paged by the clubs capability."""
 
 
 class PushService:
@@ -123,10 +139,12 @@ class PushService:
         store: DocumentStore,
         sender: PushSender,
         *,
+        members_of: MembersOf | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._sender = sender
+        self._members_of = members_of
         self._clock = clock
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -212,34 +230,78 @@ class PushService:
 
     # -- pushes ----------------------------------------------------------------------------------
 
-    def club_call_started(
-        self, call: ClubCall, members: Callable[[], AsyncIterable[Sequence[str]]]
+    # -- ClubObserver: a push when a club's call starts ---------------------------------------
+
+    async def member_added(self, club_id: str, user_id: str) -> None:
+        """Nothing to do: pushes address users, not clubs (no per-club tags to keep in step)."""
+
+    async def member_removed(self, club_id: str, user_id: str) -> None:
+        """Nothing to do (see member_added): a removed member is simply not in the next fan-out."""
+
+    async def club_deleted(self, club_id: str, member_ids: Sequence[str]) -> None:
+        """Nothing to do (see member_added)."""
+
+    async def call_started(
+        self,
+        club_id: str,
+        club_name: str,
+        group_call_id: str,
+        started_by: str,
+        member_ids: Sequence[str] | None,
     ) -> None:
-        """Push every member but the starter that a call started, in the background.
+        """A club's call was registered: index it for ACS call events, and push every other
+        member that it started — all in the background, so the registration answers at once,
+        with no more store operations than without pushes, and never sees a push failure."""
+        registered_at = self._clock()
+        self.in_background(
+            self._club_call(
+                club_id, club_name, group_call_id, started_by, member_ids, registered_at
+            )
+        )
 
-        Returns at once: the registration that calls this never waits for the fan-out nor sees
-        its failures (each is logged). `members` yields pages of member user ids; it is read by
-        the background task, after the registration has answered.
-        """
-        self.in_background(self._fan_out_club_call(call, members))
-
-    async def _fan_out_club_call(
-        self, call: ClubCall, members: Callable[[], AsyncIterable[Sequence[str]]]
+    async def _club_call(
+        self,
+        club_id: str,
+        club_name: str,
+        group_call_id: str,
+        started_by: str,
+        member_ids: Sequence[str] | None,
+        registered_at: datetime,
     ) -> FanOutResult:
+        gid = group_call_id.lower()
+        index: CallIndexDoc = {
+            "id": club_id,
+            "pk": call_index_pk(gid),
+            "type": "groupCall",
+            "groupCallId": gid,
+            "clubId": club_id,
+            "registeredAt": registered_at.isoformat(),
+        }
+        try:
+            await self._store.upsert(SYSTEM, cast(Doc, index))
+        except errors.DependencyUnavailable:
+            # Without the index a CallEnded cannot find the club: CALL_IDLE_HOURS still ends it.
+            log.warning("could not index a club's call for ACS call events")
+        if member_ids is None:
+            if self._members_of is None:
+                return FanOutResult(0, 0, 0)
+            member_ids = [u async for u in self._members_of(club_id)]
+        recipients = [u for u in member_ids if u != started_by]
+        if not recipients:
+            return FanOutResult(0, 0, 0)
+        starter = await self._store.read(USERS, started_by, started_by)
+        name = str(starter.get("displayName") or started_by) if starter else started_by
         message = PushMessage(
-            title=f"{call.started_by_name} started a call",
-            body=f"in {call.club_name}",
+            title=f"{name} started a call",
+            body=f"in {club_name}",
             data={
                 "kind": "clubCall",
-                "clubId": call.club_id,
-                "groupCallId": call.group_call_id,
-                "startedBy": call.started_by,
-                "startedByName": call.started_by_name,
+                "clubId": club_id,
+                "groupCallId": gid,
+                "startedBy": started_by,
+                "startedByName": name,
             },
         )
-        recipients: list[str] = []
-        async for page in members():
-            recipients.extend(u for u in page if u != call.started_by)
         return await self.fan_out(message, recipients)
 
     async def fan_out(self, message: PushMessage, user_ids: Sequence[str]) -> FanOutResult:
@@ -364,21 +426,29 @@ class CallEvent:
     data: Any
 
 
-class CallEventService:
-    """ACS `CallStarted`/`CallEnded` events (Event Grid, at least once, in any order).
+EndCall = Callable[[str, str], Awaitable[bool]]
+"""Clear a club's call if it is still that group call: `(club_id, group_call_id) -> cleared`."""
 
-    A `CallEnded` of a group call tells each `CallEndListener` (the clubs registry clears the
-    club's call if it started before the event). `CallStarted` changes nothing: the registry
-    learns of calls from the clients (PUT /api/clubs/{id}/call), and acting on it could revive
-    a call whose `CallEnded` came first. Every other event, and every malformed one, is logged
-    and skipped: the function never fails a batch because of one event.
+
+class CallEventService:
+    """ACS `CallStarted`/`CallEnded` events (Event Grid: at least once, in any order).
+
+    A `CallEnded` of a group call finds, through the call index `PushService.call_started`
+    keeps, each club that registered that group call, and clears the club's call if it is still
+    that one (`end_call`, the clubs registry's `end_call_if_current`) and was registered before
+    the call ended: an old `CallEnded` never clears a newer registration, even of the same id.
+    `CallStarted` changes nothing: the registry learns of calls from the clients (PUT
+    /api/clubs/{id}/call), and acting on it could revive a call whose `CallEnded` came first.
+    Every other event, and every malformed one, is logged and skipped: one event never fails
+    the batch. Without events the registry's CALL_IDLE_HOURS still ends calls.
     """
 
-    def __init__(self, listeners: Sequence[CallEndListener]) -> None:
-        self._listeners = tuple(listeners)
+    def __init__(self, store: DocumentStore, end_call: EndCall | None) -> None:
+        self._store = store
+        self._end_call = end_call
 
     async def handle(self, event: CallEvent) -> str:
-        """Handle one event; returns what was done ("ended", "ignored", "skipped")."""
+        """Handle one event; returns what was done ("cleared N", "ignored", "skipped")."""
         if event.event_type == CALL_STARTED:
             return "ignored"
         if event.event_type != CALL_ENDED:
@@ -395,9 +465,28 @@ class CallEventService:
         ended_at = event.event_time
         if ended_at.tzinfo is None:
             ended_at = ended_at.replace(tzinfo=UTC)
-        for listener in self._listeners:
-            await listener.group_call_ended(group_call_id, ended_at)
-        return "ended"
+        cleared = 0
+        continuation: str | None = None
+        while True:
+            page = await self._store.query(
+                SYSTEM, call_index_pk(group_call_id), limit=100, continuation=continuation
+            )
+            for doc in page.items:
+                cleared += await self._ended(cast(CallIndexDoc, doc), ended_at)
+            continuation = page.continuation
+            if continuation is None:
+                return f"cleared {cleared}"
+
+    async def _ended(self, index: CallIndexDoc, ended_at: datetime) -> int:
+        registered_at = datetime.fromisoformat(index["registeredAt"])
+        if registered_at > ended_at:
+            return 0  # registered again after this call ended: not ours to clear
+        cleared = False
+        if self._end_call is not None:
+            cleared = await self._end_call(index["clubId"], index["groupCallId"])
+        with contextlib.suppress(PreconditionFailed):  # re-registered meanwhile: the newer stays
+            await self._store.delete(SYSTEM, index["pk"], index["id"], index.get("_etag"))
+        return int(cleared)
 
 
 def _group_call_id(data: Any) -> str | None:
@@ -409,4 +498,4 @@ def _group_call_id(data: Any) -> str | None:
     value = group.get("id")
     if not isinstance(value, str) or not ids.is_valid_id(value):
         return None
-    return value
+    return value.lower()

@@ -23,6 +23,9 @@ from switchboard.runtime import Runtime, set_runtime
 from switchboard.services.push import (
     DEVICES,
     DEVICES_DOC_ID,
+    CallEventService,
+    PushService,
+    call_index_pk,
     hub_installation_id,
     user_tag,
 )
@@ -299,11 +302,27 @@ CALL_ENDED = {
 
 
 class Recorder:
-    def __init__(self) -> None:
-        self.ended: list[tuple[str, datetime]] = []
+    """Stands for the clubs registry's end_call_if_current."""
 
-    async def group_call_ended(self, group_call_id: str, ended_at: datetime) -> None:
-        self.ended.append((group_call_id, ended_at))
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str]] = []
+
+    async def __call__(self, club_id: str, group_call_id: str) -> bool:
+        self.ended.append((club_id, group_call_id))
+        return True
+
+
+def listen(world: World) -> Recorder:
+    recorder = Recorder()
+    world.runtime.__dict__["call_events"] = CallEventService(world.runtime.store, recorder)
+    return recorder
+
+
+async def registered(world: World, club_id: str, gid: str, at: datetime) -> None:
+    """A club's call registered at `at`, as the clubs service tells its observers."""
+    push = PushService(world.runtime.store, world.runtime.push_sender, clock=lambda: at)
+    await push.call_started(club_id, "Chess", gid, "alice", ["alice", "bob"])
+    await push.drain()
 
 
 def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
@@ -317,13 +336,42 @@ async def call_events(event: func.EventGridEvent) -> None:
     await handler(**{arg: event})
 
 
-async def test_call_ended_reaches_the_listeners(world: World) -> None:
-    recorder = Recorder()
-    world.runtime.__dict__["call_events"] = type(world.runtime.call_events)([recorder])
+GID = "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"
+BEFORE = datetime(2021, 9, 22, 17, 0, tzinfo=UTC)  # CALL_ENDED's eventTime is 17:03:12
+AFTER = datetime(2021, 9, 22, 17, 5, tzinfo=UTC)
+
+
+async def test_call_ended_clears_the_clubs_that_registered_that_call(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID.upper(), BEFORE)
+    await registered(world, "go", GID, BEFORE)
     await call_events(grid_event(CALL_ENDED))
-    assert recorder.ended == [
-        ("5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f", datetime(2021, 9, 22, 17, 3, 12, 614300, UTC))
-    ]
+    assert sorted(recorder.ended) == [("chess", GID), ("go", GID)]
+    # Delivered again (at least once): the index entries are gone, nothing more is cleared.
+    await call_events(grid_event(CALL_ENDED))
+    assert len(recorder.ended) == 2
+
+
+async def test_an_old_call_ended_never_clears_a_newer_registration(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID, AFTER)  # registered again after the call ended
+    await call_events(grid_event(CALL_ENDED))
+    assert recorder.ended == []
+    assert (await world.runtime.store.query("system", call_index_pk(GID))).items
+
+
+async def test_call_started_changes_nothing(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
+    started = {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"}
+    await call_events(grid_event(started))
+    assert recorder.ended == []
+
+
+async def test_a_call_no_club_registered_is_ignored(world: World) -> None:
+    recorder = listen(world)
+    await call_events(grid_event(CALL_ENDED))
+    assert recorder.ended == []
 
 
 @pytest.mark.parametrize(
@@ -342,8 +390,8 @@ async def test_call_ended_reaches_the_listeners(world: World) -> None:
 async def test_other_and_malformed_events_are_skipped(
     world: World, raw: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    recorder = Recorder()
-    world.runtime.__dict__["call_events"] = type(world.runtime.call_events)([recorder])
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
     caplog.set_level(logging.INFO)
     await call_events(grid_event(raw))  # never raises
     assert recorder.ended == []
