@@ -9,7 +9,6 @@ import azure.functions as func
 from switchboard import errors
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.logs import safe
-from switchboard.models import RequestModel, UserId
 from switchboard.models.push import DeviceRegistration, PushOutbox
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
@@ -47,21 +46,16 @@ async def remove_device(caller: Caller, installationId: str) -> Reply:
     return no_content
 
 
-class OutboxQuery(RequestModel):
-    user_id: UserId | None = None
-
-
 @route(
     bp,
     "GET",
     "dev/push",
     public=True,
-    query=OutboxQuery,
     response=PushOutbox,
     errors=(404,),
-    summary="Dev only: the pushes the local push hub kept, newest first (?userId= for one user's)",
+    summary="Dev only: the pushes the local push hub kept, newest first",
 )
-async def dev_push_outbox(query: OutboxQuery) -> PushOutbox:
+async def dev_push_outbox() -> PushOutbox:
     rt = get_runtime()
     if rt.dev_issuer is None:
         raise errors.NotFound("Dev routes exist only with AUTH_MODE=dev.")
@@ -69,11 +63,6 @@ async def dev_push_outbox(query: OutboxQuery) -> PushOutbox:
     if sent is None:
         raise errors.NotFound("Pushes go to a Notification Hub here; there is no local outbox.")
     items = await sent()
-    if query.user_id is not None:
-        from switchboard.services.push import user_tag
-
-        tag = user_tag(query.user_id)
-        items = [item for item in items if tag in item["tags"]]
     return PushOutbox.model_validate({"items": items})
 
 
