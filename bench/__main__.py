@@ -34,9 +34,12 @@ from typing import Any
 import azure.functions as func
 import httpx
 
+from bench import clubs
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
+from bench.friends import friends_bench
+from bench.friends import report_lines as friends_report_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -339,10 +342,14 @@ def main() -> None:
         results["cold_start"] = cold_start(_clean_env(), ROOT)
         print("devserver throughput ...", file=sys.stderr)
         results["devserver"] = devserver_throughput(data)
+        print("friends ...", file=sys.stderr)
+        results["friends"] = friends_bench()
+    results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print(clubs.report(results["clubs"]))
 
 
 def report(r: dict[str, Any]) -> str:
@@ -383,6 +390,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
             f"| {d['non_2xx']} |"
         )
+    lines += ["", *friends_report_lines(r["friends"])]
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids
-from switchboard.logs import safe
+from switchboard.logs import safe, safe_path
 
 log = logging.getLogger("switchboard.http")
 
@@ -182,7 +182,7 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
                 500, "misconfigured", "Service misconfigured", "The service is misconfigured."
             )
         except Exception:
-            log.exception("unhandled error in %s %s", safe(req.method), safe(_path_of(req)))
+            log.exception("unhandled error in %s %s", safe(req.method), safe_path(_path_of(req)))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
 
     # Not functools.wraps: the worker reads the registered function's signature and annotations,
@@ -233,7 +233,7 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard", error="invalid_token"'
     if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
-    extra = {"field": exc.field} if exc.field else {}
+    extra = {**exc.extra, **({"field": exc.field} if exc.field else {})}
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.clubs import ClubsService
+from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 from switchboard.services.push import CallEventService, PushService
@@ -26,7 +28,12 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider, PushSender
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import (
+        ClubObserver,
+        FriendshipObserver,
+        ProfileObserver,
+        UserDataOwner,
+    )
     from switchboard.settings import Settings
 
 
@@ -96,12 +103,30 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.push,)
+        return (self.friends, self.clubs, self.push)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
         """Every service that keeps a copy of display names, told when one changes."""
+        return (self.friends,)
+
+    @functools.cached_property
+    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
+        """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
+
+    @functools.cached_property
+    def club_observers(self) -> tuple[ClubObserver, ...]:
+        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
+        return (self.push,)
+
+    @functools.cached_property
+    def clubs(self) -> ClubsService:
+        return ClubsService(
+            self.store,
+            call_idle_hours=self.settings.call_idle_hours,
+            observers=self.club_observers,
+        )
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -115,12 +140,25 @@ class Runtime:
         )
 
     @functools.cached_property
+    def friends(self) -> FriendsService:
+        return FriendsService(
+            self.store,
+            pstn_caller_id=self.settings.pstn_caller_id,
+            observers=self.friendship_observers,
+        )
+
+    @functools.cached_property
     def push(self) -> PushService:
-        return PushService(self.store, self.push_sender)
+        # Resolved on use: the clubs service itself is built with this one as its observer.
+        return PushService(
+            self.store,
+            self.push_sender,
+            members_of=lambda club_id: self.clubs.iter_member_ids(club_id),
+        )
 
     @functools.cached_property
     def call_events(self) -> CallEventService:
-        return CallEventService(self.store, end_call=None)
+        return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
 
     @functools.cached_property
     def health(self) -> HealthService:

@@ -77,8 +77,7 @@ def test_api_conforms_to_its_document(devserver: DevServerProcess, tmp_path: Pat
     }
     (report,) = tmp_path.glob("junit-*.xml")
     cases = ElementTree.parse(report).iter("testcase")  # noqa: S314 (our own report)
-    # Schemathesis adds one "Stateful tests" entry once responses link to other operations
-    # (a created club's clubId feeds the club routes): not an operation of the document.
+    # Schemathesis adds one "Stateful tests" entry once links between operations exist.
     tested = {case.get("name") for case in cases} - {"Stateful tests"}
     assert tested == documented
     assert len(documented) >= 8

@@ -412,3 +412,82 @@ async def test_an_unreadable_event_body_is_skipped(world: World) -> None:
 def test_call_events_is_an_event_grid_function() -> None:
     assert "call_events" in app_server().event_grid
     assert json.dumps(CALL_ENDED)  # the fixture is the documented shape, JSON as sent
+
+
+# -- with the clubs registry -----------------------------------------------------------------
+
+
+async def club_with_bob(world: World) -> tuple[str, dict[str, str], dict[str, str]]:
+    alice = world.client.login("alice", "Alice")
+    bob = world.client.login("bob", "Bob")
+    for who in (alice, bob):
+        await world.client.request("GET", "/api/me", headers=who)
+    created = await world.client.request(
+        "POST", "/api/clubs", headers=alice, json_body={"name": "Chess", "visibility": "open"}
+    )
+    club_id = created.json()["clubId"]
+    joined = await world.client.request("POST", f"/api/clubs/{club_id}/join", headers=bob)
+    assert joined.status == 200
+    return club_id, alice, bob
+
+
+async def test_a_club_call_pushes_the_other_members_devices(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    await world.client.request("PUT", "/api/me/devices/bobs-phone", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/alices-phone", headers=alice, json_body=FCM)
+    reset(world.runtime)
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    # The registration itself sent nothing: the fan-out runs after the answer.
+    assert counts(world.runtime)[1] == {}
+    await world.runtime.push.drain()
+    assert counts(world.runtime)[1] == {"send": 1}
+    [sent] = await world.hub.sent()
+    assert sent["title"] == "Alice started a call"
+    assert sent["data"]["groupCallId"] == GID
+    assert sent["data"]["clubId"] == club_id
+    assert sent["deliveredTo"] == [
+        {"installationId": hub_installation_id("bob", "bobs-phone"), "platform": "apns"}
+    ]  # alice, who started it, gets nothing
+
+
+async def test_a_push_failure_never_fails_the_registration(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    await world.client.request("PUT", "/api/me/devices/bobs-phone", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["send"] = DependencyUnavailable("push")
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.json()["groupCallId"] == GID
+
+
+async def test_call_ended_clears_the_clubs_call_through_the_registry(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    # An event from before this registration (the call's earlier life) clears nothing.
+    await call_events(grid_event(CALL_ENDED))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 200
+    now = datetime.now(UTC).isoformat()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 404
+    assert got.json()["code"] == "no_active_call"
+    # Delivered twice: still fine, and a new call registered afterwards is left alone.
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=bob, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 200
