@@ -1,5 +1,8 @@
 # azd postdeploy hook (Windows): the same subscription as postdeploy.sh.
 $ErrorActionPreference = 'Stop'
+# Push first (link the hub to ACS, subscribe call_events): the SMS step below may stop early.
+& (Join-Path $PSScriptRoot 'push.ps1')
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 $functionName = 'sms_events'
 # Builds before the SMS capability have no such function: say so instead of failing `azd up`.
 az resource show --ids "$($env:AZURE_FUNCTION_APP_ID)/functions/$functionName" --output none 2>$null

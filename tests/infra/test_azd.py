@@ -109,3 +109,38 @@ def test_deploy_docs_section() -> None:
     for needed in ("azd up", "AUTH_MODE", "easyauth", "jwt", "setup-graph.sh", "cost"):
         assert needed in doc, needed
     assert Path(REPO / "azure.yaml").is_file()
+
+
+# --- push (infra/scripts/push.sh, push.ps1) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["push.sh", "push.ps1"])
+def test_push_hook_links_the_hub_and_subscribes_call_events(script: str) -> None:
+    text = (SCRIPTS / script).read_text()
+    outputs = set(load(INFRA / "main.bicep").outputs)
+    used = set(re.findall(r"\b((?:AZURE|ACS|NOTIFICATION_HUB)_[A-Z_]+)\b", text))
+    assert used - outputs == set(), f"{script} reads values azd never gets"
+    assert "NOTIFICATION_HUB_ID" in used
+    assert "/linkNotificationHub?api-version=" in text
+    names = re.findall(r"^(?:CALL_FUNCTION=|\$callFunction = ')(\w+)", text, re.MULTILINE)
+    assert names == ["call_events"]
+    assert re.search(r"--endpoint \S*/functions/\$\{?(CALL_FUNCTION|callFunction)\b", text)
+    assert (
+        "--included-event-types Microsoft.Communication.CallStarted "
+        "Microsoft.Communication.CallEnded" in text
+    )
+    # The connection string for ACS goes through a file, never a command-line argument or echo.
+    assert not re.search(r"(echo|Write-Host)[^\n]*\$\{?connection", text, re.IGNORECASE)
+    assert '--body "@$body"' in text
+
+
+@pytest.mark.parametrize(
+    ("hook", "push"), [("postdeploy.sh", "push.sh"), ("postdeploy.ps1", "push.ps1")]
+)
+def test_postdeploy_runs_the_push_hook_first(hook: str, push: str) -> None:
+    text = (SCRIPTS / hook).read_text()
+    assert push in text
+    # Before the SMS step, which exits early on builds without sms_events.
+    sms_step = re.search(r"^(?:FUNCTION_NAME=|\$functionName = ')sms_events", text, re.MULTILINE)
+    assert sms_step
+    assert text.index(push) < sms_step.start()
