@@ -183,11 +183,12 @@ class PushSettings(PlatformSettings):
     def _push_coherent(self) -> Self:
         secret = self.notification_hub_connection_string
         if secret is None:
-            if self.running_in_azure and self.notification_hub_name:
+            if self.running_in_azure:
+                # The local push outbox is for development only (and writes to the data dir).
                 raise _setting_error(
                     "NOTIFICATION_HUB_CONNECTION_STRING",
-                    "is required when NOTIFICATION_HUB_NAME is set in Azure "
-                    "(a Key Vault reference that did not resolve arrives empty)",
+                    "is required when running in Azure; the local push outbox is for "
+                    "development only",
                 )
             return self
         if not self.notification_hub_name:
