@@ -4,6 +4,7 @@ subscription handshake, a batch mixing good, unknown and malformed events) answe
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -80,3 +81,45 @@ def test_call_events_endpoint(devserver: DevServerProcess) -> None:
         {**call_ended("x", "2026-01-01T00:00:00Z"), "data": "not an object"},
     ]
     assert httpx.post(url, json=batch).status_code == 200
+
+
+def test_readme_push_walkthrough(fresh_devserver: DevServerProcess) -> None:
+    """bob registers a device, alice starts the club's call, bob's push is in the dev outbox,
+    and ACS's CallEnded clears the club's call — over HTTP, as the README shows."""
+    import time
+    from datetime import UTC, datetime
+
+    base = fresh_devserver.base_url
+    alice = fresh_devserver.login("alice", "Alice")
+    bob = fresh_devserver.login("bob", "Bob")
+    for who in (alice, bob):
+        httpx.get(f"{base}/api/me", headers=who).raise_for_status()
+    club = httpx.post(
+        f"{base}/api/clubs", headers=alice, json={"name": "Chess", "visibility": "open"}
+    ).json()["clubId"]
+    httpx.post(f"{base}/api/clubs/{club}/join", headers=bob).raise_for_status()
+    device = {"platform": "apns", "pushChannel": "740f4707bebcf74f9b7c25d48e3358945f6aa01d"}
+    assert (
+        httpx.put(f"{base}/api/me/devices/bobs-iphone", headers=bob, json=device).status_code == 204
+    )
+    gid = "5b2c9c3e-0f1a-4d7e-9a44-8e2b51c0d6a1"
+    put = httpx.put(f"{base}/api/clubs/{club}/call", headers=alice, json={"groupCallId": gid})
+    assert put.status_code == 201
+    items: list[dict[str, Any]] = []
+    for _ in range(50):  # the fan-out runs after the answer: wait for it, without timing it
+        items = httpx.get(f"{base}/api/dev/push").json()["items"]
+        if items:
+            break
+        time.sleep(0.1)
+    [push] = items
+    assert push["title"] == "Alice started a call"
+    assert push["data"]["groupCallId"] == gid
+    assert push["data"]["clubId"] == club
+    assert [d["platform"] for d in push["deliveredTo"]] == ["apns"]
+    assert device["pushChannel"] not in json.dumps(items)
+
+    ended = call_ended(gid, datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+    assert httpx.post(f"{base}{EVENTGRID}", json=[ended]).status_code == 200
+    got = httpx.get(f"{base}/api/clubs/{club}/call", headers=bob)
+    assert got.status_code == 404
+    assert got.json()["code"] == "no_active_call"
