@@ -20,17 +20,19 @@ from switchboard.services.clubs import ClubsService
 from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
+from switchboard.services.meetings import MeetingsService
 from switchboard.services.push import CallEventService, PushService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import DocumentStore, IdentityProvider, PushSender
+    from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider, PushSender
     from switchboard.services.caller import Caller
     from switchboard.services.hooks import (
         ClubObserver,
         FriendshipObserver,
+        MeetingObserver,
         ProfileObserver,
         UserDataOwner,
     )
@@ -45,6 +47,8 @@ class Adapters:
     identity_provider: IdentityProvider
     authenticator: Authenticator
     dev_issuer: DevTokenIssuer | None = None
+    # None: meetings cannot be scheduled here (Azure without Graph); import still works.
+    meeting_provider: MeetingProvider | None = None
     # None: built from the settings on first use (the Runtime's `push_sender`).
     push_sender: PushSender | None = None
 
@@ -57,6 +61,7 @@ class Adapters:
             identity_provider=build_identity_provider(settings),
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
+            meeting_provider=build_meeting_provider(settings),
             push_sender=build_push_sender(settings),
         )
 
@@ -103,7 +108,7 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.friends, self.clubs, self.push)
+        return (self.friends, self.clubs, self.meetings, self.push)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -114,6 +119,17 @@ class Runtime:
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
+
+    @functools.cached_property
+    def meeting_observers(self) -> tuple[MeetingObserver, ...]:
+        """Every service told when a meeting is scheduled or cancelled (chat: meeting chats)."""
+        return ()
+
+    @functools.cached_property
+    def meetings(self) -> MeetingsService:
+        return MeetingsService(
+            self.store, self.adapters.meeting_provider, observers=self.meeting_observers
+        )
 
     @functools.cached_property
     def club_observers(self) -> tuple[ClubObserver, ...]:
@@ -182,8 +198,11 @@ class Runtime:
             await self.push.drain()  # pushes already under way finish before the store closes
         await self.store.close()
         await self.identity_provider.close()
-        if "push_sender" in self.__dict__:
-            await self.push_sender.close()
+        if self.adapters.meeting_provider is not None:
+            await self.adapters.meeting_provider.close()
+        sender = self.adapters.push_sender or self.__dict__.get("push_sender")
+        if sender is not None:
+            await sender.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -235,6 +254,28 @@ def build_push_sender(settings: Settings) -> PushSender:
     from switchboard.adapters.push_local import LocalPushHub
 
     return LocalPushHub(settings.switchboard_data_dir)
+
+
+def build_meeting_provider(settings: Settings) -> MeetingProvider | None:
+    """Graph when an organizer is set; else the local recorder, but never in Azure (None)."""
+    if settings.uses_graph:
+        from switchboard.adapters.graph_azure import GraphMeetingProvider
+
+        assert settings.meetings_organizer_id  # uses_graph
+        secret = settings.graph_client_secret
+        return GraphMeetingProvider.from_settings(
+            organizer_id=settings.meetings_organizer_id,
+            lobby_bypass=settings.meetings_lobby_bypass,
+            tenant_id=settings.graph_tenant_id,
+            client_id=settings.graph_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.graph_local import LocalMeetingProvider
+
+    return LocalMeetingProvider(settings.switchboard_data_dir)
 
 
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
