@@ -24,7 +24,7 @@ log = logging.getLogger("switchboard.push")
     summary="Register one of the caller's devices for the controller's pushes (at most 10)",
     body=DeviceRegistration,
     status=204,
-    errors=(409, 503),
+    errors=(404, 409, 503),
 )
 async def register_device(caller: Caller, installationId: str, body: DeviceRegistration) -> Reply:
     await get_runtime().push.register_device(

@@ -156,6 +156,11 @@ class CallAlreadyActive(Conflict):
         self.extra = {"groupCallId": group_call_id}
 
 
+class PushNotConfigured(NotFound):
+    title = "Push not configured"
+    code = "push_not_configured"
+
+
 class DeviceLimitReached(Conflict):
     title = "Device limit reached"
     code = "device_limit"

@@ -49,7 +49,8 @@ class Adapters:
     dev_issuer: DevTokenIssuer | None = None
     # None: meetings cannot be scheduled here (Azure without Graph); import still works.
     meeting_provider: MeetingProvider | None = None
-    # None: built from the settings on first use (the Runtime's `push_sender`).
+    # None: built from the settings on first use (the Runtime's `push_sender`); still None in
+    # Azure without a Notification Hub (pushes off, the device routes say so).
     push_sender: PushSender | None = None
 
     @classmethod
@@ -100,7 +101,7 @@ class Runtime:
         return self.adapters.dev_issuer
 
     @functools.cached_property
-    def push_sender(self) -> PushSender:
+    def push_sender(self) -> PushSender | None:
         return self.adapters.push_sender or build_push_sender(self.settings)
 
     # --- services -----------------------------------------------------------------------------
@@ -236,7 +237,8 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     return LocalIdentityIssuer(settings.switchboard_data_dir)
 
 
-def build_push_sender(settings: Settings) -> PushSender:
+def build_push_sender(settings: Settings) -> PushSender | None:
+    """The Notification Hub when configured; else the local outbox, but never in Azure (None)."""
     if settings.uses_notification_hub:
         from switchboard.adapters.push_azure import AzurePushHub
 
@@ -251,6 +253,8 @@ def build_push_sender(settings: Settings) -> PushSender:
         return AzurePushHub.from_connection_string(
             secret.get_secret_value(), settings.notification_hub_name
         )
+    if settings.running_in_azure:
+        return None
     from switchboard.adapters.push_local import LocalPushHub
 
     return LocalPushHub(settings.switchboard_data_dir)

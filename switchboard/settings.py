@@ -214,13 +214,7 @@ class PushSettings(PlatformSettings):
     def _push_coherent(self) -> Self:
         secret = self.notification_hub_connection_string
         if secret is None:
-            if self.running_in_azure:
-                # The local push outbox is for development only (and writes to the data dir).
-                raise _setting_error(
-                    "NOTIFICATION_HUB_CONNECTION_STRING",
-                    "is required when running in Azure; the local push outbox is for "
-                    "development only",
-                )
+            # In Azure the local outbox is never used: pushes are then off (PushService says so).
             return self
         if not self.notification_hub_name:
             raise _setting_error(

@@ -137,7 +137,7 @@ class PushService:
     def __init__(
         self,
         store: DocumentStore,
-        sender: PushSender,
+        sender: PushSender | None,
         *,
         members_of: MembersOf | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -159,6 +159,7 @@ class PushService:
         store write at all). A new device over the limit is refused (409 `device_limit`). When
         the hub fails, the store write is undone (best effort) and the caller gets the 503.
         """
+        self._hub()  # 404 push_not_configured before anything is written
         user_id = caller.user_id
         hub_id = hub_installation_id(user_id, installation_id)
         for _ in range(_WRITE_ATTEMPTS):
@@ -282,6 +283,8 @@ class PushService:
         except errors.DependencyUnavailable:
             # Without the index a CallEnded cannot find the club: CALL_IDLE_HOURS still ends it.
             log.warning("could not index a club's call for ACS call events")
+        if self._sender is None:
+            return FanOutResult(0, 0, 0)  # pushes off (Azure without a hub); the index still helps
         if member_ids is None:
             if self._members_of is None:
                 return FanOutResult(0, 0, 0)
@@ -309,6 +312,9 @@ class PushService:
 
         A failed send is logged and counted, never raised: one bad batch must not stop the rest.
         """
+        sender = self._sender
+        if sender is None:
+            return FanOutResult(recipients=0, sends=0, failed_sends=0)
         batches = tag_batches(user_ids)
         gate = asyncio.Semaphore(SEND_CONCURRENCY)
         failed = 0
@@ -317,7 +323,7 @@ class PushService:
             nonlocal failed
             async with gate:
                 try:
-                    await self._sender.send(message, tags)
+                    await sender.send(message, tags)
                 except (errors.DependencyUnavailable, PushRejected) as exc:
                     failed += 1
                     log.warning("push send failed (%s)", type(exc).__name__)
@@ -391,12 +397,19 @@ class PushService:
             installation_id=hub_id, platform=platform, push_channel=channel, tag=user_tag(user_id)
         )
 
+    def _hub(self) -> PushSender:
+        if self._sender is None:
+            raise errors.PushNotConfigured(
+                "Pushes are not configured on this server (NOTIFICATION_HUB_CONNECTION_STRING)."
+            )
+        return self._sender
+
     async def _put(self, hub_id: str, platform: str, channel: str, user_id: str) -> None:
-        await self._sender.put_installation(self._installation(hub_id, platform, channel, user_id))
+        await self._hub().put_installation(self._installation(hub_id, platform, channel, user_id))
 
     async def _patch_or_put(self, hub_id: str, platform: str, channel: str, user_id: str) -> None:
         try:
-            await self._sender.update_push_channel(hub_id, channel)
+            await self._hub().update_push_channel(hub_id, channel)
         except PushInstallationNotFound:
             # Listed but not in the hub (an undo that failed, a hub recreated): put it back.
             await self._put(hub_id, platform, channel, user_id)
@@ -404,6 +417,10 @@ class PushService:
             raise errors.DependencyUnavailable("push", retry_after=60) from None
 
     async def _delete_in_hub(self, hub_id: str) -> None:
+        if self._sender is None:
+            # Registered while a hub was configured: it cannot be reached from here any more.
+            log.warning("no push hub configured: a device is removed from the store only")
+            return
         try:
             await self._sender.delete_installation(hub_id)
         except PushRejected:

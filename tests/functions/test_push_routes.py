@@ -491,3 +491,41 @@ async def test_call_ended_clears_the_clubs_call_through_the_registry(world: Worl
     await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
     got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
     assert got.status == 200
+
+
+async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
+    """No local outbox in Azure: the device routes say pushes are not configured, a club call
+    still registers (and is indexed for call events), nothing is sent."""
+    from switchboard.runtime import build_push_sender
+    from switchboard.settings import Settings
+
+    azure = Settings.from_environ(
+        {
+            "WEBSITE_INSTANCE_ID": "i",
+            "SWITCHBOARD_STORE": "cosmos",
+            "COSMOS_ENDPOINT": "https://c.documents.azure.com",
+            "ACS_ENDPOINT": "https://a.communication.azure.com",
+            "AUTH_MODE": "jwt",
+            "AUTH_ISSUER": "https://login.example",
+            "AUTH_AUDIENCE": "api",
+        }
+    )
+    assert build_push_sender(azure) is None
+    base = make_runtime(tmp_path)
+    rt = Runtime(base.settings, base.adapters)
+    rt.__dict__["push_sender"] = None
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        bob = client.login("bob")
+        resp = await client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+        assert resp.status == 404
+        assert resp.json()["code"] == "push_not_configured"
+        assert await rt.push.devices("bob") == {}
+        assert (await client.request("DELETE", "/api/me/devices/phone", headers=bob)).status == 204
+        await rt.push.call_started("chess", "Chess", GID, "alice", ["alice", "bob"])
+        await rt.push.drain()
+        assert (await rt.store.query("system", call_index_pk(GID))).items
+    finally:
+        set_runtime(None)
+        await rt.close()

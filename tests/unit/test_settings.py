@@ -106,10 +106,6 @@ AZURE = {
     "AUTH_MODE": "jwt",
     "AUTH_ISSUER": "https://login.microsoftonline.com/t/v2.0",
     "AUTH_AUDIENCE": "api://switchboard",
-    "NOTIFICATION_HUB_NAME": "switchboard",
-    "NOTIFICATION_HUB_CONNECTION_STRING": (
-        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=a2V5"
-    ),
 }
 
 
@@ -125,7 +121,6 @@ def test_azure_configuration_is_accepted() -> None:
         ({"AUTH_MODE": "dev"}, "AUTH_MODE"),
         ({"SWITCHBOARD_STORE": "sqlite"}, "SWITCHBOARD_STORE"),
         ({"ACS_ENDPOINT": ""}, "ACS_ENDPOINT"),
-        ({"NOTIFICATION_HUB_CONNECTION_STRING": ""}, "NOTIFICATION_HUB_CONNECTION_STRING"),
     ],
 )
 def test_local_adapters_refuse_to_run_in_azure(override: dict[str, str], named: str) -> None:
