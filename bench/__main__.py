@@ -42,6 +42,7 @@ from bench.friends import friends_bench
 from bench.friends import report_lines as friends_report_lines
 from bench.meetings import meetings_bench
 from bench.meetings import report_lines as meetings_report_lines
+from bench.phone import phone_report
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -354,6 +355,7 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
     print(clubs.report(results["clubs"]))
+    print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
     print(push.report(push.run()))
 
 

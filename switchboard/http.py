@@ -78,6 +78,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     public: bool = False
     path_params: tuple[str, ...] = ()
+    registers_caller: bool = True
 
 
 ROUTES: list[RouteSpec] = []
@@ -103,8 +104,15 @@ def route(
     status: int = 200,
     errors: tuple[int, ...] = (),
     public: bool = False,
+    registers_caller: bool = True,
 ) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
-    """Declare and register a route; `body=Model | None` declares an optional body."""
+    """Declare and register a route; `body=Model | None` declares an optional body.
+
+    A user exists from their first authenticated request (DESIGN §4): once a request's inputs
+    are valid, the runtime makes sure the caller has a profile before the handler runs.
+    `registers_caller=False` is for the identity routes, whose service creates (or erases) the
+    profile itself.
+    """
     body_model, body_required = _body_declaration(body)
     path_params = tuple(_PARAM.findall(path))
 
@@ -123,6 +131,7 @@ def route(
             errors=errors,
             public=public,
             path_params=path_params,
+            registers_caller=registers_caller,
         )
         _check_signature(spec, handler)
         if any(r.operation_id == spec.operation_id for r in ROUTES):
@@ -199,7 +208,8 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
     if not spec.public:
         from switchboard.runtime import get_runtime  # the composition root sits above http
 
-        kwargs["caller"] = await get_runtime().authenticate(req.headers)
+        runtime = get_runtime()
+        kwargs["caller"] = await runtime.authenticate(req.headers)
     for name in spec.path_params:
         value = req.route_params.get(name, "")
         if not PATH_ID_RULE(value):
@@ -213,6 +223,9 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
             if spec.body_required
             else parse_optional_body(req, spec.body)
         )
+    if not spec.public and spec.registers_caller:
+        # Only now: bad input changes nothing, not even by creating the caller's profile.
+        await runtime.register(kwargs["caller"])
     return kwargs
 
 

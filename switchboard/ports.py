@@ -312,3 +312,32 @@ class PushSender(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSendResult:
+    """What the SMS service said about one recipient of one send.
+
+    `accepted` False is a failed message, not an exception: the service refused this recipient
+    (`status_code` is its per-recipient HTTP status, `error` its short reason, never the number).
+    `message_id` is the service's id, which delivery reports name; it may be absent on failure.
+    """
+
+    message_id: str | None
+    accepted: bool
+    status_code: int
+    error: str | None = None
+
+
+class SmsSender(Protocol):
+    """Sends SMS from the app's number: ACS SMS in Azure, a persistent outbox in development."""
+
+    async def send(self, to: str, message: str, *, tag: str) -> SmsSendResult:
+        """Send `message` to one E.164 number with a delivery report asked for, tagged `tag`
+        (the purpose: "verification", "invite"). The service down, throttling or refusing our
+        credentials: `errors.DependencyUnavailable("sms")`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -197,6 +198,33 @@ class SmsSettings(PlatformSettings):
     sms_from: str | None = None
     pstn_caller_id: str | None = None
 
+    @field_validator("sms_from")
+    @classmethod
+    def _sms_sender_shape(cls, value: str | None) -> str | None:
+        # What ACS sends from: an E.164 number, a short code, or an alphanumeric sender id.
+        if value is not None and not _SMS_SENDER.fullmatch(value):
+            raise ValueError(
+                "must be an E.164 number (+14255550123), a short code or an alphanumeric sender id"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sms_coherent(self) -> Self:
+        if self.sms_from and not (
+            getattr(self, "acs_endpoint", None) or getattr(self, "acs_connection_string", None)
+        ):
+            raise _setting_error(
+                "SMS_FROM", "is set, so ACS_ENDPOINT or ACS_CONNECTION_STRING is required"
+            )
+        if self.public_app_url and not _is_secure_url(self.public_app_url):
+            raise _setting_error("PUBLIC_APP_URL", "must be an https URL (http only on localhost)")
+        return self
+
+    @property
+    def uses_azure_sms(self) -> bool:
+        """SMS through ACS (SMS_FROM set); else the local outbox, or none at all in Azure."""
+        return bool(self.sms_from)
+
 
 class PushSettings(PlatformSettings):
     """The Notification Hub the controller's pushes go through (the local outbox when unset).
@@ -265,6 +293,9 @@ class Settings(
             return cls.model_validate(values)
         except ValidationError as exc:
             raise _configuration_error(exc) from None
+
+
+_SMS_SENDER = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 
 
 def _is_secure_url(url: str) -> bool:

@@ -27,10 +27,17 @@ if (-not $env:NOTIFICATION_HUB_ID) {
   Write-Host "switchboard: Notification Hub linked to ACS (incoming-call pushes for the Calling SDKs)."
 }
 
-az resource show --ids "$($env:AZURE_FUNCTION_APP_ID)/functions/$callFunction" --output none 2>$null
-if ($LASTEXITCODE -ne 0) {
-  Write-Host "switchboard: this build has no $callFunction function yet; ACS call events are not subscribed."
-  exit 0
+# Wait for the freshly deployed app to list call_events (up to ~2 minutes), then fail loudly.
+$tries = 0
+while ($true) {
+  az resource show --ids "$($env:AZURE_FUNCTION_APP_ID)/functions/$callFunction" --output none 2>$null
+  if ($LASTEXITCODE -eq 0) { break }
+  $tries++
+  if ($tries -ge 12) {
+    Write-Error "switchboard: function $callFunction is not listed on the app; run 'azd deploy' again."
+    exit 1
+  }
+  Start-Sleep -Seconds 10
 }
 az eventgrid system-topic event-subscription create `
   --name call-events `

@@ -6,11 +6,11 @@
 #    to ACS through a private temporary file and is never printed, stored or passed as an argument.
 # 2. Subscribe the app's `call_events` function to ACS CallStarted/CallEnded (a PUT: idempotent).
 #    Event Grid checks that the function exists, hence after the deploy.
-# Needs the Azure CLI signed in to the same subscription (az login). Each step says when skipped.
+# Needs the Azure CLI signed in to the same subscription (az login). Linking says when skipped
+# (no hub in the environment).
 set -eu
 
 : "${AZURE_RESOURCE_GROUP:?run azd provision first}"
-: "${ACS_RESOURCE_NAME:?run azd provision first}"
 : "${ACS_EVENTGRID_SYSTEM_TOPIC:?run azd provision first}"
 : "${AZURE_FUNCTION_APP_ID:?run azd provision first}"
 
@@ -20,6 +20,7 @@ ARM=https://management.azure.com
 if [ -z "${NOTIFICATION_HUB_ID:-}" ]; then
   echo "switchboard: no Notification Hub in this environment (re-run azd provision); ACS is not linked."
 else
+  : "${ACS_RESOURCE_NAME:?run azd provision first}"
   acs_id=$(az resource show --resource-group "$AZURE_RESOURCE_GROUP" --name "$ACS_RESOURCE_NAME" \
     --resource-type Microsoft.Communication/communicationServices --query id --output tsv)
   body=$(umask 077 && mktemp)
@@ -36,10 +37,17 @@ else
   echo "switchboard: Notification Hub linked to ACS (incoming-call pushes for the Calling SDKs)."
 fi
 
-if ! az resource show --ids "$AZURE_FUNCTION_APP_ID/functions/$CALL_FUNCTION" --output none 2>/dev/null; then
-  echo "switchboard: this build has no $CALL_FUNCTION function yet; ACS call events are not subscribed."
-  exit 0
-fi
+# The host lists a freshly deployed app's functions a little after `azd deploy` returns: wait for
+# call_events (up to ~2 minutes), then fail loudly rather than leave calls unsubscribed.
+tries=0
+until az resource show --ids "$AZURE_FUNCTION_APP_ID/functions/$CALL_FUNCTION" --output none 2>/dev/null; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 12 ]; then
+    echo "switchboard: function $CALL_FUNCTION is not listed on the app; run 'azd deploy' again." >&2
+    exit 1
+  fi
+  sleep 10
+done
 
 az eventgrid system-topic event-subscription create \
   --name call-events \
