@@ -25,13 +25,16 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids
 from switchboard.logs import safe, safe_path
+
+if TYPE_CHECKING:
+    from switchboard.services.caller import Caller
 
 log = logging.getLogger("switchboard.http")
 
@@ -108,8 +111,8 @@ def route(
 ) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
     """Declare and register a route; `body=Model | None` declares an optional body.
 
-    A user exists from their first authenticated request (DESIGN §4): once a request's inputs
-    are valid, the runtime makes sure the caller has a profile before the handler runs.
+    A user exists from their first authenticated request (DESIGN §4): once a request has
+    succeeded, the runtime makes sure the caller has a profile (a refused one changes nothing).
     `registers_caller=False` is for the identity routes, whose service creates (or erases) the
     profile itself.
     """
@@ -179,7 +182,10 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
         try:
             kwargs = await _inputs(spec, req)
-            return _answer(spec, await handler(**kwargs))
+            answer = _answer(spec, await handler(**kwargs))
+            if not spec.public and spec.registers_caller:
+                await _register(kwargs["caller"])
+            return answer
         except errors.SwitchboardError as exc:
             return problem_for(exc)
         except errors.ConfigurationError as exc:
@@ -202,14 +208,25 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
     return endpoint
 
 
+async def _register(caller: Caller) -> None:
+    """Make sure the caller has a profile, after their request succeeded (so a refused request
+    changes nothing). A failure here does not undo or fail what the request did: the next
+    request tries again."""
+    from switchboard.runtime import get_runtime
+
+    try:
+        await get_runtime().register(caller)
+    except errors.DependencyUnavailable:
+        log.warning("could not register the caller's profile; the next request will")
+
+
 async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
     """The handler's keyword arguments, in the order a client's mistakes are reported."""
     kwargs: dict[str, Any] = {}
     if not spec.public:
         from switchboard.runtime import get_runtime  # the composition root sits above http
 
-        runtime = get_runtime()
-        kwargs["caller"] = await runtime.authenticate(req.headers)
+        kwargs["caller"] = await get_runtime().authenticate(req.headers)
     for name in spec.path_params:
         value = req.route_params.get(name, "")
         if not PATH_ID_RULE(value):
@@ -223,9 +240,6 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
             if spec.body_required
             else parse_optional_body(req, spec.body)
         )
-    if not spec.public and spec.registers_caller:
-        # Only now: bad input changes nothing, not even by creating the caller's profile.
-        await runtime.register(kwargs["caller"])
     return kwargs
 
 
