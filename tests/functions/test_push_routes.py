@@ -61,6 +61,13 @@ def counts(rt: Runtime) -> tuple[dict[str, int], dict[str, int]]:
     return dict(spy_of(rt.store).calls), dict(spy_of(rt.push_sender).calls)
 
 
+async def signed_in(world: World, user_id: str, name: str | None = None) -> dict[str, str]:
+    """A caller whose profile exists already, so the counts below are the route's own."""
+    headers = world.client.login(user_id, name)
+    assert (await world.client.request("GET", "/api/me", headers=headers)).status == 200
+    return headers
+
+
 def reset(rt: Runtime) -> None:
     spy_of(rt.store).calls.clear()
     spy_of(rt.push_sender).calls.clear()
@@ -77,7 +84,7 @@ async def test_device_routes_need_a_caller(world: World, method: str, path: str)
 
 
 async def test_register_costs_one_store_write_and_one_hub_call(world: World) -> None:
-    bob = world.client.login("bob", "Bob")
+    bob = await signed_in(world, "bob", "Bob")
     reset(world.runtime)
     resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
     assert resp.status == 204, resp.body
@@ -132,7 +139,7 @@ async def test_a_second_user_cannot_touch_the_first_users_device(world: World) -
     assert world.hub.installation(hub_installation_id("bob", "phone-1")) is not None
     assert list(await world.runtime.push.devices("bob")) == ["phone-1"]
     # A third user deleting an id they never registered changes nothing and calls no hub.
-    carol = world.client.login("carol")
+    carol = await signed_in(world, "carol")
     reset(world.runtime)
     resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=carol)
     assert resp.status == 204
@@ -141,7 +148,7 @@ async def test_a_second_user_cannot_touch_the_first_users_device(world: World) -
 
 
 async def test_delete_removes_from_hub_and_store(world: World) -> None:
-    bob = world.client.login("bob")
+    bob = await signed_in(world, "bob")
     await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
     await world.client.request("PUT", "/api/me/devices/tablet", headers=bob, json_body=FCM)
     reset(world.runtime)
