@@ -34,7 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs
+from bench import clubs, push
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
@@ -356,6 +356,7 @@ def main() -> None:
     print(report(results))
     print(clubs.report(results["clubs"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
+    print(push.report(push.run()))
 
 
 def report(r: dict[str, Any]) -> str:
