@@ -34,7 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs
+from bench import clubs, push
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
@@ -358,6 +358,7 @@ def main() -> None:
     print(report(results))
     print(clubs.report(results["clubs"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
+    print(push.report(push.run()))
 
 
 def report(r: dict[str, Any]) -> str:

@@ -156,6 +156,16 @@ class CallAlreadyActive(Conflict):
         self.extra = {"groupCallId": group_call_id}
 
 
+class PushNotConfigured(NotFound):
+    title = "Push not configured"
+    code = "push_not_configured"
+
+
+class DeviceLimitReached(Conflict):
+    title = "Device limit reached"
+    code = "device_limit"
+
+
 class TooManyRequests(SwitchboardError):
     status = 429
     title = "Too many requests"

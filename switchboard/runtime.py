@@ -11,6 +11,7 @@ nothing is patched.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 from switchboard.services.meetings import MeetingsService
 from switchboard.services.phone import PhoneService
+from switchboard.services.push import CallEventService, PushService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         DocumentStore,
         IdentityProvider,
         MeetingProvider,
+        PushSender,
         SmsSender,
     )
     from switchboard.services.caller import Caller
@@ -59,6 +62,9 @@ class Adapters:
     meeting_provider: MeetingProvider | None = None
     # None: SMS is not configured (in Azure without SMS_FROM); the SMS routes answer 404.
     sms_sender: SmsSender | None = None
+    # None: built from the settings on first use (the Runtime's `push_sender`); still None in
+    # Azure without a Notification Hub (pushes off, the device routes say so).
+    push_sender: PushSender | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -74,6 +80,7 @@ class Adapters:
             chat_provider=build_chat_provider(settings, store, identity_provider),
             meeting_provider=build_meeting_provider(settings),
             sms_sender=build_sms_sender(settings),
+            push_sender=build_push_sender(settings),
         )
 
 
@@ -116,6 +123,10 @@ class Runtime:
             self.settings, self.store, self.identity_provider
         )
 
+    @functools.cached_property
+    def push_sender(self) -> PushSender | None:
+        return self.adapters.push_sender or build_push_sender(self.settings)
+
     # --- services -----------------------------------------------------------------------------
 
     @functools.cached_property
@@ -123,7 +134,7 @@ class Runtime:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
         # Chat last: ending friendships, leaving clubs and meetings tell chat, which then
         # cleans the rest.
-        return (self.friends, self.clubs, self.meetings, self.phone, self.chat)
+        return (self.friends, self.clubs, self.meetings, self.phone, self.push, self.chat)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -149,7 +160,7 @@ class Runtime:
     @functools.cached_property
     def club_observers(self) -> tuple[ClubObserver, ...]:
         """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
-        return (self.chat,)
+        return (self.chat, self.push)
 
     @functools.cached_property
     def clubs(self) -> ClubsService:
@@ -205,6 +216,19 @@ class Runtime:
         return (await self.clubs.get_club(member_id, club_id)).name
 
     @functools.cached_property
+    def push(self) -> PushService:
+        # Resolved on use: the clubs service itself is built with this one as its observer.
+        return PushService(
+            self.store,
+            self.push_sender,
+            members_of=lambda club_id: self.clubs.iter_member_ids(club_id),
+        )
+
+    @functools.cached_property
+    def call_events(self) -> CallEventService:
+        return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
+
+    @functools.cached_property
     def phone(self) -> PhoneService:
         app_url = self.settings.public_app_url
         if app_url is None and not self.settings.running_in_azure:
@@ -241,6 +265,8 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        if "push" in self.__dict__:
+            await self.push.drain()  # pushes already under way finish before the store closes
         if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
             await self.chat_provider.close()
         await self.store.close()
@@ -249,6 +275,9 @@ class Runtime:
             await self.adapters.meeting_provider.close()
         if self.adapters.sms_sender is not None:
             await self.adapters.sms_sender.close()
+        sender = self.adapters.push_sender or self.__dict__.get("push_sender")
+        if sender is not None:
+            await sender.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -299,6 +328,29 @@ def build_chat_provider(
     from switchboard.adapters.chat_local import LocalChatProvider
 
     return LocalChatProvider(settings.switchboard_data_dir)
+
+
+def build_push_sender(settings: Settings) -> PushSender | None:
+    """The Notification Hub when configured; else the local outbox, but never in Azure (None)."""
+    if settings.uses_notification_hub:
+        from switchboard.adapters.push_azure import AzurePushHub
+
+        secret = settings.notification_hub_connection_string
+        assert secret is not None  # enforced by Settings
+        assert settings.notification_hub_name
+        logging.getLogger("switchboard.push").info(
+            "pushes go through Notification Hub %s in namespace %s",
+            settings.notification_hub_name,
+            settings.notification_hub_namespace or "(from the connection string)",
+        )
+        return AzurePushHub.from_connection_string(
+            secret.get_secret_value(), settings.notification_hub_name
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.push_local import LocalPushHub
+
+    return LocalPushHub(settings.switchboard_data_dir)
 
 
 LOCAL_APP_URL = "http://localhost:7071"

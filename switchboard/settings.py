@@ -239,7 +239,57 @@ class SmsSettings(PlatformSettings):
         return bool(self.sms_from)
 
 
-class Settings(StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings):
+class PushSettings(PlatformSettings):
+    """The Notification Hub the controller's pushes go through (the local outbox when unset).
+
+    `NOTIFICATION_HUB_CONNECTION_STRING` is a Send-rights connection string of the hub's namespace
+    (the hub's data plane accepts SAS only); in Azure it is a Key Vault reference, resolved by the
+    platform, so the app setting itself holds no key.
+    """
+
+    notification_hub_namespace: str | None = None
+    notification_hub_name: str | None = None
+    notification_hub_connection_string: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _push_coherent(self) -> Self:
+        secret = self.notification_hub_connection_string
+        if secret is None:
+            # In Azure the local outbox is never used: pushes are then off (PushService says so).
+            return self
+        if not self.notification_hub_name:
+            raise _setting_error(
+                "NOTIFICATION_HUB_NAME", "is required with NOTIFICATION_HUB_CONNECTION_STRING"
+            )
+        from switchboard.adapters.push_azure import ConnectionString
+
+        if secret.get_secret_value().lstrip().startswith("@Microsoft.KeyVault("):
+            # The platform leaves a reference it could not resolve as it is.
+            raise _setting_error(
+                "NOTIFICATION_HUB_CONNECTION_STRING",
+                "is a Key Vault reference the platform could not resolve: check the secret "
+                "exists and the app's identity has Key Vault Secrets User on that vault",
+            )
+        try:
+            parsed = ConnectionString.parse(secret.get_secret_value())
+        except ValueError as exc:
+            raise _setting_error("NOTIFICATION_HUB_CONNECTION_STRING", str(exc)) from None
+        namespace = self.notification_hub_namespace
+        if namespace and parsed.namespace.lower() != namespace.lower():
+            raise _setting_error(
+                "NOTIFICATION_HUB_CONNECTION_STRING",
+                "belongs to another namespace than NOTIFICATION_HUB_NAMESPACE",
+            )
+        return self
+
+    @property
+    def uses_notification_hub(self) -> bool:
+        return self.notification_hub_connection_string is not None
+
+
+class Settings(
+    StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings, PushSettings
+):
     """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`.
 
     A new capability with settings adds its mixin (above) as one more base here.
@@ -287,6 +337,8 @@ APP_SETTING_NAMES = frozenset(
 """Every app setting the code reads (DESIGN §5); infra/ sets exactly these, less the next two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
+KEY_VAULT_SETTING_NAMES = frozenset({"NOTIFICATION_HUB_CONNECTION_STRING"})
+"""Secrets with no managed-identity alternative: infra/ sets them only as Key Vault references."""
 EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
 """Meaningful only for the embedded adapters, which refuse to run in Azure."""
 

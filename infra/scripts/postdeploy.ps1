@@ -1,5 +1,8 @@
 # azd postdeploy hook (Windows): the same subscription as postdeploy.sh.
 $ErrorActionPreference = 'Stop'
+# Push first (link the hub to ACS, subscribe call_events): the SMS step below may stop early.
+& (Join-Path $PSScriptRoot 'push.ps1')
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 $functionName = 'sms_events'
 # The host indexes a freshly deployed app's functions a little after `azd deploy` returns: wait
 # for sms_events to be listed (up to ~2 minutes), then fail loudly. `create` is a PUT: re-runs

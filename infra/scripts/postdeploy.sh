@@ -9,6 +9,9 @@ set -eu
 : "${ACS_EVENTGRID_SYSTEM_TOPIC:?run azd provision first}"
 : "${AZURE_FUNCTION_APP_ID:?run azd provision first}"
 
+# Push first (link the hub to ACS, subscribe call_events): the SMS step below may stop early.
+sh "$(dirname "$0")/push.sh"
+
 FUNCTION_NAME=sms_events
 
 # The host indexes a freshly deployed app's functions a little after `azd deploy` returns: wait
