@@ -275,8 +275,10 @@ class ChatService:
     async def remove_direct_thread(self, user_id: str, other_id: str) -> None:
         """The pair's thread is deleted and leaves both lists (block, unfriend, erase).
 
-        A chat failure propagates (the friends operation answers 503 and its retry finishes):
-        two people who are no longer friends must not keep a channel between them.
+        A chat failure propagates and leaves the pair's record, so the removal is finished
+        later: the friends service logs the failure (its operation stands), and the next
+        `PUT .../thread` from either side, now 404, or an erase deletes the thread. Two people
+        who are no longer friends must not keep a channel between them.
         """
         key = _pair_key(user_id, other_id)
         pair = await self._read_pair(key)
@@ -294,13 +296,7 @@ class ChatService:
     # --- ClubObserver ---------------------------------------------------------------------------
 
     async def member_added(self, club_id: str, user_id: str) -> None:
-        topic = None
-        if self._club_topic is not None and await self._read_club(club_id) is None:
-            try:
-                topic = await self._club_topic(club_id, user_id)  # only for a new thread
-            except Exception:
-                log.warning("could not read a club's name for its chat topic", exc_info=True)
-        await self.club_member_added(club_id, topic, user_id)
+        await self.club_member_added(club_id, None, user_id)
 
     async def member_removed(self, club_id: str, user_id: str) -> None:
         await self.club_member_removed(club_id, user_id)
@@ -355,11 +351,25 @@ class ChatService:
                 elif len(doc["waiting"]) < MAX_WAITING:
                     doc["waiting"].append([user_id, acs_id, name])
 
-            doc = await self._update_club(club_id, club_name, seat)
+            # A club with a thread record (every join but its first member's) costs no lookup.
+            doc = await self._update_club(club_id, club_name, seat, create=club_name is not None)
+            if doc is None:
+                # The club's first member: its new thread is named after the club.
+                topic = await self._topic_of(club_id, user_id)
+                doc = await self._update_club(club_id, topic, seat)
             if doc is not None:
                 await self._converge(doc)
         except Exception:
             log.warning("club chat not updated after a member joined", exc_info=True)
+
+    async def _topic_of(self, club_id: str, member_id: str) -> str | None:
+        if self._club_topic is None:
+            return None
+        try:
+            return await self._club_topic(club_id, member_id)
+        except Exception:
+            log.warning("could not read a club's name for its chat topic", exc_info=True)
+            return None
 
     async def club_member_removed(self, club_id: str, user_id: str) -> None:
         """A member left or was removed: their seat goes to the first in line; converge.
