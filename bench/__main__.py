@@ -35,6 +35,7 @@ import azure.functions as func
 import httpx
 
 from bench import clubs, push
+from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
@@ -349,6 +350,7 @@ def main() -> None:
         results["meetings"] = meetings_bench(ROOT, _clean_env())
         print("friends ...", file=sys.stderr)
         results["friends"] = friends_bench()
+        results["chat"] = chat_bench(data / "chat")
     results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
