@@ -138,10 +138,10 @@ class Harness:
     """Drives the registered handlers in process, as the Functions host does."""
 
     def __init__(self) -> None:
-        import function_app
-        from switchboard.devserver import DevServer
+        # One route table per process: azure.functions allows get_functions() only once.
+        from tests.conftest import app_server
 
-        self.server = DevServer(function_app.app, "api")
+        self.server = app_server()
 
     def handler(self, method: str, path: str) -> Any:
         for fn in self.server.http:

@@ -36,14 +36,13 @@ def acs_floor_seconds(threads: int) -> int:
 
 
 async def _measure(data_dir: Path) -> dict[str, Any]:
-    import function_app
     from switchboard.adapters.acs_local import LocalIdentityIssuer
     from switchboard.adapters.chat_local import LocalChatProvider
     from switchboard.adapters.sqlite_store import SqliteStore
     from switchboard.auth import DevTokenIssuer
-    from switchboard.devserver import DevServer
     from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
+    from tests.conftest import app_server
     from tests.proxies import spy, spy_of
 
     settings = Settings.from_environ({"SWITCHBOARD_DATA_DIR": str(data_dir)})
@@ -65,7 +64,7 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
         service = rt.chat
         for n in range(THREADS_PER_USER):
             await service.meeting_listed(f"m{n}", f"Meeting {n}", f"19:m{n}@thread.v2", ["u"])
-        server = DevServer(function_app.app, "api")
+        server = app_server()  # one per process: azure.functions builds its functions once
         handler = next(f.handler for f in server.http if f.pattern.match("/api/threads"))
         token, _ = issuer.issue("u", "U")
         request = func.HttpRequest(
