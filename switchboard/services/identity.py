@@ -216,6 +216,7 @@ class IdentityService:
             await self._store.create(IDENTITIES, _untyped(reverse))
             if profile is None:
                 await self._store.create(USERS, _untyped(self._new_profile(caller, acs_id)))
+                self._remember(caller.user_id)
             else:
                 updated: UserDoc = {**profile, "communicationUserId": acs_id}
                 await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
