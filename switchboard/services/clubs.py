@@ -323,8 +323,11 @@ class ClubsService:
             raise errors.NotClubOwner("Only the club's owner can remove other members.")
         target = await self._store.read(CLUBS, club_id, member_doc_id(user_id))
         if target is None:
-            # Not a member (any more): finish a half-done removal, else nothing to do.
-            await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            # Not a member (any more): finish a half-done removal, else nothing to do. A leftover
+            # index entry means the removal failed before the observers heard of it: tell them
+            # now (chat unseats the member from the club's thread), so the retry repairs it all.
+            if await self._store.delete(MEMBERSHIPS, user_id, club_id):
+                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
             return
         await self._remove(club, user_id)
 
@@ -573,7 +576,11 @@ class ClubsService:
         """`user_id` leaves; False if they were not a member (a leftover index entry of theirs
         is removed: the retry of a half-finished leave)."""
         if snap.club is None or snap.member is None:
-            return await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            leftover = await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            if leftover and snap.club is not None:
+                # A half-finished leave the observers never heard of (see remove_member).
+                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
+            return leftover
         club = snap.club
         if club["ownerId"] == user_id:
             successor = await self._longest_standing_other(club_id, user_id)
