@@ -183,7 +183,9 @@ class PushService:
                 continue  # a concurrent registration of the same user: read again
             try:
                 await self._put(hub_id, platform, push_channel, user_id)
-            except (errors.DependencyUnavailable, PushRejected) as exc:
+            except (errors.DependencyUnavailable, errors.InvalidInput, PushRejected) as exc:
+                # InvalidInput: the hub refused the push channel; the caller's bad input
+                # changes nothing either.
                 await self._undo(user_id, written, installation_id, known)
                 if isinstance(exc, PushRejected):
                     raise errors.DependencyUnavailable("push", retry_after=60) from None

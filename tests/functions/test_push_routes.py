@@ -17,7 +17,7 @@ import pytest
 
 from switchboard.adapters.push_local import LocalPushHub
 from switchboard.adapters.sqlite_store import SqliteStore
-from switchboard.errors import DependencyUnavailable
+from switchboard.errors import DependencyUnavailable, InvalidInput
 from switchboard.ports import PushMessage, PushRejected
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.services.push import (
@@ -536,3 +536,17 @@ async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
     finally:
         set_runtime(None)
         await rt.close()
+
+
+async def test_a_push_channel_the_hub_refuses_is_400_and_writes_nothing(world: World) -> None:
+    """The hub validates push channels (an APNs token that is not a device token: 400); that is
+    the caller's bad input, not a 500, and the device takes no place in their ten."""
+    bob = world.client.login("bob")
+    spy_of(world.runtime.push_sender).fail["put_installation"] = InvalidInput(
+        "The push service refused this pushChannel.", field="pushChannel"
+    )
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 400
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["code"] == "invalid_input"
+    assert await world.runtime.push.devices("bob") == {}
