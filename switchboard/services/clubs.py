@@ -444,15 +444,21 @@ class ClubsService:
         if snap.call is not None:
             await self._delete_call(club_id, snap.call)
 
-    async def end_call_if_current(self, club_id: str, group_call_id: str) -> bool:
-        """Clear the club's call only if it is still `group_call_id` (ACS `CallEnded` events):
-        an old event never clears a newer call. Idempotent; True when it cleared one."""
+    async def end_call_if_current(
+        self, club_id: str, group_call_id: str, ended_at: datetime | None = None
+    ) -> bool:
+        """Clear the club's call only if it is still `group_call_id` (ACS `CallEnded` events)
+        and was registered before `ended_at` (the event's time): an old event never clears a
+        newer call, even one registered again under the same id. Idempotent; True when it
+        cleared one."""
         doc = await self._store.read(CLUBS, club_id, CALL_DOC)
         if doc is None:
             return False
         call = cast(CallDoc, doc)
         if call["groupCallId"] != group_call_id.lower():
             return False
+        if ended_at is not None and datetime.fromisoformat(call["startedAt"]) > ended_at:
+            return False  # registered after that call ended: a new life of the same id
         return await self._delete_call(club_id, call)
 
     # --- erase --------------------------------------------------------------------------------

@@ -313,7 +313,7 @@ class Recorder:
     def __init__(self) -> None:
         self.ended: list[tuple[str, str]] = []
 
-    async def __call__(self, club_id: str, group_call_id: str) -> bool:
+    async def __call__(self, club_id: str, group_call_id: str, ended_at: datetime) -> bool:
         self.ended.append((club_id, group_call_id))
         return True
 
@@ -550,3 +550,25 @@ async def test_a_push_channel_the_hub_refuses_is_400_and_writes_nothing(world: W
     assert resp.headers["content-type"].startswith("application/problem+json")
     assert resp.json()["code"] == "invalid_input"
     assert await world.runtime.push.devices("bob") == {}
+
+
+async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_failed(
+    world: World,
+) -> None:
+    """The call index is written in the background and may fail (then logged): a CallEnded of
+    the call's earlier life must still leave the newer registration of the same id alone."""
+    club_id, alice, bob = await club_with_bob(world)
+    path = f"/api/clubs/{club_id}/call"
+    body = {"groupCallId": GID}
+    assert (await world.client.request("PUT", path, headers=alice, json_body=body)).status == 201
+    await world.runtime.push.drain()
+    assert (await world.client.request("DELETE", path, headers=alice)).status == 204
+    ended = datetime.now(UTC)  # the first call's CallEnded, delivered late
+    spy_of(world.runtime.store).fail["upsert:system"] = DependencyUnavailable("store")
+    assert (await world.client.request("PUT", path, headers=bob, json_body=body)).status == 201
+    await world.runtime.push.drain()
+    spy_of(world.runtime.store).fail.clear()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": ended.isoformat()}))
+    got = await world.client.request("GET", path, headers=alice)
+    assert got.status == 200
+    assert got.json()["startedBy"] == "bob"

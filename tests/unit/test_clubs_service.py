@@ -357,3 +357,15 @@ async def test_the_retry_of_a_removal_that_failed_part_way_tells_the_observers(
     await clubs.remove_member("alice", club.club_id, "carol")
     assert recorder.events.count(("removed", "bob")) == 1
     assert ("removed", "carol") not in recorder.events
+
+
+async def test_a_call_ended_before_the_call_was_registered_clears_nothing(
+    clubs: ClubsService, clock: Clock
+) -> None:
+    club = await clubs.create_club("alice", "Chess", "open")
+    ended = clock.now
+    clock.now += timedelta(minutes=1)
+    await clubs.register_call("alice", club.club_id, CALLS[0])
+    assert not await clubs.end_call_if_current(club.club_id, CALLS[0], ended)
+    assert (await clubs.get_call("alice", club.club_id)).group_call_id == CALLS[0]
+    assert await clubs.end_call_if_current(club.club_id, CALLS[0], clock.now)
