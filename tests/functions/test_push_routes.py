@@ -572,3 +572,28 @@ async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_fai
     got = await world.client.request("GET", path, headers=alice)
     assert got.status == 200
     assert got.json()["startedBy"] == "bob"
+
+
+async def test_a_batch_with_malformed_items_still_handles_the_rest_over_the_devserver(
+    world: World,
+) -> None:
+    """POST /runtime/webhooks/eventgrid?functionName=call_events: items that are not events at
+    all (a number, a list, a validation event without its data object) are skipped; the batch
+    answers 200 and the good CallEnded after them still clears the call."""
+    import httpx
+
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
+    batch: list[Any] = [
+        7,
+        ["not", "an", "event"],
+        {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": []},
+        CALL_ENDED,
+    ]
+    transport = httpx.ASGITransport(app=app_server())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        resp = await http.post(
+            "/runtime/webhooks/eventgrid", params={"functionName": "call_events"}, json=batch
+        )
+    assert resp.status_code == 200
+    assert recorder.ended == [("chess", GID)]
