@@ -602,17 +602,19 @@ class ClubsService:
         return True
 
     async def _remove(self, club: ClubDoc, user_id: str) -> None:
-        """Member document first (the call is out of reach at once), then the index entry."""
+        """Member document first (the call is out of reach at once), then the count, then the
+        index entry: the count is lowered before the one write whose failure a retry finishes
+        (the retry finds no member document and cannot tell whether the count was lowered)."""
         club_id = club["clubId"]
         await self._store.delete(CLUBS, club_id, member_doc_id(user_id))
-        await self._store.delete(MEMBERSHIPS, user_id, club_id)
         try:
             await self._update_club(club, _count_down)
         except errors.NotFound:
             pass
         except Exception:
-            # The member is out; only the count is one too high until the next change.
+            # The member is out; only the count is one too high.
             log.warning("could not lower a club's member count", exc_info=True)
+        await self._store.delete(MEMBERSHIPS, user_id, club_id)
         await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
 
     async def _longest_standing_other(self, club_id: str, user_id: str) -> str | None:

@@ -369,3 +369,16 @@ async def test_a_call_ended_before_the_call_was_registered_clears_nothing(
     assert not await clubs.end_call_if_current(club.club_id, CALLS[0], ended)
     assert (await clubs.get_call("alice", club.club_id)).group_call_id == CALLS[0]
     assert await clubs.end_call_if_current(club.club_id, CALLS[0], clock.now)
+
+
+async def test_a_removal_that_failed_part_way_leaves_the_member_count_right(
+    clubs: ClubsService, store: DocumentStore
+) -> None:
+    club = await clubs.create_club("alice", "Chess", "open")
+    await clubs.join("bob", club.club_id)
+    spy_of(store).fail["delete:memberships"] = errors.DependencyUnavailable("store")
+    with pytest.raises(errors.DependencyUnavailable):
+        await clubs.remove_member("alice", club.club_id, "bob")
+    spy_of(store).fail.clear()
+    await clubs.remove_member("alice", club.club_id, "bob")
+    assert (await clubs.get_club("alice", club.club_id)).member_count == 1
