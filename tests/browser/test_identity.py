@@ -1,0 +1,92 @@
+"""The web client's sign-in and profile in the browser, and the real ACS Calling SDK (1.x, in
+the client's bundle) accepting a token from the local issuer."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.browser.conftest import Browser
+
+pytestmark = pytest.mark.browser
+
+# Where the Calling SDK goes once it has accepted a token: its config service, the token
+# exchange and the Trouter push channel. Blocked (offline), and expected in this test only.
+ACS_SERVICES = (
+    r"^https://[a-z0-9.-]+\.communication\.microsoft\.com/",
+    r"^https://edge\.skype\.com/",
+    r"^wss?://[a-z0-9.-]+\.communication\.microsoft\.com/",
+)
+
+FETCH_TOKEN = """async () => {
+  const response = await fetch('/api/token', {
+    method: 'POST',
+    headers: {Authorization: 'Bearer ' + sessionStorage.getItem('switchboard.appToken')},
+  });
+  return (await response.json()).token;
+}"""
+
+
+def _with_claims(token: str, **claims: str) -> str:
+    """The token with some payload claims replaced (the Calling SDK never checks signatures)."""
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    encoded = base64.urlsafe_b64encode(json.dumps({**decoded, **claims}).encode()).decode()
+    return f"{header}.{encoded.rstrip('=')}.{signature}"
+
+
+def test_sign_in_shows_the_callers_profile_and_renames(browser: Browser) -> None:
+    alice = browser.user("wc-alice", "Alice")
+    page = alice.page
+    page.get_by_test_id("profile").wait_for()
+    assert page.get_by_test_id("profile-user").inner_text() == "wc-alice"
+    assert page.get_by_test_id("profile-name").inner_text() == "Alice"
+    assert page.get_by_test_id("profile-acs").inner_text().startswith("8:acs:")
+    alice.screenshot("profile")
+
+    page.get_by_test_id("profile-new-name").fill("Alice Liddell")
+    page.get_by_test_id("profile-save").click()
+    page.get_by_test_id("profile-name").filter(has_text="Alice Liddell").wait_for()
+
+    # A second user, in a browser context of their own, sees only themselves.
+    bob = browser.user("wc-bob", "Bob")
+    bob.page.get_by_test_id("profile").wait_for()
+    assert bob.page.get_by_test_id("profile-user").inner_text() == "wc-bob"
+    assert bob.page.get_by_test_id("profile-name").inner_text() == "Bob"
+    assert (
+        bob.page.get_by_test_id("profile-acs").inner_text()
+        != page.get_by_test_id("profile-acs").inner_text()
+    )
+
+
+def test_the_sign_in_page_shows_the_apis_refusal(browser: Browser) -> None:
+    visitor = browser.open("visitor")
+    visitor.page.get_by_test_id("signin-user").wait_for()
+    visitor.screenshot("sign-in")
+    visitor.page.get_by_test_id("signin-user").fill("a/b")
+    visitor.page.get_by_test_id("signin-submit").click()
+    assert "(400 " in visitor.page.get_by_test_id("error").inner_text()
+    assert visitor.page.get_by_test_id("who").count() == 0
+
+
+def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_scope(
+    browser: Browser,
+) -> None:
+    probe = browser.user("wc-probe", "Probe", expect=ACS_SERVICES, record_adapters=False)
+    token = probe.page.evaluate(FETCH_TOKEN)
+
+    # What the issuer wrote before the fix: the SDK refuses it before sending anything.
+    refused = probe.page.evaluate(
+        "t => window.switchboard.probeCallAgent(t)", _with_claims(token, acsScope="chat voip")
+    )
+    assert (refused["code"], refused["subCode"]) == (401, 44113), refused
+    assert probe.blocked == []
+
+    # The issuer's own token: the SDK parses it (scopes, skypeid, resourceId, resourceLocation,
+    # exp) and goes on to the network, which is not there.
+    accepted = probe.page.evaluate("t => window.switchboard.probeCallAgent(t)", token)
+    assert accepted.get("ok") or accepted.get("code") not in (401, 403), accepted
+    assert "token" not in str(accepted.get("message", "")).lower(), accepted
+    assert probe.blocked, "the SDK never reached for the network"
