@@ -18,6 +18,12 @@ ACS_SERVICES = (
     r"^https://[a-z0-9.-]+\.communication\.microsoft\.com/",
     r"^https://edge\.skype\.com/",
     r"^wss?://[a-z0-9.-]+\.communication\.microsoft\.com/",
+    r"^https://[a-z0-9.-]+\.events\.data\.microsoft\.com/",  # the SDK's telemetry
+)
+
+TEAMS_LINK = (
+    "https://teams.microsoft.com/l/meetup-join/19%3ameeting_NjE5%40thread.v2/0"
+    "?context=%7b%22Tid%22%3a%22t%22%2c%22Oid%22%3a%22o%22%7d"
 )
 
 FETCH_TOKEN = """async () => {
@@ -74,19 +80,25 @@ def test_the_sign_in_page_shows_the_apis_refusal(browser: Browser) -> None:
 def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_scope(
     browser: Browser,
 ) -> None:
-    probe = browser.user("wc-probe", "Probe", expect=ACS_SERVICES, record_adapters=False)
-    token = probe.page.evaluate(FETCH_TOKEN)
+    """The client's real call adapter (no recording factory) on a local token: the Calling SDK
+    parses it (scopes, skypeid, resourceId, resourceLocation, exp), builds its CallAgent and the
+    CallComposite shows its lobby; only the network it then reaches for is missing."""
+    alice = browser.user("wc-caller", "Caller", expect=ACS_SERVICES, record_adapters=False)
+    page = alice.page
+    token = page.evaluate(FETCH_TOKEN)
 
     # What the issuer wrote before the fix: the SDK refuses it before sending anything.
-    refused = probe.page.evaluate(
+    refused = page.evaluate(
         "t => window.switchboard.probeCallAgent(t)", _with_claims(token, acsScope="chat voip")
     )
     assert (refused["code"], refused["subCode"]) == (401, 44113), refused
-    assert probe.blocked == []
+    assert alice.blocked == []
 
-    # The issuer's own token: the SDK parses it (scopes, skypeid, resourceId, resourceLocation,
-    # exp) and goes on to the network, which is not there.
-    accepted = probe.page.evaluate("t => window.switchboard.probeCallAgent(t)", token)
-    assert accepted.get("ok") or accepted.get("code") not in (401, 403), accepted
-    assert "token" not in str(accepted.get("message", "")).lower(), accepted
-    assert probe.blocked, "the SDK never reached for the network"
+    alice.tab("meetings")
+    page.get_by_test_id("meeting-link").fill(TEAMS_LINK)
+    page.get_by_test_id("meeting-link-join").click()
+    # The composite's own lobby, rendered with its bundled icons and no web fonts.
+    page.get_by_role("button", name="Start call").wait_for(timeout=60_000)
+    assert page.get_by_test_id("stage").get_by_text("Connecting").count() == 0
+    alice.screenshot("call")
+    assert any("communication.microsoft.com" in url for url in alice.blocked), alice.blocked
