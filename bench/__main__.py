@@ -37,6 +37,7 @@ import httpx
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
+from bench.webclient import report as webclient_report
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -343,6 +344,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print(webclient_report())
 
 
 def report(r: dict[str, Any]) -> str:
