@@ -43,7 +43,7 @@ export function App() {
 
   const start = useCallback(async (token: string) => {
     try {
-      setSession(await openSession(token));
+      setSession(await openSession(async () => token));
       setError(null);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) signOut();

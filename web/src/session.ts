@@ -10,8 +10,10 @@ export const DEFAULT_CLIENT_CONFIG: ClientConfig = {
   pstnCallerId: null,
 };
 
+/** The caller's app token, fresh on every call: dev sign-in's, or MSAL's acquireTokenSilent. */
+export type AppTokenSource = () => Promise<string>;
+
 export interface Session {
-  appToken: string;
   profile: Profile;
   config: ClientConfig;
   /** True when the server answered 404 for client-config and the defaults are in use. */
@@ -40,9 +42,9 @@ export function signOut(): void {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
-export async function openSession(appToken: string): Promise<Session> {
-  const api = <T>(method: Method, path: string, body?: unknown) =>
-    request<T>(method, path, { token: appToken, body });
+export async function openSession(appToken: AppTokenSource): Promise<Session> {
+  const api = async <T>(method: Method, path: string, body?: unknown) =>
+    request<T>(method, path, { token: await appToken(), body });
   let config = DEFAULT_CLIENT_CONFIG;
   let configDefaulted = false;
   try {
@@ -62,7 +64,6 @@ export async function openSession(appToken: string): Promise<Session> {
   });
   const profile = await api<Profile>("GET", "/api/me");
   return {
-    appToken,
     profile,
     config,
     configDefaulted,
