@@ -37,6 +37,8 @@ import httpx
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
+from bench.friends import friends_bench
+from bench.friends import report_lines as friends_report_lines
 from bench.webclient import report as webclient_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,6 +342,8 @@ def main() -> None:
         results["cold_start"] = cold_start(_clean_env(), ROOT)
         print("devserver throughput ...", file=sys.stderr)
         results["devserver"] = devserver_throughput(data)
+        print("friends ...", file=sys.stderr)
+        results["friends"] = friends_bench()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
@@ -385,6 +389,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
             f"| {d['non_2xx']} |"
         )
+    lines += ["", *friends_report_lines(r["friends"])]
     return "\n".join(lines)
 
 

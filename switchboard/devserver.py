@@ -38,7 +38,7 @@ import azure.functions as func
 
 from switchboard.errors import ConfigurationError
 from switchboard.http import MAX_BODY_BYTES, problem
-from switchboard.logs import quiet_azure_sdk_logging, safe
+from switchboard.logs import quiet_azure_sdk_logging, safe, safe_path
 from switchboard.webclient import serves, static_response
 
 log = logging.getLogger("switchboard.devserver")
@@ -156,13 +156,17 @@ class DevServer:
         except Exception:
             # A function that raised (HTTP handlers answer problems themselves; an Event Grid
             # function may not): a 500, as the Functions host answers, so Event Grid retries.
-            log.exception("function failed on %s %s", safe(scope["method"]), safe(scope["path"]))
+            log.exception(
+                "function failed on %s %s", safe(scope["method"]), safe_path(scope["path"])
+            )
             failure = problem(500, "internal_error", "Internal error", "Something went wrong.")
             status = await _send_response(send, failure, cors)
         elapsed = (time.perf_counter() - started) * 1000
         # The path is the caller's, decoded: escaped so `%0d%0a` or an ANSI escape cannot forge
         # or repaint a log line.
-        log.info("%s %s %d %.1fms", safe(scope["method"]), safe(scope["path"]), status, elapsed)
+        log.info(
+            "%s %s %d %.1fms", safe(scope["method"]), safe_path(scope["path"]), status, elapsed
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -233,7 +237,13 @@ class DevServer:
                 method=scope["method"],
                 url=_url(scope, headers),
                 headers=headers,
-                params=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+                # Blank values kept, as the Functions host keeps them: `?status=` is a bad
+                # status (400), not a missing one.
+                params=dict(
+                    parse_qsl(
+                        scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+                    )
+                ),
                 route_params={k: v for k, v in match.groupdict().items() if v is not None},
                 body=body,
             )

@@ -130,3 +130,25 @@ class DependencyUnavailable(SwitchboardError):
 
 class ConfigurationError(Exception):
     """A setting has a bad value: start-up stops, naming the setting."""
+
+
+class FriendLimit(Conflict):
+    title = "Too many friends"
+    code = "friend_limit"
+
+
+class InviteLimit(Conflict):
+    title = "Too many invite codes"
+    code = "invite_limit"
+
+
+class UserBlocked(Conflict):
+    """The caller blocked this user: unblock first (DELETE /api/blocks/{userId})."""
+
+    title = "User blocked"
+    code = "user_blocked"
+
+
+class OwnInvite(InvalidInput):
+    title = "Own invite code"
+    code = "own_invite"

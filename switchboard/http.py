@@ -31,7 +31,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids
-from switchboard.logs import safe
+from switchboard.logs import safe, safe_path
 
 log = logging.getLogger("switchboard.http")
 
@@ -182,7 +182,7 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
                 500, "misconfigured", "Service misconfigured", "The service is misconfigured."
             )
         except Exception:
-            log.exception("unhandled error in %s %s", safe(req.method), safe(_path_of(req)))
+            log.exception("unhandled error in %s %s", safe(req.method), safe_path(_path_of(req)))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
 
     # Not functools.wraps: the worker reads the registered function's signature and annotations,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 
 DEFAULT_LIMIT = 200
@@ -39,6 +40,16 @@ def safe(value: object, limit: int = DEFAULT_LIMIT) -> str:
     cut = len(text) > limit
     escaped = text[:limit].translate(_CONTROL)
     return escaped + ("…[truncated]" if cut else "")
+
+
+# Path segments that are secrets themselves (a friend invite code is a bearer credential): the
+# access log and error lines show the route's placeholder instead.
+_SECRET_SEGMENTS = re.compile(r"(/friends/invites/)[^/?#]+")
+
+
+def safe_path(path: object, limit: int = DEFAULT_LIMIT) -> str:
+    """A request path for a log line: secret segments replaced, then made `safe`."""
+    return safe(_SECRET_SEGMENTS.sub(r"\1{code}", str(path)), limit)
 
 
 def quiet_azure_sdk_logging(environ: Mapping[str, str] | None = None) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import FriendshipObserver, ProfileObserver, UserDataOwner
     from switchboard.settings import Settings
 
 
@@ -87,11 +88,16 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return ()
+        return (self.friends,)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
         """Every service that keeps a copy of display names, told when one changes."""
+        return (self.friends,)
+
+    @functools.cached_property
+    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
+        """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
 
     @functools.cached_property
@@ -103,6 +109,14 @@ class Runtime:
             teams_client_id=self.settings.teams_client_id,
             user_data_owners=self.user_data_owners,
             profile_observers=self.profile_observers,
+        )
+
+    @functools.cached_property
+    def friends(self) -> FriendsService:
+        return FriendsService(
+            self.store,
+            pstn_caller_id=self.settings.pstn_caller_id,
+            observers=self.friendship_observers,
         )
 
     @functools.cached_property

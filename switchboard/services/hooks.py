@@ -25,3 +25,16 @@ class ProfileObserver(Protocol):
     async def profile_changed(self, user_id: str, display_name: str) -> None:
         """Called after the profile is saved; idempotent (a failed update may be retried)."""
         ...
+
+
+class FriendshipObserver(Protocol):
+    """A service that keeps something per pair of friends (a direct chat thread, ...).
+
+    Told after an accepted friendship ends (unfriend, block, or erase of either user). A failing
+    observer is logged and never fails the friends operation, so it must tolerate being missed
+    (an ended friendship is also visible through `FriendsService.are_friends`).
+    """
+
+    async def friendship_ended(self, user_id: str, other_id: str) -> None:
+        """`user_id` and `other_id` are no longer friends; idempotent."""
+        ...

@@ -32,13 +32,9 @@ from tests.azure_transport import (
     ENDPOINT,
     ISSUE_ACCESS_TOKEN_200,
     USER_ID,
+    MockTransport,
+    Reply,
     error_body,
-)
-from tests.azure_transport import (
-    MockTransport as CannedAcsTransport,
-)
-from tests.azure_transport import (
-    Reply as Canned,
 )
 from tests.conftest import Client
 from tests.contract.conftest import TEST_CLIENT_OPTIONS, CosmosServer
@@ -53,7 +49,7 @@ SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 @dataclass
 class AzureWorld:
     client: Client
-    acs: CannedAcsTransport
+    acs: MockTransport
     store: CosmosStore
 
     def caller(self, user_id: str) -> dict[str, str]:
@@ -102,7 +98,7 @@ async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
     store = CosmosStore(
         cosmos_server.endpoint, settings.cosmos_database, cosmos_server.key, **TEST_CLIENT_OPTIONS
     )
-    transport = CannedAcsTransport()
+    transport = MockTransport()
     acs = AzureIdentityProvider.from_connection_string(
         f"endpoint={ENDPOINT}/;accesskey={key}", transport=transport, retry_total=0
     )
@@ -122,7 +118,7 @@ async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
 
 async def test_token_lifecycle_on_azure_adapters(azure: AzureWorld) -> None:
     alice = azure.caller("alice-oid")
-    azure.acs.answers.append(Canned(201, CREATE_IDENTITY_201))
+    azure.acs.answers.append(Reply(201, CREATE_IDENTITY_201))
     first = await azure.client.request("POST", "/api/token", headers=alice)
     assert first.status == 200, first.body
     assert first.json()["user"] == {"communicationUserId": USER_ID}
@@ -131,7 +127,7 @@ async def test_token_lifecycle_on_azure_adapters(azure: AzureWorld) -> None:
     assert profile["communicationUserId"] == USER_ID
     assert await azure.store.read("identities", USER_ID, USER_ID) is not None
 
-    azure.acs.answers.append(Canned(200, ISSUE_ACCESS_TOKEN_200))
+    azure.acs.answers.append(Reply(200, ISSUE_ACCESS_TOKEN_200))
     again = await azure.client.request("POST", "/api/token", headers=alice)
     assert again.json()["user"] == {"communicationUserId": USER_ID}
     assert azure.acs.requests[-1].path == f"/identities/{USER_ID}/:issueAccessToken"
@@ -139,7 +135,7 @@ async def test_token_lifecycle_on_azure_adapters(azure: AzureWorld) -> None:
     me = await azure.client.request("GET", "/api/me", headers=alice)
     assert me.json()["displayName"] == "Alice-Oid"
 
-    azure.acs.answers.append(Canned(204))
+    azure.acs.answers.append(Reply(204))
     assert (await azure.client.request("DELETE", "/api/me", headers=alice)).status == 204
     assert azure.acs.requests[-1].method == "DELETE"
     assert await azure.store.read("users", "alice-oid", "alice-oid") is None
@@ -148,7 +144,7 @@ async def test_token_lifecycle_on_azure_adapters(azure: AzureWorld) -> None:
 
 async def test_acs_throttling_is_503_and_nothing_is_written(azure: AzureWorld) -> None:
     azure.acs.answers.append(
-        Canned(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "17"})
+        Reply(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "17"})
     )
     resp = await azure.client.request("POST", "/api/token", headers=azure.caller("bob-oid"))
     assert resp.status == 503

@@ -61,3 +61,11 @@ def test_azure_sdk_log_level_asks_for_more_and_a_bad_value_is_warning() -> None:
     assert quiet_azure_sdk_logging({"AZURE_SDK_LOG_LEVEL": "debug"}) == logging.DEBUG
     assert logging.getLogger("azure.cosmos").isEnabledFor(logging.DEBUG)
     assert quiet_azure_sdk_logging({"AZURE_SDK_LOG_LEVEL": "loud"}) == logging.WARNING
+
+
+def test_safe_path_hides_invite_codes() -> None:
+    from switchboard.logs import safe_path
+
+    line = safe_path("/api/friends/invites/XZ9HebWxkyr6RP-UnIz3gQ")
+    assert line == "/api/friends/invites/{code}"
+    assert safe_path("/api/friends/bob") == "/api/friends/bob"

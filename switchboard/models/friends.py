@@ -1,0 +1,61 @@
+"""Wire models of the friends capability: lists, requests, call-info and invite codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from switchboard.models import ApiModel, RequestModel
+
+FriendStatus = Literal["accepted", "incoming", "outgoing"]
+
+
+class FriendsQuery(RequestModel):
+    status: FriendStatus = Field("accepted", description="One status per list.")
+    continuation: str | None = Field(
+        None, max_length=4096, description="The previous page's `continuation`."
+    )
+    page_size: int = Field(100, ge=1, le=500, description="Items per page (default 100).")
+
+
+class Friend(ApiModel):
+    user_id: str
+    display_name: str
+    communication_user_id: str | None = Field(
+        description="Accepted friends only, once they have an ACS identity."
+    )
+    status: FriendStatus
+    since: datetime
+
+
+class FriendList(ApiModel):
+    items: list[Friend]
+    continuation: str | None
+
+
+class Relation(ApiModel):
+    user_id: str
+    status: Literal["accepted", "outgoing"]
+
+
+class PstnRoute(ApiModel):
+    from_: str = Field(alias="from", description="The app's ACS number (PSTN_CALLER_ID).")
+    to: str = Field(description="The friend's verified phone number, E.164.")
+
+
+class CallInfo(ApiModel):
+    communication_user_id: str | None
+    pstn: PstnRoute | None
+
+
+class InviteCode(ApiModel):
+    code: str = Field(description="One-time, unguessable; share it out of band (QR, message).")
+    expires_at: datetime
+
+
+class RedeemedInvite(ApiModel):
+    user_id: str
+    display_name: str
+    status: Literal["accepted"]
