@@ -91,6 +91,18 @@ class User:
         value: list[dict[str, Any]] = self.page.evaluate(f"window.switchboardAdapters.{kind}")
         return value
 
+    def api(self, method: str, path: str) -> Any:
+        """What the API answers this user, fetched from the page with its own app token."""
+        return self.page.evaluate(
+            """async ([method, path]) => {
+              const token = sessionStorage.getItem('switchboard.appToken');
+              const headers = {Authorization: 'Bearer ' + token};
+              const response = await fetch(path, {method, headers});
+              return await response.json();
+            }""",
+            [method, path],
+        )
+
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

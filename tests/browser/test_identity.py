@@ -26,14 +26,6 @@ TEAMS_LINK = (
     "?context=%7b%22Tid%22%3a%22t%22%2c%22Oid%22%3a%22o%22%7d"
 )
 
-FETCH_TOKEN = """async () => {
-  const response = await fetch('/api/token', {
-    method: 'POST',
-    headers: {Authorization: 'Bearer ' + sessionStorage.getItem('switchboard.appToken')},
-  });
-  return (await response.json()).token;
-}"""
-
 
 def _with_claims(token: str, **claims: str) -> str:
     """The token with some payload claims replaced (the Calling SDK never checks signatures)."""
@@ -85,7 +77,7 @@ def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_sco
     CallComposite shows its lobby; only the network it then reaches for is missing."""
     alice = browser.user("wc-caller", "Caller", expect=ACS_SERVICES, record_adapters=False)
     page = alice.page
-    token = page.evaluate(FETCH_TOKEN)
+    token = alice.api("POST", "/api/token")["token"]
 
     # What the issuer wrote before the fix: the SDK refuses it before sending anything.
     refused = page.evaluate(

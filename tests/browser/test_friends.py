@@ -1,0 +1,97 @@
+"""Friends in the browser: a request sent and accepted, an invite code made and redeemed, and a
+call to a friend handed to the call adapter with the friend's communicationUserId from call-info.
+A third user sees none of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import Browser, User
+
+pytestmark = pytest.mark.browser
+
+
+def _friends(user: User) -> None:
+    """Open (or reload) the friends tab."""
+    user.tab("profile")
+    user.tab("friends")
+    user.page.get_by_test_id("friends").wait_for()
+
+
+def _acs_id(user: User) -> str:
+    user.tab("profile")
+    text: str = user.page.get_by_test_id("profile-acs").inner_text()
+    return text
+
+
+def test_request_accept_and_call_a_friend(browser: Browser) -> None:
+    alice = browser.user("wcf-alice", "Alice")
+    bob = browser.user("wcf-bob", "Bob")
+    bob_acs = _acs_id(bob)
+
+    _friends(alice)
+    alice.page.get_by_test_id("friend-request-user").fill("wcf-bob")
+    alice.page.get_by_test_id("friend-request-send").click()
+    alice.page.get_by_test_id("outgoing-wcf-bob").wait_for()
+
+    _friends(bob)
+    bob.page.get_by_test_id("incoming-wcf-alice").wait_for()
+    bob.page.get_by_test_id("accept-wcf-alice").click()
+    bob.page.get_by_test_id("friend-wcf-alice").wait_for()
+    assert bob.page.get_by_test_id("incoming-wcf-alice").count() == 0
+
+    _friends(alice)
+    alice.page.get_by_test_id("friend-wcf-bob").wait_for()
+    alice.screenshot("friends")
+    alice.page.get_by_test_id("call-wcf-bob").click()
+    alice.page.get_by_test_id("stage-ready").wait_for()
+    assert alice.page.get_by_test_id("stage-title").inner_text() == "Calling Bob"
+    [call] = alice.recorded("calls")
+    assert call["targetCallees"] == [{"communicationUserId": bob_acs}]
+    assert call["locator"] is None
+    assert call["alternateCallerId"] is None
+    assert call["userId"] == {
+        "communicationUserId": alice.api("GET", "/api/me")["communicationUserId"]
+    }
+    assert call["hasToken"]
+    alice.page.get_by_test_id("stage-close").click()
+
+    # Bob has no verified number here (and the server no PSTN_CALLER_ID): the client says so
+    # and opens no call.
+    alice.page.get_by_test_id("call-phone-wcf-bob").click()
+    assert "no verified phone number" in alice.page.get_by_test_id("error").inner_text()
+    assert len(alice.recorded("calls")) == 1
+
+    # A third user sees neither of them, and cannot ask for Bob's call-info.
+    carol = browser.user("wcf-carol", "Carol")
+    _friends(carol)
+    assert carol.page.get_by_test_id("friend-wcf-bob").count() == 0
+    assert carol.page.get_by_test_id("incoming-wcf-alice").count() == 0
+
+
+def test_invite_code_made_and_redeemed(browser: Browser) -> None:
+    dora = browser.user("wcf-dora", "Dora")
+    ed = browser.user("wcf-ed", "Ed")
+    _friends(dora)
+    dora.page.get_by_test_id("invite-make").click()
+    code = dora.page.get_by_test_id("invite-code").inner_text()
+    assert len(code) >= 8
+
+    _friends(ed)
+    ed.page.get_by_test_id("invite-redeem-code").fill(code)
+    ed.page.get_by_test_id("invite-redeem").click()
+    ed.page.get_by_test_id("friend-wcf-dora").wait_for()
+    _friends(dora)
+    dora.page.get_by_test_id("friend-wcf-ed").wait_for()
+
+    # The code was one-time: someone else redeeming it gets the API's 404, shown as an error,
+    # and its owner the 400 for their own code.
+    fay = browser.user("wcf-fay", "Fay")
+    _friends(fay)
+    fay.page.get_by_test_id("invite-redeem-code").fill(code)
+    fay.page.get_by_test_id("invite-redeem").click()
+    assert "(404 " in fay.page.get_by_test_id("error").inner_text()
+    assert fay.page.get_by_test_id("friend-wcf-dora").count() == 0
+    dora.page.get_by_test_id("invite-redeem-code").fill(code)
+    dora.page.get_by_test_id("invite-redeem").click()
+    assert "(400 " in dora.page.get_by_test_id("error").inner_text()
