@@ -96,7 +96,7 @@ export interface Club {
 }
 export interface Member {
   userId: string;
-  displayName: string;
+  displayName: string | null;
   communicationUserId: string | null;
   role: string;
 }

@@ -73,7 +73,7 @@ export function ClubsTab({ session, report, openCall, openChat }: TabProps) {
             <h3>Members</h3>
             <ul className="list">
               {members.items.map((m) => (
-                <li key={m.userId} data-testid={`member-${m.userId}`}><span className="grow">{m.displayName} <span className="muted">{m.userId}</span></span><span className="badge">{m.role}</span></li>
+                <li key={m.userId} data-testid={`member-${m.userId}`}><span className="grow">{m.displayName ?? m.userId} <span className="muted">{m.userId}</span></span><span className="badge">{m.role}</span></li>
               ))}
             </ul>
           </div>
