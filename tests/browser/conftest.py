@@ -91,16 +91,18 @@ class User:
         value: list[dict[str, Any]] = self.page.evaluate(f"window.switchboardAdapters.{kind}")
         return value
 
-    def api(self, method: str, path: str) -> Any:
+    def api(self, method: str, path: str, body: Any = None) -> Any:
         """What the API answers this user, fetched from the page with its own app token."""
         return self.page.evaluate(
-            """async ([method, path]) => {
+            """async ([method, path, body]) => {
               const token = sessionStorage.getItem('switchboard.appToken');
               const headers = {Authorization: 'Bearer ' + token};
-              const response = await fetch(path, {method, headers});
+              if (body !== null) headers['Content-Type'] = 'application/json';
+              const payload = body === null ? undefined : JSON.stringify(body);
+              const response = await fetch(path, {method, headers, body: payload});
               return await response.json();
             }""",
-            [method, path],
+            [method, path, body],
         )
 
     def screenshot(self, name: str) -> None:
