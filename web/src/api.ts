@@ -113,9 +113,10 @@ export interface Meeting {
   provider: string;
 }
 export interface Thread {
-  threadId: string;
+  /** Null for a meeting whose chat thread is not known yet. */
+  threadId: string | null;
   kind: "club" | "direct" | "meeting";
-  topic: string | null;
+  topic: string;
   clubId: string | null;
   meetingId: string | null;
   userId: string | null;
