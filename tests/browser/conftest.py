@@ -193,7 +193,9 @@ def browser_server(
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while sync Playwright runs, its event loop is the thread's running
+# loop, which the asyncio tests of other folders cannot share.
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium: `make browser` installs it (make check does)")
