@@ -34,6 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
+from bench import clubs
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
@@ -344,10 +345,12 @@ def main() -> None:
         results["devserver"] = devserver_throughput(data)
         print("friends ...", file=sys.stderr)
         results["friends"] = friends_bench()
+    results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print(clubs.report(results["clubs"]))
     print(webclient_report())
 
 

@@ -12,6 +12,9 @@ never share a name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class SwitchboardError(Exception):
     """Base of every error with a stable code; `detail` is safe to show to the caller."""
@@ -19,6 +22,8 @@ class SwitchboardError(Exception):
     status = 500
     title = "Internal error"
     code = "error"
+    # Further members of the problem answer, beside type/title/status/detail/code/field.
+    extra: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -103,6 +108,37 @@ class Conflict(SwitchboardError):
     status = 409
     title = "Conflict"
     code = "conflict"
+
+
+class NotAMember(Forbidden):
+    title = "Members only"
+    code = "not_a_member"
+
+
+class NotClubOwner(Forbidden):
+    title = "Owner only"
+    code = "not_club_owner"
+
+
+class NoActiveCall(NotFound):
+    title = "No active call"
+    code = "no_active_call"
+
+
+class ClubFull(Conflict):
+    title = "Club full"
+    code = "club_full"
+
+
+class CallAlreadyActive(Conflict):
+    """A club's call is already registered: the answer carries its `groupCallId` to join."""
+
+    title = "Call already active"
+    code = "call_active"
+
+    def __init__(self, group_call_id: str) -> None:
+        super().__init__("This club already has an active call; join it (groupCallId).")
+        self.extra = {"groupCallId": group_call_id}
 
 
 class TooManyRequests(SwitchboardError):

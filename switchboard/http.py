@@ -233,7 +233,7 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard", error="invalid_token"'
     if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
-    extra = {"field": exc.field} if exc.field else {}
+    extra = {**exc.extra, **({"field": exc.field} if exc.field else {})}
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
 
 

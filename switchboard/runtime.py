@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchboard.services.clubs import ClubsService
 from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import DocumentStore, IdentityProvider
     from switchboard.services.caller import Caller
-    from switchboard.services.hooks import FriendshipObserver, ProfileObserver, UserDataOwner
+    from switchboard.services.hooks import (
+        ClubObserver,
+        FriendshipObserver,
+        ProfileObserver,
+        UserDataOwner,
+    )
     from switchboard.settings import Settings
 
 
@@ -88,7 +94,7 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.friends,)
+        return (self.friends, self.clubs)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -99,6 +105,19 @@ class Runtime:
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
         return ()
+
+    @functools.cached_property
+    def club_observers(self) -> tuple[ClubObserver, ...]:
+        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
+        return ()
+
+    @functools.cached_property
+    def clubs(self) -> ClubsService:
+        return ClubsService(
+            self.store,
+            call_idle_hours=self.settings.call_idle_hours,
+            observers=self.club_observers,
+        )
 
     @functools.cached_property
     def identity(self) -> IdentityService:

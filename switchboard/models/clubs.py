@@ -1,0 +1,87 @@
+"""Wire models of the clubs capability: clubs, memberships, members and the active group call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from switchboard.models import ApiModel, RequestModel
+
+# What the ACS Calling SDK uses for a group call's id: a UUID (stored lowercase, so two spellings
+# of one id are one call).
+GroupCallId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ),
+    AfterValidator(str.lower),
+]
+ClubName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+Visibility = Literal["open", "invite"]
+Role = Literal["owner", "member"]
+
+
+class ClubCreate(RequestModel):
+    name: ClubName
+    visibility: Visibility = Field(
+        description="open: anyone signed in may join; invite: the owner adds members."
+    )
+
+
+class ActiveCall(ApiModel):
+    group_call_id: str = Field(description="The ACS group call id members join with.")
+    started_by: str
+    started_at: datetime
+
+
+class Club(ApiModel):
+    club_id: str
+    name: str
+    owner_id: str
+    visibility: Visibility
+    member_count: int
+    role: Role | None = Field(None, description="The caller's role; null for a non-member.")
+    active_call: ActiveCall | None = Field(None, description="Members only; null otherwise.")
+    chat_thread_id: str | None = Field(
+        None, description="The club's ACS chat thread, members only; null until chat exists."
+    )
+
+
+class ClubList(ApiModel):
+    items: list[Club]
+
+
+class Membership(ApiModel):
+    club_id: str
+    user_id: str
+    role: Role
+    joined_at: datetime
+
+
+class Member(ApiModel):
+    user_id: str
+    display_name: str | None
+    communication_user_id: str | None
+    role: Role
+    joined_at: datetime
+
+
+class MemberPage(ApiModel):
+    items: list[Member]
+    continuation: str | None
+
+
+class MembersQuery(RequestModel):
+    continuation: str | None = Field(None, max_length=4096)
+    limit: int = Field(50, ge=1, le=100)
+
+
+class CallRegistration(RequestModel):
+    group_call_id: GroupCallId
