@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class User:
     page: Any
     user_id: str
     expect: tuple[str, ...]
+    server_log: Path
     blocked: list[str] = field(default_factory=list)
 
     def unexpected(self) -> list[str]:
@@ -105,6 +107,18 @@ class User:
             [method, path, body],
         )
 
+    def log_count(self, pattern: str, at_least: int = 0) -> int:
+        """How often the devserver logged a line matching `pattern` (waits up to 10 s for
+        `at_least`: the server logs a request just after answering it)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + 10
+        while True:
+            found = len(regex.findall(self.server_log.read_text()))
+            if found >= at_least or time.monotonic() > deadline:
+                return found
+            # Not time.sleep: Playwright's routing callbacks (this process's) must keep running.
+            self.page.wait_for_timeout(50)
+
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
@@ -126,9 +140,12 @@ class Browser:
         *,
         expect: tuple[str, ...] = (),
         record_adapters: bool = True,
+        fake_clock: bool = False,
     ) -> User:
         """A new browser user (own context) signed in through the sign-in form."""
-        user = self.open(user_id, expect=expect, record_adapters=record_adapters)
+        user = self.open(
+            user_id, expect=expect, record_adapters=record_adapters, fake_clock=fake_clock
+        )
         user.page.get_by_test_id("signin-user").fill(user_id)
         user.page.get_by_test_id("signin-name").fill(display_name)
         user.page.get_by_test_id("signin-submit").click()
@@ -136,12 +153,20 @@ class Browser:
         return user
 
     def open(
-        self, label: str, *, expect: tuple[str, ...] = (), record_adapters: bool = True
+        self,
+        label: str,
+        *,
+        expect: tuple[str, ...] = (),
+        record_adapters: bool = True,
+        fake_clock: bool = False,
     ) -> User:
-        """A new browser context on the client's sign-in page, its requests guarded."""
+        """A new browser context on the client's sign-in page, its requests guarded; with
+        `fake_clock` the page's timers and Date are Playwright's, moved by the test."""
         context = self.chromium.new_context(viewport={"width": 1100, "height": 720})
         page = context.new_page()
-        user = User(page=page, user_id=label, expect=expect)
+        if fake_clock:
+            page.clock.install()
+        user = User(page=page, user_id=label, expect=expect, server_log=self.server.log)
 
         def route(request_route: Any) -> None:
             url = request_route.request.url

@@ -94,3 +94,13 @@ def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_sco
     assert page.get_by_test_id("stage").get_by_text("Connecting").count() == 0
     alice.screenshot("call")
     assert any("communication.microsoft.com" in url for url in alice.blocked), alice.blocked
+
+
+def test_the_acs_credential_refreshes_its_token_through_the_api(browser: Browser) -> None:
+    """The AzureCommunicationTokenCredential's tokenRefresher is POST /api/token: moved past
+    most of the first token's hour, the credential (refreshProactively) asks for the next one."""
+    user = browser.user("wc-refresh", "Refresh", fake_clock=True)
+    token_requests = r"POST /api/token 200 "
+    before = user.log_count(token_requests, at_least=1)
+    user.page.clock.run_for(55 * 60 * 1000)
+    assert user.log_count(token_requests, at_least=before + 1) > before
