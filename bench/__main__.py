@@ -40,6 +40,8 @@ from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
 from bench.friends import friends_bench
 from bench.friends import report_lines as friends_report_lines
+from bench.meetings import meetings_bench
+from bench.meetings import report_lines as meetings_report_lines
 from bench.webclient import report as webclient_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,6 +345,8 @@ def main() -> None:
         results["cold_start"] = cold_start(_clean_env(), ROOT)
         print("devserver throughput ...", file=sys.stderr)
         results["devserver"] = devserver_throughput(data)
+        print("meetings ...", file=sys.stderr)
+        results["meetings"] = meetings_bench(ROOT, _clean_env())
         print("friends ...", file=sys.stderr)
         results["friends"] = friends_bench()
     results["clubs"] = clubs.run()
@@ -392,6 +396,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
             f"| {d['non_2xx']} |"
         )
+    lines += ["", *meetings_report_lines(r["meetings"])]
     lines += ["", *friends_report_lines(r["friends"])]
     return "\n".join(lines)
 

@@ -52,6 +52,16 @@ class InvalidTeamsToken(InvalidInput):
     code = "invalid_teams_token"
 
 
+class InvalidJoinUrl(InvalidInput):
+    title = "Not a Teams meeting link"
+    code = "invalid_join_url"
+
+
+class UnknownUsers(InvalidInput):
+    title = "Unknown users"
+    code = "unknown_users"
+
+
 class UnsupportedMediaType(SwitchboardError):
     status = 415
     title = "Unsupported media type"
@@ -94,6 +104,11 @@ class NotFound(SwitchboardError):
 class TeamsNotConfigured(NotFound):
     title = "Teams token exchange not configured"
     code = "teams_not_configured"
+
+
+class MeetingsNotConfigured(NotFound):
+    title = "Meeting scheduling not configured"
+    code = "meetings_not_configured"
 
 
 class MethodNotAllowed(SwitchboardError):
@@ -162,6 +177,21 @@ class DependencyUnavailable(SwitchboardError):
         super().__init__(f"{dependency} is unavailable right now; try again shortly.")
         self.dependency = dependency
         self.retry_after = max(1, retry_after)
+
+
+class GraphAccessPolicyMissing(DependencyUnavailable):
+    """Graph refused to act for the meetings organizer: an admin must grant the Teams policy."""
+
+    code = "graph_access_policy_missing"
+
+    def __init__(self, *, retry_after: int = 60) -> None:
+        super().__init__("graph", retry_after=retry_after)
+        self.detail = (
+            "Microsoft Graph refused to schedule meetings for the organizer: a Teams administrator "
+            "must grant the app a Teams application access policy for MEETINGS_ORGANIZER_ID "
+            "(infra/scripts/teams-access-policy.ps1), and the app's identity needs the Graph "
+            "application permission OnlineMeetings.ReadWrite.All."
+        )
 
 
 class ConfigurationError(Exception):

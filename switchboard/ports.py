@@ -188,3 +188,44 @@ class IdentityProvider(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineMeeting:
+    """A meeting as the meeting provider knows it (Graph's onlineMeeting, or a local one)."""
+
+    provider_meeting_id: str
+    join_url: str
+    thread_id: str | None
+    join_meeting_id: str | None
+    passcode: str | None
+
+
+class MeetingProvider(Protocol):
+    """Who schedules online meetings: Microsoft Graph (Teams) or the local recorder.
+
+    `name` is the meeting's `provider` in the API ("graph" or "local"). Failures are
+    `errors.DependencyUnavailable` (or its `GraphAccessPolicyMissing`); nothing else is raised
+    for a dependency being down or refusing.
+    """
+
+    name: str
+
+    async def create_meeting(
+        self, *, external_id: str, subject: str, start: datetime, end: datetime
+    ) -> OnlineMeeting:
+        """Create the meeting, or return the one already made with this `external_id`: a retried
+        request never makes two."""
+        ...
+
+    async def find_by_join_meeting_id(self, join_meeting_id: str) -> OnlineMeeting | None:
+        """The organizer's meeting with this Teams meeting ID (the short link's id), or None."""
+        ...
+
+    async def delete_meeting(self, provider_meeting_id: str) -> None:
+        """Cancel the meeting; one already gone is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -29,6 +29,18 @@ from pydantic import (
 
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
+from switchboard.ids import is_valid_id
+
+# Graph's lobbyBypassScope values: who joins a Teams meeting without waiting in its lobby
+# (ACS users join as anonymous guests, so only `everyone` admits them straight away).
+LOBBY_BYPASS_SCOPES = (
+    "everyone",
+    "organization",
+    "organizationAndFederated",
+    "organizationExcludingGuests",
+    "organizer",
+    "invited",
+)
 
 
 class PlatformSettings(BaseModel):
@@ -157,6 +169,25 @@ class MeetingsSettings(PlatformSettings):
     meetings_organizer_id: str | None = None
     meetings_lobby_bypass: str = "everyone"
     call_idle_hours: int = Field(12, ge=1, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _meetings_coherent(self) -> Self:
+        if self.meetings_lobby_bypass not in LOBBY_BYPASS_SCOPES:
+            raise _setting_error(
+                "MEETINGS_LOBBY_BYPASS", f"must be one of {', '.join(LOBBY_BYPASS_SCOPES)}"
+            )
+        if self.graph_client_secret is not None:
+            for name in ("graph_tenant_id", "graph_client_id"):
+                if not getattr(self, name):
+                    raise _setting_error(name.upper(), "is required with GRAPH_CLIENT_SECRET")
+        if self.meetings_organizer_id is not None and not is_valid_id(self.meetings_organizer_id):
+            raise _setting_error("MEETINGS_ORGANIZER_ID", "is not a user id (an object id)")
+        return self
+
+    @property
+    def uses_graph(self) -> bool:
+        """Meetings are scheduled through Microsoft Graph (else locally, or not at all in Azure)."""
+        return bool(self.meetings_organizer_id)
 
 
 class SmsSettings(PlatformSettings):

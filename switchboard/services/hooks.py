@@ -28,6 +28,24 @@ class ProfileObserver(Protocol):
         ...
 
 
+class MeetingObserver(Protocol):
+    """A service told when a meeting is scheduled or cancelled (chat lists meeting chats).
+
+    Called after the meeting is stored (or removed); a failing observer is logged and never
+    fails the meeting operation, so observers must tolerate a missed call.
+    """
+
+    async def meeting_created(
+        self,
+        meeting_id: str,
+        subject: str,
+        thread_id: str | None,
+        participant_ids: Sequence[str],
+    ) -> None: ...
+
+    async def meeting_deleted(self, meeting_id: str, participant_ids: Sequence[str]) -> None: ...
+
+
 class ClubObserver(Protocol):
     """A capability that follows clubs (chat: a club's thread follows its members; push: a push
     when a club's call starts). Called after the club operation is stored; a failing observer is

@@ -1,0 +1,108 @@
+"""Meetings (Teams): schedule, import from a Teams link, the caller's day, one meeting, cancel
+(DESIGN §4 "Meetings")."""
+
+from __future__ import annotations
+
+from switchboard.http import Reply, blueprint, no_content, route
+from switchboard.models.meetings import (
+    AgendaQuery,
+    Meeting,
+    MeetingCreate,
+    MeetingImport,
+    MeetingList,
+)
+from switchboard.runtime import get_runtime
+from switchboard.services.caller import Caller
+from switchboard.services.meetings import MeetingView
+
+bp = blueprint("meetings")
+
+
+@route(
+    bp,
+    "POST",
+    "meetings",
+    summary="Schedule a Teams meeting (through Microsoft Graph) with the given invitees",
+    body=MeetingCreate,
+    response=Meeting,
+    status=201,
+    errors=(404, 503),
+)
+async def create_meeting(caller: Caller, body: MeetingCreate) -> Meeting:
+    return _meeting(
+        await get_runtime().meetings.schedule(
+            caller, body.subject, body.start, body.end, body.invitees
+        )
+    )
+
+
+@route(
+    bp,
+    "POST",
+    "meetings/import",
+    summary="Register a meeting scheduled in Outlook or Teams, from its Teams join link",
+    body=MeetingImport,
+    response=Meeting,
+    status=201,
+    errors=(503,),
+)
+async def import_meeting(caller: Caller, body: MeetingImport) -> Meeting:
+    return _meeting(
+        await get_runtime().meetings.import_meeting(
+            caller, body.join_url, body.subject, body.start, body.end, body.invitees
+        )
+    )
+
+
+@route(
+    bp,
+    "GET",
+    "meetings",
+    summary="The caller's meetings on a day (organizer or invitee), ordered by start",
+    query=AgendaQuery,
+    response=MeetingList,
+)
+async def list_meetings(caller: Caller, query: AgendaQuery) -> MeetingList:
+    views = await get_runtime().meetings.agenda(caller, query.date, query.tz)
+    return MeetingList(items=[_meeting(view) for view in views])
+
+
+@route(
+    bp,
+    "GET",
+    "meetings/{meetingId}",
+    summary="One meeting, for its organizer and invitees",
+    response=Meeting,
+    errors=(404,),
+)
+async def get_meeting(caller: Caller, meetingId: str) -> Meeting:
+    return _meeting(await get_runtime().meetings.get(caller, meetingId))
+
+
+@route(
+    bp,
+    "DELETE",
+    "meetings/{meetingId}",
+    summary="Cancel a meeting (organizer only); cancelled in Teams too",
+    status=204,
+    errors=(403, 404, 503),
+)
+async def delete_meeting(caller: Caller, meetingId: str) -> Reply:
+    await get_runtime().meetings.delete(caller, meetingId)
+    return no_content
+
+
+def _meeting(view: MeetingView) -> Meeting:
+    return Meeting(
+        meeting_id=view.meeting_id,
+        subject=view.subject,
+        start=view.start,
+        end=view.end,
+        join_url=view.join_url,
+        thread_id=view.thread_id,
+        join_meeting_id=view.join_meeting_id,
+        passcode=view.passcode,
+        organizer_id=view.organizer_id,
+        invitees=view.invitees,
+        provider=view.provider,  # type: ignore[arg-type]  # one of the Literal's values
+    )
