@@ -67,3 +67,31 @@ def test_meetings_today_joined_by_the_apis_link_id_or_passcode(browser: Browser)
         {"meetingLink": link},
         {"meetingId": "123456789012", "passcode": "Ab3dEf"},
     ]
+
+
+def test_an_imported_meeting_joins_by_its_link_or_its_id_and_passcode(browser: Browser) -> None:
+    """A meeting scheduled in Teams and imported by its /meet/<id>?p=<passcode> link."""
+    dan = browser.user("wcm-dan", "Dan")
+    now = datetime.now(UTC).replace(microsecond=0)
+    meeting = dan.api(
+        "POST",
+        "/api/meetings/import",
+        {
+            "joinUrl": "https://teams.microsoft.com/meet/123456789012?p=Ab3dEf",
+            "subject": "Planning",
+            "start": (now - timedelta(minutes=5)).isoformat(),
+            "end": (now + timedelta(minutes=25)).isoformat(),
+            "invitees": [],
+        },
+    )
+    assert meeting.get("joinMeetingId"), meeting
+    _meetings(dan)
+    dan.page.get_by_test_id(f"meeting-join-id-{meeting['meetingId']}").click()
+    dan.page.get_by_test_id("stage-ready").wait_for()
+    dan.page.get_by_test_id("stage-close").click()
+    dan.page.get_by_test_id(f"meeting-join-{meeting['meetingId']}").click()
+    dan.page.get_by_test_id("stage-ready").wait_for()
+    assert [c["locator"] for c in dan.recorded("calls")] == [
+        {"meetingId": meeting["joinMeetingId"], "passcode": meeting["passcode"]},
+        {"meetingLink": meeting["joinUrl"]},
+    ]

@@ -39,6 +39,15 @@ export function MeetingsTab({ session, report, openCall, openChat }: TabProps) {
             <li key={m.meetingId} data-testid={`meeting-${m.meetingId}`}>
               <span className="grow"><strong>{m.subject}</strong> <span className="muted">{time(m.start)}–{time(m.end)}</span></span>
               <button className="primary" data-testid={`meeting-join-${m.meetingId}`} onClick={() => join(m)}>Join</button>
+              {m.joinMeetingId && (
+                <button
+                  data-testid={`meeting-join-id-${m.meetingId}`}
+                  title={`Meeting ID ${m.joinMeetingId}`}
+                  onClick={() => openCall(m.subject, { locator: { meetingId: m.joinMeetingId!, passcode: m.passcode ?? undefined } })}
+                >
+                  Join by ID
+                </button>
+              )}
               {m.threadId && <button onClick={() => openChat(`${m.subject} chat`, m.threadId!)}>Chat</button>}
             </li>
           ))}
