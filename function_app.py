@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from blueprints import clubs, friends, identity, meetings, system
+from blueprints import clubs, friends, identity, meetings, phone, push, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (system.bp, identity.bp, friends.bp, clubs.bp, meetings.bp):
+for blueprint in (system.bp, identity.bp, friends.bp, clubs.bp, meetings.bp, phone.bp, push.bp):
     app.register_functions(blueprint)

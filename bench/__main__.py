@@ -34,7 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs
+from bench import clubs, push
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
@@ -42,6 +42,7 @@ from bench.friends import friends_bench
 from bench.friends import report_lines as friends_report_lines
 from bench.meetings import meetings_bench
 from bench.meetings import report_lines as meetings_report_lines
+from bench.phone import phone_report
 from bench.webclient import report as webclient_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,6 +356,8 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
     print(clubs.report(results["clubs"]))
+    print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
+    print(push.report(push.run()))
     print(webclient_report())
 
 

@@ -18,6 +18,8 @@ from switchboard.services.caller import Caller
 from switchboard.services.identity import ProfileView
 
 bp = blueprint("identity")
+# registers_caller=False throughout: these routes' service creates, reads or erases the profile
+# itself, and a Teams user's token exchange stores nothing about the app user.
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -29,6 +31,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     body=TokenRequest | None,
     response=TokenResponse,
     errors=(403,),
+    registers_caller=False,
 )
 async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
     request = body or TokenRequest()
@@ -50,6 +53,7 @@ async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
     "token/revoke",
     summary="Revoke every ACS token issued to the caller so far",
     status=204,
+    registers_caller=False,
 )
 async def revoke_tokens(caller: Caller) -> Reply:
     await get_runtime().identity.revoke_tokens(caller)
@@ -64,6 +68,7 @@ async def revoke_tokens(caller: Caller) -> Reply:
     body=TeamsTokenRequest,
     response=TeamsTokenResponse,
     errors=(404,),
+    registers_caller=False,
 )
 async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply:
     issued = await get_runtime().identity.exchange_teams_token(caller, body.aad_token)
@@ -75,7 +80,7 @@ async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply
     return Reply(token, headers=NO_STORE)
 
 
-@route(bp, "GET", "me", summary="The caller's profile", response=Profile)
+@route(bp, "GET", "me", summary="The caller's profile", response=Profile, registers_caller=False)
 async def get_me(caller: Caller) -> Profile:
     return _profile(await get_runtime().identity.get_profile(caller))
 
@@ -87,6 +92,7 @@ async def get_me(caller: Caller) -> Profile:
     summary="Change the caller's display name",
     body=ProfileUpdate,
     response=Profile,
+    registers_caller=False,
 )
 async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
     return _profile(await get_runtime().identity.update_profile(caller, body.display_name))
@@ -98,6 +104,7 @@ async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
     "me",
     summary="Erase the caller: ACS identity deleted, tokens dead, profile and mappings removed",
     status=204,
+    registers_caller=False,
 )
 async def erase_me(caller: Caller) -> Reply:
     await get_runtime().identity.erase(caller)

@@ -1,6 +1,8 @@
 // Switchboard on Azure, for `azd up`: a resource group holding Communication Services, Cosmos DB
 // (serverless), the Function App on Flex Consumption, its storage and monitoring, and the one
-// user-assigned identity they all trust. No key or connection string is created, passed or output.
+// user-assigned identity they all trust, and Notification Hubs for pushes. No key or connection
+// string is passed or output; the one key the hub's SAS-only data plane needs goes from the hub
+// into Key Vault (modules/notificationhubs.bicep) and the app reads it by a Key Vault reference.
 // Graph/Teams grants cannot be made here: infra/scripts/setup-graph.sh makes them and this template
 // takes the resulting ids as parameters (see the README, "Deploy to Azure").
 
@@ -60,6 +62,37 @@ param cosmosProvisionedThroughput int = 0
 
 @description('Name of the Cosmos DB database (COSMOS_DATABASE).')
 param cosmosDatabaseName string = 'switchboard'
+
+@description('Notification Hubs tier (Free: 500 devices, 1M pushes a month).')
+@allowed([ 'Free', 'Basic', 'Standard' ])
+param notificationHubSku string = 'Free'
+
+@description('APNs token authentication for the hub: key id of the .p8 key; empty: no APNs yet (the README says what to add).')
+param apnsKeyId string = ''
+
+@description('APNs: Apple developer team id.')
+param apnsTeamId string = ''
+
+@description('APNs: the iOS app\'s bundle id.')
+param apnsBundleId string = ''
+
+@description('APNs: production or sandbox.')
+@allowed([ 'production', 'sandbox' ])
+param apnsEnvironment string = 'production'
+
+@secure()
+@description('APNs: contents of the .p8 key; empty: no APNs.')
+param apnsKey string = ''
+
+@description('FCM v1: Firebase project id; empty: no FCM yet.')
+param fcmProjectId string = ''
+
+@description('FCM v1: service account client email.')
+param fcmClientEmail string = ''
+
+@secure()
+@description('FCM v1: service account private key; empty: no FCM.')
+param fcmPrivateKey string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -133,6 +166,28 @@ module communication 'modules/communication.bicep' = {
   }
 }
 
+module notificationHubs 'modules/notificationhubs.bicep' = {
+  name: 'notificationhubs'
+  scope: rg
+  params: {
+    namespaceName: 'ntfns-${resourceToken}'
+    hubName: 'switchboard'
+    keyVaultName: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: notificationHubSku
+    appPrincipalId: identity.outputs.principalId
+    apnsKeyId: apnsKeyId
+    apnsTeamId: apnsTeamId
+    apnsBundleId: apnsBundleId
+    apnsEnvironment: apnsEnvironment
+    apnsKey: apnsKey
+    fcmProjectId: fcmProjectId
+    fcmClientEmail: fcmClientEmail
+    fcmPrivateKey: fcmPrivateKey
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -164,6 +219,9 @@ module functionApp 'modules/functionapp.bicep' = {
     corsAllowedOrigins: corsAllowedOrigins
     smsFrom: smsFrom
     pstnCallerId: pstnCallerId
+    notificationHubNamespace: notificationHubs.outputs.namespaceName
+    notificationHubName: notificationHubs.outputs.hubName
+    notificationHubReference: notificationHubs.outputs.hubReference
   }
 }
 
@@ -185,3 +243,6 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmos.outputs.databaseName
 output COSMOS_ACCOUNT_NAME string = cosmos.outputs.accountName
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output NOTIFICATION_HUB_NAMESPACE string = notificationHubs.outputs.namespaceName
+output NOTIFICATION_HUB_NAME string = notificationHubs.outputs.hubName
+output NOTIFICATION_HUB_ID string = notificationHubs.outputs.hubId

@@ -276,7 +276,9 @@ class DevServer:
         for raw in events:
             if not isinstance(raw, dict):
                 return problem(400, "invalid_input", "Invalid input", "Events must be objects.")
-            if raw.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent":
+            if (raw.get("eventType") or raw.get("EventType")) == (
+                "Microsoft.EventGrid.SubscriptionValidationEvent"
+            ):
                 code = (raw.get("data") or {}).get("validationCode", "")
                 return func.HttpResponse(
                     json.dumps({"validationResponse": code}), mimetype="application/json"
@@ -286,18 +288,26 @@ class DevServer:
 
 
 def _event(raw: dict[str, Any]) -> func.EventGridEvent:
-    """An Event Grid event (Event Grid schema, or CloudEvents mapped onto it) for the trigger."""
-    event_time = raw.get("eventTime") or raw.get("time")
+    """An Event Grid event (Event Grid schema, or CloudEvents mapped onto it) for the trigger.
+    Envelope fields in camelCase or, as older publishers send them, PascalCase."""
+
+    def get(name: str) -> Any:
+        value = raw.get(name)
+        return raw.get(name[:1].upper() + name[1:]) if value is None else value
+
+    event_time = get("eventTime") or get("time")
+    try:
+        when = datetime.fromisoformat(str(event_time).replace("Z", "+00:00"))
+    except ValueError:
+        when = None  # a malformed time is the function's business, not a failed delivery
     return func.EventGridEvent(
-        id=str(raw.get("id", "")),
-        data=raw.get("data") or {},
-        topic=str(raw.get("topic") or raw.get("source") or ""),
-        subject=str(raw.get("subject", "")),
-        event_type=str(raw.get("eventType") or raw.get("type") or ""),
-        event_time=datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-        if event_time
-        else None,
-        data_version=str(raw.get("dataVersion", "")),
+        id=str(get("id") or ""),
+        data=get("data") or {},
+        topic=str(get("topic") or get("source") or ""),
+        subject=str(get("subject") or ""),
+        event_type=str(get("eventType") or get("type") or ""),
+        event_time=when if event_time else None,
+        data_version=str(get("dataVersion") or ""),
     )
 
 

@@ -156,6 +156,16 @@ class CallAlreadyActive(Conflict):
         self.extra = {"groupCallId": group_call_id}
 
 
+class PushNotConfigured(NotFound):
+    title = "Push not configured"
+    code = "push_not_configured"
+
+
+class DeviceLimitReached(Conflict):
+    title = "Device limit reached"
+    code = "device_limit"
+
+
 class TooManyRequests(SwitchboardError):
     status = 429
     title = "Too many requests"
@@ -218,3 +228,31 @@ class UserBlocked(Conflict):
 class OwnInvite(InvalidInput):
     title = "Own invite code"
     code = "own_invite"
+
+
+# --- phone & SMS ------------------------------------------------------------------------------
+
+
+class InvalidPhoneNumber(InvalidInput):
+    title = "Invalid phone number"
+    code = "invalid_phone_number"
+
+
+class InvalidCode(InvalidInput):
+    title = "Wrong or expired code"
+    code = "invalid_code"
+
+
+class PhoneInUse(Conflict):
+    title = "Phone number in use"
+    code = "phone_in_use"
+
+
+class RecipientOptedOut(Conflict):
+    title = "Recipient opted out"
+    code = "recipient_opted_out"
+
+
+class SmsNotConfigured(NotFound):
+    title = "SMS not configured"
+    code = "sms_not_configured"

@@ -25,13 +25,16 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids
 from switchboard.logs import safe, safe_path
+
+if TYPE_CHECKING:
+    from switchboard.services.caller import Caller
 
 log = logging.getLogger("switchboard.http")
 
@@ -78,6 +81,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     public: bool = False
     path_params: tuple[str, ...] = ()
+    registers_caller: bool = True
 
 
 ROUTES: list[RouteSpec] = []
@@ -103,8 +107,15 @@ def route(
     status: int = 200,
     errors: tuple[int, ...] = (),
     public: bool = False,
+    registers_caller: bool = True,
 ) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
-    """Declare and register a route; `body=Model | None` declares an optional body."""
+    """Declare and register a route; `body=Model | None` declares an optional body.
+
+    A user exists from their first authenticated request (DESIGN §4): once a request has
+    succeeded, the runtime makes sure the caller has a profile (a refused one changes nothing).
+    `registers_caller=False` is for the identity routes, whose service creates (or erases) the
+    profile itself.
+    """
     body_model, body_required = _body_declaration(body)
     path_params = tuple(_PARAM.findall(path))
 
@@ -123,6 +134,7 @@ def route(
             errors=errors,
             public=public,
             path_params=path_params,
+            registers_caller=registers_caller,
         )
         _check_signature(spec, handler)
         if any(r.operation_id == spec.operation_id for r in ROUTES):
@@ -170,7 +182,10 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
         try:
             kwargs = await _inputs(spec, req)
-            return _answer(spec, await handler(**kwargs))
+            answer = _answer(spec, await handler(**kwargs))
+            if not spec.public and spec.registers_caller:
+                await _register(kwargs["caller"])
+            return answer
         except errors.SwitchboardError as exc:
             return problem_for(exc)
         except errors.ConfigurationError as exc:
@@ -191,6 +206,18 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
     endpoint.__qualname__ = handler.__qualname__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+async def _register(caller: Caller) -> None:
+    """Make sure the caller has a profile, after their request succeeded (so a refused request
+    changes nothing). A failure here does not undo or fail what the request did: the next
+    request tries again."""
+    from switchboard.runtime import get_runtime
+
+    try:
+        await get_runtime().register(caller)
+    except errors.DependencyUnavailable:
+        log.warning("could not register the caller's profile; the next request will")
 
 
 async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:

@@ -64,3 +64,27 @@ def quiet_azure_sdk_logging(environ: Mapping[str, str] | None = None) -> int:
     for logger_name in AZURE_LOGGERS:
         logging.getLogger(logger_name).setLevel(level)
     return int(level)
+
+
+_DIGIT_RUN = re.compile(r"\+?[0-9][0-9 ().-]{4,}[0-9]")
+
+
+def mask_number(number: str | None) -> str:
+    """A phone number for a log line: every digit but the last 4 hidden ('+*******0123')."""
+    if not number:
+        return "-"
+    digits = sum(ch.isdigit() for ch in number)
+    shown = 0
+    out = []
+    for ch in reversed(number):
+        if ch.isdigit():
+            shown += 1
+            out.append(ch if shown <= 4 or digits <= 4 else "*")
+        else:
+            out.append(ch)
+    return "".join(reversed(out))
+
+
+def redact_numbers(text: object, limit: int = DEFAULT_LIMIT) -> str:
+    """A service's free text made safe for a log line, any phone-number-like run masked."""
+    return safe(_DIGIT_RUN.sub(lambda m: mask_number(m.group()), str(text or "")), limit)

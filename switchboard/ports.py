@@ -229,3 +229,115 @@ class MeetingProvider(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+# -- push ---------------------------------------------------------------------------------------
+
+PUSH_PLATFORMS = ("apns", "fcmv1")
+"""The push services a device may register with: Apple (APNs) and Firebase Cloud Messaging v1."""
+
+MAX_TAGS_PER_SEND = 20
+"""Notification Hubs evaluates a tag expression of ORs over at most 20 tags: one send reaches
+the devices of at most 20 users."""
+
+
+PUSH_DATA_KEYS = ("kind", "clubId", "groupCallId", "startedBy", "startedByName")
+"""The data a push may carry for the app, beside its title and body. A closed set, because the
+hub's templates name each property they place (`$(groupCallId)`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushInstallation:
+    """One device as the push hub knows it.
+
+    `installation_id` is the hub's id (the service derives it from the user and the device's own
+    id, so two users can never address each other's installations); `tag` names the user (a
+    digest, not the user id); `push_channel` is the APNs device token or the FCM registration
+    token — a credential of sorts, never logged nor stored by the service.
+    """
+
+    installation_id: str
+    platform: str  # one of PUSH_PLATFORMS
+    push_channel: str
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushMessage:
+    """What one push says, as flat string properties (a Notification Hubs template send).
+
+    `title` and `body` are shown by the operating system; `data` is for the app, its keys from
+    PUSH_DATA_KEYS (others: ValueError).
+    """
+
+    title: str
+    body: str
+    data: Mapping[str, str]
+
+
+class PushInstallationNotFound(Exception):
+    """The hub has no installation with that id (a PATCH of a missing installation)."""
+
+
+class PushRejected(Exception):
+    """The hub refused a send for good (quota exceeded, message too large): retrying won't help."""
+
+
+class PushSender(Protocol):
+    """A push hub (Azure Notification Hubs, or the local outbox): device installations and sends
+    to tag expressions. Dependency trouble (throttling, 5xx, refused credentials) raises
+    `errors.DependencyUnavailable("push")`.
+    """
+
+    async def put_installation(self, installation: PushInstallation) -> None:
+        """Create or overwrite the installation (idempotent)."""
+        ...
+
+    async def update_push_channel(self, installation_id: str, push_channel: str) -> None:
+        """Replace only the push channel of an existing installation (the device's new token);
+        `PushInstallationNotFound` when the hub does not have it."""
+        ...
+
+    async def delete_installation(self, installation_id: str) -> None:
+        """Remove the installation; a missing one is not an error."""
+        ...
+
+    async def send(self, message: PushMessage, tags: Sequence[str]) -> None:
+        """Push `message` to every installation carrying any of `tags` (1..MAX_TAGS_PER_SEND).
+
+        Raises `PushRejected` when the hub refuses the message for good.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSendResult:
+    """What the SMS service said about one recipient of one send.
+
+    `accepted` False is a failed message, not an exception: the service refused this recipient
+    (`status_code` is its per-recipient HTTP status, `error` its short reason, never the number).
+    `message_id` is the service's id, which delivery reports name; it may be absent on failure.
+    """
+
+    message_id: str | None
+    accepted: bool
+    status_code: int
+    error: str | None = None
+
+
+class SmsSender(Protocol):
+    """Sends SMS from the app's number: ACS SMS in Azure, a persistent outbox in development."""
+
+    async def send(self, to: str, message: str, *, tag: str) -> SmsSendResult:
+        """Send `message` to one E.164 number with a delivery report asked for, tagged `tag`
+        (the purpose: "verification", "invite"). The service down, throttling or refusing our
+        credentials: `errors.DependencyUnavailable("sms")`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -11,6 +11,7 @@ nothing is patched.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,12 +21,20 @@ from switchboard.services.friends import FriendsService
 from switchboard.services.health import HealthService
 from switchboard.services.identity import IdentityService, TokenPolicy
 from switchboard.services.meetings import MeetingsService
+from switchboard.services.phone import PhoneService
+from switchboard.services.push import CallEventService, PushService
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
-    from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider
+    from switchboard.ports import (
+        DocumentStore,
+        IdentityProvider,
+        MeetingProvider,
+        PushSender,
+        SmsSender,
+    )
     from switchboard.services.caller import Caller
     from switchboard.services.hooks import (
         ClubObserver,
@@ -47,6 +56,11 @@ class Adapters:
     dev_issuer: DevTokenIssuer | None = None
     # None: meetings cannot be scheduled here (Azure without Graph); import still works.
     meeting_provider: MeetingProvider | None = None
+    # None: SMS is not configured (in Azure without SMS_FROM); the SMS routes answer 404.
+    sms_sender: SmsSender | None = None
+    # None: built from the settings on first use (the Runtime's `push_sender`); still None in
+    # Azure without a Notification Hub (pushes off, the device routes say so).
+    push_sender: PushSender | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -58,6 +72,8 @@ class Adapters:
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
             meeting_provider=build_meeting_provider(settings),
+            sms_sender=build_sms_sender(settings),
+            push_sender=build_push_sender(settings),
         )
 
 
@@ -94,12 +110,16 @@ class Runtime:
     def dev_issuer(self) -> DevTokenIssuer | None:
         return self.adapters.dev_issuer
 
+    @functools.cached_property
+    def push_sender(self) -> PushSender | None:
+        return self.adapters.push_sender or build_push_sender(self.settings)
+
     # --- services -----------------------------------------------------------------------------
 
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.friends, self.clubs, self.meetings)
+        return (self.friends, self.clubs, self.meetings, self.phone, self.push)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -125,7 +145,7 @@ class Runtime:
     @functools.cached_property
     def club_observers(self) -> tuple[ClubObserver, ...]:
         """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
-        return ()
+        return (self.push,)
 
     @functools.cached_property
     def clubs(self) -> ClubsService:
@@ -155,6 +175,34 @@ class Runtime:
         )
 
     @functools.cached_property
+    def push(self) -> PushService:
+        # Resolved on use: the clubs service itself is built with this one as its observer.
+        return PushService(
+            self.store,
+            self.push_sender,
+            members_of=lambda club_id: self.clubs.iter_member_ids(club_id),
+        )
+
+    @functools.cached_property
+    def call_events(self) -> CallEventService:
+        return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
+
+    @functools.cached_property
+    def phone(self) -> PhoneService:
+        app_url = self.settings.public_app_url
+        if app_url is None and not self.settings.running_in_azure:
+            app_url = LOCAL_APP_URL  # the devserver serves the web client at its root
+        return PhoneService(
+            self.store,
+            self.adapters.sms_sender,
+            lambda: self.identity,  # late: identity lists this service among its data owners
+            daily_invites=self.settings.sms_daily_limit,
+            app_url=app_url,
+            club_access=self.clubs.require_member,
+            meeting_access=self.meetings.require_participant,
+        )
+
+    @functools.cached_property
     def health(self) -> HealthService:
         return HealthService(self.store)
 
@@ -162,6 +210,10 @@ class Runtime:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return await self.authenticator.authenticate(headers)
+
+    async def register(self, caller: Caller) -> None:
+        """A user exists from their first authenticated request: make sure of their profile."""
+        await self.identity.ensure_profile(caller)
 
     def describe(self) -> dict[str, str]:
         """Which adapters run (names only, never endpoints or keys): health and logs."""
@@ -172,10 +224,17 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        if "push" in self.__dict__:
+            await self.push.drain()  # pushes already under way finish before the store closes
         await self.store.close()
         await self.identity_provider.close()
         if self.adapters.meeting_provider is not None:
             await self.adapters.meeting_provider.close()
+        if self.adapters.sms_sender is not None:
+            await self.adapters.sms_sender.close()
+        sender = self.adapters.push_sender or self.__dict__.get("push_sender")
+        if sender is not None:
+            await sender.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -207,6 +266,52 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
 
     return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+def build_push_sender(settings: Settings) -> PushSender | None:
+    """The Notification Hub when configured; else the local outbox, but never in Azure (None)."""
+    if settings.uses_notification_hub:
+        from switchboard.adapters.push_azure import AzurePushHub
+
+        secret = settings.notification_hub_connection_string
+        assert secret is not None  # enforced by Settings
+        assert settings.notification_hub_name
+        logging.getLogger("switchboard.push").info(
+            "pushes go through Notification Hub %s in namespace %s",
+            settings.notification_hub_name,
+            settings.notification_hub_namespace or "(from the connection string)",
+        )
+        return AzurePushHub.from_connection_string(
+            secret.get_secret_value(), settings.notification_hub_name
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.push_local import LocalPushHub
+
+    return LocalPushHub(settings.switchboard_data_dir)
+
+
+LOCAL_APP_URL = "http://localhost:7071"
+
+
+def build_sms_sender(settings: Settings) -> SmsSender | None:
+    """ACS SMS when SMS_FROM is set; in Azure without it, none (never the local outbox)."""
+    if settings.uses_azure_sms:
+        from switchboard.adapters.sms_azure import AzureSmsSender
+
+        assert settings.sms_from  # uses_azure_sms
+        secret = settings.acs_connection_string
+        return AzureSmsSender.from_settings(
+            settings.sms_from,
+            endpoint=settings.acs_endpoint,
+            connection_string=secret.get_secret_value() if secret else None,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    if settings.running_in_azure:
+        return None
+    from switchboard.adapters.sms_local import LocalSmsOutbox
+
+    return LocalSmsOutbox(settings.switchboard_data_dir)
 
 
 def build_meeting_provider(settings: Settings) -> MeetingProvider | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -197,8 +198,85 @@ class SmsSettings(PlatformSettings):
     sms_from: str | None = None
     pstn_caller_id: str | None = None
 
+    @field_validator("sms_from")
+    @classmethod
+    def _sms_sender_shape(cls, value: str | None) -> str | None:
+        # What ACS sends from: an E.164 number, a short code, or an alphanumeric sender id.
+        if value is not None and not _SMS_SENDER.fullmatch(value):
+            raise ValueError(
+                "must be an E.164 number (+14255550123), a short code or an alphanumeric sender id"
+            )
+        return value
 
-class Settings(StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings):
+    @model_validator(mode="after")
+    def _sms_coherent(self) -> Self:
+        if self.sms_from and not (
+            getattr(self, "acs_endpoint", None) or getattr(self, "acs_connection_string", None)
+        ):
+            raise _setting_error(
+                "SMS_FROM", "is set, so ACS_ENDPOINT or ACS_CONNECTION_STRING is required"
+            )
+        if self.public_app_url and not _is_secure_url(self.public_app_url):
+            raise _setting_error("PUBLIC_APP_URL", "must be an https URL (http only on localhost)")
+        return self
+
+    @property
+    def uses_azure_sms(self) -> bool:
+        """SMS through ACS (SMS_FROM set); else the local outbox, or none at all in Azure."""
+        return bool(self.sms_from)
+
+
+class PushSettings(PlatformSettings):
+    """The Notification Hub the controller's pushes go through (the local outbox when unset).
+
+    `NOTIFICATION_HUB_CONNECTION_STRING` is a Send-rights connection string of the hub's namespace
+    (the hub's data plane accepts SAS only); in Azure it is a Key Vault reference, resolved by the
+    platform, so the app setting itself holds no key.
+    """
+
+    notification_hub_namespace: str | None = None
+    notification_hub_name: str | None = None
+    notification_hub_connection_string: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _push_coherent(self) -> Self:
+        secret = self.notification_hub_connection_string
+        if secret is None:
+            # In Azure the local outbox is never used: pushes are then off (PushService says so).
+            return self
+        if not self.notification_hub_name:
+            raise _setting_error(
+                "NOTIFICATION_HUB_NAME", "is required with NOTIFICATION_HUB_CONNECTION_STRING"
+            )
+        from switchboard.adapters.push_azure import ConnectionString
+
+        if secret.get_secret_value().lstrip().startswith("@Microsoft.KeyVault("):
+            # The platform leaves a reference it could not resolve as it is.
+            raise _setting_error(
+                "NOTIFICATION_HUB_CONNECTION_STRING",
+                "is a Key Vault reference the platform could not resolve: check the secret "
+                "exists and the app's identity has Key Vault Secrets User on that vault",
+            )
+        try:
+            parsed = ConnectionString.parse(secret.get_secret_value())
+        except ValueError as exc:
+            raise _setting_error("NOTIFICATION_HUB_CONNECTION_STRING", str(exc)) from None
+        namespace = self.notification_hub_namespace
+        if namespace and parsed.namespace.lower() != namespace.lower():
+            raise _setting_error(
+                "NOTIFICATION_HUB_CONNECTION_STRING",
+                "belongs to another namespace than NOTIFICATION_HUB_NAMESPACE",
+            )
+        return self
+
+    @property
+    def uses_notification_hub(self) -> bool:
+        return self.notification_hub_connection_string is not None
+
+
+class Settings(
+    StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings, PushSettings
+):
     """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`.
 
     A new capability with settings adds its mixin (above) as one more base here.
@@ -215,6 +293,9 @@ class Settings(StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSe
             return cls.model_validate(values)
         except ValidationError as exc:
             raise _configuration_error(exc) from None
+
+
+_SMS_SENDER = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 
 
 def _is_secure_url(url: str) -> bool:
@@ -243,6 +324,8 @@ APP_SETTING_NAMES = frozenset(
 """Every app setting the code reads (DESIGN §5); infra/ sets exactly these, less the next two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
+KEY_VAULT_SETTING_NAMES = frozenset({"NOTIFICATION_HUB_CONNECTION_STRING"})
+"""Secrets with no managed-identity alternative: infra/ sets them only as Key Vault references."""
 EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
 """Meaningful only for the embedded adapters, which refuse to run in Azure."""
 

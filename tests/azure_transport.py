@@ -115,7 +115,9 @@ class MockTransport(AsyncHttpTransport):  # type: ignore[type-arg]
 
     async def send(self, request: HttpRequest, **kwargs: Any) -> AsyncHttpResponse:
         url = urllib.parse.urlsplit(request.url)
-        content = request.content
+        # azure.core.rest requests carry `content`; the legacy transport requests that older
+        # autorest SDKs (azure-communication-sms) still build carry `body`.
+        content = request.content if hasattr(request, "content") else request.body
         body: Any = None
         if content:
             try:

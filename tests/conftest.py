@@ -19,10 +19,11 @@ import pytest
 import function_app
 from switchboard.adapters.acs_local import LocalIdentityIssuer
 from switchboard.adapters.graph_local import LocalMeetingProvider
+from switchboard.adapters.sms_local import LocalSmsOutbox
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.auth import DevTokenIssuer
 from switchboard.devserver import DevServer
-from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider
+from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider, SmsSender
 from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
 from switchboard.settings import Settings
 from tests.fakes import FakeIdentityProvider
@@ -59,6 +60,7 @@ def make_runtime(
     store: DocumentStore | None = None,
     identity_provider: IdentityProvider | None = None,
     meeting_provider: MeetingProvider | None = None,
+    sms_sender: SmsSender | None = None,
     **settings: str,
 ) -> Runtime:
     seed_keys(data_dir)
@@ -70,6 +72,7 @@ def make_runtime(
         authenticator=build_authenticator(chosen, issuer),
         dev_issuer=issuer,
         meeting_provider=meeting_provider or LocalMeetingProvider(data_dir),
+        sms_sender=sms_sender or LocalSmsOutbox(data_dir),
     )
     return Runtime(chosen, adapters)
 

@@ -107,6 +107,15 @@ param smsFrom string = ''
 @description('The ACS phone number used as caller ID for PSTN calls (PSTN_CALLER_ID); empty: no PSTN.')
 param pstnCallerId string = ''
 
+@description('The Notification Hubs namespace (NOTIFICATION_HUB_NAMESPACE).')
+param notificationHubNamespace string
+
+@description('The notification hub (NOTIFICATION_HUB_NAME).')
+param notificationHubName string
+
+@description('A Key Vault reference to the hub\'s Send-rights connection string (NOTIFICATION_HUB_CONNECTION_STRING), resolved by the platform with the app identity.')
+param notificationHubReference string
+
 var easyAuth = authMode == 'easyauth'
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -146,6 +155,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references resolve with the app's user-assigned identity (Secrets User on the
+    // push vault), not a system-assigned one the site does not have.
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -226,6 +238,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SMS_DAILY_LIMIT: string(smsDailyLimit)
     SMS_FROM: smsFrom
     PSTN_CALLER_ID: pstnCallerId
+    // Push: the hub's one key stays in Key Vault; this setting is only a reference to it.
+    NOTIFICATION_HUB_NAMESPACE: notificationHubNamespace
+    NOTIFICATION_HUB_NAME: notificationHubName
+    NOTIFICATION_HUB_CONNECTION_STRING: notificationHubReference
   }
 }
 

@@ -1,11 +1,22 @@
 # azd postdeploy hook (Windows): the same subscription as postdeploy.sh.
 $ErrorActionPreference = 'Stop'
+# Push first (link the hub to ACS, subscribe call_events): the SMS step below may stop early.
+& (Join-Path $PSScriptRoot 'push.ps1')
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 $functionName = 'sms_events'
-# Builds before the SMS capability have no such function: say so instead of failing `azd up`.
-az resource show --ids "$($env:AZURE_FUNCTION_APP_ID)/functions/$functionName" --output none 2>$null
-if ($LASTEXITCODE -ne 0) {
-  Write-Host "switchboard: this build has no $functionName function yet; SMS events are not subscribed."
-  exit 0
+# The host indexes a freshly deployed app's functions a little after `azd deploy` returns: wait
+# for sms_events to be listed (up to ~2 minutes), then fail loudly. `create` is a PUT: re-runs
+# are safe.
+$tries = 0
+while ($true) {
+  az resource show --ids "$($env:AZURE_FUNCTION_APP_ID)/functions/$functionName" --output none 2>$null
+  if ($LASTEXITCODE -eq 0) { break }
+  $tries++
+  if ($tries -ge 12) {
+    Write-Error "switchboard: function $functionName is not listed on the app; run 'azd deploy' again."
+    exit 1
+  }
+  Start-Sleep -Seconds 10
 }
 az eventgrid system-topic event-subscription create `
   --name sms-events `

@@ -9,14 +9,23 @@ set -eu
 : "${ACS_EVENTGRID_SYSTEM_TOPIC:?run azd provision first}"
 : "${AZURE_FUNCTION_APP_ID:?run azd provision first}"
 
+# Push first (link the hub to ACS, subscribe call_events): the SMS step below may stop early.
+sh "$(dirname "$0")/push.sh"
+
 FUNCTION_NAME=sms_events
 
-# Builds before the SMS capability have no such function: say so and leave the topic unsubscribed
-# rather than failing the whole `azd up` (re-run `azd deploy` once the function ships).
-if ! az resource show --ids "$AZURE_FUNCTION_APP_ID/functions/$FUNCTION_NAME" --output none 2>/dev/null; then
-  echo "switchboard: this build has no $FUNCTION_NAME function yet; SMS events are not subscribed."
-  exit 0
-fi
+# The host indexes a freshly deployed app's functions a little after `azd deploy` returns: wait
+# for sms_events to be listed (up to ~2 minutes), then fail loudly rather than leave the topic
+# silently unsubscribed.
+tries=0
+until az resource show --ids "$AZURE_FUNCTION_APP_ID/functions/$FUNCTION_NAME" --output none 2>/dev/null; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 12 ]; then
+    echo "switchboard: function $FUNCTION_NAME is not listed on the app; run 'azd deploy' again." >&2
+    exit 1
+  fi
+  sleep 10
+done
 
 az eventgrid system-topic event-subscription create \
   --name sms-events \

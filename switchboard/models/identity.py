@@ -60,7 +60,9 @@ class Profile(ApiModel):
     user_id: str
     display_name: str
     communication_user_id: str | None
-    phone_number: str | None = Field(None, description="Masked: never the full number.")
+    phone_number: str | None = Field(
+        None, description="The caller's own verified number, E.164 (shown to its owner only)."
+    )
     phone_verified: bool
 
 

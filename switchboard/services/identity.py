@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ IDENTITIES = "identities"
 # How often a request retries the mapping after losing a race; losing twice in a row already
 # means another request of the same user has finished and the next read sees its identity.
 _MAPPING_ATTEMPTS = 3
+_KNOWN_USERS_LIMIT = 50_000  # ~5 MB of ids at most
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 
 
@@ -137,7 +139,8 @@ class TeamsUserToken:
 
 @dataclass(frozen=True, slots=True)
 class ProfileView:
-    """The caller's profile as the API shows it (phone number masked)."""
+    """The caller's profile as the API shows it, to the caller only: the verified number in full,
+    so its owner can check it."""
 
     user_id: str
     display_name: str
@@ -166,6 +169,11 @@ class IdentityService:
         self._policy = policy
         self._clock = clock
         self._teams_client_id = teams_client_id
+        # Users whose profile this process has seen, so that `ensure_profile` costs a store
+        # read once per user per process, not once per request. Bounded (least recently seen
+        # out first). An erase on another instance leaves a stale entry here: the next token or
+        # profile request of that user recreates the profile, as it would anyway.
+        self._known_users: OrderedDict[str, None] = OrderedDict()
 
     # --- tokens -------------------------------------------------------------------------------
 
@@ -266,6 +274,19 @@ class IdentityService:
 
     # --- profile ------------------------------------------------------------------------------
 
+    async def ensure_profile(self, caller: Caller) -> None:
+        """Create the caller's profile on their first request (DESIGN §4); cheap after that."""
+        if caller.user_id in self._known_users:
+            self._known_users.move_to_end(caller.user_id)
+            return
+        await self._get_or_create_profile(caller)
+
+    def _remember(self, user_id: str) -> None:
+        self._known_users[user_id] = None
+        self._known_users.move_to_end(user_id)
+        while len(self._known_users) > _KNOWN_USERS_LIMIT:
+            self._known_users.popitem(last=False)
+
     async def get_profile(self, caller: Caller) -> ProfileView:
         return _view(await self._get_or_create_profile(caller))
 
@@ -286,6 +307,23 @@ class IdentityService:
             await observer.profile_changed(view.user_id, view.display_name)
         return view
 
+    async def set_phone(self, caller: Caller, number: str | None) -> ProfileView:
+        """Set (or clear) the caller's verified phone number: the phone service calls this once
+        the number's code is right."""
+        for _ in range(_MAPPING_ATTEMPTS):
+            profile = await self._get_or_create_profile(caller)
+            updated: UserDoc = {
+                **profile,
+                "phoneNumber": number,
+                "phoneVerified": number is not None,
+            }
+            try:
+                saved = await self._store.replace(USERS, _strip_system(updated), profile["_etag"])
+            except PreconditionFailed:
+                continue
+            return _view(_stored(saved))
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
     async def erase(self, caller: Caller) -> None:
         """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
 
@@ -295,6 +333,13 @@ class IdentityService:
         The profile is deleted only if unchanged since it was read: a token request that mapped
         a new identity meanwhile makes the erase go round again and delete that one too.
         """
+        try:
+            await self._erase(caller)
+        finally:
+            # Forgotten whatever happened: the next request re-checks the store.
+            self._known_users.pop(caller.user_id, None)
+
+    async def _erase(self, caller: Caller) -> None:
         # Owners run even without a profile: their data need not hang off one.
         for owner in self._user_data_owners:
             await owner.erase_user(caller.user_id)
@@ -315,16 +360,19 @@ class IdentityService:
 
     async def _read_user(self, user_id: str) -> UserDoc | None:
         doc = await self._store.read(USERS, user_id, user_id)
-        return None if doc is None else _stored(doc)
+        if doc is None:
+            return None
+        self._remember(user_id)
+        return _stored(doc)
 
     async def _get_or_create_profile(self, caller: Caller) -> UserDoc:
         profile = await self._read_user(caller.user_id)
         if profile is not None:
             return profile
         try:
-            return _stored(
-                await self._store.create(USERS, _untyped(self._new_profile(caller, None)))
-            )
+            created = await self._store.create(USERS, _untyped(self._new_profile(caller, None)))
+            self._remember(caller.user_id)
+            return _stored(created)
         except DocumentExists:
             existing = await self._read_user(caller.user_id)
             if existing is None:  # created and erased in between: vanishingly rare
@@ -385,6 +433,6 @@ def _view(profile: UserDoc) -> ProfileView:
         user_id=profile["userId"],
         display_name=profile["displayName"],
         communication_user_id=profile.get("communicationUserId"),
-        phone_number=mask_phone(profile.get("phoneNumber")),
+        phone_number=profile.get("phoneNumber"),
         phone_verified=bool(profile.get("phoneVerified")),
     )

@@ -10,19 +10,22 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 import pytest
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.adapters.cosmos_store import CosmosStore, create_database_and_containers
+from switchboard.adapters.push_azure import AzurePushHub
 from switchboard.auth import BearerAuthenticator, StaticKeySource, TokenVerifier
 from switchboard.runtime import (
     Adapters,
     Runtime,
     build_identity_provider,
+    build_push_sender,
     build_store,
     set_runtime,
 )
@@ -35,6 +38,7 @@ from tests.azure_transport import (
     MockTransport,
     Reply,
     error_body,
+    json_response,
 )
 from tests.conftest import Client
 from tests.contract.conftest import TEST_CLIENT_OPTIONS, CosmosServer
@@ -51,6 +55,7 @@ class AzureWorld:
     client: Client
     acs: MockTransport
     store: CosmosStore
+    hub: MockTransport = field(default_factory=MockTransport)
 
     def caller(self, user_id: str) -> dict[str, str]:
         now = int(time.time())
@@ -80,8 +85,19 @@ def azure_settings(cosmos: CosmosServer, connection_string: str) -> Settings:
             "AUTH_ISSUER": ISSUER,
             "AUTH_AUDIENCE": AUDIENCE,
             "AUTH_USER_CLAIM": "oid",
+            "NOTIFICATION_HUB_NAME": "switchboard",
+            "NOTIFICATION_HUB_CONNECTION_STRING": (
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;"
+                "SharedAccessKey=a2V5"
+            ),
         }
     )
+
+
+def _hub_answers(request: HttpRequest) -> AsyncHttpResponse:
+    """Notification Hubs as documented: PUT installation 200, DELETE 204, send 201."""
+    status = {"PUT": 200, "PATCH": 200, "DELETE": 204, "POST": 201}[request.method]
+    return json_response(request, status)
 
 
 @pytest.fixture
@@ -91,6 +107,7 @@ async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
     # The composition picks the Azure adapters for these settings...
     assert isinstance(build_store(settings), CosmosStore)
     assert isinstance(build_identity_provider(settings), AzureIdentityProvider)
+    assert isinstance(build_push_sender(settings), AzurePushHub)
     # ...which run here with test-only transport options (self-signed server, canned ACS).
     await create_database_and_containers(
         cosmos_server.endpoint, settings.cosmos_database, cosmos_server.key, **TEST_CLIENT_OPTIONS
@@ -106,12 +123,22 @@ async def azure(cosmos_server: CosmosServer) -> AsyncIterator[AzureWorld]:
     verifier = TokenVerifier(
         StaticKeySource({"keys": [{**public, "kid": "k"}]}), ISSUER, AUDIENCE, "oid"
     )
+    hub_transport = MockTransport(_hub_answers)
+    hub = AzurePushHub.from_connection_string(
+        settings.notification_hub_connection_string.get_secret_value(),  # type: ignore[union-attr]
+        "switchboard",
+        transport=hub_transport,
+        retry_total=0,
+    )
     adapters = Adapters(
-        store=store, identity_provider=acs, authenticator=BearerAuthenticator(verifier)
+        store=store,
+        identity_provider=acs,
+        authenticator=BearerAuthenticator(verifier),
+        push_sender=hub,
     )
     rt = Runtime(settings, adapters)
     set_runtime(rt)
-    yield AzureWorld(Client(rt), transport, store)
+    yield AzureWorld(Client(rt), transport, store, hub_transport)
     set_runtime(None)
     await rt.close()
 
@@ -155,3 +182,28 @@ async def test_acs_throttling_is_503_and_nothing_is_written(azure: AzureWorld) -
 async def test_health_reads_cosmos(azure: AzureWorld) -> None:
     resp = await azure.client.request("GET", "/api/health")
     assert resp.json() == {"status": "ok", "store": "cosmos", "identity": "acs", "auth": "jwt"}
+
+
+async def test_devices_on_azure_adapters(azure: AzureWorld) -> None:
+    """A device registered through Cosmos and the Notification Hubs client, erased with the user."""
+    bob = azure.caller("bob-oid")
+    resp = await azure.client.request(
+        "PUT",
+        "/api/me/devices/bobs-phone",
+        headers=bob,
+        json_body={"platform": "fcmv1", "pushChannel": "fcm-token"},
+    )
+    assert resp.status == 204, resp.body
+    [put] = azure.hub.requests
+    assert put.method == "PUT"
+    assert put.path.startswith("/switchboard/installations/sb-")
+    assert put.body["platform"] == "fcmv1"
+    assert put.headers["Authorization"].startswith("SharedAccessSignature ")
+    stored = await azure.store.read("devices", "bob-oid", "devices")
+    assert stored is not None
+    assert list(stored["installations"]) == ["bobs-phone"]
+    assert "fcm-token" not in json.dumps(stored)
+    assert (await azure.client.request("DELETE", "/api/me", headers=bob)).status == 204
+    assert [r.method for r in azure.hub.requests] == ["PUT", "DELETE"]
+    assert azure.hub.requests[1].path == put.path
+    assert await azure.store.read("devices", "bob-oid", "devices") is None

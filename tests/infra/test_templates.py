@@ -57,7 +57,15 @@ ROLE_FOR_SCOPE = {
     "Microsoft.Insights/components": "3913510d-42f4-4e42-8a64-420c390055eb",  # Metrics Publisher
     # Communication and Email Service Owner
     "Microsoft.Communication/communicationServices": "09976791-48a7-449e-bb21-39d1a415f350",
+    # Key Vault Secrets User: read the push hub's Send-rights connection string, nothing else.
+    "Microsoft.KeyVault/vaults": "4633458b-17de-408a-b874-0445c86b69e6",
 }
+NOTIFICATION_HUBS = INFRA / "modules" / "notificationhubs.bicep"
+# The one key in the whole deployment: the hub's data plane takes SAS only. It may appear in
+# exactly this place, a Send-only rule's connection string written into a Key Vault secret.
+THE_ONE_KEY_CALL = "sendRule.listKeys().primaryConnectionString"
+# Secure parameters exist only to hand the hub its push-service credentials (APNs, FCM v1).
+PUSH_CREDENTIAL_PARAMS = frozenset({"apnsKey", "fcmPrivateKey"})
 COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
 
 # What a key or connection string looks like in Bicep: list*() functions and key properties.
@@ -176,21 +184,76 @@ def test_no_output_holds_a_secret() -> None:
             assert not pattern.search(_text(val)), where
 
 
-def test_no_template_calls_a_key_function() -> None:
+def _code(path: Path) -> str:
+    return "\n".join(
+        line for line in path.read_text().splitlines() if not line.lstrip().startswith("//")
+    )
+
+
+def test_no_template_calls_a_key_function_but_the_push_hubs_one() -> None:
     for path in bicep_files():
-        code = "\n".join(
-            line for line in path.read_text().splitlines() if not line.lstrip().startswith("//")
+        calls = re.findall(
+            r"[\w.]*\blist(?:Keys|ConnectionStrings|AccountSas|ServiceSas)\s*\([^)]*\)[\w.]*",
+            _code(path),
         )
-        assert not re.search(r"\blist(Keys|ConnectionStrings|AccountSas|ServiceSas)\s*\(", code), (
-            path.name
-        )
+        if path == NOTIFICATION_HUBS:
+            assert calls == [THE_ONE_KEY_CALL], calls
+        else:
+            assert calls == [], path.name
 
 
-def test_no_secure_parameter_exists() -> None:
-    """Nothing secret is passed in either: every credential is the managed identity."""
+def test_the_one_key_is_send_only_and_lives_only_in_key_vault() -> None:
+    module = load(NOTIFICATION_HUBS)
+    [rule] = resources_of(
+        "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules"
+    )
+    assert rule.symbol == "sendRule"
+    assert rule.body["properties"]["rights"] == ["Send"]
+    assert rule.body["parent"] == Expr("hub")
+    [secret] = resources_of("Microsoft.KeyVault/vaults/secrets")
+    assert secret.file == NOTIFICATION_HUBS
+    assert secret.body["properties"]["value"] == Expr(THE_ONE_KEY_CALL)
+    [vault] = resources_of("Microsoft.KeyVault/vaults")
+    assert vault.body["properties"]["enableRbacAuthorization"] is True
+    assert "accessPolicies" not in vault.body["properties"]
+    # Outputs hand on a reference to the secret, never its value.
+    for name, value in module.outputs.items():
+        assert "listKeys" not in _text(value), name
+    reference = _text(module.outputs["hubReference"])
+    assert reference.startswith("'@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}")
+
+
+def test_the_app_reads_the_hub_key_by_key_vault_reference_with_its_identity() -> None:
+    settings = _app_settings()
+    assert settings["NOTIFICATION_HUB_CONNECTION_STRING"] == Expr("notificationHubReference")
+    params = load(MAIN).modules["functionApp"][1]["params"]
+    assert params["notificationHubReference"] == Expr("notificationHubs.outputs.hubReference")
+    [site] = resources_of("Microsoft.Web/sites")
+    assert site.body["properties"]["keyVaultReferenceIdentity"] == Expr("identityId")
+
+
+def test_no_secure_parameter_exists_but_the_push_credentials() -> None:
+    """Nothing secret is passed in, but the hub's APNs and FCM credentials (Apple's and Google's
+    keys, which no managed identity replaces): and those go into the hub and nowhere else."""
     for path in bicep_files():
         for param in load(path).params.values():
-            assert "secure" not in param.decorators, f"{path.name}: {param.name}"
+            if "secure" in param.decorators:
+                assert param.name in PUSH_CREDENTIAL_PARAMS, f"{path.name}: {param.name}"
+    module = load(NOTIFICATION_HUBS)
+    assert {n for n, p in module.params.items() if "secure" in p.decorators} == (
+        PUSH_CREDENTIAL_PARAMS
+    )
+    [hub] = resources_of("Microsoft.NotificationHubs/namespaces/notificationHubs")
+    hub_text = _code(NOTIFICATION_HUBS)
+    for name in PUSH_CREDENTIAL_PARAMS:
+        # Used once, inside the hub's credentials; never in an output.
+        assert len(re.findall(rf"\b{name}\b", hub_text.split("resource hub", 1)[1])) == 1, name
+        assert name in hub.text
+        for value in module.outputs.values():
+            assert name not in _text(value)
+    for name, value in load(MAIN).outputs.items():
+        for secret in PUSH_CREDENTIAL_PARAMS:
+            assert secret not in _text(value), name
 
 
 # --- Cosmos DB ---------------------------------------------------------------------------------

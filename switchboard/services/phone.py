@@ -1,0 +1,703 @@
+"""Phone & SMS: verifying a user's number by SMS code, SMS invitations to a club's call or a
+meeting, delivery reports and opt-outs (DESIGN §4 "Phone & SMS").
+
+Storage, all in the `phone` container (pk `/pk`), keyed so that no request needs a
+cross-partition query and no phone number is ever a key (keys reach URLs and SDK logs):
+
+- `phone/{userId}/phone` (`UserPhoneDoc`): the caller's pending code (salted HMAC-SHA256 of the
+  code, never the code; 10 minutes, 5 attempts), the times of their recent sends (the resend and
+  daily limits), the messages they caused (so an erase finds them) and which number they own.
+- `phone/n-<hash>/number` (`NumberDoc`), one per number ever used, keyed by a hash of its E.164
+  form: who verified it (the uniqueness record behind 409 `phone_in_use`), whether its owner
+  opted out (STOP), and the recent code sends to it (the per-number limits).
+- `phone/m-<hash>/message` (`MessageDoc`), one per message, keyed by a hash of the SMS service's
+  message id: what a delivery report updates. It keeps the recipient masked, never in full.
+
+The full number is kept in one place: the owner's profile (`users`), shown to the owner and, as
+`pstn.to`, to their accepted friends. Log lines carry numbers masked to their last 4 digits and
+never a code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, cast
+from urllib.parse import quote
+
+from switchboard import errors
+from switchboard.logs import mask_number, safe
+from switchboard.ports import (
+    Doc,
+    DocumentExists,
+    DocumentStore,
+    PreconditionFailed,
+    SmsSender,
+    SmsSendResult,
+)
+from switchboard.services.caller import Caller
+
+if TYPE_CHECKING:
+    from switchboard.services.identity import ProfileView
+
+log = logging.getLogger("switchboard.phone")
+
+PHONE = "phone"
+USER_DOC_ID = "phone"
+NUMBER_DOC_ID = "number"
+MESSAGE_DOC_ID = "message"
+
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+RESEND_INTERVAL = timedelta(minutes=1)
+CODES_PER_DAY = 5
+DAY = timedelta(days=1)
+# Message records (and the user's list of them) are kept this long: delivery reports come
+# within hours; after that a record only answers "what happened to my invitation".
+MESSAGE_RETENTION = timedelta(days=30)
+_WRITE_ATTEMPTS = 4
+
+TAG_VERIFICATION = "verification"
+TAG_INVITE = "invite"
+
+# Inbound keywords (case-insensitive, the whole message): the carriers' and ACS's opt-out and
+# opt-in words.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+
+DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
+SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
+
+
+# --- stored documents ---------------------------------------------------------------------------
+
+
+class PendingCode(TypedDict):
+    number: str  # E.164, in the owner's own partition: set on the profile once verified
+    numberKey: str
+    salt: str
+    codeHash: str
+    expiresAt: str
+    attempts: int
+
+
+class MessageRef(TypedDict):
+    key: str
+    at: str
+
+
+class UserPhoneDoc(TypedDict):
+    """`phone/{userId}/phone`: one user's codes, send history and owned number."""
+
+    id: str
+    pk: str
+    userId: str
+    pending: PendingCode | None
+    verifiedKey: str | None
+    codeSends: list[str]
+    inviteSends: list[str]
+    messages: list[MessageRef]
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class NumberDoc(TypedDict):
+    """`phone/n-<hash>/number`: one number's owner, opt-out and recent code sends."""
+
+    id: str
+    pk: str
+    ownerId: str | None
+    optedOut: bool
+    codeSends: list[str]
+    updatedAt: str
+    ttl: NotRequired[int]
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class MessageDoc(TypedDict):
+    """`phone/m-<hash>/message`: one message and what became of it."""
+
+    id: str
+    pk: str
+    messageId: str
+    userId: str
+    purpose: str
+    to: str  # masked
+    status: str
+    statusDetails: str | None
+    sentAt: str
+    updatedAt: str
+    ttl: int
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+def _doc(doc: UserPhoneDoc | NumberDoc | MessageDoc) -> Doc:
+    return {k: v for k, v in cast(Doc, doc).items() if not k.startswith("_")}
+
+
+# --- keys and numbers -------------------------------------------------------------------------
+
+
+def number_key(e164: str) -> str:
+    """The partition of a number's record: a hash, so no number is ever a key."""
+    return "n-" + hashlib.sha256(f"switchboard-number:{e164}".encode()).hexdigest()[:40]
+
+
+def message_key(message_id: str) -> str:
+    return "m-" + hashlib.sha256(f"switchboard-message:{message_id}".encode()).hexdigest()[:40]
+
+
+def parse_number(raw: str, field: str) -> str:
+    """`raw` as E.164 if `phonenumbers` accepts it as a valid number; else 400."""
+    import phonenumbers  # ~30 ms of metadata: loaded on the first SMS request, not at import
+
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise errors.InvalidPhoneNumber(
+            f"{field}: not a valid phone number; give it in E.164 form (+14255550123)",
+            field=field,
+        )
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _hash_code(salt: bytes, code: str) -> str:
+    return hmac.new(salt, code.encode(), hashlib.sha256).hexdigest()
+
+
+# --- what the service answers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    message_id: str
+    status: str  # "accepted" | "failed"
+    expires_at: datetime | None = None
+
+
+class PhoneProfiles(Protocol):
+    """The identity service's part in verification: the verified number on the profile."""
+
+    async def set_phone(self, caller: Caller, number: str | None) -> ProfileView: ...
+
+
+# Another capability's check that a user may invite to one of its objects; raises NotFound.
+Access = Callable[[str, str], Awaitable[object]]
+
+
+class PhoneService:
+    """Verification codes, SMS invitations, delivery reports and opt-outs."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        sender: SmsSender | None,
+        profiles: Callable[[], PhoneProfiles],
+        *,
+        daily_invites: int = 20,
+        app_url: str | None = None,
+        club_access: Access | None = None,
+        meeting_access: Access | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._profiles = profiles
+        self._daily_invites = daily_invites
+        self._app_url = app_url.rstrip("/") if app_url else None
+        self._club_access = club_access
+        self._meeting_access = meeting_access
+        self._clock = clock
+
+    # --- verification -------------------------------------------------------------------------
+
+    async def start_verification(self, caller: Caller, raw_number: str) -> SentMessage:
+        """Send a 6-digit code to `raw_number` for the caller to prove it is theirs.
+
+        Store: 1 read_many, 2 writes to reserve the send, 1 create (message), 1 write (pending
+        code); SMS: 1 send.
+        """
+        self._require_sender()
+        number = parse_number(raw_number, "phoneNumber")
+        key = number_key(number)
+        now = self._clock()
+        user, record = await self._read_user_and_number(caller.user_id, key)
+        if record is not None and record["ownerId"] not in (None, caller.user_id):
+            raise errors.PhoneInUse("phoneNumber: another user has verified this number.")
+        if record is not None and record["optedOut"]:
+            raise errors.RecipientOptedOut(
+                "phoneNumber: this number has opted out of SMS (reply START to opt back in)."
+            )
+        _check_rate(user["codeSends"] if user else [], now, "code")
+        _check_rate(record["codeSends"] if record else [], now, "code to this number")
+        stamp = now.isoformat()
+        user = await self._reserve_user_send(caller.user_id, user, "codeSends", stamp)
+        await self._reserve_number_send(key, record, stamp)
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        text = f"Your Switchboard code is {code}. It expires in 10 minutes."
+        result = await self._send(caller.user_id, number, text, TAG_VERIFICATION, stamp, key)
+        expires = now + CODE_LIFETIME
+        salt = secrets.token_bytes(16)
+        pending: PendingCode = {
+            "number": number,
+            "numberKey": key,
+            "salt": salt.hex(),
+            "codeHash": _hash_code(salt, code),
+            "expiresAt": expires.isoformat(),
+            "attempts": 0,
+        }
+        await self._update_user(
+            caller.user_id,
+            user,
+            lambda doc: {
+                **doc,
+                "pending": pending if result.status == "accepted" else doc["pending"],
+                "messages": [*_pruned_refs(doc["messages"], now), _ref(result, stamp)],
+            },
+        )
+        log.info(
+            "verification code sent to %s (%s)", mask_number(number), result.status
+        )  # never the code
+        return SentMessage(result.message_id, result.status, expires)
+
+    async def verify(self, caller: Caller, code: str) -> ProfileView:
+        """The right code makes its number the caller's verified number.
+
+        Store: 1 read, 1 read + 1 write (the number's owner), 2 on the profile, 1 write (code
+        spent), and 2 more when it replaces an earlier verified number.
+        """
+        now = self._clock()
+        user = await self._read_user(caller.user_id)
+        pending = user["pending"] if user else None
+        if user is None or pending is None:
+            raise errors.InvalidCode("code: no code is pending; ask for one first", field="code")
+        if (
+            pending["attempts"] >= CODE_ATTEMPTS
+            or datetime.fromisoformat(pending["expiresAt"]) <= now
+        ):
+            raise errors.InvalidCode("code: the code has expired; ask for a new one", field="code")
+        expected = pending["codeHash"]
+        if not hmac.compare_digest(_hash_code(bytes.fromhex(pending["salt"]), code), expected):
+
+            def count_attempt(doc: UserPhoneDoc) -> UserPhoneDoc:
+                current = doc["pending"]
+                if current is None or current["codeHash"] != expected:
+                    return doc
+                return {**doc, "pending": {**current, "attempts": current["attempts"] + 1}}
+
+            await self._update_user(caller.user_id, user, count_attempt)
+            raise errors.InvalidCode("code: wrong code", field="code")
+        number, key = pending["number"], pending["numberKey"]
+        await self._claim_number(key, caller.user_id)
+        view = await self._profiles().set_phone(caller, number)
+        previous = user["verifiedKey"]
+        if previous and previous != key:
+            await self._release_number(previous, caller.user_id)
+        await self._update_user(
+            caller.user_id, user, lambda doc: {**doc, "pending": None, "verifiedKey": key}
+        )
+        log.info("phone number %s verified", mask_number(number))
+        return view
+
+    # --- invitations --------------------------------------------------------------------------
+
+    async def invite(
+        self, caller: Caller, raw_to: str, club_id: str | None, meeting_id: str | None
+    ) -> SentMessage:
+        """An SMS with the join link of a club's call or a meeting the caller belongs to.
+
+        Store: 1 read_many, 1 write (reserve), 1 create (message), 1 write; SMS: 1 send; plus the
+        club's or meeting's own membership check.
+        """
+        self._require_sender()
+        if not self._app_url:
+            raise errors.SmsNotConfigured(
+                "SMS invitations need PUBLIC_APP_URL (the app's address for join links)."
+            )
+        to = parse_number(raw_to, "to")
+        if club_id is not None:
+            await _check_access(self._club_access, caller.user_id, club_id, "club")
+            link = f"{self._app_url}/?clubId={quote(club_id, safe='')}"
+            what = "a club's call"
+        else:
+            assert meeting_id is not None  # the model requires exactly one
+            await _check_access(self._meeting_access, caller.user_id, meeting_id, "meeting")
+            link = f"{self._app_url}/?meetingId={quote(meeting_id, safe='')}"
+            what = "a meeting"
+        now = self._clock()
+        key = number_key(to)
+        user, record = await self._read_user_and_number(caller.user_id, key)
+        if record is not None and record["optedOut"]:
+            raise errors.RecipientOptedOut("to: this number has opted out of SMS.", field="to")
+        recent = _within(user["inviteSends"] if user else [], now, DAY)
+        if len(recent) >= self._daily_invites:
+            wait = (min(recent) + DAY - now).total_seconds()
+            raise errors.TooManyRequests(
+                f"At most {self._daily_invites} SMS invitations a day.",
+                retry_after=max(1, int(wait) + 1),
+            )
+        stamp = now.isoformat()
+        user = await self._reserve_user_send(caller.user_id, user, "inviteSends", stamp)
+        name = (caller.name or "Someone")[:40]
+        text = f"{name} invites you to join {what} on Switchboard: {link} Reply STOP to opt out."
+        result = await self._send(caller.user_id, to, text, TAG_INVITE, stamp, key)
+        await self._update_user(
+            caller.user_id,
+            user,
+            lambda doc: {
+                **doc,
+                "messages": [*_pruned_refs(doc["messages"], now), _ref(result, stamp)],
+            },
+        )
+        log.info("SMS invitation sent to %s (%s)", mask_number(to), result.status)
+        return SentMessage(result.message_id, result.status)
+
+    # --- Event Grid ---------------------------------------------------------------------------
+
+    async def handle_event(self, event_type: str, data: object) -> None:
+        """One ACS SMS event. Unknown types and malformed events are logged and ignored; a store
+        failure raises, so Event Grid delivers the event again."""
+        if not isinstance(data, Mapping):
+            log.warning("SMS event %s without a data object: ignored", safe(event_type, 80))
+            return
+        if event_type == DELIVERY_REPORT:
+            await self._delivery_report(data)
+        elif event_type == SMS_RECEIVED:
+            await self._received(data)
+        else:
+            log.info("SMS event of type %s ignored", safe(event_type, 80))
+
+    async def _delivery_report(self, data: Mapping[str, Any]) -> None:
+        message_id = _field(data, "messageId")
+        status = _field(data, "deliveryStatus")
+        if not message_id or not status:
+            log.warning("SMS delivery report without messageId or deliveryStatus: ignored")
+            return
+        details = _field(data, "deliveryStatusDetails")
+        key = message_key(message_id)
+        for _ in range(_WRITE_ATTEMPTS):
+            doc = await self._store.read(PHONE, key, MESSAGE_DOC_ID)
+            if doc is None:
+                log.info("delivery report for a message we do not know: ignored")
+                return
+            message = cast(MessageDoc, doc)
+            updated: MessageDoc = {
+                **message,
+                "status": status.lower()[:32],
+                "statusDetails": details[:200] if details else None,
+                "updatedAt": self._clock().isoformat(),
+            }
+            try:
+                await self._store.replace(PHONE, _doc(updated), message["_etag"])
+            except PreconditionFailed:
+                continue
+            log.info("SMS %s: %s", message["purpose"], safe(status, 32))
+            return
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _received(self, data: Mapping[str, Any]) -> None:
+        sender = _field(data, "from")
+        text = (_field(data, "message") or "").strip().upper()
+        if not sender:
+            log.warning("inbound SMS without a sender: ignored")
+            return
+        if text in OPT_OUT_WORDS:
+            opted_out = True
+        elif text in OPT_IN_WORDS:
+            opted_out = False
+        else:
+            log.info("inbound SMS from %s is no keyword: ignored", mask_number(sender))
+            return
+        try:
+            number = parse_number(sender, "from")
+        except errors.InvalidPhoneNumber:
+            log.warning("inbound SMS from an unparseable sender: ignored")
+            return
+        await self._update_number(
+            number_key(number),
+            lambda doc: {**doc, "optedOut": opted_out},
+        )
+        log.info("%s opted %s of SMS", mask_number(number), "out" if opted_out else "back in")
+
+    # --- erase --------------------------------------------------------------------------------
+
+    async def erase_user(self, user_id: str) -> None:
+        """The user's codes, send history and message records go; their number is released."""
+        user = await self._read_user(user_id)
+        if user is None:
+            return
+        for ref in user["messages"]:
+            await self._store.delete(PHONE, ref["key"], MESSAGE_DOC_ID)
+        pending = user["pending"]
+        for key in {user["verifiedKey"], pending["numberKey"] if pending else None} - {None}:
+            assert key is not None
+            await self._release_number(key, user_id)
+        await self._store.delete(PHONE, user_id, USER_DOC_ID)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _require_sender(self) -> SmsSender:
+        if self._sender is None:
+            raise errors.SmsNotConfigured("SMS is not configured on this server (SMS_FROM).")
+        return self._sender
+
+    async def _send(
+        self, user_id: str, to: str, text: str, purpose: str, stamp: str, key: str
+    ) -> SentMessage:
+        """Send, then record the message; a refused recipient is a failed message."""
+        sender = self._require_sender()
+        try:
+            result = await sender.send(to, text, tag=purpose)
+        except errors.DependencyUnavailable:
+            await self._unreserve(user_id, key, stamp)
+            raise
+        return await self._record(user_id, to, purpose, stamp, result)
+
+    async def _record(
+        self, user_id: str, to: str, purpose: str, stamp: str, result: SmsSendResult
+    ) -> SentMessage:
+        message_id = result.message_id or f"failed-{secrets.token_hex(12)}"
+        status = "accepted" if result.accepted else "failed"
+        message: MessageDoc = {
+            "id": MESSAGE_DOC_ID,
+            "pk": message_key(message_id),
+            "messageId": message_id,
+            "userId": user_id,
+            "purpose": purpose,
+            "to": mask_number(to),
+            "status": status,
+            "statusDetails": None if result.accepted else (result.error or "")[:200],
+            "sentAt": stamp,
+            "updatedAt": stamp,
+            "ttl": int(MESSAGE_RETENTION.total_seconds()),
+        }
+        await self._store.upsert(PHONE, _doc(message))
+        return SentMessage(message_id, status)
+
+    async def _read_user(self, user_id: str) -> UserPhoneDoc | None:
+        doc = await self._store.read(PHONE, user_id, USER_DOC_ID)
+        return None if doc is None else cast(UserPhoneDoc, doc)
+
+    async def _read_user_and_number(
+        self, user_id: str, key: str
+    ) -> tuple[UserPhoneDoc | None, NumberDoc | None]:
+        docs = await self._store.read_many(PHONE, [(user_id, USER_DOC_ID), (key, NUMBER_DOC_ID)])
+        # By (pk, id): a user id may look like a number's key, never its document id.
+        user = next((d for d in docs if (d["pk"], d["id"]) == (user_id, USER_DOC_ID)), None)
+        record = next((d for d in docs if (d["pk"], d["id"]) == (key, NUMBER_DOC_ID)), None)
+        return cast(UserPhoneDoc | None, user), cast(NumberDoc | None, record)
+
+    def _new_user(self, user_id: str) -> UserPhoneDoc:
+        return {
+            "id": USER_DOC_ID,
+            "pk": user_id,
+            "userId": user_id,
+            "pending": None,
+            "verifiedKey": None,
+            "codeSends": [],
+            "inviteSends": [],
+            "messages": [],
+        }
+
+    async def _update_user(
+        self,
+        user_id: str,
+        current: UserPhoneDoc | None,
+        change: Callable[[UserPhoneDoc], UserPhoneDoc],
+        check: Callable[[UserPhoneDoc], None] | None = None,
+    ) -> UserPhoneDoc:
+        """Apply `change` to the user's document under its etag, re-reading after a race."""
+        for _ in range(_WRITE_ATTEMPTS):
+            base = current if current is not None else self._new_user(user_id)
+            if check is not None:
+                check(base)
+            updated = change(base)
+            try:
+                if current is None:
+                    saved = await self._store.create(PHONE, _doc(updated))
+                else:
+                    saved = await self._store.replace(PHONE, _doc(updated), current["_etag"])
+                return cast(UserPhoneDoc, saved)
+            except (DocumentExists, PreconditionFailed):
+                current = await self._read_user(user_id)
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _update_number(
+        self,
+        key: str,
+        change: Callable[[NumberDoc], NumberDoc],
+        current: NumberDoc | None = None,
+        *,
+        read_first: bool = True,
+        check: Callable[[NumberDoc], None] | None = None,
+    ) -> NumberDoc:
+        if read_first:
+            current = await self._read_number(key)
+        for _ in range(_WRITE_ATTEMPTS):
+            base: NumberDoc = current or {
+                "id": NUMBER_DOC_ID,
+                "pk": key,
+                "ownerId": None,
+                "optedOut": False,
+                "codeSends": [],
+                "updatedAt": "",
+            }
+            if check is not None:
+                check(base)
+            updated = change(base)
+            updated = {**updated, "updatedAt": self._clock().isoformat()}
+            updated.pop("ttl", None)
+            if updated["ownerId"] is None and not updated["optedOut"]:
+                # Only send times left: the record may go once they no longer count.
+                updated["ttl"] = int(DAY.total_seconds()) + 60
+            try:
+                if current is None:
+                    saved = await self._store.create(PHONE, _doc(updated))
+                else:
+                    saved = await self._store.replace(PHONE, _doc(updated), current["_etag"])
+                return cast(NumberDoc, saved)
+            except (DocumentExists, PreconditionFailed):
+                current = await self._read_number(key)
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _read_number(self, key: str) -> NumberDoc | None:
+        doc = await self._store.read(PHONE, key, NUMBER_DOC_ID)
+        return None if doc is None else cast(NumberDoc, doc)
+
+    async def _reserve_user_send(
+        self, user_id: str, user: UserPhoneDoc | None, field: str, stamp: str
+    ) -> UserPhoneDoc:
+        now = datetime.fromisoformat(stamp)
+
+        def check(doc: UserPhoneDoc) -> None:  # again, on what a racing request left
+            if field == "codeSends":
+                _check_rate(doc["codeSends"], now, "code")
+            elif len(_within(doc["inviteSends"], now, DAY)) >= self._daily_invites:
+                raise errors.TooManyRequests(
+                    f"At most {self._daily_invites} SMS invitations a day.", retry_after=60
+                )
+
+        def add(doc: UserPhoneDoc) -> UserPhoneDoc:
+            kept = [s.isoformat() for s in _within(cast(list[str], doc[field]), now, DAY)]  # type: ignore[literal-required]
+            return cast(UserPhoneDoc, {**doc, field: [*kept, stamp]})
+
+        return await self._update_user(user_id, user, add, check)
+
+    async def _reserve_number_send(self, key: str, record: NumberDoc | None, stamp: str) -> None:
+        now = datetime.fromisoformat(stamp)
+
+        def check(doc: NumberDoc) -> None:
+            _check_rate(doc["codeSends"], now, "code to this number")
+
+        def add(doc: NumberDoc) -> NumberDoc:
+            kept = [s.isoformat() for s in _within(doc["codeSends"], now, DAY)]
+            return {**doc, "codeSends": [*kept, stamp]}
+
+        await self._update_number(key, add, record, read_first=False, check=check)
+
+    async def _unreserve(self, user_id: str, key: str, stamp: str) -> None:
+        """Best effort: a send the SMS service never took does not count against the limits."""
+        try:
+            await self._update_user(
+                user_id,
+                await self._read_user(user_id),
+                lambda doc: {
+                    **doc,
+                    "codeSends": [s for s in doc["codeSends"] if s != stamp],
+                    "inviteSends": [s for s in doc["inviteSends"] if s != stamp],
+                },
+            )
+            if await self._read_number(key) is not None:
+                await self._update_number(
+                    key,
+                    lambda doc: {**doc, "codeSends": [s for s in doc["codeSends"] if s != stamp]},
+                )
+        except errors.SwitchboardError:
+            log.warning("could not release an SMS send reservation", exc_info=True)
+
+    async def _claim_number(self, key: str, user_id: str) -> None:
+        def check(doc: NumberDoc) -> None:
+            if doc["ownerId"] not in (None, user_id):
+                raise errors.PhoneInUse("code: another user has verified this number meanwhile.")
+
+        await self._update_number(key, lambda doc: {**doc, "ownerId": user_id}, check=check)
+
+    async def _release_number(self, key: str, user_id: str) -> None:
+        record = await self._read_number(key)
+        if record is None or record["ownerId"] != user_id:
+            return
+        await self._update_number(
+            key,
+            lambda doc: {**doc, "ownerId": None} if doc["ownerId"] == user_id else doc,
+            record,
+            read_first=False,
+        )
+
+
+async def _check_access(access: Access | None, user_id: str, object_id: str, kind: str) -> None:
+    if access is None:
+        raise errors.NotFound(f"No such {kind}.")
+    await access(user_id, object_id)
+
+
+def _within(stamps: list[str], now: datetime, window: timedelta) -> list[datetime]:
+    times = []
+    for stamp in stamps:
+        try:
+            at = datetime.fromisoformat(stamp)
+        except (TypeError, ValueError):
+            continue
+        if now - window < at <= now + timedelta(minutes=5):
+            times.append(at)
+    return times
+
+
+def _check_rate(stamps: list[str], now: datetime, what: str) -> None:
+    """At most one send a minute and `CODES_PER_DAY` a day; 429 with the wait otherwise."""
+    recent = _within(stamps, now, DAY)
+    if recent and now - max(recent) < RESEND_INTERVAL:
+        wait = (max(recent) + RESEND_INTERVAL - now).total_seconds()
+        raise errors.TooManyRequests(
+            f"One {what} a minute; try again shortly.", retry_after=max(1, int(wait) + 1)
+        )
+    if len(recent) >= CODES_PER_DAY:
+        wait = (min(recent) + DAY - now).total_seconds()
+        raise errors.TooManyRequests(
+            f"At most {CODES_PER_DAY} of a {what} a day.", retry_after=max(1, int(wait) + 1)
+        )
+
+
+def _ref(message: SentMessage, stamp: str) -> MessageRef:
+    return {"key": message_key(message.message_id), "at": stamp}
+
+
+def _pruned_refs(refs: list[MessageRef], now: datetime) -> list[MessageRef]:
+    kept = []
+    for ref in refs:
+        try:
+            if now - datetime.fromisoformat(ref["at"]) < MESSAGE_RETENTION:
+                kept.append(ref)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return kept
+
+
+def _field(data: Mapping[str, Any], name: str) -> str | None:
+    """A string field of an event's data by its camelCase name, or its PascalCase twin (older
+    events); None when absent or not a string."""
+    value = data.get(name)
+    if value is None:
+        value = data.get(name[:1].upper() + name[1:])
+    return value if isinstance(value, str) else None

@@ -1,0 +1,538 @@
+"""Push routes and the call_events function through their registered handlers: devices per
+user (a second and third user see and change nothing of the first's), the 10-device limit, the
+cost of a registration, hub failures, erase, the dev outbox, and ACS call events."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from switchboard.adapters.push_local import LocalPushHub
+from switchboard.adapters.sqlite_store import SqliteStore
+from switchboard.errors import DependencyUnavailable
+from switchboard.ports import PushMessage, PushRejected
+from switchboard.runtime import Runtime, set_runtime
+from switchboard.services.push import (
+    DEVICES,
+    DEVICES_DOC_ID,
+    CallEventService,
+    PushService,
+    call_index_pk,
+    hub_installation_id,
+    user_tag,
+)
+from tests.conftest import Client, app_server, make_runtime
+from tests.proxies import spy, spy_of
+
+APNS = {"platform": "apns", "pushChannel": "a1b2c3d4e5f6"}
+FCM = {"platform": "fcmv1", "pushChannel": "fcm:token-XYZ_123"}
+
+
+@dataclasses.dataclass
+class World:
+    client: Client
+    hub: LocalPushHub
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.client.runtime
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    base = make_runtime(tmp_path, store=spy(SqliteStore(tmp_path / "switchboard.sqlite")))
+    hub = LocalPushHub(tmp_path)
+    rt = Runtime(base.settings, dataclasses.replace(base.adapters, push_sender=spy(hub)))
+    set_runtime(rt)
+    yield World(Client(rt), hub)
+    set_runtime(None)
+    await rt.close()
+
+
+def counts(rt: Runtime) -> tuple[dict[str, int], dict[str, int]]:
+    return dict(spy_of(rt.store).calls), dict(spy_of(rt.push_sender).calls)
+
+
+async def signed_in(world: World, user_id: str, name: str | None = None) -> dict[str, str]:
+    """A caller whose profile exists already, so the counts below are the route's own."""
+    headers = world.client.login(user_id, name)
+    assert (await world.client.request("GET", "/api/me", headers=headers)).status == 200
+    return headers
+
+
+def reset(rt: Runtime) -> None:
+    spy_of(rt.store).calls.clear()
+    spy_of(rt.push_sender).calls.clear()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/api/me/devices/phone-1"), ("DELETE", "/api/me/devices/phone-1")],
+)
+async def test_device_routes_need_a_caller(world: World, method: str, path: str) -> None:
+    resp = await world.client.request(method, path, json_body=APNS)
+    assert resp.status == 401
+    assert counts(world.runtime) == ({}, {})
+
+
+async def test_register_costs_one_store_write_and_one_hub_call(world: World) -> None:
+    bob = await signed_in(world, "bob", "Bob")
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 204, resp.body
+    store, hub = counts(world.runtime)
+    assert store == {"read": 1, "create": 1}
+    assert hub == {"put_installation": 1}
+    installed = world.hub.installation(hub_installation_id("bob", "phone-1"))
+    assert installed == {
+        "platform": "apns",
+        "pushChannel": APNS["pushChannel"],
+        "tag": user_tag("bob"),
+    }
+
+    # Same device, new token: the hub's installation is patched, the store is not written.
+    reset(world.runtime)
+    again = {"platform": "apns", "pushChannel": "ffff0000"}
+    resp = await world.client.request(
+        "PUT", "/api/me/devices/phone-1", headers=bob, json_body=again
+    )
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1}, {"update_push_channel": 1})
+    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})[
+        "pushChannel"
+    ] == "ffff0000"
+
+    # Same device, other platform: one replace and one PUT.
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=FCM)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1, "replace": 1}, {"put_installation": 1})
+
+
+async def test_a_second_user_cannot_touch_the_first_users_device(world: World) -> None:
+    bob = world.client.login("bob")
+    mallory = world.client.login("mallory")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    # Mallory sends the same installation id: she gets her own installation, bob's is untouched.
+    resp = await world.client.request(
+        "PUT", "/api/me/devices/phone-1", headers=mallory, json_body=FCM
+    )
+    assert resp.status == 204
+    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})["tag"] == user_tag(
+        "bob"
+    )
+    assert (world.hub.installation(hub_installation_id("mallory", "phone-1")) or {})[
+        "tag"
+    ] == user_tag("mallory")
+    # Mallory's delete removes her device only.
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=mallory)
+    assert resp.status == 204
+    assert world.hub.installation(hub_installation_id("mallory", "phone-1")) is None
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is not None
+    assert list(await world.runtime.push.devices("bob")) == ["phone-1"]
+    # A third user deleting an id they never registered changes nothing and calls no hub.
+    carol = await signed_in(world, "carol")
+    reset(world.runtime)
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=carol)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1}, {})
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is not None
+
+
+async def test_delete_removes_from_hub_and_store(world: World) -> None:
+    bob = await signed_in(world, "bob")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/tablet", headers=bob, json_body=FCM)
+    reset(world.runtime)
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=bob)
+    assert resp.status == 204
+    assert counts(world.runtime) == ({"read": 1, "replace": 1}, {"delete_installation": 1})
+    assert list(await world.runtime.push.devices("bob")) == ["tablet"]
+    assert world.hub.installation(hub_installation_id("bob", "phone-1")) is None
+
+
+async def test_at_most_ten_devices(world: World) -> None:
+    bob = world.client.login("bob")
+    for i in range(10):
+        resp = await world.client.request(
+            "PUT", f"/api/me/devices/d{i}", headers=bob, json_body=APNS
+        )
+        assert resp.status == 204
+    resp = await world.client.request("PUT", "/api/me/devices/d10", headers=bob, json_body=APNS)
+    assert resp.status == 409
+    assert resp.json()["code"] == "device_limit"
+    assert world.hub.installation(hub_installation_id("bob", "d10")) is None
+    # Re-registering a known one is still fine; another user is not limited by bob's.
+    resp = await world.client.request("PUT", "/api/me/devices/d3", headers=bob, json_body=FCM)
+    assert resp.status == 204
+    alice = world.client.login("alice")
+    resp = await world.client.request("PUT", "/api/me/devices/d10", headers=alice, json_body=APNS)
+    assert resp.status == 204
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"platform": "wns", "pushChannel": "x"},
+        {"platform": "apns"},
+        {"platform": "apns", "pushChannel": ""},
+        {"platform": "apns", "pushChannel": "has space"},
+        {"platform": "apns", "pushChannel": "x", "userId": "alice"},
+        {"platform": "apns", "pushChannel": "x" * 5000},
+    ],
+)
+async def test_bad_registrations_change_nothing(world: World, body: dict[str, Any]) -> None:
+    bob = world.client.login("bob")
+    reset(world.runtime)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=body)
+    assert resp.status == 400
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert counts(world.runtime) == ({}, {})
+
+
+async def test_a_bad_installation_id_is_refused(world: World) -> None:
+    bob = world.client.login("bob")
+    resp = await world.client.request("PUT", "/api/me/devices/..", headers=bob, json_body=APNS)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize(
+    "failure", [DependencyUnavailable("push", retry_after=9), PushRejected("quota")]
+)
+async def test_hub_failure_is_503_and_undoes_the_store_write(
+    world: World, failure: Exception
+) -> None:
+    bob = world.client.login("bob")
+    spy_of(world.runtime.push_sender).fail["put_installation"] = failure
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 503
+    assert resp.headers["retry-after"]
+    assert await world.runtime.push.devices("bob") == {}
+
+
+async def test_hub_failure_on_delete_changes_nothing(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["delete_installation"] = DependencyUnavailable("push")
+    resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=bob)
+    assert resp.status == 503
+    assert list(await world.runtime.push.devices("bob")) == ["phone-1"]
+
+
+async def test_erase_removes_the_users_devices_from_the_hub(world: World) -> None:
+    bob = world.client.login("bob")
+    alice = world.client.login("alice")
+    for name in ("phone", "tablet"):
+        await world.client.request("PUT", f"/api/me/devices/{name}", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/phone", headers=alice, json_body=APNS)
+    await world.client.request("GET", "/api/me", headers=bob)
+    resp = await world.client.request("DELETE", "/api/me", headers=bob)
+    assert resp.status == 204
+    for name in ("phone", "tablet"):
+        assert world.hub.installation(hub_installation_id("bob", name)) is None
+    assert await world.runtime.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
+    assert world.hub.installation(hub_installation_id("alice", "phone")) is not None
+
+
+async def test_erase_keeps_the_devices_when_the_hub_is_down(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["delete_installation"] = DependencyUnavailable("push")
+    resp = await world.client.request("DELETE", "/api/me", headers=bob)
+    assert resp.status == 503
+    assert list(await world.runtime.push.devices("bob")) == ["phone"]  # a retry finishes it
+
+
+async def test_dev_outbox_shows_sends(world: World) -> None:
+    bob = world.client.login("bob")
+    await world.client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+    message = PushMessage("Hi", "there", {"kind": "clubCall"})
+    result = await world.runtime.push.fan_out(message, ["bob", "carol"])
+    assert (result.recipients, result.sends, result.failed_sends) == (2, 1, 0)
+    resp = await world.client.request("GET", "/api/dev/push")
+    assert resp.status == 200
+    [item] = resp.json()["items"]
+    assert item["title"] == "Hi"
+    assert item["deliveredTo"] == [
+        {"installationId": hub_installation_id("bob", "phone"), "platform": "apns"}
+    ]
+    assert APNS["pushChannel"] not in resp.body.decode()
+    assert item["tags"] == [user_tag("bob"), user_tag("carol")]
+
+
+async def test_dev_outbox_is_404_outside_dev_mode(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path)
+    rt = Runtime(rt.settings, dataclasses.replace(rt.adapters, dev_issuer=None))
+    set_runtime(rt)
+    try:
+        resp = await Client(rt).request("GET", "/api/dev/push")
+        assert resp.status == 404
+    finally:
+        set_runtime(None)
+        await rt.close()
+
+
+# -- call_events -------------------------------------------------------------------------------
+
+CALL_ENDED = {
+    "id": "530183db-987b-4a3a-b6c1-3391bab12864",
+    "topic": "/subscriptions/s/resourcegroups/g/providers/microsoft.communication/"
+    "communicationservices/acs",
+    "subject": "call/c2VydmVyQ2FsbElk",
+    "data": {
+        "durationOfCall": 49.7,
+        "startedBy": {
+            "rawId": "8:acs:bc360ba8_0000000c",
+            "communicationUser": {"id": "8:acs:bc360ba8_0000000c"},
+            "role": "Attendee",
+        },
+        "serverCallId": "c2VydmVyQ2FsbElk",
+        "group": {"id": "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"},
+        "isTwoParty": False,
+        "correlationId": "c0ffee",
+        "isRoomsCall": False,
+    },
+    "eventType": "Microsoft.Communication.CallEnded",
+    "dataVersion": "1.0",
+    "metadataVersion": "1",
+    "eventTime": "2021-09-22T17:03:12.6143005Z",
+}
+
+
+class Recorder:
+    """Stands for the clubs registry's end_call_if_current."""
+
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str]] = []
+
+    async def __call__(self, club_id: str, group_call_id: str) -> bool:
+        self.ended.append((club_id, group_call_id))
+        return True
+
+
+def listen(world: World) -> Recorder:
+    recorder = Recorder()
+    world.runtime.__dict__["call_events"] = CallEventService(world.runtime.store, recorder)
+    return recorder
+
+
+async def registered(world: World, club_id: str, gid: str, at: datetime) -> None:
+    """A club's call registered at `at`, as the clubs service tells its observers."""
+    push = PushService(world.runtime.store, world.runtime.push_sender, clock=lambda: at)
+    await push.call_started(club_id, "Chess", gid, "alice", ["alice", "bob"])
+    await push.drain()
+
+
+def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
+    from switchboard.devserver import _event
+
+    return _event(raw)
+
+
+async def call_events(event: func.EventGridEvent) -> None:
+    arg, handler = app_server().event_grid["call_events"]
+    await handler(**{arg: event})
+
+
+GID = "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"
+BEFORE = datetime(2021, 9, 22, 17, 0, tzinfo=UTC)  # CALL_ENDED's eventTime is 17:03:12
+AFTER = datetime(2021, 9, 22, 17, 5, tzinfo=UTC)
+
+
+async def test_call_ended_clears_the_clubs_that_registered_that_call(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID.upper(), BEFORE)
+    await registered(world, "go", GID, BEFORE)
+    await call_events(grid_event(CALL_ENDED))
+    assert sorted(recorder.ended) == [("chess", GID), ("go", GID)]
+    # Delivered again (at least once): the index entries are gone, nothing more is cleared.
+    await call_events(grid_event(CALL_ENDED))
+    assert len(recorder.ended) == 2
+
+
+async def test_an_old_call_ended_never_clears_a_newer_registration(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID, AFTER)  # registered again after the call ended
+    await call_events(grid_event(CALL_ENDED))
+    assert recorder.ended == []
+    assert (await world.runtime.store.query("system", call_index_pk(GID))).items
+
+
+async def test_call_started_changes_nothing(world: World) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
+    started = {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"}
+    await call_events(grid_event(started))
+    assert recorder.ended == []
+
+
+async def test_a_call_no_club_registered_is_ignored(world: World) -> None:
+    recorder = listen(world)
+    await call_events(grid_event(CALL_ENDED))
+    assert recorder.ended == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"},
+        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallParticipantAdded"},
+        {**CALL_ENDED, "eventType": "Contoso.Unknown"},
+        {**CALL_ENDED, "data": {"isTwoParty": True, "serverCallId": "x"}},
+        {**CALL_ENDED, "data": {"group": {"id": "a/b"}}},
+        {**CALL_ENDED, "data": {"group": "not an object"}},
+        {**CALL_ENDED, "data": []},
+        {**CALL_ENDED, "eventTime": None},
+    ],
+)
+async def test_other_and_malformed_events_are_skipped(
+    world: World, raw: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
+    caplog.set_level(logging.INFO)
+    await call_events(grid_event(raw))  # never raises
+    assert recorder.ended == []
+
+
+async def test_an_unreadable_event_body_is_skipped(world: World) -> None:
+    event = func.EventGridEvent(
+        id="x",
+        data=b"\xff not json",  # type: ignore[arg-type]
+        topic="t",
+        subject="s",
+        event_type="Microsoft.Communication.CallEnded",
+        event_time=None,
+        data_version="1",
+    )
+    await call_events(event)
+
+
+def test_call_events_is_an_event_grid_function() -> None:
+    assert "call_events" in app_server().event_grid
+    assert json.dumps(CALL_ENDED)  # the fixture is the documented shape, JSON as sent
+
+
+# -- with the clubs registry -----------------------------------------------------------------
+
+
+async def club_with_bob(world: World) -> tuple[str, dict[str, str], dict[str, str]]:
+    alice = world.client.login("alice", "Alice")
+    bob = world.client.login("bob", "Bob")
+    for who in (alice, bob):
+        await world.client.request("GET", "/api/me", headers=who)
+    created = await world.client.request(
+        "POST", "/api/clubs", headers=alice, json_body={"name": "Chess", "visibility": "open"}
+    )
+    club_id = created.json()["clubId"]
+    joined = await world.client.request("POST", f"/api/clubs/{club_id}/join", headers=bob)
+    assert joined.status == 200
+    return club_id, alice, bob
+
+
+async def test_a_club_call_pushes_the_other_members_devices(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    await world.client.request("PUT", "/api/me/devices/bobs-phone", headers=bob, json_body=APNS)
+    await world.client.request("PUT", "/api/me/devices/alices-phone", headers=alice, json_body=FCM)
+    reset(world.runtime)
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    # The registration itself sent nothing: the fan-out runs after the answer.
+    assert counts(world.runtime)[1] == {}
+    await world.runtime.push.drain()
+    assert counts(world.runtime)[1] == {"send": 1}
+    [sent] = await world.hub.sent()
+    assert sent["title"] == "Alice started a call"
+    assert sent["data"]["groupCallId"] == GID
+    assert sent["data"]["clubId"] == club_id
+    assert sent["deliveredTo"] == [
+        {"installationId": hub_installation_id("bob", "bobs-phone"), "platform": "apns"}
+    ]  # alice, who started it, gets nothing
+
+
+async def test_a_push_failure_never_fails_the_registration(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    await world.client.request("PUT", "/api/me/devices/bobs-phone", headers=bob, json_body=APNS)
+    spy_of(world.runtime.push_sender).fail["send"] = DependencyUnavailable("push")
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.json()["groupCallId"] == GID
+
+
+async def test_call_ended_clears_the_clubs_call_through_the_registry(world: World) -> None:
+    club_id, alice, bob = await club_with_bob(world)
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    # An event from before this registration (the call's earlier life) clears nothing.
+    await call_events(grid_event(CALL_ENDED))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 200
+    now = datetime.now(UTC).isoformat()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 404
+    assert got.json()["code"] == "no_active_call"
+    # Delivered twice: still fine, and a new call registered afterwards is left alone.
+    put = await world.client.request(
+        "PUT", f"/api/clubs/{club_id}/call", headers=bob, json_body={"groupCallId": GID}
+    )
+    assert put.status == 201
+    await world.runtime.push.drain()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
+    got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
+    assert got.status == 200
+
+
+async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
+    """No local outbox in Azure: the device routes say pushes are not configured, a club call
+    still registers (and is indexed for call events), nothing is sent."""
+    from switchboard.runtime import build_push_sender
+    from switchboard.settings import Settings
+
+    azure = Settings.from_environ(
+        {
+            "WEBSITE_INSTANCE_ID": "i",
+            "SWITCHBOARD_STORE": "cosmos",
+            "COSMOS_ENDPOINT": "https://c.documents.azure.com",
+            "ACS_ENDPOINT": "https://a.communication.azure.com",
+            "AUTH_MODE": "jwt",
+            "AUTH_ISSUER": "https://login.example",
+            "AUTH_AUDIENCE": "api",
+        }
+    )
+    assert build_push_sender(azure) is None
+    base = make_runtime(tmp_path)
+    rt = Runtime(base.settings, base.adapters)
+    rt.__dict__["push_sender"] = None
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        bob = client.login("bob")
+        resp = await client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
+        assert resp.status == 404
+        assert resp.json()["code"] == "push_not_configured"
+        assert await rt.push.devices("bob") == {}
+        assert (await client.request("DELETE", "/api/me/devices/phone", headers=bob)).status == 204
+        await rt.push.call_started("chess", "Chess", GID, "alice", ["alice", "bob"])
+        await rt.push.drain()
+        assert (await rt.store.query("system", call_index_pk(GID))).items
+    finally:
+        set_runtime(None)
+        await rt.close()
