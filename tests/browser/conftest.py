@@ -25,6 +25,7 @@ import pytest
 from tests.e2e.conftest import ROOT, DevServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
+APP_CALLER_ID = "+14255550100"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 CHROMIUM_FLAGS = [
@@ -212,7 +213,10 @@ def web_build() -> Path:
 def browser_server(
     web_build: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DevServerProcess]:
-    server = DevServerProcess(tmp_path_factory.mktemp("browser") / "data")
+    # The app's own number for PSTN calls, so call-info offers friends' verified numbers.
+    server = DevServerProcess(
+        tmp_path_factory.mktemp("browser") / "data", PSTN_CALLER_ID=APP_CALLER_ID
+    )
     server.start()
     yield server
     server.stop()

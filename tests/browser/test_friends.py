@@ -1,12 +1,15 @@
-"""Friends in the browser: a request sent and accepted, an invite code made and redeemed, and a
-call to a friend handed to the call adapter with the friend's communicationUserId from call-info.
-A third user sees none of it."""
+"""Friends in the browser: a request sent and accepted, an invite code made and redeemed, and
+calls to a friend handed to the call adapter as call-info gave them: the friend's
+communicationUserId, or their verified number dialled from the app's caller id. A third user
+sees none of it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.browser.conftest import Browser, User
+from tests.browser.conftest import APP_CALLER_ID, Browser, User
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +25,16 @@ def _acs_id(user: User) -> str:
     user.tab("profile")
     text: str = user.page.get_by_test_id("profile-acs").inner_text()
     return text
+
+
+def _verify_phone(user: User, number: str) -> None:
+    """The phone flow through the API: a code by SMS (the dev outbox), then verify."""
+    assert user.api("POST", "/api/me/phone", {"phoneNumber": number})["status"] == "accepted"
+    outbox = user.api("GET", "/api/dev/outbox")["items"]
+    [text] = [m["message"] for m in outbox if m["to"] == number]
+    code = re.search(r"\b(\d{6})\b", text)
+    assert code, text
+    assert user.api("POST", "/api/me/phone/verify", {"code": code.group(1)})["phoneVerified"]
 
 
 def test_request_accept_and_call_a_friend(browser: Browser) -> None:
@@ -56,11 +69,19 @@ def test_request_accept_and_call_a_friend(browser: Browser) -> None:
     assert call["hasToken"]
     alice.page.get_by_test_id("stage-close").click()
 
-    # Bob has no verified number here (and the server no PSTN_CALLER_ID): the client says so
-    # and opens no call.
+    # Bob has no verified number yet: the client says so and opens no call.
     alice.page.get_by_test_id("call-phone-wcf-bob").click()
     assert "no verified phone number" in alice.page.get_by_test_id("error").inner_text()
     assert len(alice.recorded("calls")) == 1
+
+    # Once he has verified one, "Call phone" dials it from the app's number (call-info's pstn).
+    _verify_phone(bob, "+14255550123")
+    alice.page.get_by_test_id("call-phone-wcf-bob").click()
+    alice.page.get_by_test_id("stage-ready").wait_for()
+    phone_call = alice.recorded("calls")[1]
+    assert phone_call["targetCallees"] == [{"phoneNumber": "+14255550123"}]
+    assert phone_call["alternateCallerId"] == APP_CALLER_ID
+    alice.page.get_by_test_id("stage-close").click()
 
     # A third user sees neither of them, and cannot ask for Bob's call-info.
     carol = browser.user("wcf-carol", "Carol")
