@@ -2,8 +2,17 @@
 
 import azure.functions as func
 
-from blueprints import clubs, friends, identity, meetings, phone, push, system
+from blueprints import chat, clubs, friends, identity, meetings, phone, push, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (system.bp, identity.bp, friends.bp, clubs.bp, meetings.bp, phone.bp, push.bp):
+for blueprint in (
+    system.bp,
+    identity.bp,
+    friends.bp,
+    clubs.bp,
+    meetings.bp,
+    phone.bp,
+    push.bp,
+    chat.bp,
+):
     app.register_functions(blueprint)

@@ -35,6 +35,7 @@ import azure.functions as func
 import httpx
 
 from bench import clubs, push
+from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
 from bench.floor import floor_steady_state
@@ -138,10 +139,10 @@ class Harness:
     """Drives the registered handlers in process, as the Functions host does."""
 
     def __init__(self) -> None:
-        import function_app
-        from switchboard.devserver import DevServer
+        # One route table per process: azure.functions allows get_functions() only once.
+        from tests.conftest import app_server
 
-        self.server = DevServer(function_app.app, "api")
+        self.server = app_server()
 
     def handler(self, method: str, path: str) -> Any:
         for fn in self.server.http:
@@ -350,6 +351,7 @@ def main() -> None:
         results["meetings"] = meetings_bench(ROOT, _clean_env())
         print("friends ...", file=sys.stderr)
         results["friends"] = friends_bench()
+        results["chat"] = chat_bench(data / "chat")
     results["clubs"] = clubs.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

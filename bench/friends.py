@@ -28,10 +28,9 @@ PAGE_SIZE = 500  # the API's largest page
 
 
 def _request(method: str, path: str, token: str) -> tuple[Any, func.HttpRequest]:
-    import function_app
-    from switchboard.devserver import DevServer
+    from tests.conftest import app_server  # one per process: get_functions() runs once
 
-    server = _server(function_app.app, DevServer)
+    server = app_server()
     for fn in server.http:
         match = fn.pattern.match(path)
         if match and method in fn.methods:
@@ -44,16 +43,6 @@ def _request(method: str, path: str, token: str) -> tuple[Any, func.HttpRequest]
             )
             return fn.handler, req
     raise LookupError(path)
-
-
-_SERVER: Any = None
-
-
-def _server(app: Any, devserver: Any) -> Any:
-    global _SERVER
-    if _SERVER is None:
-        _SERVER = devserver(app, "api")
-    return _SERVER
 
 
 async def operation_counts(data_dir: Path) -> dict[str, dict[str, int]]:

@@ -33,8 +33,8 @@ param authJwksUrl string = ''
 @description('Token claim that identifies the caller (AUTH_USER_CLAIM).')
 param authUserClaim string = 'sub'
 
-@description('ACS token scopes the app may issue (TOKEN_SCOPES), comma-separated.')
-param tokenScopes string = 'chat,voip'
+@description('ACS token scopes the app may issue (TOKEN_SCOPES), comma-separated. Default chat.join.limited,voip: clients chat only in threads the controller put them in.')
+param tokenScopes string = 'chat.join.limited,voip'
 
 @description('Where ACS keeps its data at rest.')
 param acsDataLocation string = 'United States'

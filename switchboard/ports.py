@@ -190,6 +190,72 @@ class IdentityProvider(Protocol):
         ...
 
 
+# --- chat ---------------------------------------------------------------------------------------
+
+# ACS Chat limits (service-limits): a thread holds at most 250 participants, its creator
+# included; one add call carries at most 200.
+MAX_THREAD_PARTICIPANTS = 250
+MAX_PARTICIPANTS_PER_ADD = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ChatParticipant:
+    """Someone the controller puts in a thread: their ACS identity and the name others see."""
+
+    communication_user_id: str
+    display_name: str
+
+
+class ChatThreadNotFound(Exception):
+    """The thread does not exist (deleted, or never created on this ACS resource)."""
+
+
+class ChatThreadFull(Exception):
+    """Adding these participants would take the thread past MAX_THREAD_PARTICIPANTS."""
+
+
+class ChatProvider(Protocol):
+    """The ACS Chat service as the controller uses it: threads it owns and who is in them.
+
+    The controller acts as one ACS user of its own (its service identity), which creates every
+    thread and so is a participant of each; clients send and read messages with ACS directly.
+    Adapters: `adapters.chat_local.LocalChatProvider`, `adapters.chat_azure.AzureChatProvider`.
+    Throttling and outages raise `errors.DependencyUnavailable("chat", retry_after=…)`.
+    """
+
+    async def create_thread(
+        self, topic: str, participants: Sequence[ChatParticipant], *, idempotency_token: str
+    ) -> str:
+        """A new thread with these participants (and the creator); returns its id.
+
+        The same `idempotency_token` again returns the same thread, never a second one.
+        At most MAX_PARTICIPANTS_PER_ADD participants (ValueError beyond).
+        """
+        ...
+
+    async def add_participants(
+        self, thread_id: str, participants: Sequence[ChatParticipant]
+    ) -> None:
+        """Add participants (those already in it are left as they are).
+
+        ChatThreadNotFound if the thread is gone; ChatThreadFull, adding nobody, when the thread
+        would pass MAX_THREAD_PARTICIPANTS; ValueError beyond MAX_PARTICIPANTS_PER_ADD.
+        """
+        ...
+
+    async def remove_participant(self, thread_id: str, communication_user_id: str) -> None:
+        """Remove one participant; a participant or thread already gone is not an error."""
+        ...
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread for everyone; deleting a missing thread is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class OnlineMeeting:
     """A meeting as the meeting provider knows it (Graph's onlineMeeting, or a local one)."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
     from switchboard.auth import Authenticator, DevTokenIssuer
     from switchboard.ports import (
+        ChatProvider,
         DocumentStore,
         IdentityProvider,
         MeetingProvider,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         SmsSender,
     )
     from switchboard.services.caller import Caller
+    from switchboard.services.chat import ChatService
     from switchboard.services.hooks import (
         ClubObserver,
         FriendshipObserver,
@@ -54,6 +56,8 @@ class Adapters:
     identity_provider: IdentityProvider
     authenticator: Authenticator
     dev_issuer: DevTokenIssuer | None = None
+    # None: the runtime builds the one the settings describe at first use (tests leave it out).
+    chat_provider: ChatProvider | None = None
     # None: meetings cannot be scheduled here (Azure without Graph); import still works.
     meeting_provider: MeetingProvider | None = None
     # None: SMS is not configured (in Azure without SMS_FROM); the SMS routes answer 404.
@@ -66,11 +70,14 @@ class Adapters:
     def from_settings(cls, settings: Settings) -> Adapters:
         """The adapters the settings describe; adapter modules are imported only when chosen."""
         dev_issuer = build_dev_issuer(settings)
+        store = build_store(settings)
+        identity_provider = build_identity_provider(settings)
         return cls(
-            store=build_store(settings),
-            identity_provider=build_identity_provider(settings),
+            store=store,
+            identity_provider=identity_provider,
             authenticator=build_authenticator(settings, dev_issuer),
             dev_issuer=dev_issuer,
+            chat_provider=build_chat_provider(settings, store, identity_provider),
             meeting_provider=build_meeting_provider(settings),
             sms_sender=build_sms_sender(settings),
             push_sender=build_push_sender(settings),
@@ -111,6 +118,12 @@ class Runtime:
         return self.adapters.dev_issuer
 
     @functools.cached_property
+    def chat_provider(self) -> ChatProvider:
+        return self.adapters.chat_provider or build_chat_provider(
+            self.settings, self.store, self.identity_provider
+        )
+
+    @functools.cached_property
     def push_sender(self) -> PushSender | None:
         return self.adapters.push_sender or build_push_sender(self.settings)
 
@@ -119,7 +132,9 @@ class Runtime:
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
         """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
-        return (self.friends, self.clubs, self.meetings, self.phone, self.push)
+        # Chat last: ending friendships, leaving clubs and meetings tell chat, which then
+        # cleans the rest.
+        return (self.friends, self.clubs, self.meetings, self.phone, self.push, self.chat)
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
@@ -129,12 +144,12 @@ class Runtime:
     @functools.cached_property
     def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
         """Every service that keeps something per pair of friends, told when a friendship ends."""
-        return ()
+        return (self.chat,)
 
     @functools.cached_property
     def meeting_observers(self) -> tuple[MeetingObserver, ...]:
         """Every service told when a meeting is scheduled or cancelled (chat: meeting chats)."""
-        return ()
+        return (self.chat,)
 
     @functools.cached_property
     def meetings(self) -> MeetingsService:
@@ -145,7 +160,7 @@ class Runtime:
     @functools.cached_property
     def club_observers(self) -> tuple[ClubObserver, ...]:
         """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
-        return (self.push,)
+        return (self.chat, self.push)
 
     @functools.cached_property
     def clubs(self) -> ClubsService:
@@ -173,6 +188,32 @@ class Runtime:
             pstn_caller_id=self.settings.pstn_caller_id,
             observers=self.friendship_observers,
         )
+
+    @functools.cached_property
+    def chat(self) -> ChatService:
+        from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
+
+        return ChatService(
+            self.store,
+            self.chat_provider,
+            # Looked up at call time: the identity service lists this one as a data owner.
+            lambda user_id: self.identity.chat_identity(user_id),
+            # Also at call time: the friends service lists this one as an observer.
+            are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
+            club_topic=self._club_name,
+            club_thread_changed=lambda club_id, thread_id: self.clubs.set_chat_thread(
+                club_id, thread_id
+            ),
+            client_config=ClientConfigView(
+                self.settings.acs_resource_endpoint or LOCAL_ENDPOINT,
+                self.settings.token_scopes,
+                self.settings.pstn_caller_id,
+            ),
+        )
+
+    async def _club_name(self, club_id: str, member_id: str) -> str:
+        """A club's name as a member sees it: the topic of its new chat thread."""
+        return (await self.clubs.get_club(member_id, club_id)).name
 
     @functools.cached_property
     def push(self) -> PushService:
@@ -226,6 +267,8 @@ class Runtime:
     async def close(self) -> None:
         if "push" in self.__dict__:
             await self.push.drain()  # pushes already under way finish before the store closes
+        if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
+            await self.chat_provider.close()
         await self.store.close()
         await self.identity_provider.close()
         if self.adapters.meeting_provider is not None:
@@ -266,6 +309,25 @@ def build_identity_provider(settings: Settings) -> IdentityProvider:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
 
     return LocalIdentityIssuer(settings.switchboard_data_dir)
+
+
+def build_chat_provider(
+    settings: Settings, store: DocumentStore, identity_provider: IdentityProvider
+) -> ChatProvider:
+    """ACS Chat acting as the controller's service identity, or the local provider."""
+    endpoint = settings.acs_resource_endpoint
+    if settings.uses_azure_identity:
+        if not endpoint:
+            from switchboard.errors import ConfigurationError
+
+            raise ConfigurationError("bad setting: ACS_CONNECTION_STRING: it has no endpoint=")
+        from switchboard.adapters.chat_azure import AzureChatProvider
+        from switchboard.services.chat_identity import ChatServiceIdentity
+
+        return AzureChatProvider(endpoint, ChatServiceIdentity(store, identity_provider).token)
+    from switchboard.adapters.chat_local import LocalChatProvider
+
+    return LocalChatProvider(settings.switchboard_data_dir)
 
 
 def build_push_sender(settings: Settings) -> PushSender | None:

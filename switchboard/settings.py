@@ -160,6 +160,19 @@ class AcsSettings(PlatformSettings):
     def uses_azure_identity(self) -> bool:
         return bool(self.acs_endpoint or self.acs_connection_string)
 
+    @property
+    def acs_resource_endpoint(self) -> str | None:
+        """The ACS endpoint: ACS_ENDPOINT, else the `endpoint=` part of ACS_CONNECTION_STRING
+        (never the key); None in embedded mode."""
+        if self.acs_endpoint:
+            return self.acs_endpoint
+        if self.acs_connection_string:
+            for part in self.acs_connection_string.get_secret_value().split(";"):
+                name, _, value = part.partition("=")
+                if name.strip().lower() == "endpoint" and value.strip():
+                    return value.strip()
+        return None
+
 
 class MeetingsSettings(PlatformSettings):
     """Teams meetings through Microsoft Graph, and how long an idle call is kept."""

@@ -454,6 +454,15 @@ class ClubsService:
 
     # --- erase --------------------------------------------------------------------------------
 
+    async def set_chat_thread(self, club_id: str, thread_id: str | None) -> None:
+        """Record the club's chat thread (the chat capability calls it when it creates or loses
+        the thread); members see it as `chatThreadId`. A club gone or going: nothing to do."""
+        found = await self._store.read(CLUBS, club_id, CLUB_DOC)
+        club = cast(ClubDoc | None, found)
+        if club is None or club["deleted"] or club.get("chatThreadId") == thread_id:
+            return
+        await self._update_club(club, lambda doc: {**doc, "chatThreadId": thread_id})
+
     async def erase_user(self, user_id: str) -> None:
         """UserDataOwner: the user leaves every club, as by DELETE of their own membership
         (ownership handed over, a club left empty deleted). Idempotent."""

@@ -243,6 +243,26 @@ class IdentityService:
         except Exception:
             log.warning("could not delete an unmapped ACS identity", exc_info=True)
 
+    async def chat_identity(self, user_id: str) -> tuple[str, str]:
+        """(communicationUserId, displayName) of a user the controller puts in a chat thread.
+
+        A user who never asked for a token has no ACS identity yet: one is mapped now, under the
+        same race-safe rules as a first token (its token is not used). 1 read once mapped.
+        """
+        profile = await self._read_user(user_id)
+        for _ in range(_MAPPING_ATTEMPTS):
+            acs_id = profile.get("communicationUserId") if profile else None
+            if acs_id and profile is not None:
+                return acs_id, profile["displayName"]
+            try:
+                acs_id, _ = await self._map_new_identity(
+                    Caller(user_id), profile, ["chat"], timedelta(minutes=TOKEN_MINUTES_MIN)
+                )
+                return acs_id, profile["displayName"] if profile else user_id
+            except (DocumentExists, PreconditionFailed):
+                profile = await self._read_user(user_id)
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
     async def revoke_tokens(self, caller: Caller) -> None:
         """Every token issued to the caller so far stops working."""
         profile = await self._get_or_create_profile(caller)

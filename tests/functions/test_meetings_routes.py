@@ -147,7 +147,8 @@ async def test_operations_per_create_and_per_agenda_read(meetings_client: Client
         "POST", "/api/meetings", headers=alice, json_body=meeting_body(invitees=["bob", "carol"])
     )
     assert created.status == 201
-    assert store.calls == {"read_many": 1, "create": 1, "upsert": 3}
+    # 3 agenda entries, and chat lists the meeting's chat for the same 3 (organizer, invitees)
+    assert store.calls == {"read_many": 1, "create": 1, "upsert": 6}
     assert provider.calls == {"create_meeting": 1}
     store.calls.clear()
     day = await client.request("GET", "/api/meetings", headers=alice, params={"date": "2026-11-23"})
