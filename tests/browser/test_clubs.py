@@ -1,6 +1,6 @@
-"""Clubs in the browser: create, join by id, members, and the club call — two members pressing
-"start or join" end in one call, both adapters handed the registry's groupId. An outsider
-cannot join an invite-only club."""
+"""Clubs in the browser: create, join by id, members, the club call — two members pressing
+"start or join" end in one call, both adapters handed the registry's groupId — and the club's
+chat thread. An outsider cannot join an invite-only club."""
 
 from __future__ import annotations
 
@@ -76,6 +76,16 @@ def test_two_members_starting_the_club_call_end_in_one_call(browser: Browser) ->
     alice.screenshot("clubs")
     alice.page.get_by_test_id(f"club-call-{club_id}").click()
     assert _wait_calls(alice, 2)[1]["locator"] == {"groupId": active}
+    alice.page.get_by_test_id("stage-close").click()
+
+    # The club's chat: the ChatComposite gets the thread the club answers to its members.
+    thread_id = bob.api("GET", f"/api/clubs/{club_id}")["chatThreadId"]
+    assert thread_id
+    bob.page.get_by_test_id("stage-close").click()
+    _clubs(bob)
+    bob.page.get_by_test_id(f"club-chat-{club_id}").click()
+    bob.page.get_by_test_id("stage-ready").wait_for()
+    assert [c["threadId"] for c in bob.recorded("chats")] == [thread_id]
 
 
 def test_an_outsider_cannot_join_an_invite_only_club(browser: Browser) -> None:

@@ -64,7 +64,7 @@ export function ClubsTab({ session, report, openCall, openChat }: TabProps) {
                 {club.activeCall ? "Join the club call" : "Start or join the club call"}
               </button>
               <button data-testid={`club-members-${club.clubId}`} onClick={() => showMembers(club)}>Members</button>
-              {club.chatThreadId && <button onClick={() => openChat(`${club.name} chat`, club.chatThreadId!)}>Chat</button>}
+              {club.chatThreadId && <button data-testid={`club-chat-${club.clubId}`} onClick={() => openChat(`${club.name} chat`, club.chatThreadId!)}>Chat</button>}
             </li>
           ))}
         </ul>
