@@ -14,6 +14,9 @@ CORS is the host's job, as in Azure (the Function App's CORS setting) and `func 
 browser clients on another origin (a web app on localhost:3000) get preflights answered and
 `Access-Control-Allow-Origin` on responses for the origins `--cors` allows (default: any, which
 is safe here because callers authenticate with bearer tokens, never cookies).
+
+In dev mode (AUTH_MODE=dev) it also serves the reference web client's build at `/`
+(`switchboard/webclient.py`); the Functions host never does.
 """
 
 from __future__ import annotations
