@@ -136,3 +136,23 @@ def test_error_table_codes_are_the_apps() -> None:
     assert "`method_not_allowed`" in README
     devserver = Path(errors.__file__).with_name("devserver.py").read_text()
     assert '"method_not_allowed"' in devserver
+
+
+def test_error_table_lists_every_code_the_app_raises() -> None:
+    """A new error class raised anywhere in the app must reach the README's error table."""
+    from switchboard import errors
+
+    table = _section("Walkthrough (embedded mode)")
+    raised = set()
+    for folder in SOURCE_DIRS:
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name != "errors.py":
+                raised |= set(re.findall(r"\b([A-Z][A-Za-z]+)\(", path.read_text()))
+    codes = {
+        cls.code
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.SwitchboardError) and name in raised
+    }
+    assert "push_not_configured" in codes  # the scan found the raises
+    missing = {code for code in codes if f"`{code}`" not in table}
+    assert not missing, f"codes the app answers but the README's error table lacks: {missing}"
