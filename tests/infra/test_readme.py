@@ -156,3 +156,10 @@ def test_error_table_lists_every_code_the_app_raises() -> None:
     assert "push_not_configured" in codes  # the scan found the raises
     missing = {code for code in codes if f"`{code}`" not in table}
     assert not missing, f"codes the app answers but the README's error table lacks: {missing}"
+
+
+def test_tests_table_names_every_tests_folder() -> None:
+    folders = {path.name for path in (REPO / "tests").iterdir() if (path / "__init__.py").exists()}
+    named = set(re.findall(r"^\| `tests/([a-z0-9_]+)`", _section("Tests"), flags=re.MULTILINE))
+    assert "unit" in named  # the parse found the table
+    assert folders == named, f"tests/ folders vs. the README's Tests table: {folders ^ named}"
