@@ -163,3 +163,32 @@ def test_tests_table_names_every_tests_folder() -> None:
     named = set(re.findall(r"^\| `tests/([a-z0-9_]+)`", _section("Tests"), flags=re.MULTILINE))
     assert "unit" in named  # the parse found the table
     assert folders == named, f"tests/ folders vs. the README's Tests table: {folders ^ named}"
+
+
+def _walkthrough_commands() -> list[str]:
+    """The command lines (comments dropped) of every `sh` block before "From a client", in order:
+    the walkthroughs, which build on each other in one shell session."""
+    text = README[: README.index("\n## From a client\n")]
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        lines += [line for line in block.splitlines() if not line.lstrip().startswith("#")]
+    return lines
+
+
+def test_walkthrough_variables_are_set_before_use() -> None:
+    """A reader runs the commands verbatim: `$CLUB` must have been set by an earlier command."""
+    assigned: set[str] = set()
+    unset = []
+    for line in _walkthrough_commands():
+        command = line.split(" #")[0]
+        used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command))
+        unset += [f"{name} in: {line.strip()}" for name in sorted(used - assigned)]
+        assigned |= set(re.findall(r"^\s*([A-Z][A-Z0-9_]*)=", command))
+    assert "APP_TOKEN" in assigned  # the parse found the first sign-in
+    assert not unset, f"walkthrough variables used before any command sets them: {unset}"
+
+
+def test_walkthrough_commands_carry_no_shortened_ids() -> None:
+    """An id shortened with `…` is fine in an output, never in a command the reader runs."""
+    shortened = [line.strip() for line in _walkthrough_commands() if "…" in line]
+    assert not shortened, f"commands that cannot run as written: {shortened}"
