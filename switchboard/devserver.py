@@ -26,6 +26,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -431,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    # SMS invitations link to this server's web client (its port, not 7071) unless told otherwise.
+    if not os.environ.get("PUBLIC_APP_URL"):
+        os.environ["PUBLIC_APP_URL"] = f"http://localhost:{args.port}"
     try:
         asgi = create_app(cors_origins=tuple(args.cors or ["*"]))
     except ConfigurationError as exc:

@@ -68,3 +68,23 @@ def test_alice_verifies_her_number_through_the_outbox(fresh_devserver: DevServer
     assert "+*******0123" in log  # masked, and only so
     assert code not in log
     assert "4255550123" not in log
+
+
+def test_invitation_links_point_at_this_devservers_port(
+    fresh_devserver: DevServerProcess,
+) -> None:
+    """`make run PORT=7072`: the join link in an SMS invitation opens that server, not 7071."""
+    base = fresh_devserver.base_url
+    alice = fresh_devserver.login("alice", "Alice")
+    club = httpx.post(
+        f"{base}/api/clubs", headers=alice, json={"name": "Chess", "visibility": "open"}
+    ).json()
+    sent = httpx.post(
+        f"{base}/api/invites/sms",
+        headers=alice,
+        json={"to": "+14255550199", "clubId": club["clubId"]},
+    )
+    assert sent.status_code == 202
+    [item] = httpx.get(f"{base}/api/dev/outbox").json()["items"]
+    link = f"http://localhost:{fresh_devserver.port}/?clubId={club['clubId']}"
+    assert link in item["message"]

@@ -136,3 +136,59 @@ def test_error_table_codes_are_the_apps() -> None:
     assert "`method_not_allowed`" in README
     devserver = Path(errors.__file__).with_name("devserver.py").read_text()
     assert '"method_not_allowed"' in devserver
+
+
+def test_error_table_lists_every_code_the_app_raises() -> None:
+    """A new error class raised anywhere in the app must reach the README's error table."""
+    from switchboard import errors
+
+    table = _section("Walkthrough (embedded mode)")
+    raised = set()
+    for folder in SOURCE_DIRS:
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name != "errors.py":
+                raised |= set(re.findall(r"\b([A-Z][A-Za-z]+)\(", path.read_text()))
+    codes = {
+        cls.code
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.SwitchboardError) and name in raised
+    }
+    assert "push_not_configured" in codes  # the scan found the raises
+    missing = {code for code in codes if f"`{code}`" not in table}
+    assert not missing, f"codes the app answers but the README's error table lacks: {missing}"
+
+
+def test_tests_table_names_every_tests_folder() -> None:
+    folders = {path.name for path in (REPO / "tests").iterdir() if (path / "__init__.py").exists()}
+    named = set(re.findall(r"^\| `tests/([a-z0-9_]+)`", _section("Tests"), flags=re.MULTILINE))
+    assert "unit" in named  # the parse found the table
+    assert folders == named, f"tests/ folders vs. the README's Tests table: {folders ^ named}"
+
+
+def _walkthrough_commands() -> list[str]:
+    """The command lines (comments dropped) of every `sh` block before "From a client", in order:
+    the walkthroughs, which build on each other in one shell session."""
+    text = README[: README.index("\n## From a client\n")]
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        lines += [line for line in block.splitlines() if not line.lstrip().startswith("#")]
+    return lines
+
+
+def test_walkthrough_variables_are_set_before_use() -> None:
+    """A reader runs the commands verbatim: `$CLUB` must have been set by an earlier command."""
+    assigned: set[str] = set()
+    unset = []
+    for line in _walkthrough_commands():
+        command = line.split(" #")[0]
+        used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command))
+        unset += [f"{name} in: {line.strip()}" for name in sorted(used - assigned)]
+        assigned |= set(re.findall(r"^\s*([A-Z][A-Z0-9_]*)=", command))
+    assert "APP_TOKEN" in assigned  # the parse found the first sign-in
+    assert not unset, f"walkthrough variables used before any command sets them: {unset}"
+
+
+def test_walkthrough_commands_carry_no_shortened_ids() -> None:
+    """An id shortened with `…` is fine in an output, never in a command the reader runs."""
+    shortened = [line.strip() for line in _walkthrough_commands() if "…" in line]
+    assert not shortened, f"commands that cannot run as written: {shortened}"
