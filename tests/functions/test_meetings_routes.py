@@ -188,6 +188,11 @@ async def test_agenda_day_follows_the_time_zone(meetings_client: Client) -> None
         {"date": "2026-11-23", "tz": "../../etc/passwd"},
         {"date": "2026-11-23", "tz": "Europe/"},
         {"unknown": "1"},
+        # Days at the calendar's ends: their bounds in UTC fall outside what datetime holds.
+        {"date": "9999-12-31"},
+        {"date": "0001-01-01"},
+        {"date": "0001-01-01", "tz": "Asia/Tokyo"},
+        {"date": "9999-12-31", "tz": "America/New_York"},
     ],
 )
 async def test_bad_day_or_time_zone_is_400(meetings_client: Client, params: dict[str, str]) -> None:
@@ -204,6 +209,9 @@ async def test_bad_day_or_time_zone_is_400(meetings_client: Client, params: dict
         (meeting_body(end=START), "end"),
         (meeting_body(end="2026-11-24T15:00:01+01:00"), "end"),
         (meeting_body(start="2026-11-23T15:00:00"), "start"),
+        # In UTC these fall outside what datetime holds (year 0 and year 10000).
+        (meeting_body(start="0001-01-01T00:00:00+05:00", end="0001-01-01T01:00:00+05:00"), "start"),
+        (meeting_body(start="9999-12-31T22:00:00-05:00", end="9999-12-31T23:00:00-05:00"), "start"),
         (meeting_body(subject=""), "subject"),
         (meeting_body(subject="a\nb"), "subject"),
         (meeting_body(invitees=["bob/../x"]), "invitees.0"),
