@@ -275,8 +275,8 @@ class PhoneService:
     async def verify(self, caller: Caller, code: str) -> ProfileView:
         """The right code makes its number the caller's verified number.
 
-        Store: 1 read, 1 read + 1 write (the number's owner), 2 on the profile, 1 write (code
-        spent), and 2 more when it replaces an earlier verified number.
+        Store: 1 read, 1 write (the attempt), 1 read + 1 write (the number's owner), 2 on the
+        profile, 1 write (code spent), and 2 more when it replaces an earlier verified number.
         """
         now = self._clock()
         user = await self._read_user(caller.user_id)
@@ -289,15 +289,24 @@ class PhoneService:
         ):
             raise errors.InvalidCode("code: the code has expired; ask for a new one", field="code")
         expected = pending["codeHash"]
+
+        # The attempt is spent before the comparison, under the document's etag: guesses sent
+        # together each need their own write, so no more than CODE_ATTEMPTS are ever compared.
+        def attempt_left(doc: UserPhoneDoc) -> None:
+            current = doc["pending"]
+            if current is None or current["codeHash"] != expected:
+                raise errors.InvalidCode("code: no code is pending; ask for one", field="code")
+            if current["attempts"] >= CODE_ATTEMPTS:
+                raise errors.InvalidCode(
+                    "code: the code has expired; ask for a new one", field="code"
+                )
+
+        def spend_attempt(doc: UserPhoneDoc) -> UserPhoneDoc:
+            current = cast(PendingCode, doc["pending"])
+            return {**doc, "pending": {**current, "attempts": current["attempts"] + 1}}
+
+        user = await self._update_user(caller.user_id, user, spend_attempt, attempt_left)
         if not hmac.compare_digest(_hash_code(bytes.fromhex(pending["salt"]), code), expected):
-
-            def count_attempt(doc: UserPhoneDoc) -> UserPhoneDoc:
-                current = doc["pending"]
-                if current is None or current["codeHash"] != expected:
-                    return doc
-                return {**doc, "pending": {**current, "attempts": current["attempts"] + 1}}
-
-            await self._update_user(caller.user_id, user, count_attempt)
             raise errors.InvalidCode("code: wrong code", field="code")
         number, key = pending["number"], pending["numberKey"]
         await self._claim_number(key, caller.user_id)

@@ -3,21 +3,23 @@ limits per user and per number, a number changing hands, and the SMS settings' s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from switchboard import errors
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import ConfigurationError
-from switchboard.ports import SmsSendResult
+from switchboard.ports import DocumentStore, SmsSendResult
 from switchboard.services.caller import Caller
 from switchboard.services.identity import IdentityService, TokenPolicy
-from switchboard.services.phone import PHONE, PhoneService, number_key, parse_number
+from switchboard.services.phone import CODE_ATTEMPTS, PHONE, PhoneService, number_key, parse_number
 from switchboard.settings import Settings
 from tests.fakes import FakeIdentityProvider
 
@@ -216,3 +218,50 @@ async def test_a_user_named_like_a_numbers_key_does_not_confuse_the_records(worl
         await world.service.start_verification(caller("bob"), A)
     await world.service.start_verification(tricky, A)  # both records in one partition
     assert (await world.service.verify(tricky, world.sender.last_code())).phone_number == A
+
+
+class RoundTrips:
+    """The store with a round trip's pause before each operation (as Cosmos has), so requests
+    in flight together interleave between their reads and writes."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+async def test_guesses_sent_at_once_are_compared_at_most_five_times(world: World) -> None:
+    """Each guess counts before it is compared: twenty guesses in flight together get no more
+    comparisons with the code than five sent one after another."""
+    service = PhoneService(
+        cast(DocumentStore, RoundTrips(world.store)),
+        world.sender,
+        lambda: world.identity,
+        clock=world.clock,
+    )
+    alice = caller("alice")
+    await service.start_verification(alice, A)
+    code = world.sender.last_code()
+    wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, 20)]
+
+    async def guess(value: str) -> str:
+        try:
+            await service.verify(alice, value)
+        except errors.InvalidCode as refused:
+            return refused.detail
+        except errors.DependencyUnavailable:
+            return "busy"
+        return "verified"
+
+    answers = await asyncio.gather(*(guess(value) for value in [*wrong, code]))
+    assert sum(answer == "code: wrong code" for answer in answers) <= CODE_ATTEMPTS
+    # The right code, sent last among 20, came after the five attempts were spent.
+    assert answers[-1] != "verified"
+    assert (await world.identity.get_profile(alice)).phone_number is None
