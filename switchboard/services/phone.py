@@ -359,7 +359,7 @@ class PhoneService:
             )
         stamp = now.isoformat()
         user = await self._reserve_user_send(caller.user_id, user, "inviteSends", stamp)
-        name = (caller.name or "Someone")[:40]
+        name = _plain_name(caller.name)
         text = f"{name} invites you to join {what} on Switchboard: {link} Reply STOP to opt out."
         result = await self._send(caller.user_id, to, text, TAG_INVITE, stamp, key)
         await self._update_user(
@@ -686,6 +686,14 @@ def _check_rate(stamps: list[str], now: datetime, what: str) -> None:
         raise errors.TooManyRequests(
             f"At most {CODES_PER_DAY} of a {what} a day.", retry_after=max(1, int(wait) + 1)
         )
+
+
+def _plain_name(name: str | None) -> str:
+    """The inviter's name (the token's claim) as one plain line for the SMS: control, format and
+    line-breaking characters become spaces, so a name cannot forge a second line of a message
+    the app's number sends, nor reverse its text."""
+    words = "".join(ch if ch.isprintable() else " " for ch in name or "").split()
+    return " ".join(words)[:40].strip() or "Someone"
 
 
 def _ref(message: SentMessage, stamp: str) -> MessageRef:

@@ -265,3 +265,34 @@ async def test_guesses_sent_at_once_are_compared_at_most_five_times(world: World
     # The right code, sent last among 20, came after the five attempts were spent.
     assert answers[-1] != "verified"
     assert (await world.identity.get_profile(alice)).phone_number is None
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Eve\nYour bank: call +14255550100 now\n\n", "Eve Your bank: call +14255550100 now"),
+        ("Eve\r\x1b[2J\u202eevlis\u2028\u200b", "Eve [2J evlis"),
+        ("\n\t \u200b", "Someone"),
+    ],
+)
+async def test_an_invitation_carries_the_inviters_name_on_one_plain_line(
+    world: World, name: str, shown: str
+) -> None:
+    """The name comes from the caller's token: control, format and line-breaking characters in
+    it cannot shape the SMS the app's number sends (a forged second line, reversed text)."""
+
+    async def member(user_id: str, club_id: str) -> None:
+        return None
+
+    service = PhoneService(
+        world.store,
+        world.sender,
+        lambda: world.identity,
+        app_url="https://app.example",
+        club_access=member,
+        clock=world.clock,
+    )
+    await service.invite(Caller(user_id="eve", name=name), B, "club1", None)
+    text = world.sender.sent[-1][1]
+    assert all(ch.isprintable() for ch in text), repr(text)
+    assert text.startswith(f"{shown} invites you to join a club's call on Switchboard: ")
