@@ -234,8 +234,9 @@ class PhoneService:
         key = number_key(number)
         now = self._clock()
         user, record = await self._read_user_and_number(caller.user_id, key)
-        if record is not None and record["ownerId"] not in (None, caller.user_id):
-            raise errors.PhoneInUse("phoneNumber: another user has verified this number.")
+        # A number another user verified gets its code too, and the answer is the same: a 409
+        # here would tell anyone whether a number belongs to a user. Only the code's holder
+        # learns it, at verify (409 phone_in_use).
         if record is not None and record["optedOut"]:
             raise errors.RecipientOptedOut(
                 "phoneNumber: this number has opted out of SMS (reply START to opt back in)."

@@ -153,6 +153,25 @@ async def test_a_number_taken_between_code_and_verify_is_409(world: World) -> No
     assert (await world.identity.get_profile(alice)).phone_number is None
 
 
+async def test_a_code_for_a_number_another_user_verified_tells_nothing_until_verify(
+    world: World,
+) -> None:
+    """Asking for a code answers alike whether the number is some user's or not (no oracle);
+    the code goes to the number, and only its holder learns, at verify, that it is taken."""
+    alice, carol = caller("alice"), caller("carol")
+    free = await world.service.start_verification(carol, B)
+    await world.service.start_verification(alice, A)
+    await world.service.verify(alice, world.sender.last_code())
+    world.clock.advance(minutes=2)
+    taken = await world.service.start_verification(carol, A)
+    assert (taken.status, taken.expires_at is not None) == (free.status, True)
+    assert world.sender.sent[-1][0] == A
+    with pytest.raises(errors.PhoneInUse):
+        await world.service.verify(carol, world.sender.last_code())
+    assert (await world.identity.get_profile(carol)).phone_number is None
+    assert (await world.identity.get_profile(alice)).phone_number == A
+
+
 async def test_invitations_reset_after_a_day(world: World) -> None:
     async def member(user_id: str, club_id: str) -> None:
         return None
@@ -214,8 +233,10 @@ async def test_a_user_named_like_a_numbers_key_does_not_confuse_the_records(worl
     view = await world.service.verify(tricky, world.sender.last_code())
     assert view.phone_number == A
     world.clock.advance(minutes=2)
+    await world.service.start_verification(caller("bob"), A)
     with pytest.raises(errors.PhoneInUse):
-        await world.service.start_verification(caller("bob"), A)
+        await world.service.verify(caller("bob"), world.sender.last_code())
+    world.clock.advance(minutes=2)
     await world.service.start_verification(tricky, A)  # both records in one partition
     assert (await world.service.verify(tricky, world.sender.last_code())).phone_number == A
 
