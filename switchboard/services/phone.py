@@ -118,6 +118,9 @@ class NumberDoc(TypedDict):
     optedOut: bool
     codeSends: list[str]
     updatedAt: str
+    # The receivedTimestamp of the STOP/START that set `optedOut`: an older one arriving late
+    # (Event Grid keeps no order) does not undo it.
+    optChangedAt: NotRequired[str]
     ttl: NotRequired[int]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -136,6 +139,9 @@ class MessageDoc(TypedDict):
     statusDetails: str | None
     sentAt: str
     updatedAt: str
+    # The receivedTimestamp of the delivery report `status` comes from: an older report arriving
+    # late (Event Grid keeps no order) does not overwrite it.
+    reportedAt: NotRequired[str]
     ttl: int
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -396,6 +402,7 @@ class PhoneService:
             log.warning("SMS delivery report without messageId or deliveryStatus: ignored")
             return
         details = _field(data, "deliveryStatusDetails")
+        received = _moment(_field(data, "receivedTimestamp"))
         key = message_key(message_id)
         for _ in range(_WRITE_ATTEMPTS):
             doc = await self._store.read(PHONE, key, MESSAGE_DOC_ID)
@@ -403,12 +410,17 @@ class PhoneService:
                 log.info("delivery report for a message we do not know: ignored")
                 return
             message = cast(MessageDoc, doc)
+            if not _newer(received, message.get("reportedAt")):
+                log.info("SMS delivery report older than the message's status: ignored")
+                return
             updated: MessageDoc = {
                 **message,
                 "status": status.lower()[:32],
                 "statusDetails": details[:200] if details else None,
                 "updatedAt": self._clock().isoformat(),
             }
+            if received is not None:
+                updated["reportedAt"] = received.isoformat()
             try:
                 await self._store.replace(PHONE, _doc(updated), message["_etag"])
             except PreconditionFailed:
@@ -435,10 +447,27 @@ class PhoneService:
         except errors.InvalidPhoneNumber:
             log.warning("inbound SMS from an unparseable sender: ignored")
             return
-        await self._update_number(
-            number_key(number),
-            lambda doc: {**doc, "optedOut": opted_out},
-        )
+        received = _moment(_field(data, "receivedTimestamp"))
+        applied: list[bool] = []
+
+        def opt(doc: NumberDoc) -> NumberDoc:
+            applied.clear()
+            # Without a timestamp of its own a STOP still counts (never text someone who asked
+            # not to be), a START only when no dated keyword came before it.
+            if received is None and opted_out:
+                pass
+            elif not _newer(received, doc.get("optChangedAt")):
+                return doc
+            applied.append(True)
+            changed: NumberDoc = {**doc, "optedOut": opted_out}
+            if received is not None:
+                changed["optChangedAt"] = received.isoformat()
+            return changed
+
+        await self._update_number(number_key(number), opt)
+        if not applied:
+            log.info("inbound %s older than the number's last keyword: ignored", text[:12])
+            return
         log.info("%s opted %s of SMS", mask_number(number), "out" if opted_out else "back in")
 
     # --- erase --------------------------------------------------------------------------------
@@ -710,6 +739,26 @@ def _pruned_refs(refs: list[MessageRef], now: datetime) -> list[MessageRef]:
         except (KeyError, TypeError, ValueError):
             continue
     return kept
+
+
+def _moment(text: str | None) -> datetime | None:
+    """An event's timestamp (ISO 8601, up to 7 fractional digits), or None if it is not one."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _newer(received: datetime | None, stored: str | None) -> bool:
+    """Whether an event stamped `received` may replace what an event stamped `stored` set: yes
+    when nothing dated came before; an undated event never replaces a dated one."""
+    before = _moment(stored)
+    if before is None:
+        return True
+    return received is not None and received >= before
 
 
 def _field(data: Mapping[str, Any], name: str) -> str | None:
