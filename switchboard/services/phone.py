@@ -440,7 +440,7 @@ class PhoneService:
         elif text in OPT_IN_WORDS:
             opted_out = False
         else:
-            log.info("inbound SMS from %s is no keyword: ignored", mask_number(sender))
+            log.info("inbound SMS from %s is no keyword: ignored", safe(mask_number(sender), 32))
             return
         try:
             number = parse_number(sender, "from")

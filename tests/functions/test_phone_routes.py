@@ -554,6 +554,20 @@ async def test_a_start_older_than_the_stop_does_not_opt_back_in(inviting: Client
     assert ok.status == 202
 
 
+async def test_an_inbound_senders_text_cannot_forge_a_log_line(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    forged = "+14255550123\nCRITICAL root: forged line " + "9" * 500
+    await sms_events_function()(
+        event("Microsoft.Communication.SMSReceived", sms_received(forged, "hello"))
+    )
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.phone"]
+    assert lines
+    assert all("\n" not in line and len(line) < 200 for line in lines), lines
+    assert "4255550123" not in caplog.text
+
+
 async def test_an_opted_out_number_gets_no_code_either(client: Client) -> None:
     fn = sms_events_function()
     await fn(
