@@ -489,7 +489,9 @@ def parse_teams_link(url: str) -> TeamsLink:
         "https://teams.microsoft.com/meet/<id>?p=<passcode>)",
         field="joinUrl",
     )
-    if not _URL_CHARS.fullmatch(url):
+    # No backslash or fragment either: a Teams link has neither, and lenient or naive parsers
+    # read them differently (a backslash as a slash, `#@evil.example` as a host).
+    if not _URL_CHARS.fullmatch(url) or "\\" in url or "#" in url:
         raise bad
     try:
         parts = urlsplit(url)

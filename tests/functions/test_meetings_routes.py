@@ -296,6 +296,11 @@ async def test_import_both_teams_link_forms(meetings_client: Client) -> None:
         "javascript:alert(1)//https://teams.microsoft.com/meet/1",
         "https://teams.microsoft.com/meet/2345678901234?p=a b",
         "teams.microsoft.com/meet/2345678901234",
+        # What lenient or naive link parsers read differently: never part of a Teams link.
+        "https://teams.microsoft.com\\@evil.example/meet/2345678901234",
+        "https://teams.microsoft.com/meet/2345678901234?p=x#@evil.example",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/..\\evil.example",
+        "https://teams.microsoft.com/meet/2345678901234#javascript:alert(1)",
     ],
 )
 async def test_import_refuses_anything_but_a_teams_link(meetings_client: Client, url: str) -> None:
