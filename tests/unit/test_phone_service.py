@@ -302,7 +302,6 @@ async def test_guesses_sent_at_once_are_compared_at_most_five_times(
     assert len(compared) == CODE_ATTEMPTS or "verified" in answers
 
 
-
 @pytest.mark.parametrize(
     ("name", "shown"),
     [
