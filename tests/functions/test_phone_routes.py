@@ -658,6 +658,35 @@ async def test_events_reach_the_function_through_the_devserver_path(inviting: Cl
     assert record["optedOut"] is True
 
 
+async def test_a_batch_with_an_event_that_is_no_object_still_delivers_the_rest(
+    inviting: Client,
+) -> None:
+    """One malformed entry never fails the batch (Event Grid would redeliver all of it, and the
+    bad entry would fail again forever): it is skipped, the events around it are delivered."""
+    import httpx
+
+    stop = {
+        "id": "e1",
+        "topic": "/x",
+        "eventType": "Microsoft.Communication.SMSReceived",
+        "subject": "/x",
+        "dataVersion": "1.0",
+        "eventTime": "2020-09-18T00:27:47Z",
+        "data": sms_received(BOB_NUMBER, "STOP"),
+    }
+    transport = httpx.ASGITransport(app=app_server())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        resp = await http.post(
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "sms_events"},
+            json=[5, "x", None, stop],
+        )
+    assert resp.status_code == 200
+    record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
+    assert record is not None
+    assert record["optedOut"] is True
+
+
 async def test_the_local_outbox_survives_a_restart(tmp_path: Path) -> None:
     outbox = LocalSmsOutbox(tmp_path)
     sent = await outbox.send(ALICE_NUMBER, "hello", tag="verification")
