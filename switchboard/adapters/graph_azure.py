@@ -9,7 +9,8 @@ policy granted for that organizer — see the README's one-time Graph setup):
   then, unless the meeting already has it, `PATCH …/onlineMeetings/{id}` with
   `lobbyBypassSettings.scope` = `MEETINGS_LOBBY_BYPASS` (createOrGet takes no lobby settings), so
   ACS users, who join as guests, are admitted without waiting (`everyone`).
-- find: `GET …/onlineMeetings?$filter=joinMeetingIdSettings/joinMeetingId eq '<id>'`.
+- find: `GET …/onlineMeetings?$filter=joinMeetingIdSettings/joinMeetingId eq '<id>'`; Graph's
+  404 or 400 for it is "no such meeting", not an error.
 - delete: `DELETE …/onlineMeetings/{id}`; a meeting already gone is fine.
 
 Failures: Graph's "No application access policy" refusal → `GraphAccessPolicyMissing` (a 503
@@ -160,10 +161,19 @@ class GraphMeetingProvider:
         query = OnlineMeetingsRequestBuilder.OnlineMeetingsRequestBuilderGetQueryParameters(
             filter=f"joinMeetingIdSettings/joinMeetingId eq '{join_meeting_id}'"
         )
+        from kiota_abstractions.api_error import APIError
+
         with _graph_errors("find"):
-            found = await self._meetings().get(
-                request_configuration=RequestConfiguration(query_parameters=query)
-            )
+            try:
+                found = await self._meetings().get(
+                    request_configuration=RequestConfiguration(query_parameters=query)
+                )
+            except APIError as error:
+                # Not a meeting of our organizer (the usual imported link), or an id Graph will
+                # not take: there is no thread id to fill in, and the import goes on without it.
+                if error.response_status_code in (400, 404) and not _policy_refusal(error):
+                    return None
+                raise
         for meeting in (found.value if found else None) or []:
             if meeting.id and meeting.join_web_url:
                 return _online_meeting(meeting)

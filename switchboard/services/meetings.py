@@ -323,9 +323,12 @@ class MeetingsService:
                 wanted = date.fromisoformat(day)
             except ValueError:
                 raise errors.InvalidInput("date: not a calendar date", field="date") from None
-        low = datetime.combine(wanted, time(), zone).astimezone(UTC)
-        high = datetime.combine(wanted + timedelta(days=1), time(), zone).astimezone(UTC)
-        earliest = _stamp(low - MAX_DURATION)
+        try:
+            low = datetime.combine(wanted, time(), zone).astimezone(UTC)
+            high = datetime.combine(wanted + timedelta(days=1), time(), zone).astimezone(UTC)
+            earliest = _stamp(low - MAX_DURATION)
+        except OverflowError:  # a day at the calendar's ends: its bounds leave datetime's range
+            raise errors.InvalidInput("date: out of range", field="date") from None
         low_s, high_s = _stamp(low), _stamp(high)
         found: list[MeetingView] = []
         continuation: str | None = None
@@ -486,7 +489,9 @@ def parse_teams_link(url: str) -> TeamsLink:
         "https://teams.microsoft.com/meet/<id>?p=<passcode>)",
         field="joinUrl",
     )
-    if not _URL_CHARS.fullmatch(url):
+    # No backslash or fragment either: a Teams link has neither, and lenient or naive parsers
+    # read them differently (a backslash as a slash, `#@evil.example` as a host).
+    if not _URL_CHARS.fullmatch(url) or "\\" in url or "#" in url:
         raise bad
     try:
         parts = urlsplit(url)
@@ -516,8 +521,11 @@ def _checked_times(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """Both in UTC to the second; end after start and at most 24 h later (else 400)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise errors.InvalidInput("start: give times with an offset", field="start")
-    start = start.astimezone(UTC).replace(microsecond=0)
-    end = end.astimezone(UTC).replace(microsecond=0)
+    try:
+        start = start.astimezone(UTC).replace(microsecond=0)
+        end = end.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:  # in UTC it would be year 0 or year 10000
+        raise errors.InvalidInput("start: out of range", field="start") from None
     if end <= start:
         raise errors.InvalidInput("end: must be after start", field="end")
     if end - start > MAX_DURATION:

@@ -118,6 +118,9 @@ class NumberDoc(TypedDict):
     optedOut: bool
     codeSends: list[str]
     updatedAt: str
+    # The receivedTimestamp of the STOP/START that set `optedOut`: an older one arriving late
+    # (Event Grid keeps no order) does not undo it.
+    optChangedAt: NotRequired[str]
     ttl: NotRequired[int]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -136,6 +139,9 @@ class MessageDoc(TypedDict):
     statusDetails: str | None
     sentAt: str
     updatedAt: str
+    # The receivedTimestamp of the delivery report `status` comes from: an older report arriving
+    # late (Event Grid keeps no order) does not overwrite it.
+    reportedAt: NotRequired[str]
     ttl: int
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -234,8 +240,9 @@ class PhoneService:
         key = number_key(number)
         now = self._clock()
         user, record = await self._read_user_and_number(caller.user_id, key)
-        if record is not None and record["ownerId"] not in (None, caller.user_id):
-            raise errors.PhoneInUse("phoneNumber: another user has verified this number.")
+        # A number another user verified gets its code too, and the answer is the same: a 409
+        # here would tell anyone whether a number belongs to a user. Only the code's holder
+        # learns it, at verify (409 phone_in_use).
         if record is not None and record["optedOut"]:
             raise errors.RecipientOptedOut(
                 "phoneNumber: this number has opted out of SMS (reply START to opt back in)."
@@ -275,8 +282,8 @@ class PhoneService:
     async def verify(self, caller: Caller, code: str) -> ProfileView:
         """The right code makes its number the caller's verified number.
 
-        Store: 1 read, 1 read + 1 write (the number's owner), 2 on the profile, 1 write (code
-        spent), and 2 more when it replaces an earlier verified number.
+        Store: 1 read, 1 write (the attempt), 1 read + 1 write (the number's owner), 2 on the
+        profile, 1 write (code spent), and 2 more when it replaces an earlier verified number.
         """
         now = self._clock()
         user = await self._read_user(caller.user_id)
@@ -289,15 +296,24 @@ class PhoneService:
         ):
             raise errors.InvalidCode("code: the code has expired; ask for a new one", field="code")
         expected = pending["codeHash"]
+
+        # The attempt is spent before the comparison, under the document's etag: guesses sent
+        # together each need their own write, so no more than CODE_ATTEMPTS are ever compared.
+        def attempt_left(doc: UserPhoneDoc) -> None:
+            current = doc["pending"]
+            if current is None or current["codeHash"] != expected:
+                raise errors.InvalidCode("code: no code is pending; ask for one", field="code")
+            if current["attempts"] >= CODE_ATTEMPTS:
+                raise errors.InvalidCode(
+                    "code: the code has expired; ask for a new one", field="code"
+                )
+
+        def spend_attempt(doc: UserPhoneDoc) -> UserPhoneDoc:
+            current = cast(PendingCode, doc["pending"])
+            return {**doc, "pending": {**current, "attempts": current["attempts"] + 1}}
+
+        user = await self._update_user(caller.user_id, user, spend_attempt, attempt_left)
         if not hmac.compare_digest(_hash_code(bytes.fromhex(pending["salt"]), code), expected):
-
-            def count_attempt(doc: UserPhoneDoc) -> UserPhoneDoc:
-                current = doc["pending"]
-                if current is None or current["codeHash"] != expected:
-                    return doc
-                return {**doc, "pending": {**current, "attempts": current["attempts"] + 1}}
-
-            await self._update_user(caller.user_id, user, count_attempt)
             raise errors.InvalidCode("code: wrong code", field="code")
         number, key = pending["number"], pending["numberKey"]
         await self._claim_number(key, caller.user_id)
@@ -350,7 +366,7 @@ class PhoneService:
             )
         stamp = now.isoformat()
         user = await self._reserve_user_send(caller.user_id, user, "inviteSends", stamp)
-        name = (caller.name or "Someone")[:40]
+        name = _plain_name(caller.name)
         text = f"{name} invites you to join {what} on Switchboard: {link} Reply STOP to opt out."
         result = await self._send(caller.user_id, to, text, TAG_INVITE, stamp, key)
         await self._update_user(
@@ -386,6 +402,7 @@ class PhoneService:
             log.warning("SMS delivery report without messageId or deliveryStatus: ignored")
             return
         details = _field(data, "deliveryStatusDetails")
+        received = _moment(_field(data, "receivedTimestamp"))
         key = message_key(message_id)
         for _ in range(_WRITE_ATTEMPTS):
             doc = await self._store.read(PHONE, key, MESSAGE_DOC_ID)
@@ -393,12 +410,17 @@ class PhoneService:
                 log.info("delivery report for a message we do not know: ignored")
                 return
             message = cast(MessageDoc, doc)
+            if not _newer(received, message.get("reportedAt")):
+                log.info("SMS delivery report older than the message's status: ignored")
+                return
             updated: MessageDoc = {
                 **message,
                 "status": status.lower()[:32],
                 "statusDetails": details[:200] if details else None,
                 "updatedAt": self._clock().isoformat(),
             }
+            if received is not None:
+                updated["reportedAt"] = received.isoformat()
             try:
                 await self._store.replace(PHONE, _doc(updated), message["_etag"])
             except PreconditionFailed:
@@ -418,17 +440,34 @@ class PhoneService:
         elif text in OPT_IN_WORDS:
             opted_out = False
         else:
-            log.info("inbound SMS from %s is no keyword: ignored", mask_number(sender))
+            log.info("inbound SMS from %s is no keyword: ignored", safe(mask_number(sender), 32))
             return
         try:
             number = parse_number(sender, "from")
         except errors.InvalidPhoneNumber:
             log.warning("inbound SMS from an unparseable sender: ignored")
             return
-        await self._update_number(
-            number_key(number),
-            lambda doc: {**doc, "optedOut": opted_out},
-        )
+        received = _moment(_field(data, "receivedTimestamp"))
+        applied: list[bool] = []
+
+        def opt(doc: NumberDoc) -> NumberDoc:
+            applied.clear()
+            # Without a timestamp of its own a STOP still counts (never text someone who asked
+            # not to be), a START only when no dated keyword came before it.
+            if received is None and opted_out:
+                pass
+            elif not _newer(received, doc.get("optChangedAt")):
+                return doc
+            applied.append(True)
+            changed: NumberDoc = {**doc, "optedOut": opted_out}
+            if received is not None:
+                changed["optChangedAt"] = received.isoformat()
+            return changed
+
+        await self._update_number(number_key(number), opt)
+        if not applied:
+            log.info("inbound %s older than the number's last keyword: ignored", text[:12])
+            return
         log.info("%s opted %s of SMS", mask_number(number), "out" if opted_out else "back in")
 
     # --- erase --------------------------------------------------------------------------------
@@ -679,6 +718,14 @@ def _check_rate(stamps: list[str], now: datetime, what: str) -> None:
         )
 
 
+def _plain_name(name: str | None) -> str:
+    """The inviter's name (the token's claim) as one plain line for the SMS: control, format and
+    line-breaking characters become spaces, so a name cannot forge a second line of a message
+    the app's number sends, nor reverse its text."""
+    words = "".join(ch if ch.isprintable() else " " for ch in name or "").split()
+    return " ".join(words)[:40].strip() or "Someone"
+
+
 def _ref(message: SentMessage, stamp: str) -> MessageRef:
     return {"key": message_key(message.message_id), "at": stamp}
 
@@ -692,6 +739,26 @@ def _pruned_refs(refs: list[MessageRef], now: datetime) -> list[MessageRef]:
         except (KeyError, TypeError, ValueError):
             continue
     return kept
+
+
+def _moment(text: str | None) -> datetime | None:
+    """An event's timestamp (ISO 8601, up to 7 fractional digits), or None if it is not one."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _newer(received: datetime | None, stored: str | None) -> bool:
+    """Whether an event stamped `received` may replace what an event stamped `stored` set: yes
+    when nothing dated came before; an undated event never replaces a dated one."""
+    before = _moment(stored)
+    if before is None:
+        return True
+    return received is not None and received >= before
 
 
 def _field(data: Mapping[str, Any], name: str) -> str | None:

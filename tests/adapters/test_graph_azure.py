@@ -307,6 +307,24 @@ async def test_find_by_join_meeting_id_filters_on_it(
     assert len(graph.requests) == 2
 
 
+async def test_a_join_meeting_id_graph_does_not_know_is_no_meeting_not_an_error(
+    make_provider: Callable[..., GraphMeetingProvider], providers: list[GraphMeetingProvider]
+) -> None:
+    """An imported short link is usually another organizer's meeting: Graph's 404 (or a 400 for
+    an id it will not take) means "no thread id to fill in", never a 500."""
+    graph = Graph(
+        reply(404, graph_error("NotFound", "Specified meeting is not found.")),
+        reply(400, graph_error("BadRequest", "Invalid join meeting id.")),
+        reply(403, POLICY_REFUSAL),
+    )
+    providers.append(provider := make_provider(graph))
+    assert await provider.find_by_join_meeting_id("2345678901234") is None
+    assert await provider.find_by_join_meeting_id("99999999999999999999") is None
+    with pytest.raises(GraphAccessPolicyMissing):
+        await provider.find_by_join_meeting_id("2345678901234")
+    assert graph.sent() == [("GET", MEETINGS)] * 3
+
+
 async def test_delete_and_delete_of_a_meeting_already_gone(
     make_provider: Callable[..., GraphMeetingProvider], providers: list[GraphMeetingProvider]
 ) -> None:

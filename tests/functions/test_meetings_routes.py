@@ -188,6 +188,11 @@ async def test_agenda_day_follows_the_time_zone(meetings_client: Client) -> None
         {"date": "2026-11-23", "tz": "../../etc/passwd"},
         {"date": "2026-11-23", "tz": "Europe/"},
         {"unknown": "1"},
+        # Days at the calendar's ends: their bounds in UTC fall outside what datetime holds.
+        {"date": "9999-12-31"},
+        {"date": "0001-01-01"},
+        {"date": "0001-01-01", "tz": "Asia/Tokyo"},
+        {"date": "9999-12-31", "tz": "America/New_York"},
     ],
 )
 async def test_bad_day_or_time_zone_is_400(meetings_client: Client, params: dict[str, str]) -> None:
@@ -204,6 +209,9 @@ async def test_bad_day_or_time_zone_is_400(meetings_client: Client, params: dict
         (meeting_body(end=START), "end"),
         (meeting_body(end="2026-11-24T15:00:01+01:00"), "end"),
         (meeting_body(start="2026-11-23T15:00:00"), "start"),
+        # In UTC these fall outside what datetime holds (year 0 and year 10000).
+        (meeting_body(start="0001-01-01T00:00:00+05:00", end="0001-01-01T01:00:00+05:00"), "start"),
+        (meeting_body(start="9999-12-31T22:00:00-05:00", end="9999-12-31T23:00:00-05:00"), "start"),
         (meeting_body(subject=""), "subject"),
         (meeting_body(subject="a\nb"), "subject"),
         (meeting_body(invitees=["bob/../x"]), "invitees.0"),
@@ -288,6 +296,11 @@ async def test_import_both_teams_link_forms(meetings_client: Client) -> None:
         "javascript:alert(1)//https://teams.microsoft.com/meet/1",
         "https://teams.microsoft.com/meet/2345678901234?p=a b",
         "teams.microsoft.com/meet/2345678901234",
+        # What lenient or naive link parsers read differently: never part of a Teams link.
+        "https://teams.microsoft.com\\@evil.example/meet/2345678901234",
+        "https://teams.microsoft.com/meet/2345678901234?p=x#@evil.example",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/..\\evil.example",
+        "https://teams.microsoft.com/meet/2345678901234#javascript:alert(1)",
     ],
 )
 async def test_import_refuses_anything_but_a_teams_link(meetings_client: Client, url: str) -> None:

@@ -135,11 +135,7 @@ async def test_bob_can_use_neither_alices_code_nor_her_number(client: Client) ->
     )
     assert mine.status == 200
 
-    taken = await client.request(
-        "POST", "/api/me/phone", headers=bob, json_body={"phoneNumber": ALICE_NUMBER}
-    )
-    assert taken.status == 409
-    assert taken.json()["code"] == "phone_in_use"
+    # (A code for her number asked by another user: tests/unit/test_phone_service.py.)
     bob_me = (await client.request("GET", "/api/me", headers=bob)).json()
     assert bob_me["phoneNumber"] is None
     assert bob_me["phoneVerified"] is False
@@ -429,7 +425,13 @@ def event(event_type: str, data: Any, **envelope: Any) -> func.EventGridEvent:
     )
 
 
-def delivery_report(message_id: str, status: str, *, pascal: bool = False) -> dict[str, Any]:
+def delivery_report(
+    message_id: str,
+    status: str,
+    *,
+    pascal: bool = False,
+    received: str = "2020-09-18T00:22:20.2855749+00:00",
+) -> dict[str, Any]:
     """Microsoft.Communication.SMSDeliveryReportReceived data, as the ACS event schema shows."""
     data = {
         "messageId": message_id,
@@ -437,7 +439,7 @@ def delivery_report(message_id: str, status: str, *, pascal: bool = False) -> di
         "to": "+15555555555",
         "deliveryStatus": status,
         "deliveryStatusDetails": "No error.",
-        "receivedTimestamp": "2020-09-18T00:22:20.2855749+00:00",
+        "receivedTimestamp": received,
         "deliveryAttempts": [
             {
                 "timestamp": "2020-09-18T00:22:14.9315918+00:00",
@@ -452,14 +454,16 @@ def delivery_report(message_id: str, status: str, *, pascal: bool = False) -> di
     return data
 
 
-def sms_received(sender: str, message: str, *, pascal: bool = False) -> dict[str, Any]:
+def sms_received(
+    sender: str, message: str, *, pascal: bool = False, received: str = "2020-09-18T00:27:45.32Z"
+) -> dict[str, Any]:
     """Microsoft.Communication.SMSReceived data, as the ACS event schema shows."""
     data = {
         "messageId": "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e",
         "from": sender,
         "to": "15555555555",
         "message": message,
-        "receivedTimestamp": "2020-09-18T00:27:45.32Z",
+        "receivedTimestamp": received,
     }
     if pascal:
         return {k[:1].upper() + k[1:]: v for k, v in data.items()}
@@ -508,6 +512,60 @@ async def test_stop_opts_out_and_start_opts_back_in(inviting: Client, pascal: bo
     )
     ok = await inviting.request("POST", "/api/invites/sms", headers=alice, json_body=body)
     assert ok.status == 202
+
+
+async def test_delivery_reports_repeated_or_out_of_order_keep_the_latest(
+    inviting: Client,
+) -> None:
+    """Event Grid delivers at least once and in no set order: a report repeated changes
+    nothing, and one older than what the message already says does not overwrite it."""
+    alice = inviting.login("alice", "Alice")
+    sent = await inviting.request(
+        "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "clubId": "club1"}
+    )
+    message_id = sent.json()["messageId"]
+    fn = sms_events_function()
+    kind = "Microsoft.Communication.SMSDeliveryReportReceived"
+    late = delivery_report(message_id, "Delivered", received="2026-11-23T12:00:05.1234567Z")
+    early = delivery_report(message_id, "Failed", received="2026-11-23T12:00:01Z")
+    for data in (late, late, early, {**early, "receivedTimestamp": "not a time"}):
+        await fn(event(kind, data))
+        doc = await inviting.runtime.store.read(PHONE, message_key(message_id), "message")
+        assert doc is not None
+        assert doc["status"] == "delivered"
+
+
+async def test_a_start_older_than_the_stop_does_not_opt_back_in(inviting: Client) -> None:
+    alice = inviting.login("alice", "Alice")
+    fn = sms_events_function()
+    kind = "Microsoft.Communication.SMSReceived"
+    await fn(event(kind, sms_received(BOB_NUMBER, "STOP", received="2026-11-23T12:00:05Z")))
+    await fn(event(kind, sms_received(BOB_NUMBER, "START", received="2026-11-23T12:00:01Z")))
+    refused = await inviting.request(
+        "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "clubId": "club1"}
+    )
+    assert refused.status == 409
+    assert refused.json()["code"] == "recipient_opted_out"
+    # A newer START does.
+    await fn(event(kind, sms_received(BOB_NUMBER, "START", received="2026-11-23T12:00:09Z")))
+    ok = await inviting.request(
+        "POST", "/api/invites/sms", headers=alice, json_body={"to": BOB_NUMBER, "clubId": "club1"}
+    )
+    assert ok.status == 202
+
+
+async def test_an_inbound_senders_text_cannot_forge_a_log_line(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    forged = "+14255550123\nCRITICAL root: forged line " + "9" * 500
+    await sms_events_function()(
+        event("Microsoft.Communication.SMSReceived", sms_received(forged, "hello"))
+    )
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.phone"]
+    assert lines
+    assert all("\n" not in line and len(line) < 200 for line in lines), lines
+    assert "4255550123" not in caplog.text
 
 
 async def test_an_opted_out_number_gets_no_code_either(client: Client) -> None:
@@ -595,6 +653,35 @@ async def test_events_reach_the_function_through_the_devserver_path(inviting: Cl
     doc = await inviting.runtime.store.read(PHONE, message_key(sent.json()["messageId"]), "message")
     assert doc is not None
     assert doc["status"] == "failed"
+    record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
+    assert record is not None
+    assert record["optedOut"] is True
+
+
+async def test_a_batch_with_an_event_that_is_no_object_still_delivers_the_rest(
+    inviting: Client,
+) -> None:
+    """One malformed entry never fails the batch (Event Grid would redeliver all of it, and the
+    bad entry would fail again forever): it is skipped, the events around it are delivered."""
+    import httpx
+
+    stop = {
+        "id": "e1",
+        "topic": "/x",
+        "eventType": "Microsoft.Communication.SMSReceived",
+        "subject": "/x",
+        "dataVersion": "1.0",
+        "eventTime": "2020-09-18T00:27:47Z",
+        "data": sms_received(BOB_NUMBER, "STOP"),
+    }
+    transport = httpx.ASGITransport(app=app_server())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        resp = await http.post(
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "sms_events"},
+            json=[5, "x", None, stop],
+        )
+    assert resp.status_code == 200
     record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
     assert record is not None
     assert record["optedOut"] is True

@@ -3,21 +3,24 @@ limits per user and per number, a number changing hands, and the SMS settings' s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from switchboard import errors
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import ConfigurationError
-from switchboard.ports import SmsSendResult
+from switchboard.ports import DocumentStore, SmsSendResult
+from switchboard.services import phone as phone_module
 from switchboard.services.caller import Caller
 from switchboard.services.identity import IdentityService, TokenPolicy
-from switchboard.services.phone import PHONE, PhoneService, number_key, parse_number
+from switchboard.services.phone import CODE_ATTEMPTS, PHONE, PhoneService, number_key, parse_number
 from switchboard.settings import Settings
 from tests.fakes import FakeIdentityProvider
 
@@ -151,6 +154,25 @@ async def test_a_number_taken_between_code_and_verify_is_409(world: World) -> No
     assert (await world.identity.get_profile(alice)).phone_number is None
 
 
+async def test_a_code_for_a_number_another_user_verified_tells_nothing_until_verify(
+    world: World,
+) -> None:
+    """Asking for a code answers alike whether the number is some user's or not (no oracle);
+    the code goes to the number, and only its holder learns, at verify, that it is taken."""
+    alice, carol = caller("alice"), caller("carol")
+    free = await world.service.start_verification(carol, B)
+    await world.service.start_verification(alice, A)
+    await world.service.verify(alice, world.sender.last_code())
+    world.clock.advance(minutes=2)
+    taken = await world.service.start_verification(carol, A)
+    assert (taken.status, taken.expires_at is not None) == (free.status, True)
+    assert world.sender.sent[-1][0] == A
+    with pytest.raises(errors.PhoneInUse):
+        await world.service.verify(carol, world.sender.last_code())
+    assert (await world.identity.get_profile(carol)).phone_number is None
+    assert (await world.identity.get_profile(alice)).phone_number == A
+
+
 async def test_invitations_reset_after_a_day(world: World) -> None:
     async def member(user_id: str, club_id: str) -> None:
         return None
@@ -212,7 +234,100 @@ async def test_a_user_named_like_a_numbers_key_does_not_confuse_the_records(worl
     view = await world.service.verify(tricky, world.sender.last_code())
     assert view.phone_number == A
     world.clock.advance(minutes=2)
+    await world.service.start_verification(caller("bob"), A)
     with pytest.raises(errors.PhoneInUse):
-        await world.service.start_verification(caller("bob"), A)
+        await world.service.verify(caller("bob"), world.sender.last_code())
+    world.clock.advance(minutes=2)
     await world.service.start_verification(tricky, A)  # both records in one partition
     assert (await world.service.verify(tricky, world.sender.last_code())).phone_number == A
+
+
+class RoundTrips:
+    """The store with a round trip's pause before each operation (as Cosmos has), so requests
+    in flight together interleave between their reads and writes."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+async def test_guesses_sent_at_once_are_compared_at_most_five_times(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each guess is counted before it is compared: twenty guesses in flight together get no
+    more comparisons with the code than five sent one after another."""
+    service = PhoneService(
+        cast(DocumentStore, RoundTrips(world.store)),
+        world.sender,
+        lambda: world.identity,
+        clock=world.clock,
+    )
+    alice = caller("alice")
+    await service.start_verification(alice, A)
+    code = world.sender.last_code()
+    compared: list[str] = []
+    real_hash = phone_module._hash_code
+
+    def counting_hash(salt: bytes, guess: str) -> str:
+        compared.append(guess)
+        return real_hash(salt, guess)
+
+    monkeypatch.setattr(phone_module, "_hash_code", counting_hash)
+    wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, 20)]
+
+    async def guess(value: str) -> str:
+        try:
+            await service.verify(alice, value)
+        except (errors.InvalidCode, errors.DependencyUnavailable) as refused:
+            return refused.code
+        return "verified"
+
+    answers = await asyncio.gather(*(guess(value) for value in [*wrong, code]))
+    assert 0 < len(compared) <= CODE_ATTEMPTS, answers
+    # The spent attempts are stored: five in all, whoever spends them, and then even the right
+    # code is refused.
+    while "verified" not in answers and len(compared) < CODE_ATTEMPTS:
+        answers.append(await guess(wrong[0]))
+    if "verified" not in answers:
+        with pytest.raises(errors.InvalidCode):
+            await service.verify(alice, code)
+    assert len(compared) == CODE_ATTEMPTS or "verified" in answers
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Eve\nYour bank: call +14255550100 now\n\n", "Eve Your bank: call +14255550100 now"),
+        ("Eve\r\x1b[2J\u202eevlis\u2028\u200b", "Eve [2J evlis"),
+        ("\n\t \u200b", "Someone"),
+    ],
+)
+async def test_an_invitation_carries_the_inviters_name_on_one_plain_line(
+    world: World, name: str, shown: str
+) -> None:
+    """The name comes from the caller's token: control, format and line-breaking characters in
+    it cannot shape the SMS the app's number sends (a forged second line, reversed text)."""
+
+    async def member(user_id: str, club_id: str) -> None:
+        return None
+
+    service = PhoneService(
+        world.store,
+        world.sender,
+        lambda: world.identity,
+        app_url="https://app.example",
+        club_access=member,
+        clock=world.clock,
+    )
+    await service.invite(Caller(user_id="eve", name=name), B, "club1", None)
+    text = world.sender.sent[-1][1]
+    assert all(ch.isprintable() for ch in text), repr(text)
+    assert text.startswith(f"{shown} invites you to join a club's call on Switchboard: ")
