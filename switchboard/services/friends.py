@@ -373,7 +373,8 @@ class FriendsService:
         """Spend a code (one conditional write: exactly one redeemer wins) and befriend its owner.
 
         Unknown, used, expired and blocked codes all answer the same 404. The redeemer who spent
-        a code may repeat the call: it finishes an acceptance that stopped half-way.
+        a code may repeat the call while one side is accepted: it finishes an acceptance that
+        stopped half-way (a failure before the first side's write needs a new code).
         """
         me = caller.user_id
         if not _CODE_SHAPE.fullmatch(code):
@@ -389,6 +390,10 @@ class FriendsService:
             raise errors.NotFound(_NO_INVITE)
         mine, theirs = await self._pair(me, owner)
         if any(d is not None and d["status"] == "blocked" for d in (mine, theirs)):
+            raise errors.NotFound(_NO_INVITE)
+        if invite["used"] and not (_accepted(mine) or _accepted(theirs)):
+            # A spent code only finishes an acceptance one side already holds: once both sides
+            # are gone (an unfriend), repeating it must not re-friend the owner behind their back.
             raise errors.NotFound(_NO_INVITE)
         profiles = {
             p["id"]: p for p in await self._store.read_many(USERS, [(me, me), (owner, owner)])

@@ -496,3 +496,25 @@ async def test_at_most_twenty_live_codes(world: World) -> None:
         await world.service.create_invite(ALICE)
     world.clock.now += timedelta(hours=25)  # expired codes free theirs
     await world.service.create_invite(ALICE)
+
+
+async def test_a_spent_code_cannot_refriend_after_an_unfriend(world: World) -> None:
+    invite = await world.service.create_invite(ALICE)
+    await world.service.redeem_invite(BOB, invite.code)
+    await world.service.remove(ALICE, "bob")  # alice ends it
+    # The code was one-time: bob repeating it must not make them friends again.
+    with pytest.raises(errors.NotFound):
+        await world.service.redeem_invite(BOB, invite.code)
+    assert not await world.service.are_friends("alice", "bob")
+    assert await world.friends(ALICE) == []
+
+
+async def test_redeem_failing_at_the_second_write_is_repaired_by_retry(faulty: World) -> None:
+    invite = await faulty.service.create_invite(ALICE)
+    faulty.fail_second_write()
+    with pytest.raises(errors.DependencyUnavailable):
+        await faulty.service.redeem_invite(BOB, invite.code)
+    faulty.spy.fail.clear()
+    assert not await faulty.service.are_friends("alice", "bob")
+    assert (await faulty.service.redeem_invite(BOB, invite.code)).user_id == "alice"
+    assert await faulty.service.are_friends("alice", "bob")
