@@ -2,7 +2,9 @@
 # node_modules) from the committed requirement and lock files, so a fresh clone needs only
 # python3, node and npm.
 #
-#   make run     the app on http://127.0.0.1:7071 with the embedded defaults (PORT=, HOST=)
+#   make run     the app on http://127.0.0.1:7071 with the embedded defaults (PORT=, HOST=),
+#                and the reference web client on http://localhost:7071/ (built first when stale)
+#   make web     build the web client (web/ -> web/build/) when a source or the lockfile changed
 #   make check   every check: lint, format, types, tests (unit, functions, contract, e2e, fuzz), infra
 #   make bench   the benchmark; prints the figures the README's performance section shows
 
@@ -11,7 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run check lint types test infra-check bench deps clean
+.PHONY: run check lint types test infra-check bench deps clean web web-types browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,20 +29,41 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+# The web client keeps its packages in web/node_modules (its own lockfile), apart from the
+# test services' node_modules above.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/build.mjs
+web/build/.stamp: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && node build.mjs
+
+web: web/build/.stamp
+
+web-types: web/node_modules/.installed
+	cd web && node_modules/.bin/tsc --noEmit -p .
+
+# Headless Chromium for the browser tests, from Debian's packages (Playwright drives it; its own
+# browser download cannot work offline). Skipped when /usr/bin/chromium is there.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+deps: $(VENV)/.installed node_modules/.installed web/build/.stamp browser
 
 # `make run PORT=7072` (or HOST=0.0.0.0) when 7071 is taken or another interface is wanted.
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed web/build/.stamp
 	$(PY) -m switchboard.devserver --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-types: $(VENV)/.installed
+types: $(VENV)/.installed web-types
 	$(PY) -m mypy
 
 test: deps
@@ -55,4 +78,4 @@ bench: deps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules web/node_modules web/build .mypy_cache .ruff_cache .pytest_cache

@@ -44,6 +44,7 @@ from bench.friends import report_lines as friends_report_lines
 from bench.meetings import meetings_bench
 from bench.meetings import report_lines as meetings_report_lines
 from bench.phone import phone_report
+from bench.webclient import report as webclient_report
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_RUNS = 15
@@ -359,6 +360,7 @@ def main() -> None:
     print(clubs.report(results["clubs"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
     print(push.report(push.run()))
+    print(webclient_report())
 
 
 def report(r: dict[str, Any]) -> str:

@@ -14,6 +14,9 @@ CORS is the host's job, as in Azure (the Function App's CORS setting) and `func 
 browser clients on another origin (a web app on localhost:3000) get preflights answered and
 `Access-Control-Allow-Origin` on responses for the origins `--cors` allows (default: any, which
 is safe here because callers authenticate with bearer tokens, never cookies).
+
+In dev mode (AUTH_MODE=dev) it also serves the reference web client's build at `/`
+(`switchboard/webclient.py`); the Functions host never does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import azure.functions as func
 from switchboard.errors import ConfigurationError
 from switchboard.http import MAX_BODY_BYTES, problem
 from switchboard.logs import quiet_azure_sdk_logging, safe, safe_path
+from switchboard.webclient import serves, static_response
 
 log = logging.getLogger("switchboard.devserver")
 
@@ -107,9 +111,15 @@ class DevServer:
     """An ASGI app serving a FunctionApp's HTTP and Event Grid triggers."""
 
     def __init__(
-        self, app: func.FunctionApp, prefix: str = "api", cors_origins: tuple[str, ...] = ("*",)
+        self,
+        app: func.FunctionApp,
+        prefix: str = "api",
+        cors_origins: tuple[str, ...] = ("*",),
+        web_dir: Path | None = None,
     ) -> None:
         self.cors_origins = cors_origins
+        # The reference web client's build (dev mode only): served at `/` and `/assets/…`.
+        self.web_dir = web_dir
         self.http: list[HttpFunction] = []
         self.event_grid: dict[str, tuple[str, Callable[..., Any]]] = {}
         for fn in app.get_functions():
@@ -214,6 +224,8 @@ class DevServer:
             )
             return await _send_response(send, response, cors)
         path: str = scope["path"]
+        if self.web_dir is not None and scope["method"] == "GET" and serves(path):
+            return await _send_response(send, static_response(self.web_dir, path), cors)
         if path.rstrip("/").lower() == "/runtime/webhooks/eventgrid":
             return await _send_response(send, await self._event_grid(scope, headers, body), cors)
         allowed: set[str] = set()
@@ -364,14 +376,15 @@ def create_app(root: Path | None = None, cors_origins: tuple[str, ...] = ("*",))
     """The devserver for the project's `function_app`, built with the process settings.
 
     Builds the runtime now, so a bad setting stops start-up with its name instead of failing
-    the first request.
+    the first request. In dev mode (AUTH_MODE=dev) it also serves the web client's build.
     """
     from function_app import app
     from switchboard.runtime import get_runtime
 
-    get_runtime()
+    dev_mode = get_runtime().dev_issuer is not None
     root = root or Path(__file__).resolve().parent.parent
-    return DevServer(app, route_prefix(root / "host.json"), cors_origins)
+    web_dir = root / "web" / "build" if dev_mode else None
+    return DevServer(app, route_prefix(root / "host.json"), cors_origins, web_dir)
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -426,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
+    if asgi.web_dir is not None:
+        # localhost, not 127.0.0.1: the Calling SDK accepts plain http only on localhost.
+        log.info("The web client on http://localhost:%d/", args.port)
     uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -49,8 +49,10 @@ DATABASE_FILE_NAME = "acs-local.sqlite"
 SIGNING_KEY_FILE_NAME = "acs-local-signing-key.pem"
 TOKEN_ISSUER = "switchboard-acs-local"  # noqa: S105 (an issuer name, not a secret)
 SIGNING_ALGORITHM = "ES256"
-# The region claim real ACS tokens carry (the resource's data location). The Calling SDK reads
-# a region from the token; a local resource has none, so it claims the default ACS location.
+# The region claim real ACS tokens carry (the resource's data location). The Calling SDK 1.x
+# (1.46.1, parseTokenCredential) takes an ACS token's region from `resourceLocation` (`rgn` only
+# for Teams users' tokens) and knows "unitedstates"; a local resource has no region, so it
+# claims that default. tests/browser/test_identity.py has the real SDK accept the token.
 RESOURCE_LOCATION = "unitedstates"
 # The ACS client SDKs split `acsScope` on commas (the Calling SDK refuses a token whose split
 # holds neither "voip" nor "voip.join"), so the claim is "chat,voip", never "chat voip".

@@ -1,0 +1,97 @@
+"""Meetings today in the browser: an invitee sees the meeting scheduled for them and joins it with
+the API's join link; any Teams meeting joins by link or by meeting id and passcode, each handed to
+the call adapter as its locator. A user not invited sees nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.browser.conftest import Browser, User
+
+pytestmark = pytest.mark.browser
+
+
+def _meetings(user: User) -> None:
+    user.tab("profile")
+    user.tab("meetings")
+    user.page.get_by_test_id("meetings").wait_for()
+
+
+def test_meetings_today_joined_by_the_apis_link_id_or_passcode(browser: Browser) -> None:
+    alice = browser.user("wcm-alice", "Alice")
+    bob = browser.user("wcm-bob", "Bob")
+    carol = browser.user("wcm-carol", "Carol")
+    now = datetime.now(UTC).replace(microsecond=0)
+    meeting = alice.api(
+        "POST",
+        "/api/meetings",
+        {
+            "subject": "Standup",
+            # Around now, so it is today wherever the browser thinks it is.
+            "start": (now - timedelta(minutes=5)).isoformat(),
+            "end": (now + timedelta(minutes=25)).isoformat(),
+            "invitees": ["wcm-bob"],
+        },
+    )
+    assert meeting.get("meetingId"), meeting
+
+    _meetings(bob)
+    row = bob.page.get_by_test_id(f"meeting-{meeting['meetingId']}")
+    row.wait_for()
+    assert "Standup" in row.inner_text()
+    bob.screenshot("meetings")
+    bob.page.get_by_test_id(f"meeting-join-{meeting['meetingId']}").click()
+    bob.page.get_by_test_id("stage-ready").wait_for()
+    [call] = bob.recorded("calls")
+    assert call["locator"] == {"meetingLink": meeting["joinUrl"]}
+    bob.page.get_by_test_id("stage-close").click()
+
+    _meetings(carol)
+    carol.page.get_by_text("Nothing today.").wait_for()
+    assert carol.page.get_by_test_id(f"meeting-{meeting['meetingId']}").count() == 0
+
+    # Any Teams meeting: by its link, or by meeting id (spaces as Teams prints them) + passcode.
+    link = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0?context=%7b%7d"
+    bob.page.get_by_test_id("meeting-link").fill(link)
+    bob.page.get_by_test_id("meeting-link-join").click()
+    bob.page.get_by_test_id("stage-ready").wait_for()
+    bob.page.get_by_test_id("stage-close").click()
+    bob.page.get_by_test_id("meeting-id").fill("123 456 789 012")
+    bob.page.get_by_test_id("meeting-passcode").fill("Ab3dEf")
+    bob.page.get_by_test_id("meeting-id-join").click()
+    bob.page.get_by_test_id("stage-ready").wait_for()
+    locators = [c["locator"] for c in bob.recorded("calls")]
+    assert locators[1:] == [
+        {"meetingLink": link},
+        {"meetingId": "123456789012", "passcode": "Ab3dEf"},
+    ]
+
+
+def test_an_imported_meeting_joins_by_its_link_or_its_id_and_passcode(browser: Browser) -> None:
+    """A meeting scheduled in Teams and imported by its /meet/<id>?p=<passcode> link."""
+    dan = browser.user("wcm-dan", "Dan")
+    now = datetime.now(UTC).replace(microsecond=0)
+    meeting = dan.api(
+        "POST",
+        "/api/meetings/import",
+        {
+            "joinUrl": "https://teams.microsoft.com/meet/123456789012?p=Ab3dEf",
+            "subject": "Planning",
+            "start": (now - timedelta(minutes=5)).isoformat(),
+            "end": (now + timedelta(minutes=25)).isoformat(),
+            "invitees": [],
+        },
+    )
+    assert meeting.get("joinMeetingId"), meeting
+    _meetings(dan)
+    dan.page.get_by_test_id(f"meeting-join-id-{meeting['meetingId']}").click()
+    dan.page.get_by_test_id("stage-ready").wait_for()
+    dan.page.get_by_test_id("stage-close").click()
+    dan.page.get_by_test_id(f"meeting-join-{meeting['meetingId']}").click()
+    dan.page.get_by_test_id("stage-ready").wait_for()
+    assert [c["locator"] for c in dan.recorded("calls")] == [
+        {"meetingId": meeting["joinMeetingId"], "passcode": meeting["passcode"]},
+        {"meetingLink": meeting["joinUrl"]},
+    ]
