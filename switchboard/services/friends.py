@@ -293,7 +293,9 @@ class FriendsService:
             await self._store.delete(FRIENDS, other_id, friend_doc_id(me))
         if mine is not None and mine["status"] != "blocked":
             await self._store.delete(FRIENDS, me, friend_doc_id(other_id))
-        if ended:
+        # A repeat (nothing left on either side) tells the observers again: one that failed the
+        # first time (chat could not delete the pair's thread) is repaired by the natural retry.
+        if ended or (mine is None and theirs is None):
             await self._ended(me, other_id)
 
     async def block(self, caller: Caller, other_id: str) -> None:
@@ -308,10 +310,11 @@ class FriendsService:
         ended = _accepted(mine) or _accepted(theirs)
         if theirs is not None and theirs["status"] != "blocked":
             await self._store.delete(FRIENDS, other_id, friend_doc_id(me))
+        repeat = theirs is None and mine is not None and mine["status"] == "blocked"
         if mine is None or mine["status"] != "blocked":
             blocked = _friend(me, other_id, "blocked", {"displayName": ""}, self._now())
             await self._store.upsert(FRIENDS, _untyped(blocked))
-        if ended:
+        if ended or repeat:  # a repeat repairs an observer that failed the first time
             await self._ended(me, other_id)
 
     async def unblock(self, caller: Caller, other_id: str) -> None:
