@@ -240,47 +240,63 @@ class FriendsService:
     async def request(self, caller: Caller, other_id: str) -> Status:
         """Send a friend request, or accept the other's; returns the caller's side's status.
 
-        Reads: one ReadMany of both sides, one of both profiles. Writes: at most two (the other's
-        side first, the caller's last). A new relation also counts each new side's relations.
+        Reads: one ReadMany of both sides, one of both profiles. Writes: at most two conditional
+        ones (the other's side first, the caller's last); a side changed meanwhile makes it read
+        both sides again. A new relation also counts each new side's relations.
         """
         me = caller.user_id
         if other_id == me:
             raise errors.InvalidInput("userId: you cannot befriend yourself", field="userId")
-        mine, theirs = await self._pair(me, other_id)
-        if theirs is not None and theirs["status"] == "blocked":
-            raise errors.NotFound(_NO_USER)  # the same answer as an unknown user
-        if mine is not None and mine["status"] == "blocked":
-            raise errors.UserBlocked("You blocked this user; unblock them first.")
-        if _accepted(mine) and _accepted(theirs):
-            return "accepted"
-        profiles = {
-            p["id"]: p for p in await self._store.read_many(USERS, [(me, me), (other_id, other_id)])
-        }
-        other_profile = profiles.get(other_id)
-        if other_profile is None:
-            raise errors.NotFound(_NO_USER)
-        my_profile = profiles.get(me) or {
-            "displayName": (caller.name or me)[:64],
-            "communicationUserId": None,
-        }
-        # The caller accepts when their own side says incoming: the other asked (or the caller's
-        # own earlier acceptance stopped half-way). Anything else is (again) a request.
-        accepting = mine is not None and mine["status"] == "incoming"
-        want_theirs: Status = "accepted" if accepting else "incoming"
-        want_mine: Status = "accepted" if accepting else "outgoing"
-        new_sides = [user for user, doc in ((other_id, theirs), (me, mine)) if doc is None]
-        if new_sides:
-            await self._check_limits(new_sides)
-        now = self._now()
-        if theirs is None or theirs["status"] != want_theirs:
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(other_id, me, want_theirs, my_profile, now))
-            )
-        if mine is None or mine["status"] != want_mine:
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(me, other_id, want_mine, other_profile, now))
-            )
-        return want_mine
+        profiles: dict[str, Doc] | None = None
+        for _ in range(_ATTEMPTS):
+            mine, theirs = await self._pair(me, other_id)
+            if theirs is not None and theirs["status"] == "blocked":
+                raise errors.NotFound(_NO_USER)  # the same answer as an unknown user
+            if mine is not None and mine["status"] == "blocked":
+                raise errors.UserBlocked("You blocked this user; unblock them first.")
+            if _accepted(mine) and _accepted(theirs):
+                return "accepted"
+            if profiles is None:
+                profiles = {
+                    p["id"]: p
+                    for p in await self._store.read_many(USERS, [(me, me), (other_id, other_id)])
+                }
+            other_profile = profiles.get(other_id)
+            if other_profile is None:
+                raise errors.NotFound(_NO_USER)
+            my_profile = profiles.get(me) or {
+                "displayName": (caller.name or me)[:64],
+                "communicationUserId": None,
+            }
+            # The caller accepts when their own side says incoming: the other asked (or the
+            # caller's own earlier acceptance stopped half-way). Anything else is (again) a
+            # request.
+            accepting = mine is not None and mine["status"] == "incoming"
+            want_theirs: Status = "accepted" if accepting else "incoming"
+            want_mine: Status = "accepted" if accepting else "outgoing"
+            new_sides = [user for user, doc in ((other_id, theirs), (me, mine)) if doc is None]
+            if new_sides:
+                await self._check_limits(new_sides)
+            now = self._now()
+            # Conditional writes (create, or replace under the etag read): a side that changed
+            # since the read (the other cancelled, blocked or asked meanwhile) makes this a
+            # re-read and a new decision, never an acceptance of a request that is gone.
+            try:
+                if theirs is None or theirs["status"] != want_theirs:
+                    await self._put(_friend(other_id, me, want_theirs, my_profile, now), theirs)
+                if mine is None or mine["status"] != want_mine:
+                    await self._put(_friend(me, other_id, want_mine, other_profile, now), mine)
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                continue
+            return want_mine
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _put(self, doc: FriendDoc, current: FriendDoc | None) -> None:
+        """Write one side: create it if it was absent, else replace it under the etag read."""
+        if current is None:
+            await self._store.create(FRIENDS, _untyped(doc))
+        else:
+            await self._store.replace(FRIENDS, _untyped(doc), current.get("_etag", ""))
 
     async def remove(self, caller: Caller, other_id: str) -> None:
         """Unfriend, cancel or decline: both sides go (blocks stay). Idempotent, 204 always."""

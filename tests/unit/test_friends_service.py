@@ -53,8 +53,8 @@ class FailSecondWrite(SqliteStore):
     def _after_write(self) -> None:
         if self.armed:
             self.armed = False
-            self.spy.fail["upsert"] = store_down()
-            self.spy.fail["delete"] = store_down()
+            for write in ("upsert", "delete", "create", "replace"):
+                self.spy.fail[write] = store_down()
 
     async def upsert(self, container: str, doc: Doc) -> Doc:
         saved = await super().upsert(container, doc)
@@ -65,6 +65,18 @@ class FailSecondWrite(SqliteStore):
         gone = await super().delete(container, pk, id, etag)
         self._after_write()
         return gone
+
+    async def create(self, container: str, doc: Doc) -> Doc:
+        saved = await super().create(container, doc)
+        if container == "friends":
+            self._after_write()
+        return saved
+
+    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
+        saved = await super().replace(container, doc, etag)
+        if container == "friends":
+            self._after_write()
+        return saved
 
 
 class World:
@@ -284,10 +296,10 @@ async def test_operation_counts(world: World) -> None:
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
     # New relation: both sides counted by query (one page each while under 1,000).
-    assert world.spy.calls == {"read_many": 2, "query": 2, "upsert": 2}
+    assert world.spy.calls == {"read_many": 2, "query": 2, "create": 2}
     world.spy.calls.clear()
     await world.service.request(BOB, "alice")
-    assert world.spy.calls == {"read_many": 2, "upsert": 2}
+    assert world.spy.calls == {"read_many": 2, "replace": 2}
     world.spy.calls.clear()
     await world.service.remove(ALICE, "bob")
     assert world.spy.calls == {"read_many": 1, "delete": 2}
@@ -518,3 +530,36 @@ async def test_redeem_failing_at_the_second_write_is_repaired_by_retry(faulty: W
     assert not await faulty.service.are_friends("alice", "bob")
     assert (await faulty.service.redeem_invite(BOB, invite.code)).user_id == "alice"
     assert await faulty.service.are_friends("alice", "bob")
+
+
+class CancelDuringAccept(SqliteStore):
+    """Once `armed`, the next ReadMany of friends is followed by the requester cancelling (both
+    sides deleted) before the accepter writes: the accepter acts on a stale view."""
+
+    armed = False
+
+    async def read_many(self, container: str, keys: Any) -> list[Doc]:
+        found = await super().read_many(container, keys)
+        if self.armed and container == "friends":
+            self.armed = False
+            await super().delete("friends", "bob", friend_doc_id("alice"))
+            await super().delete("friends", "alice", friend_doc_id("bob"))
+        return found
+
+
+async def test_an_accept_racing_a_cancel_does_not_make_friends(tmp_path: Path) -> None:
+    store = CancelDuringAccept(tmp_path / "s.sqlite")
+    service = FriendsService(store)
+    for caller in (ALICE, BOB):
+        await store.upsert(
+            "users",
+            {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
+        )
+    assert await service.request(ALICE, "bob") == "outgoing"
+    store.armed = True
+    # bob read alice's request, then alice cancelled it: bob's accept must not resurrect it.
+    await service.request(BOB, "alice")
+    assert not await service.are_friends("alice", "bob")
+    accepted = await service.list_friends(ALICE, "accepted", 10, None)
+    assert accepted.items == []
+    await store.close()
