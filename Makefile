@@ -46,9 +46,12 @@ web-types: web/node_modules/.installed
 
 # Headless Chromium for the browser tests, from Debian's packages (Playwright drives it; its own
 # browser download cannot work offline). Skipped when /usr/bin/chromium is there.
+# As root (CI) directly; otherwise through sudo when there is one.
+SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo sudo; fi)
+
 browser:
-	@test -x /usr/bin/chromium || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 deps: $(VENV)/.installed node_modules/.installed web/build/.stamp browser
 
