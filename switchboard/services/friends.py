@@ -434,15 +434,21 @@ class FriendsService:
             "communicationUserId": None,
         }
         now = self._now()
-        if not _accepted(theirs):
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(owner, me, "accepted", my_profile, now))
-            )
-        if not _accepted(mine):
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(me, owner, "accepted", owner_profile, now))
-            )
-        return Redeemed(owner, str(owner_profile.get("displayName") or owner))
+        for _ in range(_ATTEMPTS):
+            # Conditional writes: a side changed since the read (a block landed meanwhile) is
+            # read again, and a block then wins over the code.
+            try:
+                if not _accepted(theirs):
+                    await self._put(_friend(owner, me, "accepted", my_profile, now), theirs)
+                if not _accepted(mine):
+                    await self._put(_friend(me, owner, "accepted", owner_profile, now), mine)
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                mine, theirs = await self._pair(me, owner)
+                if any(d is not None and d["status"] == "blocked" for d in (mine, theirs)):
+                    raise errors.NotFound(_NO_INVITE) from None
+                continue
+            return Redeemed(owner, str(owner_profile.get("displayName") or owner))
+        raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _unused(self, codes: dict[str, str]) -> dict[str, str]:
         """The codes among `codes` that still exist unused (one ReadMany)."""

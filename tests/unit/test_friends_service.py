@@ -454,7 +454,7 @@ async def test_invite_redeemed_once_makes_friends(world: World) -> None:
     redeemed = await world.service.redeem_invite(BOB, invite.code)
     assert world.spy.calls["read"] == 1
     assert world.spy.calls["replace"] == 1
-    assert world.spy.calls["upsert"] == 2
+    assert world.spy.calls["create"] == 2  # both sides, conditionally
     assert (redeemed.user_id, redeemed.display_name) == ("alice", "Alice")
     assert await world.service.are_friends("alice", "bob")
     with pytest.raises(errors.NotFound) as used:
@@ -562,4 +562,39 @@ async def test_an_accept_racing_a_cancel_does_not_make_friends(tmp_path: Path) -
     assert not await service.are_friends("alice", "bob")
     accepted = await service.list_friends(ALICE, "accepted", 10, None)
     assert accepted.items == []
+    await store.close()
+
+
+class BlockDuringRedeem(SqliteStore):
+    """Once `armed`, the next ReadMany of users is followed by alice blocking bob."""
+
+    armed = False
+
+    async def read_many(self, container: str, keys: Any) -> list[Doc]:
+        found = await super().read_many(container, keys)
+        if self.armed and container == "users":
+            self.armed = False
+            blocked = {**_doc("alice", "bob", "blocked"), "displayName": ""}
+            await super().upsert("friends", blocked)
+        return found
+
+
+async def test_a_redeem_racing_a_block_does_not_overwrite_it(tmp_path: Path) -> None:
+    store = BlockDuringRedeem(tmp_path / "s.sqlite")
+    service = FriendsService(store)
+    for caller in (ALICE, BOB):
+        await store.upsert(
+            "users",
+            {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
+        )
+    invite = await service.create_invite(ALICE)
+    store.armed = True
+    # bob checked for blocks, then alice blocked him: his redeem must not replace her block.
+    with pytest.raises(errors.NotFound):
+        await service.redeem_invite(BOB, invite.code)
+    assert not await service.are_friends("alice", "bob")
+    mine = await store.read("friends", "alice", friend_doc_id("bob"))
+    assert mine is not None
+    assert mine["status"] == "blocked"
+    assert (await service.list_friends(BOB, "accepted", 10, None)).items == []
     await store.close()
