@@ -278,11 +278,18 @@ class DevServer:
         arg_name, handler = target
         for raw in events:
             if not isinstance(raw, dict):
-                return problem(400, "invalid_input", "Invalid input", "Events must be objects.")
+                # One item that is not an event never fails the batch (Event Grid would
+                # redeliver all of it): skipped, the rest handled.
+                log.warning("an Event Grid item that is not an object skipped")
+                continue
             if (raw.get("eventType") or raw.get("EventType")) == (
                 "Microsoft.EventGrid.SubscriptionValidationEvent"
             ):
-                code = (raw.get("data") or {}).get("validationCode", "")
+                data = raw.get("data")
+                code = data.get("validationCode") if isinstance(data, dict) else None
+                if not isinstance(code, str):
+                    log.warning("a subscription validation event without its code skipped")
+                    continue
                 return func.HttpResponse(
                     json.dumps({"validationResponse": code}), mimetype="application/json"
                 )

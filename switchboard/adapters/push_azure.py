@@ -27,7 +27,9 @@ Failures, mapped to the port's exceptions:
   setting to check; 429 and 5xx: `DependencyUnavailable` with the hub's Retry-After;
 - 403 (quota exceeded — the Free tier's monthly pushes or 500 active devices — or a message too
   large) and 413: `PushRejected`, since retrying soon will not help;
-- 404 on PATCH: `PushInstallationNotFound`; on DELETE: success (already gone).
+- 404 on PATCH: `PushInstallationNotFound`; on DELETE: success (already gone);
+- 400 on an installation PUT or PATCH: the hub refused the caller's push channel (it validates
+  APNs and FCM tokens): `errors.InvalidInput` on `pushChannel`; 400 on a send is our bug.
 
 No key, SAS token or push channel reaches a log line or an exception message.
 """
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
+from switchboard import errors
 from switchboard.adapters import azure as kit
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
@@ -237,6 +240,7 @@ class AzurePushHub:
             self._installation_path(installation.installation_id),
             body=json.dumps(body).encode(),
             content_type="application/json",
+            bad_input=_refused_channel(),
         )
 
     async def update_push_channel(self, installation_id: str, push_channel: str) -> None:
@@ -249,6 +253,7 @@ class AzurePushHub:
             body=json.dumps(patch).encode(),
             content_type="application/json-patch+json",
             not_found=PushInstallationNotFound("no such installation"),
+            bad_input=_refused_channel(),
         )
 
     async def delete_installation(self, installation_id: str) -> None:
@@ -329,6 +334,7 @@ class AzurePushHub:
         headers: Mapping[str, str] | None = None,
         not_found: Exception | None = None,
         ignore_not_found: bool = False,
+        bad_input: Exception | None = None,
     ) -> None:
         from azure.core.exceptions import AzureError, HttpResponseError
         from azure.core.rest import HttpRequest
@@ -349,6 +355,8 @@ class AzurePushHub:
                 raise _Gone from None
             if status == 404 and not_found is not None:
                 raise not_found from None
+            if status == 400 and bad_input is not None:
+                raise bad_input from None
             if status in (403, 413):
                 # The hub's 403 is "quota exceeded or message too large": not the credentials
                 # (those answer 401), and not worth a quick retry either.
@@ -376,6 +384,11 @@ class AzurePushHub:
                     raise HttpResponseError(response=response)
         except _Gone:
             return
+
+
+def _refused_channel() -> errors.InvalidInput:
+    # Never the channel itself in the message: it is a device's push credential.
+    return errors.InvalidInput("The push service refused this pushChannel.", field="pushChannel")
 
 
 class _Gone(Exception):

@@ -323,8 +323,11 @@ class ClubsService:
             raise errors.NotClubOwner("Only the club's owner can remove other members.")
         target = await self._store.read(CLUBS, club_id, member_doc_id(user_id))
         if target is None:
-            # Not a member (any more): finish a half-done removal, else nothing to do.
-            await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            # Not a member (any more): finish a half-done removal, else nothing to do. A leftover
+            # index entry means the removal failed before the observers heard of it: tell them
+            # now (chat unseats the member from the club's thread), so the retry repairs it all.
+            if await self._store.delete(MEMBERSHIPS, user_id, club_id):
+                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
             return
         await self._remove(club, user_id)
 
@@ -441,15 +444,21 @@ class ClubsService:
         if snap.call is not None:
             await self._delete_call(club_id, snap.call)
 
-    async def end_call_if_current(self, club_id: str, group_call_id: str) -> bool:
-        """Clear the club's call only if it is still `group_call_id` (ACS `CallEnded` events):
-        an old event never clears a newer call. Idempotent; True when it cleared one."""
+    async def end_call_if_current(
+        self, club_id: str, group_call_id: str, ended_at: datetime | None = None
+    ) -> bool:
+        """Clear the club's call only if it is still `group_call_id` (ACS `CallEnded` events)
+        and was registered before `ended_at` (the event's time): an old event never clears a
+        newer call, even one registered again under the same id. Idempotent; True when it
+        cleared one."""
         doc = await self._store.read(CLUBS, club_id, CALL_DOC)
         if doc is None:
             return False
         call = cast(CallDoc, doc)
         if call["groupCallId"] != group_call_id.lower():
             return False
+        if ended_at is not None and datetime.fromisoformat(call["startedAt"]) > ended_at:
+            return False  # registered after that call ended: a new life of the same id
         return await self._delete_call(club_id, call)
 
     # --- erase --------------------------------------------------------------------------------
@@ -573,7 +582,11 @@ class ClubsService:
         """`user_id` leaves; False if they were not a member (a leftover index entry of theirs
         is removed: the retry of a half-finished leave)."""
         if snap.club is None or snap.member is None:
-            return await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            leftover = await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            if leftover and snap.club is not None:
+                # A half-finished leave the observers never heard of (see remove_member).
+                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
+            return leftover
         club = snap.club
         if club["ownerId"] == user_id:
             successor = await self._longest_standing_other(club_id, user_id)
@@ -589,17 +602,19 @@ class ClubsService:
         return True
 
     async def _remove(self, club: ClubDoc, user_id: str) -> None:
-        """Member document first (the call is out of reach at once), then the index entry."""
+        """Member document first (the call is out of reach at once), then the count, then the
+        index entry: the count is lowered before the one write whose failure a retry finishes
+        (the retry finds no member document and cannot tell whether the count was lowered)."""
         club_id = club["clubId"]
         await self._store.delete(CLUBS, club_id, member_doc_id(user_id))
-        await self._store.delete(MEMBERSHIPS, user_id, club_id)
         try:
             await self._update_club(club, _count_down)
         except errors.NotFound:
             pass
         except Exception:
-            # The member is out; only the count is one too high until the next change.
+            # The member is out; only the count is one too high.
             log.warning("could not lower a club's member count", exc_info=True)
+        await self._store.delete(MEMBERSHIPS, user_id, club_id)
         await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
 
     async def _longest_standing_other(self, club_id: str, user_id: str) -> str | None:

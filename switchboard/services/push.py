@@ -183,7 +183,9 @@ class PushService:
                 continue  # a concurrent registration of the same user: read again
             try:
                 await self._put(hub_id, platform, push_channel, user_id)
-            except (errors.DependencyUnavailable, PushRejected) as exc:
+            except (errors.DependencyUnavailable, errors.InvalidInput, PushRejected) as exc:
+                # InvalidInput: the hub refused the push channel; the caller's bad input
+                # changes nothing either.
                 await self._undo(user_id, written, installation_id, known)
                 if isinstance(exc, PushRejected):
                     raise errors.DependencyUnavailable("push", retry_after=60) from None
@@ -443,8 +445,9 @@ class CallEvent:
     data: Any
 
 
-EndCall = Callable[[str, str], Awaitable[bool]]
-"""Clear a club's call if it is still that group call: `(club_id, group_call_id) -> cleared`."""
+EndCall = Callable[[str, str, datetime], Awaitable[bool]]
+"""Clear a club's call if it is still that group call, registered before the call ended:
+`(club_id, group_call_id, ended_at) -> cleared`."""
 
 
 class CallEventService:
@@ -500,7 +503,9 @@ class CallEventService:
             return 0  # registered again after this call ended: not ours to clear
         cleared = False
         if self._end_call is not None:
-            cleared = await self._end_call(index["clubId"], index["groupCallId"])
+            # The index may be stale (its write after a new registration is in the background
+            # and may fail): the registry checks the call's own start time as well.
+            cleared = await self._end_call(index["clubId"], index["groupCallId"], ended_at)
         with contextlib.suppress(PreconditionFailed):  # re-registered meanwhile: the newer stays
             await self._store.delete(SYSTEM, index["pk"], index["id"], index.get("_etag"))
         return int(cleared)

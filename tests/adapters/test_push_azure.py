@@ -32,7 +32,7 @@ from switchboard.adapters.push_azure import (
     SasPolicy,
     sas_token,
 )
-from switchboard.errors import DependencyUnavailable
+from switchboard.errors import DependencyUnavailable, InvalidInput
 from switchboard.ports import (
     PushInstallation,
     PushInstallationNotFound,
@@ -232,10 +232,25 @@ async def test_5xx_and_connection_failures_are_unavailable(
         await hub.delete_installation("inst-1")
 
 
-async def test_400_is_our_bug_and_propagates(hub: AzurePushHub, transport: MockTransport) -> None:
+async def test_400_on_a_send_is_our_bug_and_propagates(
+    hub: AzurePushHub, transport: MockTransport
+) -> None:
     transport.answers.append(hub_error(400, "Bad request"))
     with pytest.raises(HttpResponseError):
+        await hub.send(MESSAGE, ["u:abc"])
+
+
+async def test_400_on_an_installation_is_the_callers_push_channel(
+    hub: AzurePushHub, transport: MockTransport
+) -> None:
+    """The hub validates the push channel it is given (the caller's): its 400 is invalid input."""
+    transport.answers += [hub_error(400, "Bad request"), hub_error(400, "Bad request")]
+    with pytest.raises(InvalidInput) as caught:
         await hub.put_installation(APNS)
+    assert caught.value.field == "pushChannel"
+    assert "device-token-secret" not in caught.value.detail
+    with pytest.raises(InvalidInput):
+        await hub.update_push_channel("inst-1", "apns-device-token-secret")
 
 
 async def test_idempotent_calls_are_retried_on_connection_failures_sends_are_not(

@@ -17,7 +17,7 @@ import pytest
 
 from switchboard.adapters.push_local import LocalPushHub
 from switchboard.adapters.sqlite_store import SqliteStore
-from switchboard.errors import DependencyUnavailable
+from switchboard.errors import DependencyUnavailable, InvalidInput
 from switchboard.ports import PushMessage, PushRejected
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.services.push import (
@@ -313,7 +313,7 @@ class Recorder:
     def __init__(self) -> None:
         self.ended: list[tuple[str, str]] = []
 
-    async def __call__(self, club_id: str, group_call_id: str) -> bool:
+    async def __call__(self, club_id: str, group_call_id: str, ended_at: datetime) -> bool:
         self.ended.append((club_id, group_call_id))
         return True
 
@@ -536,3 +536,64 @@ async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
     finally:
         set_runtime(None)
         await rt.close()
+
+
+async def test_a_push_channel_the_hub_refuses_is_400_and_writes_nothing(world: World) -> None:
+    """The hub validates push channels (an APNs token that is not a device token: 400); that is
+    the caller's bad input, not a 500, and the device takes no place in their ten."""
+    bob = world.client.login("bob")
+    spy_of(world.runtime.push_sender).fail["put_installation"] = InvalidInput(
+        "The push service refused this pushChannel.", field="pushChannel"
+    )
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 400
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["code"] == "invalid_input"
+    assert await world.runtime.push.devices("bob") == {}
+
+
+async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_failed(
+    world: World,
+) -> None:
+    """The call index is written in the background and may fail (then logged): a CallEnded of
+    the call's earlier life must still leave the newer registration of the same id alone."""
+    club_id, alice, bob = await club_with_bob(world)
+    path = f"/api/clubs/{club_id}/call"
+    body = {"groupCallId": GID}
+    assert (await world.client.request("PUT", path, headers=alice, json_body=body)).status == 201
+    await world.runtime.push.drain()
+    assert (await world.client.request("DELETE", path, headers=alice)).status == 204
+    ended = datetime.now(UTC)  # the first call's CallEnded, delivered late
+    spy_of(world.runtime.store).fail["upsert:system"] = DependencyUnavailable("store")
+    assert (await world.client.request("PUT", path, headers=bob, json_body=body)).status == 201
+    await world.runtime.push.drain()
+    spy_of(world.runtime.store).fail.clear()
+    await call_events(grid_event({**CALL_ENDED, "eventTime": ended.isoformat()}))
+    got = await world.client.request("GET", path, headers=alice)
+    assert got.status == 200
+    assert got.json()["startedBy"] == "bob"
+
+
+async def test_a_batch_with_malformed_items_still_handles_the_rest_over_the_devserver(
+    world: World,
+) -> None:
+    """POST /runtime/webhooks/eventgrid?functionName=call_events: items that are not events at
+    all (a number, a list, a validation event without its data object) are skipped; the batch
+    answers 200 and the good CallEnded after them still clears the call."""
+    import httpx
+
+    recorder = listen(world)
+    await registered(world, "chess", GID, BEFORE)
+    batch: list[Any] = [
+        7,
+        ["not", "an", "event"],
+        {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": []},
+        CALL_ENDED,
+    ]
+    transport = httpx.ASGITransport(app=app_server())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        resp = await http.post(
+            "/runtime/webhooks/eventgrid", params={"functionName": "call_events"}, json=batch
+        )
+    assert resp.status_code == 200
+    assert recorder.ended == [("chess", GID)]

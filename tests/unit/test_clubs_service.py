@@ -332,3 +332,53 @@ async def test_iter_member_ids_pages_through_every_member(clubs: ClubsService) -
 
 def test_port_spy_is_the_one_in_use(store: DocumentStore) -> None:
     assert isinstance(store, PortSpy)
+
+
+@pytest.mark.parametrize("who_removes", ["bob", "alice"])
+async def test_the_retry_of_a_removal_that_failed_part_way_tells_the_observers(
+    store: DocumentStore, clock: Clock, who_removes: str
+) -> None:
+    """A removal whose index delete failed told nobody (chat would keep the member seated in
+    the club's thread); the retry that finishes it must tell the observers then."""
+    recorder = Recorder()
+    clubs = ClubsService(store, clock=clock, observers=(recorder,))
+    club = await clubs.create_club("alice", "Chess", "invite")
+    await _profile(store, "bob")
+    await clubs.add_member("alice", club.club_id, "bob")
+    spy_of(store).fail["delete:memberships"] = errors.DependencyUnavailable("store")
+    with pytest.raises(errors.DependencyUnavailable):
+        await clubs.remove_member(who_removes, club.club_id, "bob")
+    assert ("removed", "bob") not in recorder.events
+    spy_of(store).fail.clear()
+    await clubs.remove_member(who_removes, club.club_id, "bob")
+    assert recorder.events.count(("removed", "bob")) == 1
+    # Removing someone who is not (or no longer) a member tells nobody.
+    await clubs.remove_member("alice", club.club_id, "bob")
+    await clubs.remove_member("alice", club.club_id, "carol")
+    assert recorder.events.count(("removed", "bob")) == 1
+    assert ("removed", "carol") not in recorder.events
+
+
+async def test_a_call_ended_before_the_call_was_registered_clears_nothing(
+    clubs: ClubsService, clock: Clock
+) -> None:
+    club = await clubs.create_club("alice", "Chess", "open")
+    ended = clock.now
+    clock.now += timedelta(minutes=1)
+    await clubs.register_call("alice", club.club_id, CALLS[0])
+    assert not await clubs.end_call_if_current(club.club_id, CALLS[0], ended)
+    assert (await clubs.get_call("alice", club.club_id)).group_call_id == CALLS[0]
+    assert await clubs.end_call_if_current(club.club_id, CALLS[0], clock.now)
+
+
+async def test_a_removal_that_failed_part_way_leaves_the_member_count_right(
+    clubs: ClubsService, store: DocumentStore
+) -> None:
+    club = await clubs.create_club("alice", "Chess", "open")
+    await clubs.join("bob", club.club_id)
+    spy_of(store).fail["delete:memberships"] = errors.DependencyUnavailable("store")
+    with pytest.raises(errors.DependencyUnavailable):
+        await clubs.remove_member("alice", club.club_id, "bob")
+    spy_of(store).fail.clear()
+    await clubs.remove_member("alice", club.club_id, "bob")
+    assert (await clubs.get_club("alice", club.club_id)).member_count == 1
