@@ -126,6 +126,22 @@ def _port_errors(operation: str = "request") -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _refused_continuation(cosmos_token: str | None) -> Iterator[None]:
+    """A 400 from Cosmos to a query that carried a caller's continuation is that token's fault
+    (a caller can wrap any inner token in the right outer shape): InvalidInput, not a 500."""
+    from azure.cosmos.exceptions import CosmosHttpResponseError
+
+    try:
+        yield
+    except CosmosHttpResponseError as error:
+        if cosmos_token is not None and error.status_code == 400:
+            raise InvalidInput(
+                "The continuation token is not valid.", field="continuation"
+            ) from None
+        raise
+
+
 def _query_text(
     filters: list[tuple[str, FilterValue]], order_by: str | None, descending: bool
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -326,7 +342,7 @@ class CosmosStore:
             cosmos_token = token
 
         items: list[Doc] = []
-        with _port_errors("query"):
+        with _port_errors("query"), _refused_continuation(cosmos_token):
             # by_page is typed as a plain AsyncIterator; it is an AsyncPageIterator, whose
             # continuation_token is the point of paging.
             pages = cast(

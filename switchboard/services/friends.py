@@ -240,47 +240,63 @@ class FriendsService:
     async def request(self, caller: Caller, other_id: str) -> Status:
         """Send a friend request, or accept the other's; returns the caller's side's status.
 
-        Reads: one ReadMany of both sides, one of both profiles. Writes: at most two (the other's
-        side first, the caller's last). A new relation also counts each new side's relations.
+        Reads: one ReadMany of both sides, one of both profiles. Writes: at most two conditional
+        ones (the other's side first, the caller's last); a side changed meanwhile makes it read
+        both sides again. A new relation also counts each new side's relations.
         """
         me = caller.user_id
         if other_id == me:
             raise errors.InvalidInput("userId: you cannot befriend yourself", field="userId")
-        mine, theirs = await self._pair(me, other_id)
-        if theirs is not None and theirs["status"] == "blocked":
-            raise errors.NotFound(_NO_USER)  # the same answer as an unknown user
-        if mine is not None and mine["status"] == "blocked":
-            raise errors.UserBlocked("You blocked this user; unblock them first.")
-        if _accepted(mine) and _accepted(theirs):
-            return "accepted"
-        profiles = {
-            p["id"]: p for p in await self._store.read_many(USERS, [(me, me), (other_id, other_id)])
-        }
-        other_profile = profiles.get(other_id)
-        if other_profile is None:
-            raise errors.NotFound(_NO_USER)
-        my_profile = profiles.get(me) or {
-            "displayName": (caller.name or me)[:64],
-            "communicationUserId": None,
-        }
-        # The caller accepts when their own side says incoming: the other asked (or the caller's
-        # own earlier acceptance stopped half-way). Anything else is (again) a request.
-        accepting = mine is not None and mine["status"] == "incoming"
-        want_theirs: Status = "accepted" if accepting else "incoming"
-        want_mine: Status = "accepted" if accepting else "outgoing"
-        new_sides = [user for user, doc in ((other_id, theirs), (me, mine)) if doc is None]
-        if new_sides:
-            await self._check_limits(new_sides)
-        now = self._now()
-        if theirs is None or theirs["status"] != want_theirs:
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(other_id, me, want_theirs, my_profile, now))
-            )
-        if mine is None or mine["status"] != want_mine:
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(me, other_id, want_mine, other_profile, now))
-            )
-        return want_mine
+        profiles: dict[str, Doc] | None = None
+        for _ in range(_ATTEMPTS):
+            mine, theirs = await self._pair(me, other_id)
+            if theirs is not None and theirs["status"] == "blocked":
+                raise errors.NotFound(_NO_USER)  # the same answer as an unknown user
+            if mine is not None and mine["status"] == "blocked":
+                raise errors.UserBlocked("You blocked this user; unblock them first.")
+            if _accepted(mine) and _accepted(theirs):
+                return "accepted"
+            if profiles is None:
+                profiles = {
+                    p["id"]: p
+                    for p in await self._store.read_many(USERS, [(me, me), (other_id, other_id)])
+                }
+            other_profile = profiles.get(other_id)
+            if other_profile is None:
+                raise errors.NotFound(_NO_USER)
+            my_profile = profiles.get(me) or {
+                "displayName": (caller.name or me)[:64],
+                "communicationUserId": None,
+            }
+            # The caller accepts when their own side says incoming: the other asked (or the
+            # caller's own earlier acceptance stopped half-way). Anything else is (again) a
+            # request.
+            accepting = mine is not None and mine["status"] == "incoming"
+            want_theirs: Status = "accepted" if accepting else "incoming"
+            want_mine: Status = "accepted" if accepting else "outgoing"
+            new_sides = [user for user, doc in ((other_id, theirs), (me, mine)) if doc is None]
+            if new_sides:
+                await self._check_limits(new_sides)
+            now = self._now()
+            # Conditional writes (create, or replace under the etag read): a side that changed
+            # since the read (the other cancelled, blocked or asked meanwhile) makes this a
+            # re-read and a new decision, never an acceptance of a request that is gone.
+            try:
+                if theirs is None or theirs["status"] != want_theirs:
+                    await self._put(_friend(other_id, me, want_theirs, my_profile, now), theirs)
+                if mine is None or mine["status"] != want_mine:
+                    await self._put(_friend(me, other_id, want_mine, other_profile, now), mine)
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                continue
+            return want_mine
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _put(self, doc: FriendDoc, current: FriendDoc | None) -> None:
+        """Write one side: create it if it was absent, else replace it under the etag read."""
+        if current is None:
+            await self._store.create(FRIENDS, _untyped(doc))
+        else:
+            await self._store.replace(FRIENDS, _untyped(doc), current.get("_etag", ""))
 
     async def remove(self, caller: Caller, other_id: str) -> None:
         """Unfriend, cancel or decline: both sides go (blocks stay). Idempotent, 204 always."""
@@ -293,7 +309,9 @@ class FriendsService:
             await self._store.delete(FRIENDS, other_id, friend_doc_id(me))
         if mine is not None and mine["status"] != "blocked":
             await self._store.delete(FRIENDS, me, friend_doc_id(other_id))
-        if ended:
+        # A repeat (nothing left on either side) tells the observers again: one that failed the
+        # first time (chat could not delete the pair's thread) is repaired by the natural retry.
+        if ended or (mine is None and theirs is None):
             await self._ended(me, other_id)
 
     async def block(self, caller: Caller, other_id: str) -> None:
@@ -308,10 +326,11 @@ class FriendsService:
         ended = _accepted(mine) or _accepted(theirs)
         if theirs is not None and theirs["status"] != "blocked":
             await self._store.delete(FRIENDS, other_id, friend_doc_id(me))
+        repeat = theirs is None and mine is not None and mine["status"] == "blocked"
         if mine is None or mine["status"] != "blocked":
             blocked = _friend(me, other_id, "blocked", {"displayName": ""}, self._now())
             await self._store.upsert(FRIENDS, _untyped(blocked))
-        if ended:
+        if ended or repeat:  # a repeat repairs an observer that failed the first time
             await self._ended(me, other_id)
 
     async def unblock(self, caller: Caller, other_id: str) -> None:
@@ -373,7 +392,8 @@ class FriendsService:
         """Spend a code (one conditional write: exactly one redeemer wins) and befriend its owner.
 
         Unknown, used, expired and blocked codes all answer the same 404. The redeemer who spent
-        a code may repeat the call: it finishes an acceptance that stopped half-way.
+        a code may repeat the call while one side is accepted: it finishes an acceptance that
+        stopped half-way (a failure before the first side's write needs a new code).
         """
         me = caller.user_id
         if not _CODE_SHAPE.fullmatch(code):
@@ -389,6 +409,10 @@ class FriendsService:
             raise errors.NotFound(_NO_INVITE)
         mine, theirs = await self._pair(me, owner)
         if any(d is not None and d["status"] == "blocked" for d in (mine, theirs)):
+            raise errors.NotFound(_NO_INVITE)
+        if invite["used"] and not (_accepted(mine) or _accepted(theirs)):
+            # A spent code only finishes an acceptance one side already holds: once both sides
+            # are gone (an unfriend), repeating it must not re-friend the owner behind their back.
             raise errors.NotFound(_NO_INVITE)
         profiles = {
             p["id"]: p for p in await self._store.read_many(USERS, [(me, me), (owner, owner)])
@@ -410,15 +434,21 @@ class FriendsService:
             "communicationUserId": None,
         }
         now = self._now()
-        if not _accepted(theirs):
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(owner, me, "accepted", my_profile, now))
-            )
-        if not _accepted(mine):
-            await self._store.upsert(
-                FRIENDS, _untyped(_friend(me, owner, "accepted", owner_profile, now))
-            )
-        return Redeemed(owner, str(owner_profile.get("displayName") or owner))
+        for _ in range(_ATTEMPTS):
+            # Conditional writes: a side changed since the read (a block landed meanwhile) is
+            # read again, and a block then wins over the code.
+            try:
+                if not _accepted(theirs):
+                    await self._put(_friend(owner, me, "accepted", my_profile, now), theirs)
+                if not _accepted(mine):
+                    await self._put(_friend(me, owner, "accepted", owner_profile, now), mine)
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                mine, theirs = await self._pair(me, owner)
+                if any(d is not None and d["status"] == "blocked" for d in (mine, theirs)):
+                    raise errors.NotFound(_NO_INVITE) from None
+                continue
+            return Redeemed(owner, str(owner_profile.get("displayName") or owner))
+        raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _unused(self, codes: dict[str, str]) -> dict[str, str]:
         """The codes among `codes` that still exist unused (one ReadMany)."""

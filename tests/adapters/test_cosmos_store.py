@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from switchboard.adapters._store_rules import encode_continuation
 from switchboard.adapters.cosmos_store import CosmosStore
-from switchboard.errors import DependencyUnavailable
+from switchboard.errors import DependencyUnavailable, InvalidInput
 from switchboard.ports import CONTAINERS
 
 KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -276,3 +277,16 @@ class socket_that_refuses:
 
     def __exit__(self, *exc: object) -> None:
         self._socket.close()
+
+
+async def test_a_continuation_cosmos_refuses_is_invalid_input(
+    fake_cosmos: FakeCosmos, store: CosmosStore
+) -> None:
+    # A caller can wrap any inner token in the right outer shape; Cosmos answers 400 to a token
+    # it cannot parse. That is the caller's bad input (400), not a server error (500).
+    fake_cosmos.status = 400
+    forged = encode_continuation({"s": [None, False], "c": '{"token":"forged","range":{}}'})
+    with pytest.raises(InvalidInput) as raised:
+        await store.query("users", "u1", continuation=forged)
+    assert raised.value.field == "continuation"
+    assert fake_cosmos.requests, "the request reached the service"

@@ -53,8 +53,8 @@ class FailSecondWrite(SqliteStore):
     def _after_write(self) -> None:
         if self.armed:
             self.armed = False
-            self.spy.fail["upsert"] = store_down()
-            self.spy.fail["delete"] = store_down()
+            for write in ("upsert", "delete", "create", "replace"):
+                self.spy.fail[write] = store_down()
 
     async def upsert(self, container: str, doc: Doc) -> Doc:
         saved = await super().upsert(container, doc)
@@ -65,6 +65,18 @@ class FailSecondWrite(SqliteStore):
         gone = await super().delete(container, pk, id, etag)
         self._after_write()
         return gone
+
+    async def create(self, container: str, doc: Doc) -> Doc:
+        saved = await super().create(container, doc)
+        if container == "friends":
+            self._after_write()
+        return saved
+
+    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
+        saved = await super().replace(container, doc, etag)
+        if container == "friends":
+            self._after_write()
+        return saved
 
 
 class World:
@@ -284,10 +296,10 @@ async def test_operation_counts(world: World) -> None:
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
     # New relation: both sides counted by query (one page each while under 1,000).
-    assert world.spy.calls == {"read_many": 2, "query": 2, "upsert": 2}
+    assert world.spy.calls == {"read_many": 2, "query": 2, "create": 2}
     world.spy.calls.clear()
     await world.service.request(BOB, "alice")
-    assert world.spy.calls == {"read_many": 2, "upsert": 2}
+    assert world.spy.calls == {"read_many": 2, "replace": 2}
     world.spy.calls.clear()
     await world.service.remove(ALICE, "bob")
     assert world.spy.calls == {"read_many": 1, "delete": 2}
@@ -442,7 +454,7 @@ async def test_invite_redeemed_once_makes_friends(world: World) -> None:
     redeemed = await world.service.redeem_invite(BOB, invite.code)
     assert world.spy.calls["read"] == 1
     assert world.spy.calls["replace"] == 1
-    assert world.spy.calls["upsert"] == 2
+    assert world.spy.calls["create"] == 2  # both sides, conditionally
     assert (redeemed.user_id, redeemed.display_name) == ("alice", "Alice")
     assert await world.service.are_friends("alice", "bob")
     with pytest.raises(errors.NotFound) as used:
@@ -496,3 +508,93 @@ async def test_at_most_twenty_live_codes(world: World) -> None:
         await world.service.create_invite(ALICE)
     world.clock.now += timedelta(hours=25)  # expired codes free theirs
     await world.service.create_invite(ALICE)
+
+
+async def test_a_spent_code_cannot_refriend_after_an_unfriend(world: World) -> None:
+    invite = await world.service.create_invite(ALICE)
+    await world.service.redeem_invite(BOB, invite.code)
+    await world.service.remove(ALICE, "bob")  # alice ends it
+    # The code was one-time: bob repeating it must not make them friends again.
+    with pytest.raises(errors.NotFound):
+        await world.service.redeem_invite(BOB, invite.code)
+    assert not await world.service.are_friends("alice", "bob")
+    assert await world.friends(ALICE) == []
+
+
+async def test_redeem_failing_at_the_second_write_is_repaired_by_retry(faulty: World) -> None:
+    invite = await faulty.service.create_invite(ALICE)
+    faulty.fail_second_write()
+    with pytest.raises(errors.DependencyUnavailable):
+        await faulty.service.redeem_invite(BOB, invite.code)
+    faulty.spy.fail.clear()
+    assert not await faulty.service.are_friends("alice", "bob")
+    assert (await faulty.service.redeem_invite(BOB, invite.code)).user_id == "alice"
+    assert await faulty.service.are_friends("alice", "bob")
+
+
+class CancelDuringAccept(SqliteStore):
+    """Once `armed`, the next ReadMany of friends is followed by the requester cancelling (both
+    sides deleted) before the accepter writes: the accepter acts on a stale view."""
+
+    armed = False
+
+    async def read_many(self, container: str, keys: Any) -> list[Doc]:
+        found = await super().read_many(container, keys)
+        if self.armed and container == "friends":
+            self.armed = False
+            await super().delete("friends", "bob", friend_doc_id("alice"))
+            await super().delete("friends", "alice", friend_doc_id("bob"))
+        return found
+
+
+async def test_an_accept_racing_a_cancel_does_not_make_friends(tmp_path: Path) -> None:
+    store = CancelDuringAccept(tmp_path / "s.sqlite")
+    service = FriendsService(store)
+    for caller in (ALICE, BOB):
+        await store.upsert(
+            "users",
+            {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
+        )
+    assert await service.request(ALICE, "bob") == "outgoing"
+    store.armed = True
+    # bob read alice's request, then alice cancelled it: bob's accept must not resurrect it.
+    await service.request(BOB, "alice")
+    assert not await service.are_friends("alice", "bob")
+    accepted = await service.list_friends(ALICE, "accepted", 10, None)
+    assert accepted.items == []
+    await store.close()
+
+
+class BlockDuringRedeem(SqliteStore):
+    """Once `armed`, the next ReadMany of users is followed by alice blocking bob."""
+
+    armed = False
+
+    async def read_many(self, container: str, keys: Any) -> list[Doc]:
+        found = await super().read_many(container, keys)
+        if self.armed and container == "users":
+            self.armed = False
+            blocked = {**_doc("alice", "bob", "blocked"), "displayName": ""}
+            await super().upsert("friends", blocked)
+        return found
+
+
+async def test_a_redeem_racing_a_block_does_not_overwrite_it(tmp_path: Path) -> None:
+    store = BlockDuringRedeem(tmp_path / "s.sqlite")
+    service = FriendsService(store)
+    for caller in (ALICE, BOB):
+        await store.upsert(
+            "users",
+            {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
+        )
+    invite = await service.create_invite(ALICE)
+    store.armed = True
+    # bob checked for blocks, then alice blocked him: his redeem must not replace her block.
+    with pytest.raises(errors.NotFound):
+        await service.redeem_invite(BOB, invite.code)
+    assert not await service.are_friends("alice", "bob")
+    mine = await store.read("friends", "alice", friend_doc_id("bob"))
+    assert mine is not None
+    assert mine["status"] == "blocked"
+    assert (await service.list_friends(BOB, "accepted", 10, None)).items == []
+    await store.close()
