@@ -589,17 +589,41 @@ class ClubsService:
             return leftover
         club = snap.club
         if club["ownerId"] == user_id:
-            successor = await self._longest_standing_other(club_id, user_id)
-            if successor is None:
-                await self._delete_club(club)  # the last member leaving deletes the club
-                return True
+            handed = await self._hand_over(club, user_id)
+            if handed is None:
+                return True  # the last member leaving deleted the club
+            club = handed
+        await self._remove(club, user_id)
+        # The owner may have chosen this user as successor while they were leaving: read the
+        # club once more and hand over again. With the owner's own check in `_hand_over` (the
+        # successor's member document read after the hand-over is written), one of the two
+        # leavers always sees the other's write, so a club never stays with a departed owner.
+        fresh = cast(ClubDoc | None, await self._store.read(CLUBS, club_id, CLUB_DOC))
+        if fresh is not None and not fresh["deleted"] and fresh["ownerId"] == user_id:
+            await self._hand_over(fresh, user_id)
+        return True
 
-            def hand_over(doc: ClubDoc) -> ClubDoc:
-                return {**doc, "ownerId": successor} if doc["ownerId"] == user_id else doc
+    async def _hand_over(self, club: ClubDoc, user_id: str) -> ClubDoc | None:
+        """Ownership passes from `user_id` to the longest-standing other member; with none,
+        the club is deleted (None). Chosen again if the successor left meanwhile."""
+        leaving, owner = {user_id}, user_id
+        for _ in range(_ATTEMPTS):
+            successor = await self._longest_standing_other(club["clubId"], leaving)
+            if successor is None:
+                await self._delete_club(club)
+                return None
+
+            def hand_over(doc: ClubDoc, old: str = owner, new: str = successor) -> ClubDoc:
+                return {**doc, "ownerId": new} if doc["ownerId"] == old else doc
 
             club = await self._update_club(club, hand_over)
-        await self._remove(club, user_id)
-        return True
+            if club["ownerId"] != successor:
+                return club  # settled by someone else first
+            if await self._store.read(CLUBS, club["clubId"], member_doc_id(successor)):
+                return club
+            leaving.add(successor)  # they left as they were chosen: hand over from them
+            owner = successor
+        raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _remove(self, club: ClubDoc, user_id: str) -> None:
         """Member document first (the call is out of reach at once), then the count, then the
@@ -617,12 +641,12 @@ class ClubsService:
         await self._store.delete(MEMBERSHIPS, user_id, club_id)
         await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
 
-    async def _longest_standing_other(self, club_id: str, user_id: str) -> str | None:
+    async def _longest_standing_other(self, club_id: str, leaving: set[str]) -> str | None:
         page = await self._store.query(
-            CLUBS, club_id, where={"type": "member"}, order_by="joinedAt", limit=2
+            CLUBS, club_id, where={"type": "member"}, order_by="joinedAt", limit=len(leaving) + 1
         )
         others = [cast(MemberDoc, d)["userId"] for d in page.items]
-        return next((other for other in others if other != user_id), None)
+        return next((other for other in others if other not in leaving), None)
 
     async def _delete_club(self, club: ClubDoc) -> None:
         """Mark deleted (everyone sees 404 from now on), then remove the call, every member

@@ -382,3 +382,40 @@ async def test_a_removal_that_failed_part_way_leaves_the_member_count_right(
     spy_of(store).fail.clear()
     await clubs.remove_member("alice", club.club_id, "bob")
     assert (await clubs.get_club("alice", club.club_id)).member_count == 1
+
+
+@pytest.mark.parametrize("bob_leaves", ["after_the_choice", "after_the_hand_over"])
+async def test_owner_and_chosen_successor_leaving_together_never_leave_a_departed_owner(
+    clubs: ClubsService, store: DocumentStore, clock: Clock, bob_leaves: str
+) -> None:
+    club = await clubs.create_club("alice", "Chess", "open")
+    for user in ("bob", "carol"):
+        clock.now += timedelta(minutes=1)  # bob is the longest-standing member after alice
+        await clubs.join(user, club.club_id)
+    inner_query, inner_replace = store.query, store.replace
+    interleaved: list[str] = []
+
+    async def bob_leaves_now() -> None:
+        if not interleaved:
+            interleaved.append("bob")
+            await clubs.remove_member("bob", club.club_id, "bob")
+
+    async def query(*args: object, **kwargs: object) -> object:
+        page = await inner_query(*args, **kwargs)  # type: ignore[arg-type]
+        if bob_leaves == "after_the_choice" and kwargs.get("order_by") == "joinedAt":
+            await bob_leaves_now()  # alice has just chosen bob as her successor
+        return page
+
+    async def replace(container: str, doc: dict[str, object], etag: str) -> object:
+        saved = await inner_replace(container, doc, etag)
+        if bob_leaves == "after_the_hand_over" and doc.get("ownerId") == "bob":
+            await bob_leaves_now()  # the club is bob's now, and he is on his way out
+        return saved
+
+    store.query = query  # type: ignore[method-assign,assignment]
+    store.replace = replace  # type: ignore[method-assign,assignment]
+    await clubs.remove_member("alice", club.club_id, "alice")
+
+    assert interleaved == ["bob"]
+    view = await clubs.get_club("carol", club.club_id)
+    assert view.owner_id == "carol"  # the one member left owns it
