@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from switchboard.services.clubs import ClubsService
-from switchboard.services.friends import FriendsService
-from switchboard.services.health import HealthService
-from switchboard.services.identity import IdentityService, TokenPolicy
-from switchboard.services.meetings import MeetingsService
-from switchboard.services.phone import PhoneService
-from switchboard.services.push import CallEventService, PushService
+from typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
@@ -38,6 +30,9 @@ if TYPE_CHECKING:
     )
     from switchboard.services.caller import Caller
     from switchboard.services.chat import ChatService
+    from switchboard.services.clubs import ClubsService
+    from switchboard.services.friends import FriendsService
+    from switchboard.services.health import HealthService
     from switchboard.services.hooks import (
         ClubObserver,
         FriendshipObserver,
@@ -45,6 +40,10 @@ if TYPE_CHECKING:
         ProfileObserver,
         UserDataOwner,
     )
+    from switchboard.services.identity import IdentityService
+    from switchboard.services.meetings import MeetingsService
+    from switchboard.services.phone import PhoneService
+    from switchboard.services.push import CallEventService, PushService
     from switchboard.settings import Settings
 
 
@@ -82,6 +81,31 @@ class Adapters:
             sms_sender=build_sms_sender(settings),
             push_sender=build_push_sender(settings),
         )
+
+
+T = TypeVar("T")
+
+
+class _Later(Sequence[T]):
+    """A sequence built on first use: the identity service's hooks, so that building it does
+    not build (and import) every other capability's service."""
+
+    def __init__(self, build: Callable[[], Sequence[T]]) -> None:
+        self._build = build
+
+    @functools.cached_property
+    def _items(self) -> Sequence[T]:
+        return self._build()
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class Runtime:
@@ -153,6 +177,8 @@ class Runtime:
 
     @functools.cached_property
     def meetings(self) -> MeetingsService:
+        from switchboard.services.meetings import MeetingsService
+
         return MeetingsService(
             self.store, self.adapters.meeting_provider, observers=self.meeting_observers
         )
@@ -164,6 +190,8 @@ class Runtime:
 
     @functools.cached_property
     def clubs(self) -> ClubsService:
+        from switchboard.services.clubs import ClubsService
+
         return ClubsService(
             self.store,
             call_idle_hours=self.settings.call_idle_hours,
@@ -172,17 +200,23 @@ class Runtime:
 
     @functools.cached_property
     def identity(self) -> IdentityService:
+        from switchboard.services.identity import IdentityService, TokenPolicy
+
         return IdentityService(
             self.store,
             self.identity_provider,
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
-            user_data_owners=self.user_data_owners,
-            profile_observers=self.profile_observers,
+            # Built when first needed (an erase, a rename), not with the identity service: a
+            # new instance's first token then loads no other capability's service.
+            user_data_owners=_Later(lambda: self.user_data_owners),
+            profile_observers=_Later(lambda: self.profile_observers),
         )
 
     @functools.cached_property
     def friends(self) -> FriendsService:
+        from switchboard.services.friends import FriendsService
+
         return FriendsService(
             self.store,
             pstn_caller_id=self.settings.pstn_caller_id,
@@ -217,6 +251,8 @@ class Runtime:
 
     @functools.cached_property
     def push(self) -> PushService:
+        from switchboard.services.push import PushService
+
         # Resolved on use: the clubs service itself is built with this one as its observer.
         return PushService(
             self.store,
@@ -226,10 +262,14 @@ class Runtime:
 
     @functools.cached_property
     def call_events(self) -> CallEventService:
+        from switchboard.services.push import CallEventService
+
         return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
 
     @functools.cached_property
     def phone(self) -> PhoneService:
+        from switchboard.services.phone import PhoneService
+
         app_url = self.settings.public_app_url
         if app_url is None and not self.settings.running_in_azure:
             app_url = LOCAL_APP_URL  # the devserver serves the web client at its root
@@ -245,6 +285,8 @@ class Runtime:
 
     @functools.cached_property
     def health(self) -> HealthService:
+        from switchboard.services.health import HealthService
+
         return HealthService(self.store)
 
     # --- process ------------------------------------------------------------------------------

@@ -163,8 +163,9 @@ class IdentityService:
         profile_observers: Sequence[ProfileObserver] = (),
     ) -> None:
         self._store = store
-        self._user_data_owners = tuple(user_data_owners)
-        self._profile_observers = tuple(profile_observers)
+        # Kept as given and iterated at use: the runtime hands in sequences built on first use.
+        self._user_data_owners = user_data_owners
+        self._profile_observers = profile_observers
         self._identities = identities
         self._policy = policy
         self._clock = clock
