@@ -38,16 +38,9 @@ CREDENTIALS_CHECK = (
     "ACS_CONNECTION_STRING, or the managed identity and its role on the ACS resource"
 )
 
-# Retry behaviour of the SDK pipeline unless the caller overrides it through client kwargs.
-# Throttling and 5xx answers are NOT retried inside the request (retry_status=0): the SDK would
-# sleep for the service's Retry-After while the HTTP caller waits; instead they surface at once
-# as a 503 with that Retry-After. Connection failures get a couple of quick retries.
-DEFAULT_CLIENT_KWARGS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_status": 0,
-    "retry_backoff_factor": 0.4,
-    "retry_backoff_max": 2,
-}
+# The SDK pipeline's retries unless the caller overrides them (see the kit: no in-request
+# sleeping on throttling).
+DEFAULT_CLIENT_KWARGS = kit.ACS_CLIENT_KWARGS
 
 _T = TypeVar("_T")
 

@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from switchboard.errors import DependencyUnavailable
 
@@ -43,6 +43,17 @@ MAX_RETRY_AFTER_SECONDS = 300
 # Statuses that mean "try again later" rather than "your request is wrong": timeout, throttling
 # and every 5xx (checked separately).
 RETRYABLE_STATUS: frozenset[int] = frozenset({408, 429})
+
+# The SDK pipeline's retries for every ACS client (identity, SMS, chat) unless a caller overrides
+# them: throttling and 5xx are NOT retried inside the request (retry_status=0) — the SDK would
+# sleep for the service's Retry-After while the HTTP caller waits; they surface at once as a 503
+# with that Retry-After. Connection failures get a couple of quick retries.
+ACS_CLIENT_KWARGS: Mapping[str, Any] = {
+    "retry_total": 2,
+    "retry_status": 0,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 2,
+}
 
 StatusHook = Callable[["HttpResponseError"], None]
 

@@ -57,12 +57,7 @@ CREDENTIALS_CHECK = (
 # Wait out a 429 inside the request for at most this long in all: ACS's windows are 10 s, so one
 # wait usually clears it; more would hold the HTTP caller too long.
 DEFAULT_THROTTLE_BUDGET_SECONDS = 10.0
-DEFAULT_CLIENT_KWARGS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_status": 0,
-    "retry_backoff_factor": 0.4,
-    "retry_backoff_max": 2,
-}
+DEFAULT_CLIENT_KWARGS = kit.ACS_CLIENT_KWARGS
 
 TokenSource = Callable[[], Awaitable[tuple[str, IssuedToken]]]
 _T = TypeVar("_T")

@@ -35,12 +35,7 @@ CREDENTIALS_CHECK = (
 )
 # As for ACS Identity: throttling and 5xx surface at once as a 503 with the service's
 # Retry-After instead of the SDK sleeping while the HTTP caller waits.
-DEFAULT_CLIENT_KWARGS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_status": 0,
-    "retry_backoff_factor": 0.4,
-    "retry_backoff_max": 2,
-}
+DEFAULT_CLIENT_KWARGS = kit.ACS_CLIENT_KWARGS
 
 
 class AzureSmsSender:
