@@ -20,6 +20,7 @@ lists an owner's codes so the live-code limit and erase need no cross-partition 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import secrets
@@ -85,7 +86,7 @@ class InviteDoc(TypedDict):
     createdAt: str
     expiresAt: str
     used: bool
-    usedBy: str | None
+    usedBy: str | None  # `_redeemer(code, userId)`: a digest, so an erased redeemer leaves no id
     ttl: int  # seconds: Cosmos DB deletes it after expiry; expiry is enforced by `expiresAt`
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -405,7 +406,7 @@ class FriendsService:
         owner = invite["ownerId"]
         if owner == me:
             raise errors.OwnInvite("This is your own invite code; share it with someone else.")
-        if invite["used"] and invite["usedBy"] != me:
+        if invite["used"] and invite["usedBy"] != _redeemer(code, me):
             raise errors.NotFound(_NO_INVITE)
         mine, theirs = await self._pair(me, owner)
         if any(d is not None and d["status"] == "blocked" for d in (mine, theirs)):
@@ -424,7 +425,7 @@ class FriendsService:
             new_sides = [user for user, doc in ((owner, theirs), (me, mine)) if doc is None]
             if new_sides:
                 await self._check_limits(new_sides)
-            spent: InviteDoc = {**invite, "used": True, "usedBy": me}
+            spent: InviteDoc = {**invite, "used": True, "usedBy": _redeemer(code, me)}
             try:
                 await self._store.replace(INVITES, _untyped(spent), invite["_etag"])
             except (PreconditionFailed, DocumentNotFound):
@@ -585,3 +586,10 @@ def _untyped(doc: FriendDoc | InviteDoc | InviteIndexDoc) -> Doc:
 
 def _strip(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _redeemer(code: str, user_id: str) -> str:
+    """Who spent a code, as a digest: enough to let the same user finish a half-done redeem,
+    and nothing that names them once they are erased (the code is another user's document,
+    which their erase cannot find). Keyed by the code, so digests do not link across codes."""
+    return hashlib.sha256(f"{code}\x00{user_id}".encode()).hexdigest()

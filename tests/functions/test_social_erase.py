@@ -51,6 +51,10 @@ async def test_erase_leaves_nothing_of_the_user_in_friends_or_chat(
     await _ok(client, "POST", "/api/friends/invites", "zelda", 201)
     assert isinstance(spent, dict)
     await _ok(client, "POST", f"/api/friends/invites/{spent['code']}", "gus")
+    # and a code of someone else's that she redeemed (it stays theirs, spent, after her erase)
+    hers = await _ok(client, "POST", "/api/friends/invites", "carol", 201)
+    assert isinstance(hers, dict)
+    await _ok(client, "POST", f"/api/friends/invites/{hers['code']}", "zelda")
     # a club with its thread, another member in it
     club = await client.request(
         "POST",
