@@ -24,12 +24,12 @@ from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
+from tests.azure_transport import fake_connection_string
+
 COSMOS_ENDPOINT = "https://bench.documents.azure.com:443/"
 COSMOS_KEY = base64.b64encode(b"bench-cosmos-key-" * 4).decode()
 ACS_ENDPOINT = "https://bench.communication.azure.com/"
-ACS_CONNECTION_STRING = (
-    f"endpoint={ACS_ENDPOINT};accesskey={base64.b64encode(b'bench-acs-key-' * 4).decode()}"
-)
+ACS_CONNECTION_STRING = fake_connection_string(ACS_ENDPOINT.rstrip("/"))
 
 Answer = tuple[int, dict[str, Any] | None, dict[str, str]]
 

@@ -17,8 +17,10 @@ Error bodies follow CommunicationErrorResponse (Common/stable/2022-07-13/common.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
+import os
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -154,6 +156,15 @@ class MockTransport(AsyncHttpTransport):  # type: ignore[type-arg]
 # -- ACS Identity REST examples ----------------------------------------------------------------
 
 ENDPOINT = "https://test.communication.azure.com"
+
+
+def fake_connection_string(endpoint: str = ENDPOINT) -> str:
+    """An ACS connection string with a random key: what the SDKs parse and sign with, good for
+    nothing else. The one source of fake ACS credentials for the tests and the benchmark."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    return f"endpoint={endpoint}/;accesskey={key}"
+
+
 API_VERSION = "2023-10-01"
 # The identity of the REST examples.
 USER_ID = "8:acs:2dee53b4-368b-45b4-ab52-8493fb117652_00000005-14a2-493b-8a72-5a3a0d000081"

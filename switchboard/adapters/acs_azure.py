@@ -186,13 +186,7 @@ class AzureIdentityProvider:
     async def close(self) -> None:
         """Close the SDK client and the credential this provider created, if any."""
         client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-        credential = self._owned_credential() if self._owned_credential else None
-        if credential is not None:
-            close = getattr(credential, "close", None)
-            if close is not None:
-                await close()
+        await kit.close_client(client, self._owned_credential)
 
     # -- internals -----------------------------------------------------------------------------
 

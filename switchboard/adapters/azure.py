@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from switchboard.errors import DependencyUnavailable
 
@@ -200,3 +200,21 @@ def sdk_errors(
                 dependency, retry_after=DEFAULT_RETRY_AFTER_SECONDS
             ) from None
         raise
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def close_client(
+    client: _Closable | None,
+    owned_credential: Callable[[], AsyncTokenCredential | None] | None,
+) -> None:
+    """Close an adapter's SDK client, then the credential the adapter created itself (if any:
+    a credential handed in belongs to whoever made it)."""
+    if client is not None:
+        await client.close()
+    credential = owned_credential() if owned_credential else None
+    close = getattr(credential, "close", None)
+    if close is not None:
+        await close()

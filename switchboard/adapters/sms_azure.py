@@ -120,13 +120,7 @@ class AzureSmsSender:
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-        credential = self._owned_credential() if self._owned_credential else None
-        if credential is not None:
-            close = getattr(credential, "close", None)
-            if close is not None:
-                await close()
+        await kit.close_client(client, self._owned_credential)
 
     def _sdk_client(self) -> SmsClient:
         if self._client is None:
