@@ -32,6 +32,8 @@ CONTAINERS: Mapping[str, int | None] = {
     "threads": None,
     "devices": None,
     "system": None,
+    # Durable follow-up work (services/reactions.py); drained by the change feed in Azure.
+    "work": None,
 }
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from switchboard.services.meetings import MeetingsService
     from switchboard.services.phone import PhoneService
     from switchboard.services.push import CallEventService, PushService
+    from switchboard.services.reactions import Reactor, Reconciler, Work
     from switchboard.settings import Settings
 
 
@@ -150,6 +151,33 @@ class Runtime:
     @functools.cached_property
     def push_sender(self) -> PushSender | None:
         return self.adapters.push_sender or build_push_sender(self.settings)
+
+    # --- the reaction layer --------------------------------------------------------------------
+
+    @functools.cached_property
+    def work(self) -> Work:
+        """Durable follow-up work: services record what must follow a change (reactions.py)."""
+        from switchboard.services.reactions import Work
+
+        return Work(self.store)
+
+    @functools.cached_property
+    def reactions(self) -> dict[str, Reconciler]:
+        """THE table of the reaction layer: which reconciler each kind of work runs.
+
+        A change records work of a kind (`work.following((kind, key))`); the reactor runs the
+        reconciler named here with the key. Every reconciler is idempotent and level-triggered:
+        it reads the truth and makes the copies agree. A failure is retried with backoff
+        (2, 4, 8 … s, at most 5 min) and parked after 8 attempts (logged; counted in health).
+        docs/reactions.md explains each kind.
+        """
+        return {}
+
+    @functools.cached_property
+    def reactor(self) -> Reactor:
+        from switchboard.services.reactions import Reactor
+
+        return Reactor(self.store, self.reactions, self.work)
 
     # --- services -----------------------------------------------------------------------------
 
