@@ -62,6 +62,13 @@ class UnknownUsers(InvalidInput):
     code = "unknown_users"
 
 
+class InvalidText(InvalidInput):
+    """A name or subject with invisible or direction-changing characters (switchboard.text)."""
+
+    title = "Invalid text"
+    code = "invalid_text"
+
+
 class UnsupportedMediaType(SwitchboardError):
     status = 415
     title = "Unsupported media type"
@@ -236,6 +243,15 @@ class OwnInvite(InvalidInput):
 class InvalidPhoneNumber(InvalidInput):
     title = "Invalid phone number"
     code = "invalid_phone_number"
+
+
+class PhoneNumberNotAllowed(InvalidInput):
+    """A valid number this server does not send SMS to: a premium-rate, shared-cost, personal
+    or non-geographic (satellite, international network) number, or one outside
+    SMS_ALLOWED_COUNTRIES."""
+
+    title = "Phone number not allowed"
+    code = "phone_number_not_allowed"
 
 
 class InvalidCode(InvalidInput):

@@ -306,6 +306,7 @@ class Runtime:
             self.adapters.sms_sender,
             lambda: self.identity,  # late: identity lists this service among its data owners
             daily_invites=self.settings.sms_daily_limit,
+            allowed_countries=self.settings.sms_countries,
             app_url=app_url,
             club_access=self.clubs.require_member,
             meeting_access=self.meetings.require_participant,

@@ -205,11 +205,19 @@ class MeetingsSettings(PlatformSettings):
 
 
 class SmsSettings(PlatformSettings):
-    """Phone numbers and SMS: the sender, the caller id and the per-user daily limit."""
+    """Phone numbers and SMS: the sender, the caller id, the per-user daily limit and the
+    countries codes and invitations may go to.
+
+    `SMS_ALLOWED_COUNTRIES`: ISO 3166 codes, comma-separated (`US,CA`), or `*` for every country.
+    Unset: the country of `SMS_FROM` when it is a phone number; a short code or an alphanumeric
+    sender id names no country, so the setting is then required. Without SMS_FROM (the embedded
+    mode's local outbox, which sends nothing and costs nothing) every country is allowed.
+    """
 
     sms_daily_limit: int = Field(20, ge=0, le=10_000)
     sms_from: str | None = None
     pstn_caller_id: str | None = None
+    sms_allowed_countries: str | None = None
 
     @field_validator("sms_from")
     @classmethod
@@ -231,7 +239,16 @@ class SmsSettings(PlatformSettings):
             )
         if self.public_app_url and not _is_secure_url(self.public_app_url):
             raise _setting_error("PUBLIC_APP_URL", "must be an https URL (http only on localhost)")
+        if self.sms_allowed_countries is not None or self.sms_from:
+            _allowed_countries(self.sms_allowed_countries, self.sms_from)  # raises if bad
         return self
+
+    @property
+    def sms_countries(self) -> frozenset[str] | None:
+        """The ISO codes of the countries SMS may go to; None: every country."""
+        if self.sms_allowed_countries is None and not self.sms_from:
+            return None
+        return _allowed_countries(self.sms_allowed_countries, self.sms_from)
 
     @property
     def uses_azure_sms(self) -> bool:
@@ -309,6 +326,37 @@ class Settings(
 
 
 _SMS_SENDER = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+
+def _allowed_countries(setting: str | None, sms_from: str | None) -> frozenset[str] | None:
+    """SMS_ALLOWED_COUNTRIES as a set of ISO codes (None for `*`), else SMS_FROM's country."""
+    import phonenumbers  # only when SMS is configured: its metadata costs start-up time
+
+    if setting is None:
+        parsed = None
+        if sms_from and sms_from.startswith("+"):
+            try:
+                parsed = phonenumbers.parse(sms_from, None)
+            except phonenumbers.NumberParseException:
+                parsed = None
+        region = phonenumbers.region_code_for_number(parsed) if parsed else None
+        if region is None or region == "001":
+            raise _setting_error(
+                "SMS_ALLOWED_COUNTRIES",
+                "is required when SMS_FROM is not a phone number of one country (a short code "
+                "or a sender id): give ISO country codes (US,CA) or * for every country",
+            )
+        return frozenset({region})
+    if setting.strip() == "*":
+        return None
+    codes = [part.strip().upper() for part in setting.split(",") if part.strip()]
+    unknown = [c for c in codes if c not in phonenumbers.SUPPORTED_REGIONS]
+    if not codes or unknown:
+        raise _setting_error(
+            "SMS_ALLOWED_COUNTRIES",
+            "must be ISO 3166 country codes, comma-separated (US,CA), or * for every country",
+        )
+    return frozenset(codes)
 
 
 def _is_secure_url(url: str) -> bool:

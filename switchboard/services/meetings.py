@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from switchboard import errors
 from switchboard.ports import Doc, DocumentStore, MeetingProvider, OnlineMeeting, PreconditionFailed
 from switchboard.services.caller import Caller
+from switchboard.services.friends import FRIENDS, friend_doc_id
 from switchboard.services.hooks import MeetingObserver
 
 log = logging.getLogger("switchboard.meetings")
@@ -237,14 +238,22 @@ class MeetingsService:
         return view
 
     async def _checked_invitees(self, organizer_id: str, invitees: Sequence[str]) -> list[str]:
-        """Invitees once each, the organizer left out; every one an existing user (else 400)."""
+        """Invitees once each, the organizer left out; every one an existing user who has not
+        blocked the organizer (else 400). A user who blocked the organizer gets the answer an
+        unknown id gets, so the organizer learns nothing of the block (DESIGN §6).
+
+        Store: 2 read_many, together (the profiles, and each invitee's side of the relation)."""
         guests = [u for u in dict.fromkeys(invitees) if u != organizer_id]
         if len(guests) > MAX_INVITEES:
             raise errors.InvalidInput(f"invitees: at most {MAX_INVITEES} users", field="invitees")
         if not guests:
             return guests
-        found = await self._store.read_many(USERS, [(u, u) for u in guests])
-        known = {doc["id"] for doc in found}
+        found, relations = await asyncio.gather(
+            self._store.read_many(USERS, [(u, u) for u in guests]),
+            self._store.read_many(FRIENDS, [(u, friend_doc_id(organizer_id)) for u in guests]),
+        )
+        blocking = {doc["pk"] for doc in relations if doc.get("status") == "blocked"}
+        known = {doc["id"] for doc in found} - blocking
         unknown = [u for u in guests if u not in known]
         if unknown:
             raise errors.UnknownUsers(

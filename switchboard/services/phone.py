@@ -9,13 +9,21 @@ cross-partition query and no phone number is ever a key (keys reach URLs and SDK
   daily limits), the messages they caused (so an erase finds them) and which number they own.
 - `phone/n-<hash>/number` (`NumberDoc`), one per number ever used, keyed by a hash of its E.164
   form: who verified it (the uniqueness record behind 409 `phone_in_use`), whether its owner
-  opted out (STOP), and the recent code sends to it (the per-number limits).
+  opted out (STOP), and the recent code and invitation sends to it (the per-number limits, which
+  hold whoever sends: each code send is kept with a digest of its requester, keyed by the
+  number, so one stranger spends only a share of the number's allowance).
 - `phone/m-<hash>/message` (`MessageDoc`), one per message, keyed by a hash of the SMS service's
   message id: what a delivery report updates. It keeps the recipient masked, never in full.
 
 The full number is kept in one place: the owner's profile (`users`), shown to the owner and, as
 `pstn.to`, to their accepted friends. Log lines carry numbers masked to their last 4 digits and
 never a code.
+
+SMS abuse (docs/security.md): codes and invitations go only to numbers of a country in
+SMS_ALLOWED_COUNTRIES and never to premium-rate, shared-cost, personal or non-geographic
+(satellite, international network) numbers, the targets of SMS pumping; a number gets at most
+`CODES_PER_NUMBER` codes and `INVITES_PER_NUMBER` invitations a day whoever asks, and one
+requester at most `CODES_PER_REQUESTER` of its codes. A 429 never says which limit a number hit.
 """
 
 from __future__ import annotations
@@ -56,8 +64,14 @@ CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
 RESEND_INTERVAL = timedelta(minutes=1)
-CODES_PER_DAY = 5
+CODES_PER_DAY = 5  # per user, whatever the numbers
+CODES_PER_NUMBER = 10  # per number and day, whoever asks: the flood limit
+CODES_PER_REQUESTER = 3  # per number, day and requester: no stranger spends the owner's share
+INVITES_PER_NUMBER = 3  # SMS invitations per number and day, whoever sends them
 DAY = timedelta(days=1)
+# How far ahead of our clock an event's own timestamp may be (clock skew): a later one is forged
+# or broken, and would make every real event after it look older.
+FUTURE_SKEW = timedelta(minutes=5)
 # Message records (and the user's list of them) are kept this long: delivery reports come
 # within hours; after that a record only answers "what happened to my invitation".
 MESSAGE_RETENTION = timedelta(days=30)
@@ -72,6 +86,19 @@ OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 )
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+
+# What a delivery report says when the recipient blocked the app's number (ACS applies STOP
+# itself and refuses further messages): the number is then opted out here too.
+SENDER_BLOCKED = "sender blocked for given recipient"
+# Kinds of number no code or invitation goes to (phonenumbers.PhoneNumberType values): premium
+# rate and shared cost (their operators share the fee: SMS pumping) and personal numbers (UK 070,
+# forwarded anywhere at the caller's cost). Non-geographic numbers (region "001": +870 Inmarsat,
+# +881 satellite, +882/+883 international networks, +979 international premium rate, +800/+808
+# international freephone and shared cost) are refused by their region.
+_PUMPING_TYPES = frozenset({4, 5, 7})  # PREMIUM_RATE, SHARED_COST, PERSONAL_NUMBER
+NON_GEOGRAPHIC_REGION = "001"
+_BUSY_CODES = "Too many codes asked for right now; try again later."
+_BUSY_INVITES = "Too many SMS invitations right now; try again later."
 
 DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
@@ -109,15 +136,21 @@ class UserPhoneDoc(TypedDict):
     _ts: NotRequired[int]
 
 
+class NumberSend(TypedDict):
+    at: str
+    by: str  # `requester_digest(number key, user id)`: whose allowance the send spent
+
+
 class NumberDoc(TypedDict):
-    """`phone/n-<hash>/number`: one number's owner, opt-out and recent code sends."""
+    """`phone/n-<hash>/number`: one number's owner, opt-out and recent sends."""
 
     id: str
     pk: str
     ownerId: str | None
     optedOut: bool
-    codeSends: list[str]
+    codeSends: list[NumberSend]
     updatedAt: str
+    inviteSends: NotRequired[list[str]]
     # The receivedTimestamp of the STOP/START that set `optedOut`: an older one arriving late
     # (Event Grid keeps no order) does not undo it.
     optChangedAt: NotRequired[str]
@@ -163,19 +196,68 @@ def message_key(message_id: str) -> str:
     return "m-" + hashlib.sha256(f"switchboard-message:{message_id}".encode()).hexdigest()[:40]
 
 
-def parse_number(raw: str, field: str) -> str:
-    """`raw` as E.164 if `phonenumbers` accepts it as a valid number; else 400."""
+def requester_digest(key: str, user_id: str) -> str:
+    """Who spent a send to the number `key`: keyed by the number, so the digest names nobody
+    elsewhere, and kept only as long as the send counts (a day)."""
+    return hashlib.sha256(f"{key}\x00{user_id}".encode()).hexdigest()[:16]
+
+
+def _parsed(raw: str) -> Any:
     import phonenumbers  # ~30 ms of metadata: loaded on the first SMS request, not at import
 
     try:
-        parsed = phonenumbers.parse(raw, None)
+        return phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
-        parsed = None
+        return None
+
+
+def parse_number(raw: str, field: str) -> str:
+    """`raw` as E.164 if `phonenumbers` accepts it as a valid number; else 400."""
+    import phonenumbers
+
+    parsed = _parsed(raw)
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise errors.InvalidPhoneNumber(
             f"{field}: not a valid phone number; give it in E.164 form (+14255550123)",
             field=field,
         )
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def sendable_number(raw: str, field: str, countries: frozenset[str] | None) -> str:
+    """`raw` as E.164 if a code or an invitation may go to it: a valid number of an allowed
+    country (`countries`, ISO codes; None: any) that is no SMS-pumping target; else 400."""
+    import phonenumbers
+
+    number = parse_number(raw, field)
+    parsed = phonenumbers.parse(number, None)
+    region = phonenumbers.region_code_for_number(parsed)
+    if region == NON_GEOGRAPHIC_REGION or phonenumbers.number_type(parsed) in _PUMPING_TYPES:
+        raise errors.PhoneNumberNotAllowed(
+            f"{field}: SMS does not go to premium-rate, shared-cost, personal or "
+            "non-geographic (satellite, international network) numbers",
+            field=field,
+        )
+    if countries is not None and region not in countries:
+        raise errors.PhoneNumberNotAllowed(
+            f"{field}: this server sends SMS only to numbers of {', '.join(sorted(countries))}",
+            field=field,
+        )
+    return number
+
+
+def inbound_number(raw: str) -> str | None:
+    """An inbound message's sender as E.164, or None. ACS sends it with or without its `+`
+    (the published SMSReceived sample has "from": "15555555555"); a possible number is enough,
+    as it only finds the number's record (an opt-out must never be lost to a validity rule)."""
+    import phonenumbers
+
+    text = raw.strip()
+    if text.isdigit():
+        text = "+" + text
+    parsed = _parsed(text)
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        return None
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -213,6 +295,7 @@ class PhoneService:
         profiles: Callable[[], PhoneProfiles],
         *,
         daily_invites: int = 20,
+        allowed_countries: frozenset[str] | None = None,
         app_url: str | None = None,
         club_access: Access | None = None,
         meeting_access: Access | None = None,
@@ -222,6 +305,7 @@ class PhoneService:
         self._sender = sender
         self._profiles = profiles
         self._daily_invites = daily_invites
+        self._countries = allowed_countries
         self._app_url = app_url.rstrip("/") if app_url else None
         self._club_access = club_access
         self._meeting_access = meeting_access
@@ -236,7 +320,7 @@ class PhoneService:
         code); SMS: 1 send.
         """
         self._require_sender()
-        number = parse_number(raw_number, "phoneNumber")
+        number = sendable_number(raw_number, "phoneNumber", self._countries)
         key = number_key(number)
         now = self._clock()
         user, record = await self._read_user_and_number(caller.user_id, key)
@@ -247,11 +331,12 @@ class PhoneService:
             raise errors.RecipientOptedOut(
                 "phoneNumber: this number has opted out of SMS (reply START to opt back in)."
             )
-        _check_rate(user["codeSends"] if user else [], now, "code")
-        _check_rate(record["codeSends"] if record else [], now, "code to this number")
+        by = requester_digest(key, caller.user_id)
+        _check_rate(user["codeSends"] if user else [], now)
+        _check_number_codes(record, now, by)
         stamp = now.isoformat()
         user = await self._reserve_user_send(caller.user_id, user, "codeSends", stamp)
-        await self._reserve_number_send(key, record, stamp)
+        await self._reserve_number_send(caller.user_id, key, record, stamp, by)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         text = f"Your Switchboard code is {code}. It expires in 10 minutes."
         result = await self._send(caller.user_id, number, text, TAG_VERIFICATION, stamp, key)
@@ -342,7 +427,7 @@ class PhoneService:
             raise errors.SmsNotConfigured(
                 "SMS invitations need PUBLIC_APP_URL (the app's address for join links)."
             )
-        to = parse_number(raw_to, "to")
+        to = sendable_number(raw_to, "to", self._countries)
         if club_id is not None:
             await _check_access(self._club_access, caller.user_id, club_id, "club")
             link = f"{self._app_url}/?clubId={quote(club_id, safe='')}"
@@ -364,8 +449,10 @@ class PhoneService:
                 f"At most {self._daily_invites} SMS invitations a day.",
                 retry_after=max(1, int(wait) + 1),
             )
+        _check_number_invites(record, now)
         stamp = now.isoformat()
         user = await self._reserve_user_send(caller.user_id, user, "inviteSends", stamp)
+        await self._reserve_number_invite(caller.user_id, key, record, stamp)
         name = _plain_name(caller.name)
         text = f"{name} invites you to join {what} on Switchboard: {link} Reply STOP to opt out."
         result = await self._send(caller.user_id, to, text, TAG_INVITE, stamp, key)
@@ -388,6 +475,11 @@ class PhoneService:
         if not isinstance(data, Mapping):
             log.warning("SMS event %s without a data object: ignored", safe(event_type, 80))
             return
+        received = _moment(_field(data, "receivedTimestamp"))
+        if received is not None and received > self._clock() + FUTURE_SKEW:
+            # A forged START dated 2099 would otherwise make every real STOP look older.
+            log.warning("SMS event %s dated in the future: skipped", safe(event_type, 80))
+            return
         if event_type == DELIVERY_REPORT:
             await self._delivery_report(data)
         elif event_type == SMS_RECEIVED:
@@ -403,6 +495,8 @@ class PhoneService:
             return
         details = _field(data, "deliveryStatusDetails")
         received = _moment(_field(data, "receivedTimestamp"))
+        if details and SENDER_BLOCKED in details.lower():
+            await self._recipient_blocked(_field(data, "to"), received)
         key = message_key(message_id)
         for _ in range(_WRITE_ATTEMPTS):
             doc = await self._store.read(PHONE, key, MESSAGE_DOC_ID)
@@ -429,6 +523,16 @@ class PhoneService:
             return
         raise errors.DependencyUnavailable("store", retry_after=1)
 
+    async def _recipient_blocked(self, recipient: str | None, received: datetime | None) -> None:
+        """The recipient blocked the app's number (STOP, applied by ACS): opted out here too, so
+        no code or invitation is sent to it again until a START."""
+        number = inbound_number(recipient) if recipient else None
+        if number is None:
+            log.warning("a 'sender blocked' delivery report without a usable recipient")
+            return
+        if await self._set_opt_out(number, True, received):
+            log.info("%s blocked the sender: opted out of SMS", mask_number(number))
+
     async def _received(self, data: Mapping[str, Any]) -> None:
         sender = _field(data, "from")
         text = (_field(data, "message") or "").strip().upper()
@@ -442,12 +546,19 @@ class PhoneService:
         else:
             log.info("inbound SMS from %s is no keyword: ignored", safe(mask_number(sender), 32))
             return
-        try:
-            number = parse_number(sender, "from")
-        except errors.InvalidPhoneNumber:
+        number = inbound_number(sender)
+        if number is None:
             log.warning("inbound SMS from an unparseable sender: ignored")
             return
         received = _moment(_field(data, "receivedTimestamp"))
+        if not await self._set_opt_out(number, opted_out, received):
+            log.info("inbound %s older than the number's last keyword: ignored", text[:12])
+            return
+        log.info("%s opted %s of SMS", mask_number(number), "out" if opted_out else "back in")
+
+    async def _set_opt_out(self, number: str, opted_out: bool, received: datetime | None) -> bool:
+        """Record an opt-out (or back in) dated `received`; False when a later keyword already
+        decided (Event Grid keeps no order)."""
         applied: list[bool] = []
 
         def opt(doc: NumberDoc) -> NumberDoc:
@@ -465,10 +576,7 @@ class PhoneService:
             return changed
 
         await self._update_number(number_key(number), opt)
-        if not applied:
-            log.info("inbound %s older than the number's last keyword: ignored", text[:12])
-            return
-        log.info("%s opted %s of SMS", mask_number(number), "out" if opted_out else "back in")
+        return bool(applied)
 
     # --- erase --------------------------------------------------------------------------------
 
@@ -592,6 +700,7 @@ class PhoneService:
                 "optedOut": False,
                 "codeSends": [],
                 "updatedAt": "",
+                "inviteSends": [],
             }
             if check is not None:
                 check(base)
@@ -622,7 +731,7 @@ class PhoneService:
 
         def check(doc: UserPhoneDoc) -> None:  # again, on what a racing request left
             if field == "codeSends":
-                _check_rate(doc["codeSends"], now, "code")
+                _check_rate(doc["codeSends"], now)
             elif len(_within(doc["inviteSends"], now, DAY)) >= self._daily_invites:
                 raise errors.TooManyRequests(
                     f"At most {self._daily_invites} SMS invitations a day.", retry_after=60
@@ -634,17 +743,48 @@ class PhoneService:
 
         return await self._update_user(user_id, user, add, check)
 
-    async def _reserve_number_send(self, key: str, record: NumberDoc | None, stamp: str) -> None:
+    async def _reserve_number_send(
+        self, user_id: str, key: str, record: NumberDoc | None, stamp: str, by: str
+    ) -> None:
         now = datetime.fromisoformat(stamp)
 
-        def check(doc: NumberDoc) -> None:
-            _check_rate(doc["codeSends"], now, "code to this number")
+        def add(doc: NumberDoc) -> NumberDoc:
+            kept = [s for s in _number_sends(doc) if _counts(s["at"], now)]
+            return {**doc, "codeSends": [*kept, {"at": stamp, "by": by}]}
+
+        await self._reserve_number(
+            user_id, key, record, stamp, add, lambda doc: _check_number_codes(doc, now, by)
+        )
+
+    async def _reserve_number_invite(
+        self, user_id: str, key: str, record: NumberDoc | None, stamp: str
+    ) -> None:
+        now = datetime.fromisoformat(stamp)
 
         def add(doc: NumberDoc) -> NumberDoc:
-            kept = [s.isoformat() for s in _within(doc["codeSends"], now, DAY)]
-            return {**doc, "codeSends": [*kept, stamp]}
+            kept = [s.isoformat() for s in _within(doc.get("inviteSends", []), now, DAY)]
+            return {**doc, "inviteSends": [*kept, stamp]}
 
-        await self._update_number(key, add, record, read_first=False, check=check)
+        await self._reserve_number(
+            user_id, key, record, stamp, add, lambda doc: _check_number_invites(doc, now)
+        )
+
+    async def _reserve_number(
+        self,
+        user_id: str,
+        key: str,
+        record: NumberDoc | None,
+        stamp: str,
+        add: Callable[[NumberDoc], NumberDoc],
+        check: Callable[[NumberDoc], None],
+    ) -> None:
+        """Count a send against the number, checked again on what a racing request left; when
+        that check refuses, the caller's own reservation (already written) is given back."""
+        try:
+            await self._update_number(key, add, record, read_first=False, check=check)
+        except errors.TooManyRequests:
+            await self._unreserve(user_id, key, stamp)
+            raise
 
     async def _unreserve(self, user_id: str, key: str, stamp: str) -> None:
         """Best effort: a send the SMS service never took does not count against the limits."""
@@ -661,7 +801,11 @@ class PhoneService:
             if await self._read_number(key) is not None:
                 await self._update_number(
                     key,
-                    lambda doc: {**doc, "codeSends": [s for s in doc["codeSends"] if s != stamp]},
+                    lambda doc: {
+                        **doc,
+                        "codeSends": [s for s in _number_sends(doc) if s["at"] != stamp],
+                        "inviteSends": [s for s in doc.get("inviteSends", []) if s != stamp],
+                    },
                 )
         except errors.SwitchboardError:
             log.warning("could not release an SMS send reservation", exc_info=True)
@@ -703,18 +847,57 @@ def _within(stamps: list[str], now: datetime, window: timedelta) -> list[datetim
     return times
 
 
-def _check_rate(stamps: list[str], now: datetime, what: str) -> None:
-    """At most one send a minute and `CODES_PER_DAY` a day; 429 with the wait otherwise."""
+def _counts(stamp: str, now: datetime) -> bool:
+    return bool(_within([stamp], now, DAY))
+
+
+def _number_sends(doc: NumberDoc | None) -> list[NumberSend]:
+    """The code sends a number's record keeps (a bare time, as older records kept them, counts
+    against the number's limit and nobody's share)."""
+    sends: list[NumberSend] = []
+    for entry in doc["codeSends"] if doc else []:
+        if isinstance(entry, str):
+            sends.append({"at": entry, "by": ""})
+        elif isinstance(entry, dict) and isinstance(entry.get("at"), str):
+            sends.append({"at": entry["at"], "by": str(entry.get("by") or "")})
+    return sends
+
+
+def _check_number_codes(doc: NumberDoc | None, now: datetime, by: str) -> None:
+    """A number's flood limit: `CODES_PER_NUMBER` a day whoever asks, and no more than
+    `CODES_PER_REQUESTER` of them for one requester, so a stranger can spend only a share of
+    them and never lock the number's owner out. The answer names no number."""
+    recent = [
+        (at, send["by"]) for send in _number_sends(doc) for at in _within([send["at"]], now, DAY)
+    ]
+    mine = [at for at, who in recent if who == by]
+    for times, limit in ((mine, CODES_PER_REQUESTER), ([at for at, _ in recent], CODES_PER_NUMBER)):
+        if len(times) >= limit:
+            wait = (sorted(times)[len(times) - limit] + DAY - now).total_seconds()
+            raise errors.TooManyRequests(_BUSY_CODES, retry_after=max(1, int(wait) + 1))
+
+
+def _check_number_invites(doc: NumberDoc | None, now: datetime) -> None:
+    """At most `INVITES_PER_NUMBER` SMS invitations a day to one number, whoever sends them."""
+    recent = _within(doc.get("inviteSends", []) if doc else [], now, DAY)
+    if len(recent) >= INVITES_PER_NUMBER:
+        wait = (sorted(recent)[len(recent) - INVITES_PER_NUMBER] + DAY - now).total_seconds()
+        raise errors.TooManyRequests(_BUSY_INVITES, retry_after=max(1, int(wait) + 1))
+
+
+def _check_rate(stamps: list[str], now: datetime) -> None:
+    """The caller's own code allowance: one a minute and `CODES_PER_DAY` a day, whatever the
+    numbers; 429 with the wait otherwise."""
     recent = _within(stamps, now, DAY)
     if recent and now - max(recent) < RESEND_INTERVAL:
         wait = (max(recent) + RESEND_INTERVAL - now).total_seconds()
         raise errors.TooManyRequests(
-            f"One {what} a minute; try again shortly.", retry_after=max(1, int(wait) + 1)
+            "One code a minute; try again shortly.", retry_after=max(1, int(wait) + 1)
         )
     if len(recent) >= CODES_PER_DAY:
         wait = (min(recent) + DAY - now).total_seconds()
         raise errors.TooManyRequests(
-            f"At most {CODES_PER_DAY} of a {what} a day.", retry_after=max(1, int(wait) + 1)
+            f"At most {CODES_PER_DAY} codes a day.", retry_after=max(1, int(wait) + 1)
         )
 
 

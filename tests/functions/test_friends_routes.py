@@ -189,3 +189,29 @@ async def test_invites_over_the_wire(client: Client) -> None:
     )
     assert loser.body == unknown.body
     assert code not in unknown.body.decode()
+
+
+@pytest.mark.parametrize("blocker", ["owner", "redeemer"])
+async def test_a_blocked_user_cannot_redeem_the_blockers_invite_code(
+    client: Client, blocker: str
+) -> None:
+    """Bob holds Alice's code; a block either way, before he redeems it, makes it an unknown
+    code to him (the same 404 and body), spends nothing, and Carol still redeems it."""
+    alice, bob, carol = await _sign_in(client, "Alice", "Bob", "Carol")
+    code = (await client.request("POST", "/api/friends/invites", headers=alice)).json()["code"]
+    if blocker == "owner":
+        assert (await client.request("PUT", "/api/blocks/bob", headers=alice)).status == 204
+    else:
+        assert (await client.request("PUT", "/api/blocks/alice", headers=bob)).status == 204
+    refused = await client.request("POST", f"/api/friends/invites/{code}", headers=bob)
+    unknown = await client.request(
+        "POST", "/api/friends/invites/AAAAAAAAAAAAAAAAAAAAAA", headers=bob
+    )
+    assert refused.status == unknown.status == 404
+    assert refused.body == unknown.body
+    for who, other in ((alice, "bob"), (bob, "alice")):
+        listed = await client.request("GET", "/api/friends", headers=who)
+        assert other not in [f["userId"] for f in listed.json()["items"]]
+    redeemed = await client.request("POST", f"/api/friends/invites/{code}", headers=carol)
+    assert redeemed.status == 200
+    assert redeemed.json()["userId"] == "alice"

@@ -148,7 +148,8 @@ async def test_operations_per_create_and_per_agenda_read(meetings_client: Client
     )
     assert created.status == 201
     # 3 agenda entries, and chat lists the meeting's chat for the same 3 (organizer, invitees)
-    assert store.calls == {"read_many": 1, "create": 1, "upsert": 6}
+    # 2 read_many: the invitees' profiles and their side of the relation (a block), together
+    assert store.calls == {"read_many": 2, "create": 1, "upsert": 6}
     assert provider.calls == {"create_meeting": 1}
     store.calls.clear()
     day = await client.request("GET", "/api/meetings", headers=alice, params={"date": "2026-11-23"})
@@ -235,6 +236,50 @@ async def test_bad_meetings_are_400_and_store_nothing(
     calls = spy_of(client.runtime.store).calls
     assert calls["create"] == calls["upsert"] == 0
     assert spy_of(client.runtime.adapters.meeting_provider).calls == {}
+
+
+@pytest.mark.parametrize("path", ["/api/meetings", "/api/meetings/import"])
+async def test_a_blocked_user_cannot_put_the_blocker_on_a_meeting(
+    meetings_client: Client, path: str
+) -> None:
+    """Bob blocked Alice: to Alice, Bob is an unknown id (the same 400 `unknown_users`, the
+    same body), and nothing is written. Carol, whom Bob did not block, invites him."""
+    client = meetings_client
+    alice, bob, carol = await users(client, "alice", "bob", "carol")
+    assert (await client.request("PUT", "/api/blocks/alice", headers=bob)).status == 204
+    extra = {"joinUrl": SHORT} if path.endswith("import") else {}
+    answers = []
+    for who in ("bob", "ghost"):
+        spy_of(client.runtime.store).calls.clear()
+        resp = await client.request(
+            "POST", path, headers=alice, json_body=meeting_body(invitees=[who], **extra)
+        )
+        calls = spy_of(client.runtime.store).calls
+        assert calls["create"] == calls["upsert"] == calls["replace"] == 0
+        answers.append((resp.status, {**resp.json(), "detail": resp.json()["detail"][: -len(who)]}))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 400
+    assert answers[0][1]["code"] == "unknown_users"
+    ok = await client.request(
+        "POST", path, headers=carol, json_body=meeting_body(invitees=["bob", "alice"], **extra)
+    )
+    assert ok.status == 201
+    assert ok.json()["invitees"] == ["bob", "alice"]
+    # Bob's block is his own: Alice still invites Carol, and Bob may invite Alice.
+    mine = await client.request(
+        "POST", path, headers=alice, json_body=meeting_body(invitees=["carol"], **extra)
+    )
+    assert mine.status == 201
+    theirs = await client.request(
+        "POST", path, headers=bob, json_body=meeting_body(invitees=["alice"], **extra)
+    )
+    assert theirs.status == 201
+    # Unblocked, Bob is invitable again.
+    assert (await client.request("DELETE", "/api/blocks/alice", headers=bob)).status == 204
+    again = await client.request(
+        "POST", path, headers=alice, json_body=meeting_body(invitees=["bob"], **extra)
+    )
+    assert again.status == 201
 
 
 async def test_invitees_need_not_be_friends_and_the_organizer_is_not_invited(

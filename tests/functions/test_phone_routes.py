@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ from tests.proxies import spy_of
 
 ALICE_NUMBER = "+14255550123"
 BOB_NUMBER = "+14255550199"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 async def outbox_code(client: Client, to: str) -> str:
@@ -145,16 +157,69 @@ async def test_bob_can_use_neither_alices_code_nor_her_number(client: Client) ->
     assert alice_me["phoneNumber"] == ALICE_NUMBER
 
 
-async def test_the_per_number_limit_holds_across_users(client: Client) -> None:
-    alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
-    for who in (alice, bob):
+async def test_a_stranger_cannot_lock_the_numbers_owner_out(client: Client) -> None:
+    """Bob asks for codes to Alice's number until he is refused; Alice, and Carol after her,
+    still get theirs. Bob's 429 does not say "to this number"."""
+    from switchboard.services.phone import CODES_PER_REQUESTER
+
+    alice, bob, carol = (client.login(u, u.title()) for u in ("alice", "bob", "carol"))
+    clock = _Clock()
+    client.runtime.phone._clock = clock  # the minute between sends, without waiting
+    for _ in range(CODES_PER_REQUESTER):
         resp = await client.request(
-            "POST", "/api/me/phone", headers=who, json_body={"phoneNumber": ALICE_NUMBER}
+            "POST", "/api/me/phone", headers=bob, json_body={"phoneNumber": ALICE_NUMBER}
         )
-        assert resp.status in (202, 429)
-    # The per-number limit let only the first code through in this minute.
+        assert resp.status == 202, resp.body
+        clock.advance(minutes=2)
+    refused = await client.request(
+        "POST", "/api/me/phone", headers=bob, json_body={"phoneNumber": ALICE_NUMBER}
+    )
+    assert refused.status == 429
+    assert "number" not in refused.json()["detail"].lower()
+    assert int(refused.headers["retry-after"]) > 23 * 3600
+    assert (await verify_number(client, alice, ALICE_NUMBER))["phoneNumber"] == ALICE_NUMBER
+    clock.advance(minutes=2)
+    third = await client.request(
+        "POST", "/api/me/phone", headers=carol, json_body={"phoneNumber": ALICE_NUMBER}
+    )
+    assert third.status == 202
     items = (await client.request("GET", "/api/dev/outbox")).json()["items"]
-    assert len(items) == 1
+    assert len(items) == CODES_PER_REQUESTER + 2
+
+
+async def test_codes_and_invitations_refuse_pumping_targets(inviting: Client) -> None:
+    alice = inviting.login("alice", "Alice")
+    for path, body, field in [
+        ("/api/me/phone", {"phoneNumber": "+881631234567"}, "phoneNumber"),
+        ("/api/me/phone", {"phoneNumber": "+19005550100"}, "phoneNumber"),
+        ("/api/invites/sms", {"to": "+979123456789", "clubId": "club1"}, "to"),
+        ("/api/invites/sms", {"to": "+448712345678", "clubId": "club1"}, "to"),
+    ]:
+        resp = await inviting.request("POST", path, headers=alice, json_body=body)
+        assert resp.status == 400, resp.body
+        assert resp.json()["code"] == "phone_number_not_allowed"
+        assert resp.json()["field"] == field
+    assert (await inviting.request("GET", "/api/dev/outbox")).json()["items"] == []
+
+
+async def test_sms_allowed_countries_is_applied(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path, SMS_ALLOWED_COUNTRIES="GB")
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        alice = client.login("alice", "Alice")
+        refused = await client.request(
+            "POST", "/api/me/phone", headers=alice, json_body={"phoneNumber": ALICE_NUMBER}
+        )
+        assert refused.status == 400
+        assert refused.json()["code"] == "phone_number_not_allowed"
+        ok = await client.request(
+            "POST", "/api/me/phone", headers=alice, json_body={"phoneNumber": "+447400123456"}
+        )
+        assert ok.status == 202
+    finally:
+        set_runtime(None)
+        await rt.close()
 
 
 async def test_resend_is_limited_with_retry_after(client: Client) -> None:
@@ -337,8 +402,15 @@ class Memberships:
 
 @pytest.fixture
 async def inviting(tmp_path: Path) -> AsyncIterator[Client]:
+    async for client in inviting_client(
+        tmp_path, {"club1": {"alice"}, "meet1": {"alice", "carol"}}
+    ):
+        yield client
+
+
+async def inviting_client(tmp_path: Path, members: dict[str, set[str]]) -> AsyncIterator[Client]:
     rt = make_runtime(tmp_path, SMS_DAILY_LIMIT="2", PUBLIC_APP_URL="https://app.example")
-    access = Memberships({"club1": {"alice"}, "meet1": {"alice", "carol"}})
+    access = Memberships(members)
     rt.__dict__["phone"] = PhoneService(
         rt.store,
         rt.adapters.sms_sender,
@@ -402,6 +474,36 @@ async def test_invites_are_limited_per_day(inviting: Client) -> None:
     # Carol's allowance is her own.
     ok = await inviting.request("POST", "/api/invites/sms", headers=carol, json_body=body)
     assert ok.status == 202
+
+
+async def test_a_number_gets_few_invitations_whoever_sends_them(tmp_path: Path) -> None:
+    """Three senders fill a number's day; a fourth is refused for that number only, with a 429
+    that does not say "to this number"."""
+    users = ["alice", "bob", "carol", "dave"]
+    async for inviting in inviting_client(tmp_path, {"club1": set(users)}):
+        await _few_invitations(inviting, users)
+
+
+async def _few_invitations(inviting: Client, users: list[str]) -> None:
+    from switchboard.services.phone import INVITES_PER_NUMBER
+
+    headers = [inviting.login(u, u.title()) for u in users]
+    body = {"to": BOB_NUMBER, "clubId": "club1"}
+    for who in headers[:INVITES_PER_NUMBER]:
+        ok = await inviting.request("POST", "/api/invites/sms", headers=who, json_body=body)
+        assert ok.status == 202
+    capped = await inviting.request("POST", "/api/invites/sms", headers=headers[3], json_body=body)
+    assert capped.status == 429
+    assert "number" not in capped.json()["detail"].lower()
+    other = await inviting.request(
+        "POST",
+        "/api/invites/sms",
+        headers=headers[3],
+        json_body={"to": ALICE_NUMBER, "clubId": "club1"},
+    )
+    assert other.status == 202
+    items = (await inviting.request("GET", "/api/dev/outbox")).json()["items"]
+    assert [i["to"] for i in items].count(BOB_NUMBER) == INVITES_PER_NUMBER
 
 
 # --- Event Grid: sms_events ---------------------------------------------------------------------
@@ -700,7 +802,8 @@ async def test_the_local_outbox_survives_a_restart(tmp_path: Path) -> None:
 
 async def test_operations_per_verification_and_invitation(tmp_path: Path) -> None:
     """The counts bench/phone.py reports, pinned: a code send is 5 store operations and 1 SMS,
-    an invitation 4 and 1 (beside the club's own membership check)."""
+    an invitation 5 and 1 (beside the club's own membership check; one of the 5 counts it
+    against the recipient's number)."""
     from switchboard.adapters.sqlite_store import SqliteStore
     from tests.proxies import spy
 
@@ -735,7 +838,7 @@ async def test_operations_per_verification_and_invitation(tmp_path: Path) -> Non
             headers=alice,
             json_body={"to": BOB_NUMBER, "clubId": "club1"},
         )
-        assert (sum(store.calls.values()), sms.calls["send"]) == (4, 2)
+        assert (sum(store.calls.values()), sms.calls["send"]) == (5, 2)
     finally:
         set_runtime(None)
         await rt.close()

@@ -20,7 +20,16 @@ from switchboard.ports import DocumentStore, SmsSendResult
 from switchboard.services import phone as phone_module
 from switchboard.services.caller import Caller
 from switchboard.services.identity import IdentityService, TokenPolicy
-from switchboard.services.phone import CODE_ATTEMPTS, PHONE, PhoneService, number_key, parse_number
+from switchboard.services.phone import (
+    CODE_ATTEMPTS,
+    CODES_PER_NUMBER,
+    CODES_PER_REQUESTER,
+    INVITES_PER_NUMBER,
+    PHONE,
+    PhoneService,
+    number_key,
+    parse_number,
+)
 from switchboard.settings import Settings
 from tests.fakes import FakeIdentityProvider
 
@@ -117,13 +126,223 @@ async def test_one_code_a_minute_and_five_a_day_per_user(world: World) -> None:
     await world.service.start_verification(alice, numbers[5])
 
 
-async def test_five_codes_a_day_per_number_whoever_asks(world: World) -> None:
-    for i in range(5):
+async def test_a_number_gets_ten_codes_a_day_whoever_asks(world: World) -> None:
+    """The flood limit holds across requesters: ten users, one code each, fill the day."""
+    for i in range(CODES_PER_NUMBER):
         await world.service.start_verification(caller(f"user{i}"), A)
         world.clock.advance(minutes=2)
-    with pytest.raises(errors.TooManyRequests):
-        await world.service.start_verification(caller("user9"), A)
-    assert len(world.sender.sent) == 5
+    with pytest.raises(errors.TooManyRequests) as full:
+        await world.service.start_verification(caller("user99"), A)
+    assert "number" not in full.value.detail
+    assert full.value.retry_after > 23 * 3600
+    assert len(world.sender.sent) == CODES_PER_NUMBER
+    world.clock.advance(days=1)
+    await world.service.start_verification(caller("user99"), A)
+
+
+async def test_a_stranger_cannot_lock_the_numbers_owner_out(world: World) -> None:
+    """Before: five requests by one stranger, one a minute, gave the owner 429 for a day. Now a
+    requester spends at most CODES_PER_REQUESTER of a number's codes; the owner (and a third
+    user) still get theirs, and the stranger's 429 names no number."""
+    mallory, alice, carol = caller("mallory"), caller("alice"), caller("carol")
+    for _ in range(CODES_PER_REQUESTER):
+        await world.service.start_verification(mallory, A)
+        world.clock.advance(minutes=2)
+    with pytest.raises(errors.TooManyRequests) as refused:
+        await world.service.start_verification(mallory, A)
+    assert "number" not in refused.value.detail
+    assert refused.value.retry_after > 23 * 3600
+    await world.service.start_verification(mallory, B)  # his own allowance is left for others
+    world.clock.advance(minutes=2)
+    await world.service.start_verification(alice, A)
+    assert (await world.service.verify(alice, world.sender.last_code())).phone_number == A
+    world.clock.advance(minutes=2)
+    await world.service.start_verification(carol, A)
+    assert [to for to, _, _ in world.sender.sent].count(A) == CODES_PER_REQUESTER + 2
+
+
+def inviting(world: World, **kwargs: Any) -> PhoneService:
+    async def member(user_id: str, object_id: str) -> None:
+        return None
+
+    return PhoneService(
+        world.store,
+        world.sender,
+        lambda: world.identity,
+        app_url="https://app.example",
+        club_access=member,
+        clock=world.clock,
+        **kwargs,
+    )
+
+
+async def test_a_number_gets_at_most_three_invitations_a_day_whoever_sends(world: World) -> None:
+    """Before: three new accounts sent 60 invitations to one number. Now the number's cap
+    holds across senders; each sender's own allowance is untouched for other numbers."""
+    service = inviting(world)
+    senders = [caller(name) for name in ("alice", "bob", "carol", "dave")]
+    for who in senders[:INVITES_PER_NUMBER]:
+        await service.invite(who, B, "club1", None)
+    with pytest.raises(errors.TooManyRequests) as capped:
+        await service.invite(senders[-1], B, "club1", None)
+    assert "number" not in capped.value.detail.lower()
+    assert capped.value.retry_after > 23 * 3600
+    await service.invite(senders[-1], C, "club1", None)  # dave's allowance was not spent
+    user = await world.store.read(PHONE, "dave", "phone")
+    assert user is not None
+    assert len(user["inviteSends"]) == 1
+    assert [to for to, _, _ in world.sender.sent].count(B) == INVITES_PER_NUMBER
+    world.clock.advance(days=1, seconds=1)
+    await service.invite(senders[-1], B, "club1", None)
+
+
+PUMPING_TARGETS = [
+    "+19005550100",  # US premium rate
+    "+448712345678",  # UK shared cost (087)
+    "+448431234567",  # UK shared cost (084)
+    "+447011234567",  # UK personal number (070)
+    "+881631234567",  # Global Mobile Satellite System
+    "+870773123456",  # Inmarsat
+    "+979123456789",  # international premium rate
+    "+80012345678",  # international freephone (non-geographic)
+]
+
+
+@pytest.mark.parametrize("number", PUMPING_TARGETS)
+async def test_no_code_or_invitation_goes_to_a_pumping_target(world: World, number: str) -> None:
+    with pytest.raises(errors.PhoneNumberNotAllowed) as code:
+        await world.service.start_verification(caller("alice"), number)
+    assert code.value.field == "phoneNumber"
+    with pytest.raises(errors.PhoneNumberNotAllowed) as invite:
+        await inviting(world).invite(caller("bob"), number, "club1", None)
+    assert invite.value.field == "to"
+    assert world.sender.sent == []
+    assert await world.store.read(PHONE, number_key(number), "number") is None
+    assert await world.store.read(PHONE, "alice", "phone") is None
+
+
+async def test_sms_goes_only_to_allowed_countries(world: World) -> None:
+    service = inviting(world, allowed_countries=frozenset({"US", "CA"}))
+    with pytest.raises(errors.PhoneNumberNotAllowed, match="CA, US"):
+        await service.start_verification(caller("alice"), C)  # +44
+    with pytest.raises(errors.PhoneNumberNotAllowed):
+        await service.invite(caller("bob"), C, "club1", None)
+    assert world.sender.sent == []
+    await service.start_verification(caller("alice"), A)
+    await service.invite(caller("bob"), "+16135550123", "club1", None)  # Ottawa
+    assert len(world.sender.sent) == 2
+
+
+@pytest.mark.parametrize(
+    ("environ", "countries"),
+    [
+        ({}, None),  # embedded: the local outbox sends nothing, every country is allowed
+        ({"SMS_FROM": "+18005550100", "ACS_ENDPOINT": "https://x"}, {"US"}),
+        ({"SMS_FROM": "+442071838750", "ACS_ENDPOINT": "https://x"}, {"GB"}),
+        (
+            {"SMS_FROM": "+18005550100", "ACS_ENDPOINT": "https://x", "SMS_ALLOWED_COUNTRIES": "*"},
+            None,
+        ),
+        (
+            {"SMS_FROM": "12345", "ACS_ENDPOINT": "https://x", "SMS_ALLOWED_COUNTRIES": "us, ca"},
+            {"US", "CA"},
+        ),
+        ({"SMS_ALLOWED_COUNTRIES": "FR"}, {"FR"}),
+    ],
+)
+def test_sms_allowed_countries_default_to_the_senders_country(
+    environ: dict[str, str], countries: set[str] | None
+) -> None:
+    settings = Settings.from_environ(environ)
+    assert settings.sms_countries == (None if countries is None else frozenset(countries))
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SMS_FROM": "12345", "ACS_ENDPOINT": "https://x"},  # a short code names no country
+        {"SMS_FROM": "Contoso", "ACS_ENDPOINT": "https://x"},
+        {"SMS_ALLOWED_COUNTRIES": "USA"},
+        {"SMS_ALLOWED_COUNTRIES": "US,XX"},
+        {"SMS_ALLOWED_COUNTRIES": ","},
+    ],
+)
+def test_bad_sms_allowed_countries_stop_start_up(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="SMS_ALLOWED_COUNTRIES"):
+        Settings.from_environ(environ)
+
+
+async def test_a_forged_start_from_the_future_does_not_outlive_a_real_stop(world: World) -> None:
+    """Before: a START dated 2099 made every later real STOP look older, so it was ignored."""
+    kind = phone_module.SMS_RECEIVED
+    forged = {"from": A, "message": "START", "receivedTimestamp": "2099-01-01T00:00:00Z"}
+    await world.service.handle_event(kind, forged)
+    assert await world.store.read(PHONE, number_key(A), "number") is None  # skipped
+    stop = {"from": A, "message": "STOP", "receivedTimestamp": world.clock.now.isoformat()}
+    await world.service.handle_event(kind, stop)
+    with pytest.raises(errors.RecipientOptedOut):
+        await world.service.start_verification(caller("alice"), A)
+    # A few minutes of clock skew are tolerated.
+    soon = (world.clock.now + timedelta(minutes=4)).isoformat()
+    await world.service.handle_event(
+        kind, {"from": A, "message": "START", "receivedTimestamp": soon}
+    )
+    await world.service.start_verification(caller("alice"), A)
+
+
+async def test_a_delivery_report_from_the_future_is_skipped(world: World) -> None:
+    sent = await world.service.start_verification(caller("alice"), A)
+    report = {
+        "messageId": sent.message_id,
+        "to": A,
+        "deliveryStatus": "Failed",
+        "receivedTimestamp": (world.clock.now + timedelta(minutes=6)).isoformat(),
+    }
+    await world.service.handle_event(phone_module.DELIVERY_REPORT, report)
+    doc = await world.store.read(PHONE, phone_module.message_key(sent.message_id), "message")
+    assert doc is not None
+    assert doc["status"] == "accepted"
+
+
+async def test_a_sender_blocked_report_opts_the_number_out(world: World) -> None:
+    """ACS applies STOP itself and then reports "Sender blocked for given recipient"."""
+    sent = await world.service.start_verification(caller("alice"), A)
+    await world.service.handle_event(
+        phone_module.DELIVERY_REPORT,
+        {
+            "messageId": sent.message_id,
+            "from": "15555555555",
+            "to": A.removeprefix("+"),
+            "deliveryStatus": "Failed",
+            "deliveryStatusDetails": "Sender blocked for given recipient.",
+            "receivedTimestamp": world.clock.now.isoformat(),
+        },
+    )
+    record = await world.store.read(PHONE, number_key(A), "number")
+    assert record is not None
+    assert record["optedOut"] is True
+    world.clock.advance(minutes=2)
+    with pytest.raises(errors.RecipientOptedOut):
+        await world.service.start_verification(caller("bob"), A)
+    with pytest.raises(errors.RecipientOptedOut):
+        await inviting(world).invite(caller("carol"), A, "club1", None)
+
+
+async def test_an_inbound_sender_without_plus_is_normalised(world: World) -> None:
+    """Microsoft's published SMSReceived sample has "from": "15555555555" (no `+`)."""
+    await world.service.handle_event(
+        phone_module.SMS_RECEIVED,
+        {
+            "messageId": "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e",
+            "from": "15555555555",
+            "to": "15555555555",
+            "message": "STOP",
+            "receivedTimestamp": "2020-09-18T00:27:45.32Z",
+        },
+    )
+    record = await world.store.read(PHONE, number_key("+15555555555"), "number")
+    assert record is not None
+    assert record["optedOut"] is True
 
 
 async def test_a_new_number_releases_the_old_one(world: World) -> None:
@@ -223,7 +442,9 @@ def test_sms_settings_refuse_incoherent_values(environ: dict[str, str], named: s
 
 def test_sms_settings_accept_numbers_short_codes_and_sender_ids() -> None:
     for sender in ("+18005550100", "12345", "Contoso"):
-        s = Settings.from_environ({"SMS_FROM": sender, "ACS_ENDPOINT": "https://x"})
+        s = Settings.from_environ(
+            {"SMS_FROM": sender, "ACS_ENDPOINT": "https://x", "SMS_ALLOWED_COUNTRIES": "US"}
+        )
         assert s.uses_azure_sms
     assert not Settings.from_environ({}).uses_azure_sms
 
