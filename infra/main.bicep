@@ -42,6 +42,9 @@ param acsDataLocation string = 'United States'
 @description('The ACS phone number SMS is sent from (SMS_FROM). Numbers cannot be bought in Bicep; empty: the app runs without SMS and says so.')
 param smsFrom string = ''
 
+@description('ISO country codes SMS codes and invitations may go to, comma-separated, or * for all (SMS_ALLOWED_COUNTRIES); empty: the country of SMS_FROM.')
+param smsAllowedCountries string = ''
+
 @description('The ACS phone number used as caller ID for PSTN calls (PSTN_CALLER_ID); empty: no PSTN.')
 param pstnCallerId string = ''
 
@@ -218,6 +221,7 @@ module functionApp 'modules/functionapp.bicep' = {
     publicAppUrl: publicAppUrl
     corsAllowedOrigins: corsAllowedOrigins
     smsFrom: smsFrom
+    smsAllowedCountries: smsAllowedCountries
     pstnCallerId: pstnCallerId
     notificationHubNamespace: notificationHubs.outputs.namespaceName
     notificationHubName: notificationHubs.outputs.hubName

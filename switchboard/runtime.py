@@ -297,6 +297,7 @@ class Runtime:
     @functools.cached_property
     def phone(self) -> PhoneService:
         from switchboard.services.phone import PhoneService
+        from switchboard.settings import sms_countries
 
         app_url = self.settings.public_app_url
         if app_url is None and not self.settings.running_in_azure:
@@ -306,7 +307,9 @@ class Runtime:
             self.adapters.sms_sender,
             lambda: self.identity,  # late: identity lists this service among its data owners
             daily_invites=self.settings.sms_daily_limit,
-            allowed_countries=self.settings.sms_countries,
+            allowed_countries=sms_countries(
+                self.settings.sms_allowed_countries, self.settings.sms_from
+            ),
             app_url=app_url,
             club_access=self.clubs.require_member,
             meeting_access=self.meetings.require_participant,

@@ -239,16 +239,8 @@ class SmsSettings(PlatformSettings):
             )
         if self.public_app_url and not _is_secure_url(self.public_app_url):
             raise _setting_error("PUBLIC_APP_URL", "must be an https URL (http only on localhost)")
-        if self.sms_allowed_countries is not None or self.sms_from:
-            _allowed_countries(self.sms_allowed_countries, self.sms_from)  # raises if bad
+        sms_countries(self.sms_allowed_countries, self.sms_from)  # raises if bad
         return self
-
-    @property
-    def sms_countries(self) -> frozenset[str] | None:
-        """The ISO codes of the countries SMS may go to; None: every country."""
-        if self.sms_allowed_countries is None and not self.sms_from:
-            return None
-        return _allowed_countries(self.sms_allowed_countries, self.sms_from)
 
     @property
     def uses_azure_sms(self) -> bool:
@@ -328,8 +320,11 @@ class Settings(
 _SMS_SENDER = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 
 
-def _allowed_countries(setting: str | None, sms_from: str | None) -> frozenset[str] | None:
-    """SMS_ALLOWED_COUNTRIES as a set of ISO codes (None for `*`), else SMS_FROM's country."""
+def sms_countries(setting: str | None, sms_from: str | None) -> frozenset[str] | None:
+    """SMS_ALLOWED_COUNTRIES as a set of ISO codes (None: every country, for `*` or without
+    SMS_FROM), else SMS_FROM's country; ValueError naming the setting when it cannot be."""
+    if setting is None and not sms_from:
+        return None  # the local outbox: it sends nothing, so nothing can be pumped
     import phonenumbers  # only when SMS is configured: its metadata costs start-up time
 
     if setting is None:

@@ -104,6 +104,9 @@ param smsDailyLimit int = 20
 @description('The ACS phone number SMS is sent from (SMS_FROM); empty: no SMS.')
 param smsFrom string = ''
 
+@description('ISO country codes SMS may go to, or * (SMS_ALLOWED_COUNTRIES); empty: the country of SMS_FROM.')
+param smsAllowedCountries string = ''
+
 @description('The ACS phone number used as caller ID for PSTN calls (PSTN_CALLER_ID); empty: no PSTN.')
 param pstnCallerId string = ''
 
@@ -237,6 +240,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     PUBLIC_APP_URL: publicAppUrl
     SMS_DAILY_LIMIT: string(smsDailyLimit)
     SMS_FROM: smsFrom
+    SMS_ALLOWED_COUNTRIES: smsAllowedCountries
     PSTN_CALLER_ID: pstnCallerId
     // Push: the hub's one key stays in Key Vault; this setting is only a reference to it.
     NOTIFICATION_HUB_NAMESPACE: notificationHubNamespace

@@ -9,7 +9,8 @@
 // Secrets User on this vault and nothing else. tests/infra proves no other key appears anywhere.
 //
 // Linking the hub to ACS (for the Calling SDKs' incoming-call pushes) is an ARM action Bicep
-// cannot express: infra/scripts/push.sh does it after deployment.
+// cannot express: infra/scripts/push.sh does it after deployment, with this same Send-only rule
+// (ACS uses the hub's Direct Send API, which needs Send rights and nothing more).
 
 @description('Name of the Notification Hubs namespace (globally unique).')
 param namespaceName string
@@ -104,7 +105,7 @@ resource hub 'Microsoft.NotificationHubs/namespaces/notificationHubs@2023-10-01-
   }
 }
 
-// The app's one key: Send on this hub, nothing else (no Listen, no Manage).
+// The one key of the app and of ACS's link: Send on this hub, nothing else (no Listen, no Manage).
 resource sendRule 'Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules@2023-10-01-preview' = {
   parent: hub
   name: 'switchboard-send'

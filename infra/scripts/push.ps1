@@ -1,8 +1,11 @@
 # Push (Windows), run by postdeploy.ps1: the same two steps as push.sh: link the Notification Hub
-# to ACS (idempotent; the Full-rights connection string goes hub → ACS through a private
-# temporary file, never printed), and subscribe call_events to ACS CallStarted/CallEnded.
+# to ACS (idempotent; ACS sends through Direct Send and needs Send rights only, so it gets the
+# template's Send-only rule, never DefaultFullSharedAccessSignature; the connection string goes
+# hub → ACS through a private temporary file, never printed), and subscribe call_events to ACS
+# CallStarted/CallEnded.
 $ErrorActionPreference = 'Stop'
 $callFunction = 'call_events'
+$sendRule = 'switchboard-send'
 $arm = 'https://management.azure.com'
 
 if (-not $env:NOTIFICATION_HUB_ID) {
@@ -12,7 +15,7 @@ if (-not $env:NOTIFICATION_HUB_ID) {
     --resource-type Microsoft.Communication/communicationServices --query id --output tsv
   if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
   $connection = az rest --method post `
-    --url "$arm$($env:NOTIFICATION_HUB_ID)/authorizationRules/DefaultFullSharedAccessSignature/listKeys?api-version=2023-09-01" `
+    --url "$arm$($env:NOTIFICATION_HUB_ID)/authorizationRules/$sendRule/listKeys?api-version=2023-09-01" `
     --query primaryConnectionString --output tsv
   if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
   $body = New-TemporaryFile

@@ -2,8 +2,12 @@
 # Push, run by the postdeploy hook (postdeploy.sh): two ARM facts Bicep cannot state.
 # 1. Link the Notification Hub to ACS, so the Calling SDKs on iOS and Android can register devices
 #    for incoming-call pushes (ACS's linkNotificationHub action; a POST that overwrites, so
-#    re-running is safe). ACS needs the hub's Full-rights connection string: it goes from the hub
-#    to ACS through a private temporary file and is never printed, stored or passed as an argument.
+#    re-running is safe). ACS sends through the hub's Direct Send API and needs Send rights only
+#    (Microsoft's "Communication Services notifications" page recommends a Send-only policy): it
+#    gets the connection string of the template's Send-only rule (SEND_RULE, as in
+#    modules/notificationhubs.bicep), never DefaultFullSharedAccessSignature (Listen and Manage
+#    too). The string goes from the hub to ACS through a private temporary file and is never
+#    printed, stored or passed as an argument.
 # 2. Subscribe the app's `call_events` function to ACS CallStarted/CallEnded (a PUT: idempotent).
 #    Event Grid checks that the function exists, hence after the deploy.
 # Needs the Azure CLI signed in to the same subscription (az login). Linking says when skipped
@@ -15,6 +19,7 @@ set -eu
 : "${AZURE_FUNCTION_APP_ID:?run azd provision first}"
 
 CALL_FUNCTION=call_events
+SEND_RULE=switchboard-send
 ARM=https://management.azure.com
 
 if [ -z "${NOTIFICATION_HUB_ID:-}" ]; then
@@ -26,7 +31,7 @@ else
   body=$(umask 077 && mktemp)
   trap 'rm -f "$body"' EXIT INT TERM
   connection=$(az rest --method post \
-    --url "$ARM$NOTIFICATION_HUB_ID/authorizationRules/DefaultFullSharedAccessSignature/listKeys?api-version=2023-09-01" \
+    --url "$ARM$NOTIFICATION_HUB_ID/authorizationRules/$SEND_RULE/listKeys?api-version=2023-09-01" \
     --query primaryConnectionString --output tsv)
   printf '{"resourceId": "%s", "connectionString": "%s"}' "$NOTIFICATION_HUB_ID" "$connection" >"$body"
   connection=""

@@ -210,3 +210,26 @@ def test_push_hook_subscribes_call_events_and_reruns_safely(tmp_path: Path) -> N
     [link] = [c for c in calls if "linkNotificationHub" in c]
     assert "--body @" in link
     assert "secret-connection-string" not in link
+    # Least privilege: ACS gets the template's Send-only rule, never the hub's full-rights one.
+    [keys] = [c for c in calls if "listKeys" in c]
+    assert f"{hub}/authorizationRules/switchboard-send/listKeys" in keys
+
+
+@pytest.mark.parametrize("script", ["push.sh", "push.ps1"])
+def test_acs_is_linked_with_the_send_only_rule_the_template_creates(script: str) -> None:
+    """ACS sends incoming-call pushes through the hub's Direct Send API, which needs Send rights
+    only (Microsoft Learn, "Communication Services notifications": the connection string needs
+    "Send" permissions; a Send-only access policy is recommended)."""
+    from tests.infra.bicep import resources_of
+
+    text = (SCRIPTS / script).read_text()
+    assert "DefaultFullSharedAccessSignature/listKeys" not in text
+    [rule] = resources_of(
+        "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules"
+    )
+    assert rule.body["properties"]["rights"] == ["Send"]
+    named = re.findall(r"^(?:SEND_RULE=|\$sendRule = ')([\w-]+)", text, re.MULTILINE)
+    assert named == [rule.body["name"]]
+    assert re.search(r"authorizationRules/\$\{?(SEND_RULE|sendRule)\}?/listKeys", text)
+    assert "full rights" not in text.lower()
+    assert "full-rights" not in text.lower()

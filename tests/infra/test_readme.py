@@ -3,7 +3,9 @@
 Each check compares a part of README.md with the thing it describes: the `make` targets it names
 with the Makefile, its settings table with `switchboard.settings`, the routes its walkthrough
 curls with the app's route table, its error table with the error classes, and its "not read yet"
-marks with the code that actually reads each setting.
+marks with the code that actually reads each setting. The guides in docs/ may carry part of the
+settings and error tables (a `## Settings` or `## Errors` section of their own): a setting or a
+code documented there counts as documented.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ import pytest
 from tests.infra.bicep import REPO
 
 README = (REPO / "README.md").read_text()
+GUIDES = [path.read_text() for path in sorted((REPO / "docs").glob("*.md"))]
 SOURCE_DIRS = ("switchboard", "blueprints")
 
 
-def _section(title: str) -> str:
+def _section(title: str, text: str = README) -> str:
     """The text of the `## title` section, up to the next `## ` heading."""
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end != -1 else len(README)]
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def _guide_sections(title: str) -> str:
+    """Every docs/ guide's `## title` section, joined (empty when none has one)."""
+    return "\n".join(_section(title, text) for text in GUIDES if f"\n## {title}\n" in text)
 
 
 def _table_rows(text: str) -> list[list[str]]:
@@ -38,7 +46,7 @@ def _table_rows(text: str) -> list[list[str]]:
 def _settings_table() -> dict[str, str]:
     """Setting name → its meaning cell, from the Settings section's table."""
     names: dict[str, str] = {}
-    for cells in _table_rows(_section("Settings"))[2:]:
+    for cells in _table_rows(_section("Settings"))[2:] + _table_rows(_guide_sections("Settings")):
         for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
             names[name] = cells[-1]
     return names
@@ -127,7 +135,8 @@ def test_error_table_codes_are_the_apps() -> None:
     # Each error class carries its own status beside its code.
     status_of = {cls.code: cls.status for cls in subclasses(errors.SwitchboardError)}
     outside_the_table = {"misconfigured": 500, "internal_error": 500, "method_not_allowed": 405}
-    for cells in _table_rows(_section("Walkthrough (embedded mode)"))[2:]:
+    rows = _table_rows(_section("Walkthrough (embedded mode)"))[2:]
+    for cells in rows + _table_rows(_guide_sections("Errors")):
         if not cells[0].isdigit():
             continue
         for code in re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", cells[1])):
@@ -142,7 +151,7 @@ def test_error_table_lists_every_code_the_app_raises() -> None:
     """A new error class raised anywhere in the app must reach the README's error table."""
     from switchboard import errors
 
-    table = _section("Walkthrough (embedded mode)")
+    table = _section("Walkthrough (embedded mode)") + _guide_sections("Errors")
     raised = set()
     for folder in SOURCE_DIRS:
         for path in (REPO / folder).rglob("*.py"):
