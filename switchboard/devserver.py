@@ -13,7 +13,12 @@ command to use another, before anything is logged as running.
 CORS is the host's job, as in Azure (the Function App's CORS setting) and `func start --cors`:
 browser clients on another origin (a web app on localhost:3000) get preflights answered and
 `Access-Control-Allow-Origin` on responses for the origins `--cors` allows (default: any, which
-is safe here because callers authenticate with bearer tokens, never cookies).
+is safe here because callers authenticate with bearer tokens, never cookies). Two kinds of path
+never carry CORS headers and answer no preflight, so a page on another origin can neither read
+nor forge them (docs/security.md): the dev routes (`/api/dev/*`: the SMS outbox holds codes,
+`dev/login` mints tokens) and the Event Grid path, which also takes only what Event Grid sends,
+`application/json` with the `aeg-event-type` header — a body a page cannot send without a
+preflight — so a page cannot forge a CallEnded or an opt-out.
 
 In dev mode (AUTH_MODE=dev) it also serves the reference web client's build at `/`
 (`switchboard/webclient.py`); the Functions host never does.
@@ -105,6 +110,10 @@ def route_prefix(host_json: Path) -> str:
 
 
 CORS_ALLOW_HEADERS = "authorization, content-type"
+EVENT_GRID_PATH = "/runtime/webhooks/eventgrid"
+# What Event Grid puts on every delivery (Notification, SubscriptionValidation, …); a browser
+# cannot send a custom header cross-origin without a preflight, which this path never answers.
+EVENT_GRID_HEADER = "aeg-event-type"
 CORS_EXPOSE_HEADERS = "retry-after, www-authenticate, location"
 
 
@@ -120,6 +129,7 @@ class DevServer:
         reactions: bool = True,
     ) -> None:
         self.cors_origins = cors_origins
+        self.prefix = prefix.strip("/")
         # Whether the server runs the reaction worker while it serves (tests may drain instead).
         self.reactions = reactions
         # The reference web client's build (dev mode only): served at `/` and `/assets/…`.
@@ -154,7 +164,7 @@ class DevServer:
             return
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cors = self._cors_headers(headers.get("origin"))
+        cors = [] if self._no_cors(scope["path"]) else self._cors_headers(headers.get("origin"))
         try:
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 status = await _send_response(send, self._preflight(cors), cors)
@@ -198,6 +208,13 @@ class DevServer:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _no_cors(self, path: str) -> bool:
+        """Dev routes and the Event Grid path: never readable or callable from another origin.
+        Matched as the router matches (case-insensitively, a trailing slash allowed)."""
+        lowered = path.lower()
+        dev = f"/{self.prefix}/dev/".lower() if self.prefix else "/dev/"
+        return lowered.startswith(dev) or lowered.rstrip("/") == EVENT_GRID_PATH
+
     def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
         if origin is None or not ("*" in self.cors_origins or origin in self.cors_origins):
             return []
@@ -239,7 +256,7 @@ class DevServer:
         path: str = scope["path"]
         if self.web_dir is not None and scope["method"] == "GET" and serves(path):
             return await _send_response(send, static_response(self.web_dir, path), cors)
-        if path.rstrip("/").lower() == "/runtime/webhooks/eventgrid":
+        if path.rstrip("/").lower() == EVENT_GRID_PATH:
             return await _send_response(send, await self._event_grid(scope, headers, body), cors)
         allowed: set[str] = set()
         for fn in self.http:
@@ -283,9 +300,26 @@ class DevServer:
         target = self.event_grid.get(query.get("functionName", "").lower())
         if scope["method"] != "POST" or target is None:
             return problem(404, "not_found", "Not found", "No such Event Grid function.")
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return problem(
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Event Grid delivers application/json (Event Grid schema).",
+            )
+        if not headers.get(EVENT_GRID_HEADER, "").strip():
+            return problem(
+                400,
+                "invalid_input",
+                "Not an Event Grid delivery",
+                f"Event Grid deliveries carry the {EVENT_GRID_HEADER} header.",
+            )
         try:
             events = json.loads(body or b"[]")
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser goes ([[[[…, within 64 KiB) is no
+            # event either; a 400, never a 500 that Event Grid would redeliver for a day.
             return problem(400, "invalid_json", "Malformed JSON", "The body is not valid JSON.")
         events = events if isinstance(events, list) else [events]
         arg_name, handler = target

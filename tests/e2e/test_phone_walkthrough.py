@@ -39,6 +39,7 @@ def test_alice_verifies_her_number_through_the_outbox(fresh_devserver: DevServer
     assert ok.json()["phoneNumber"] == NUMBER
 
     hook = f"{base}/runtime/webhooks/eventgrid"
+    AEG = {"aeg-event-type": "Notification"}  # what Event Grid sends
     events = [
         {
             "id": "1",
@@ -57,7 +58,12 @@ def test_alice_verifies_her_number_through_the_outbox(fresh_devserver: DevServer
             "data": {"from": NUMBER, "to": "+10000000000", "message": "STOP"},
         },
     ]
-    assert httpx.post(hook, params={"functionName": "sms_events"}, json=events).status_code == 200
+    assert (
+        httpx.post(
+            hook, params={"functionName": "sms_events"}, json=events, headers=AEG
+        ).status_code
+        == 200
+    )
 
     fresh_devserver.restart()
     assert [i["messageId"] for i in httpx.get(f"{base}/api/dev/outbox").json()["items"]] == [

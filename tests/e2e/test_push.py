@@ -12,6 +12,7 @@ import httpx
 from tests.e2e.conftest import DevServerProcess
 
 EVENTGRID = "/runtime/webhooks/eventgrid?functionName=call_events"
+AEG = {"aeg-event-type": "Notification"}  # what Event Grid sends; the devserver requires it
 
 
 def call_ended(group_call_id: str, event_time: str) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def test_call_events_endpoint(devserver: DevServerProcess) -> None:
     url = f"{devserver.base_url}{EVENTGRID}"
     handshake = httpx.post(
         url,
+        headers={"aeg-event-type": "SubscriptionValidation"},
         json=[
             {
                 "id": "v",
@@ -80,7 +82,7 @@ def test_call_events_endpoint(devserver: DevServerProcess) -> None:
         {**call_ended("x", "2026-01-01T00:00:00Z"), "data": {"group": None}},
         {**call_ended("x", "2026-01-01T00:00:00Z"), "data": "not an object"},
     ]
-    assert httpx.post(url, json=batch).status_code == 200
+    assert httpx.post(url, json=batch, headers=AEG).status_code == 200
 
 
 def test_readme_push_walkthrough(fresh_devserver: DevServerProcess) -> None:
@@ -119,7 +121,7 @@ def test_readme_push_walkthrough(fresh_devserver: DevServerProcess) -> None:
     assert device["pushChannel"] not in json.dumps(items)
 
     ended = call_ended(gid, datetime.now(UTC).isoformat().replace("+00:00", "Z"))
-    assert httpx.post(f"{base}{EVENTGRID}", json=[ended]).status_code == 200
+    assert httpx.post(f"{base}{EVENTGRID}", json=[ended], headers=AEG).status_code == 200
     got = httpx.get(f"{base}/api/clubs/{club}/call", headers=bob)
     assert got.status_code == 404
     assert got.json()["code"] == "no_active_call"

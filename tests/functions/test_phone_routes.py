@@ -749,7 +749,10 @@ async def test_events_reach_the_function_through_the_devserver_path(inviting: Cl
     transport = httpx.ASGITransport(app=app_server())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         resp = await http.post(
-            "/runtime/webhooks/eventgrid", params={"functionName": "sms_events"}, json=batch
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "sms_events"},
+            json=batch,
+            headers={"aeg-event-type": "Notification"},
         )
     assert resp.status_code == 200
     doc = await inviting.runtime.store.read(PHONE, message_key(sent.json()["messageId"]), "message")
@@ -782,6 +785,7 @@ async def test_a_batch_with_an_event_that_is_no_object_still_delivers_the_rest(
             "/runtime/webhooks/eventgrid",
             params={"functionName": "sms_events"},
             json=[5, "x", None, stop],
+            headers={"aeg-event-type": "Notification"},
         )
     assert resp.status_code == 200
     record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
@@ -862,7 +866,10 @@ async def test_pascal_case_envelopes_reach_the_function_through_the_devserver(
     transport = httpx.ASGITransport(app=app_server())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         resp = await http.post(
-            "/runtime/webhooks/eventgrid", params={"functionName": "sms_events"}, json=batch
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "sms_events"},
+            json=batch,
+            headers={"aeg-event-type": "Notification"},
         )
     assert resp.status_code == 200
     record = await client.runtime.store.read(PHONE, number_key(ALICE_NUMBER), "number")

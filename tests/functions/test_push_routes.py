@@ -593,7 +593,10 @@ async def test_a_batch_with_malformed_items_still_handles_the_rest_over_the_devs
     transport = httpx.ASGITransport(app=app_server())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         resp = await http.post(
-            "/runtime/webhooks/eventgrid", params={"functionName": "call_events"}, json=batch
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "call_events"},
+            json=batch,
+            headers={"aeg-event-type": "Notification"},
         )
     assert resp.status_code == 200
     assert recorder.ended == [("chess", GID)]

@@ -18,6 +18,7 @@ from switchboard.devserver import DevServer, main, port_is_free
 from switchboard.http import ROUTES, Reply, blueprint, route
 
 received: list[func.EventGridEvent] = []
+AEG = {"aeg-event-type": "Notification"}  # what Event Grid puts on every delivery
 
 
 def build_app() -> func.FunctionApp:
@@ -37,6 +38,10 @@ def build_app() -> func.FunctionApp:
     @app.event_grid_trigger(arg_name="event")
     def sms_events(event: func.EventGridEvent) -> None:
         received.append(event)
+
+    @app.route(route="dev/outbox", methods=["GET"])
+    async def dev_outbox(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse('{"items": []}', mimetype="application/json")
 
     return app
 
@@ -78,6 +83,7 @@ async def test_event_grid_delivery_and_handshake(server: DevServer) -> None:
         server,
         "POST",
         url,
+        headers={"aeg-event-type": "SubscriptionValidation"},
         json=[
             {
                 "id": "1",
@@ -92,6 +98,7 @@ async def test_event_grid_delivery_and_handshake(server: DevServer) -> None:
         server,
         "POST",
         url,
+        headers=AEG,
         json=[
             {
                 "id": "e1",
@@ -155,6 +162,7 @@ async def test_a_failing_event_function_is_a_500_so_event_grid_retries() -> None
         DevServer(app, "api"),
         "POST",
         "/runtime/webhooks/eventgrid?functionName=broken",
+        headers=AEG,
         json=[{"id": "1", "eventType": "X", "data": {}}],
     )
     assert resp.status_code == 500
@@ -208,3 +216,95 @@ def test_a_busy_port_is_reported_before_the_banner(
     assert f"switchboard: port {port} is in use; run `make run PORT={port + 1}`" in err
     assert not [r for r in caplog.records if "Switchboard on" in r.getMessage()]
     assert port_is_free("127.0.0.1", port)  # and free again once released
+
+
+async def test_event_grid_takes_only_what_event_grid_sends(server: DevServer) -> None:
+    """A page on another origin can send text/plain without a preflight (a "simple" request):
+    before, that forged a CallEnded or an opt-out. Now only application/json with the
+    aeg-event-type header is taken, and neither can be sent cross-origin without a preflight,
+    which this path never answers."""
+    url = "/runtime/webhooks/eventgrid?functionName=sms_events"
+    event = [{"id": "e1", "eventType": "Microsoft.Communication.SMSReceived", "data": {}}]
+    body = json.dumps(event).encode()
+    received.clear()
+    for headers, status in [
+        ({"content-type": "text/plain", **AEG}, 415),
+        ({"content-type": "application/x-www-form-urlencoded", **AEG}, 415),
+        ({"content-type": "application/json"}, 400),
+        ({"content-type": "application/json", "aeg-event-type": " "}, 400),
+    ]:
+        resp = await call(server, "POST", url, content=body, headers=headers)
+        assert resp.status_code == status, headers
+    assert received == []
+    ok = await call(
+        server, "POST", url, content=body, headers={"content-type": "application/json", **AEG}
+    )
+    assert ok.status_code == 200
+    assert len(received) == 1
+
+
+async def test_event_grid_and_dev_routes_never_carry_cors() -> None:
+    """Any origin is allowed (the default): still no preflight is answered and no response
+    carries CORS headers on the Event Grid path and the dev routes, however they are spelt."""
+    server = DevServer(build_app(), "api")
+    origin = {"origin": "https://evil.test"}
+    for path in (
+        "/runtime/webhooks/eventgrid?functionName=sms_events",
+        "/Runtime/Webhooks/EventGrid/?functionName=sms_events",
+        "/api/dev/outbox",
+        "/API/Dev/outbox/",
+        "/api/dev/login",
+    ):
+        preflight = await call(
+            server,
+            "OPTIONS",
+            path,
+            headers={
+                **origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "aeg-event-type, content-type",
+            },
+        )
+        assert preflight.status_code == 403, path
+        assert not any(h.startswith("access-control-") for h in preflight.headers), path
+    read = await call(server, "GET", "/api/dev/outbox", headers=origin)
+    assert read.status_code == 200
+    assert not any(h.startswith("access-control-") for h in read.headers)
+    posted = await call(
+        server,
+        "POST",
+        "/runtime/webhooks/eventgrid?functionName=sms_events",
+        headers={**origin, **AEG},
+        json=[],
+    )
+    assert posted.status_code == 200
+    assert not any(h.startswith("access-control-") for h in posted.headers)
+    # Other routes keep their CORS.
+    item = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    other = await call(server, "GET", f"/api/items/{item}", headers=origin)
+    assert other.headers["access-control-allow-origin"] == "https://evil.test"
+
+
+@pytest.mark.parametrize("function", ["sms_events", "call_events"])
+async def test_a_deeply_nested_event_grid_body_is_400_never_500(function: str) -> None:
+    """Nesting deeper than the JSON parser goes, within the 64 KiB limit: before, a 500 that
+    Event Grid would redeliver; now a 400 that changes nothing."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    seen: list[func.EventGridEvent] = []
+
+    @app.function_name(function)
+    @app.event_grid_trigger(arg_name="event")
+    def handler(event: func.EventGridEvent) -> None:
+        seen.append(event)
+
+    server = DevServer(app, "api")
+    url = f"/runtime/webhooks/eventgrid?functionName={function}"
+    headers = {"content-type": "application/json", **AEG}
+    for body in (
+        b"[" * 30_000 + b"]" * 30_000,
+        b'[{"id": "1", "eventType": "X", "data": ' + b"[" * 20_000 + b"]" * 20_000 + b"}]",
+    ):
+        resp = await call(server, "POST", url, content=body, headers=headers)
+        assert resp.status_code == 400
+        assert resp.json()["code"] == "invalid_json"
+    assert seen == []
