@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from switchboard import errors, ids
 from switchboard.keyfiles import load_or_create_private_key
 from switchboard.services.caller import Caller
+from switchboard.text import clean as clean_text
 
 # Asymmetric algorithms only: `none` and the HMAC family (HS*) are refused before any key lookup,
 # which also rules out the classic RSA-public-key-as-HMAC-secret confusion.
@@ -357,7 +358,10 @@ def _unverified_header(token: str) -> dict[str, Any]:
 def _caller(user_id: Any, name: Any) -> Caller:
     if not ids.is_valid_id(user_id):
         raise errors.Unauthenticated("The token's subject is missing or not usable as a user id.")
-    display = name.strip()[:64] if isinstance(name, str) and name.strip() else None
+    # The name claim is the issuer's, not typed here: what the text rule refuses is dropped
+    # (never refused: a sign-in must not fail on it), so it never reaches a push title as sent.
+    display = clean_text(name).strip()[:64] if isinstance(name, str) else None
+    display = display or None
     return Caller(user_id=user_id, name=display)
 
 

@@ -354,6 +354,8 @@ def _invalid_input(exc: ValidationError) -> errors.InvalidInput:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in first["loc"]) or None
     detail = f"{where}: {first['msg']}" if where else first["msg"]
+    if first["type"] == "invalid_text":  # the text rule (switchboard.text): its own code
+        return errors.InvalidText(detail, field=where)
     return errors.InvalidInput(detail, field=where)
 
 

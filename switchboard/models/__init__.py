@@ -12,8 +12,22 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from switchboard import ids
+from switchboard import ids, text
+
+
+def _human_text(value: str) -> str:
+    """The text rule (switchboard.text) as a validation error of its own type, which the route
+    decorator answers with 400 `invalid_text`."""
+    reason = text.problem(value)
+    if reason is not None:
+        raise PydanticCustomError("invalid_text", "contains {reason}", {"reason": reason})
+    return value
+
+
+# Text other users see (a push title, a chat topic, an SMS): the one text rule.
+HumanText = AfterValidator(_human_text)
 
 # User ids are token subjects: the one id rule (switchboard.ids) decides here and in
 # switchboard.auth alike, so dev login never issues a token that authentication then refuses.
@@ -28,6 +42,7 @@ DisplayName = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
+    HumanText,
 ]
 
 

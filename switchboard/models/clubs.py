@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import ApiModel, HumanText, RequestModel
 
 # What the ACS Calling SDK uses for a group call's id: a UUID (stored lowercase, so two spellings
 # of one id are one call).
@@ -23,6 +23,7 @@ ClubName = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
+    HumanText,
 ]
 Visibility = Literal["open", "invite"]
 Role = Literal["owner", "member"]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from switchboard.models import ApiModel, RequestModel, UserId
+from switchboard.models import ApiModel, HumanText, RequestModel, UserId
 
 MAX_INVITEES = 100
 
@@ -16,6 +16,7 @@ Subject = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
+    HumanText,
 ]
 
 
