@@ -77,6 +77,8 @@ class SentRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    url: str = ""  # as sent, scheme, host and query included
+    raw: bytes | str | None = None  # the body as sent
 
 
 @dataclass
@@ -133,6 +135,8 @@ class MockTransport(AsyncHttpTransport):  # type: ignore[type-arg]
                 query=urllib.parse.parse_qs(url.query),
                 headers=dict(request.headers),
                 body=body,
+                url=str(request.url),
+                raw=content,
             )
         )
         answer = self.handler(request)

@@ -10,7 +10,10 @@ Signature: the hub's data plane accepts SAS only, from a Send-rights connection 
 This module is imported only when the hub is configured (azure-core comes with it then).
 
 The calls, as documented in the Notification Hubs REST reference (learn.microsoft.com/rest/api/
-notificationhubs), api-version 2023-10-01 (the first with the FCM v1 platform):
+notificationhubs), with api-version 2020-06 in the query and the same `x-ms-version` header: the
+data-plane version Microsoft's own SDKs send (@azure/notification-hubs `API_VERSION = "2020-06"`,
+FCM v1 installations included; the reference pages still show 2015-01). `2023-10-01` is the
+resource-manager version (infra/), not a data-plane one.
 
 - create or overwrite an installation: `PUT /{hub}/installations/{id}` with the installation
   (`installationId`, `platform` APNS|FCMV1, `pushChannel`, `tags`, `templates`) → 200;
@@ -70,7 +73,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEPENDENCY = "push"
-API_VERSION = "2023-10-01"
+API_VERSION = "2020-06"  # data plane: the query's api-version and the x-ms-version header
 CREDENTIALS_CHECK = (
     "NOTIFICATION_HUB_CONNECTION_STRING (a Send-rights connection string of the hub's namespace) "
     "and NOTIFICATION_HUB_NAME"

@@ -320,3 +320,93 @@ def test_connection_string_parts() -> None:
     assert parsed.endpoint == "https://switchboard-ns.servicebus.windows.net/"
     assert parsed.namespace == "switchboard-ns"
     assert parsed.key_name == "SwitchboardSend"
+
+
+# --- the wire, against the REST reference -------------------------------------------------------
+# Transcribed from the Notification Hubs REST reference (learn.microsoft.com/rest/api/
+# notificationhubs): "Create or overwrite an installation" (PUT
+# https://{namespace}.servicebus.windows.net/{NotificationHub}/installations/{id}?api-version=…,
+# Content-Type application/json, Authorization SAS, x-ms-version), "Patch an installation"
+# (Content-Type application/json-patch+json, a JSON Patch of replace operations), "Delete an
+# installation" and "Send a template notification" (POST
+# …/{NotificationHub}/messages/?api-version=…, Content-Type application/json;charset=utf-8,
+# ServiceBusNotification-Format: template,
+# ServiceBusNotification-Tags, a JSON object of string properties). The pages show api-version
+# 2015-01; the version here is 2020-06, what Microsoft's SDKs send for the same calls
+# (Azure/azure-sdk-for-js sdk/notificationhubs/notification-hubs/src/api/clientContext.ts:
+# `API_VERSION = "2020-06"`, set as the `api-version` query and the `x-ms-version` header).
+# Literal values, not the adapter's constants: the test fails if the adapter drifts from them.
+NS = "https://switchboard-ns.servicebus.windows.net"
+APNS_TEMPLATE = (
+    '{"aps": {"alert": {"title": "$(title)", "body": "$(body)"}, "sound": "default", '
+    '"content-available": 1}, "kind": "$(kind)", "clubId": "$(clubId)", '
+    '"groupCallId": "$(groupCallId)", "startedBy": "$(startedBy)", '
+    '"startedByName": "$(startedByName)"}'
+)
+WIRE: dict[str, dict[str, Any]] = {
+    "put_installation": {
+        "method": "PUT",
+        "url": f"{NS}/calls/installations/inst-1?api-version=2020-06",
+        "headers": {"Content-Type": "application/json", "x-ms-version": "2020-06"},
+        "body": {
+            "installationId": "inst-1",
+            "platform": "apns",
+            "pushChannel": "apns-device-token-secret",
+            "tags": ["u:abc"],
+            "templates": {"switchboard": {"body": APNS_TEMPLATE}},
+        },
+    },
+    "update_push_channel": {
+        "method": "PATCH",
+        "url": f"{NS}/calls/installations/inst-1?api-version=2020-06",
+        "headers": {"Content-Type": "application/json-patch+json", "x-ms-version": "2020-06"},
+        "body": [{"op": "replace", "path": "/pushChannel", "value": "new-token-secret"}],
+    },
+    "delete_installation": {
+        "method": "DELETE",
+        "url": f"{NS}/calls/installations/inst-1?api-version=2020-06",
+        "headers": {"x-ms-version": "2020-06"},
+        "body": None,
+    },
+    "send": {
+        "method": "POST",
+        "url": f"{NS}/calls/messages/?api-version=2020-06",
+        "headers": {
+            "Content-Type": "application/json;charset=utf-8",
+            "ServiceBusNotification-Format": "template",
+            "ServiceBusNotification-Tags": "u:1 || u:2",
+            "x-ms-version": "2020-06",
+        },
+        "body": {
+            "kind": "clubCall",
+            "clubId": "chess",
+            "groupCallId": "5f9f…",
+            "startedBy": "",
+            "startedByName": "",
+            "title": "Alice started a call",
+            "body": "in Chess club",
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("operation", sorted(WIRE))
+async def test_each_call_is_the_one_the_rest_reference_documents(
+    hub: AzurePushHub, transport: MockTransport, operation: str
+) -> None:
+    transport.answers.append(Reply(204 if operation == "delete_installation" else 200))
+    calls = {
+        "put_installation": lambda: hub.put_installation(APNS),
+        "update_push_channel": lambda: hub.update_push_channel("inst-1", "new-token-secret"),
+        "delete_installation": lambda: hub.delete_installation("inst-1"),
+        "send": lambda: hub.send(MESSAGE, ["u:1", "u:2"]),
+    }
+    await calls[operation]()
+    [sent] = transport.requests
+    expected = WIRE[operation]
+    assert sent.method == expected["method"]
+    assert sent.url == expected["url"]
+    for name, value in expected["headers"].items():
+        assert sent.headers.get(name) == value, name
+    authorization_is_valid_sas(sent.headers["Authorization"])
+    assert sent.body == expected["body"]
