@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 Doc = dict[str, Any]
 """A stored JSON document. Always has `id` and `pk`; reads also return `_etag` and `_ts`."""
@@ -408,4 +408,26 @@ class SmsSender(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+# --- the dev outboxes ---------------------------------------------------------------------------
+# The embedded SMS and push adapters keep what they "sent", for developers to read (GET /api/dev/*).
+# What a real service sent is out of our hands; what an outbox keeps is ours, so an erase drops the
+# erased user's part of it. Only the local adapters implement these; services ask `isinstance`.
+
+
+@runtime_checkable
+class SmsOutbox(Protocol):
+    async def forget(self, *, message_ids: Sequence[str], recipients: Sequence[str]) -> int:
+        """Drop the kept messages with these ids or to these numbers; how many went."""
+        ...
+
+
+@runtime_checkable
+class PushOutbox(Protocol):
+    async def forget(self, *, tag: str, user_id: str, installation_ids: Sequence[str]) -> int:
+        """Drop the user's part of the kept pushes: `tag` from each push's tags (a push left
+        with none goes), `installation_ids` from what each reached, and every push whose data
+        names `user_id` (a call they started); how many pushes went or changed."""
         ...

@@ -53,7 +53,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL,
     delivered_to TEXT NOT NULL
 );
+-- What each kept push refers to (its tags, the users its data names), for an erase to find
+-- the erased user's pushes without reading the whole outbox.
+CREATE TABLE IF NOT EXISTS outbox_refs (
+    seq INTEGER NOT NULL,
+    ref TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_refs_by_ref ON outbox_refs (ref);
 """
+# Data keys whose value is a user id (PUSH_DATA_KEYS): a push naming an erased user goes.
+USER_DATA_KEYS = ("startedBy",)
 
 
 class LocalPushHub:
@@ -127,7 +136,7 @@ class LocalPushHub:
                 wanted,
             ).fetchall()
             delivered = [{"installationId": row[0], "platform": row[1]} for row in rows]
-            self._db.execute(
+            seq = self._db.execute(
                 "INSERT INTO outbox (sent_at, tags, title, body, data, delivered_to)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -138,7 +147,44 @@ class LocalPushHub:
                     json.dumps(dict(message.data)),
                     json.dumps(delivered),
                 ),
+            ).lastrowid
+            users = [f"user:{message.data[k]}" for k in USER_DATA_KEYS if message.data.get(k)]
+            self._db.executemany(
+                "INSERT INTO outbox_refs (seq, ref) VALUES (?, ?)",
+                [(seq, ref) for ref in [*wanted, *users]],
             )
+
+    async def forget(self, *, tag: str, user_id: str, installation_ids: Sequence[str]) -> int:
+        """An erased user's part of the outbox goes (`PushOutbox`), found by its refs."""
+        gone_devices = set(installation_ids)
+        changed = 0
+        with self._lock:
+            refs = self._db.execute(
+                "SELECT DISTINCT seq, ref FROM outbox_refs WHERE ref IN (?, ?)",
+                (tag, f"user:{user_id}"),
+            ).fetchall()
+            named = {seq for seq, ref in refs if ref != tag}
+            for seq in sorted({seq for seq, _ in refs}):
+                row = self._db.execute(
+                    "SELECT tags, delivered_to FROM outbox WHERE seq = ?", (seq,)
+                ).fetchone()
+                tags = [t for t in json.loads(row[0]) if t != tag] if row else []
+                if row is None or seq in named or not tags:
+                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                    self._db.execute("DELETE FROM outbox_refs WHERE seq = ?", (seq,))
+                else:
+                    delivered = [
+                        d for d in json.loads(row[1]) if d["installationId"] not in gone_devices
+                    ]
+                    self._db.execute(
+                        "UPDATE outbox SET tags = ?, delivered_to = ? WHERE seq = ?",
+                        (json.dumps(tags), json.dumps(delivered), seq),
+                    )
+                    self._db.execute(
+                        "DELETE FROM outbox_refs WHERE seq = ? AND ref = ?", (seq, tag)
+                    )
+                changed += 1
+        return changed
 
     async def close(self) -> None:
         with self._lock:

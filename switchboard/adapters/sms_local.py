@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_by_recipient ON outbox (recipient);
 """
 
 
@@ -76,6 +78,23 @@ class LocalSmsOutbox:
                 "created_at) VALUES (?, ?, ?, ?, ?, 'accepted', ?)",
                 (message_id, self.sender, to, message, tag, now.isoformat()),
             )
+
+    async def forget(self, *, message_ids: Sequence[str], recipients: Sequence[str]) -> int:
+        """An erased user's messages go (`SmsOutbox`): those they caused, by id, and those to
+        their number. Two indexed deletes."""
+        return await asyncio.to_thread(self._forget, list(message_ids), list(recipients))
+
+    def _forget(self, message_ids: list[str], recipients: list[str]) -> int:
+        gone = 0
+        with self._lock:
+            for column, values in (("message_id", message_ids), ("recipient", recipients)):
+                if values:
+                    marks = ",".join("?" * len(values))
+                    gone += self._db.execute(
+                        f"DELETE FROM outbox WHERE {column} IN ({marks})",  # noqa: S608 (placeholders only)
+                        values,
+                    ).rowcount
+        return gone
 
     async def messages(self, limit: int = 100) -> list[OutboxMessage]:
         """The newest `limit` messages, newest first."""

@@ -45,6 +45,7 @@ from switchboard.ports import (
     DocumentExists,
     DocumentStore,
     PreconditionFailed,
+    SmsOutbox,
     SmsSender,
     SmsSendResult,
 )
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.phone")
 
 PHONE = "phone"
+USERS = "users"  # the identity capability's profiles: the verified number, read at erase only
 USER_DOC_ID = "phone"
 NUMBER_DOC_ID = "number"
 MESSAGE_DOC_ID = "message"
@@ -581,10 +583,13 @@ class PhoneService:
     # --- erase --------------------------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """The user's codes, send history and message records go; their number is released."""
+        """The user's codes, send history and message records go; their number is released; the
+        dev outbox (local SMS only) drops the messages they caused and those to their number."""
         user = await self._read_user(user_id)
         if user is None:
             return
+        if isinstance(self._sender, SmsOutbox):
+            await self._forget_in_outbox(self._sender, user)
         for ref in user["messages"]:
             await self._store.delete(PHONE, ref["key"], MESSAGE_DOC_ID)
         pending = user["pending"]
@@ -592,6 +597,17 @@ class PhoneService:
             assert key is not None
             await self._release_number(key, user_id)
         await self._store.delete(PHONE, user_id, USER_DOC_ID)
+
+    async def _forget_in_outbox(self, outbox: SmsOutbox, user: UserPhoneDoc) -> None:
+        keys = [(ref["key"], MESSAGE_DOC_ID) for ref in user["messages"]]
+        messages = await self._store.read_many(PHONE, keys) if keys else []
+        profile = await self._store.read(USERS, user["userId"], user["userId"])
+        numbers = {user["pending"]["number"] if user["pending"] else None}
+        numbers.add(profile.get("phoneNumber") if profile else None)
+        await outbox.forget(
+            message_ids=[str(m["messageId"]) for m in messages],
+            recipients=sorted(n for n in numbers if isinstance(n, str)),
+        )
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -7,9 +7,21 @@ which only the hub keeps. One document rather than one per device so the 10-devi
 under concurrent registrations (the write is conditional on the etag of the read).
 
 The hub knows each device by an installation id derived from the user and the client's own id
-(`hub_installation_id`), tagged with the user's tag (`user_tag`, a digest): two users sending
-the same installation id address two installations, so nobody can take over or remove another
-user's device, and neither user ids nor client ids reach the hub.
+(`hub_installation_id`), tagged with the user's tag (`user_tag`): two users sending the same
+installation id address two installations, so nobody can take over or remove another user's
+device, and neither user ids nor client ids reach the hub.
+
+The user tag is a keyed hash, HMAC-SHA256(tag key, user id), not a plain one: sha256("bob") is
+recomputed by anyone who can guess "bob" and reads the hub's tags (the hub's other rights
+holders, ACS, whoever gets a Listen key), and then names Bob's devices and pushes. The key is 32
+random bytes the server makes on first use and keeps in the store (`system/pushTagKey`), never
+in the hub, a setting or a log. Chosen over a random per-user tag kept with the devices because
+a fan-out then needs no store read per recipient (a 10,000-member club stays 500 sends and no
+reads) and the key needs no setting or Key Vault secret; an erased user's installations are
+deleted from the hub, and without the key their tag names nobody. Each device entry records
+which key its installation was tagged with (`tagKey`, a fingerprint), so a device registered
+under an older tag (the plain hash, or a replaced key) is re-put with its new tag the next time
+it registers, instead of only having its push channel patched.
 
 Fan-out (a club's call started, `call_started`, a ClubObserver method): the members' user
 tags, OR-ed 20 to a send (the hub's limit for an OR expression), sent in the background so the
@@ -29,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +60,7 @@ from switchboard.ports import (
     PushInstallation,
     PushInstallationNotFound,
     PushMessage,
+    PushOutbox,
     PushRejected,
     PushSender,
 )
@@ -64,6 +79,15 @@ _WRITE_ATTEMPTS = 3
 class DeviceEntry(TypedDict):
     platform: str
     registeredAt: str
+    tagKey: NotRequired[str]  # `key_fingerprint` of the key the installation's tag came from
+
+
+class TagKeyDoc(TypedDict):
+    """`system/pushTagKey` id `pushTagKey`: the key of the user tags (hex), made once."""
+
+    id: str
+    pk: str
+    key: str
 
 
 class DevicesDoc(TypedDict):
@@ -77,9 +101,16 @@ class DevicesDoc(TypedDict):
     _ts: NotRequired[int]
 
 
-def user_tag(user_id: str) -> str:
-    """The hub tag of a user's installations: a digest, so the hub never learns user ids."""
-    return "u:" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
+TAG_KEY_ID = "pushTagKey"
+
+
+def user_tag(key: bytes, user_id: str) -> str:
+    """The hub tag of a user's installations: keyed, so the hub cannot tell whose it is."""
+    return "u:" + hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def key_fingerprint(key: bytes) -> str:
+    return hashlib.sha256(b"switchboard-push-tag-key\x00" + key).hexdigest()[:16]
 
 
 def hub_installation_id(user_id: str, installation_id: str) -> str:
@@ -88,9 +119,9 @@ def hub_installation_id(user_id: str, installation_id: str) -> str:
     return f"sb-{digest[:48]}"
 
 
-def tag_batches(user_ids: Iterable[str]) -> list[list[str]]:
+def tag_batches(key: bytes, user_ids: Iterable[str]) -> list[list[str]]:
     """User tags in sends of at most MAX_TAGS_PER_SEND, each user once."""
-    tags = [user_tag(u) for u in dict.fromkeys(user_ids)]
+    tags = [user_tag(key, u) for u in dict.fromkeys(user_ids)]
     return [tags[i : i + MAX_TAGS_PER_SEND] for i in range(0, len(tags), MAX_TAGS_PER_SEND)]
 
 
@@ -147,6 +178,7 @@ class PushService:
         self._members_of = members_of
         self._clock = clock
         self._background: set[asyncio.Task[Any]] = set()
+        self._tag_key: bytes | None = None
 
     # -- devices -------------------------------------------------------------------------------
 
@@ -162,10 +194,15 @@ class PushService:
         self._hub()  # 404 push_not_configured before anything is written
         user_id = caller.user_id
         hub_id = hub_installation_id(user_id, installation_id)
+        fingerprint = key_fingerprint(await self._key())
         for _ in range(_WRITE_ATTEMPTS):
             doc = await self._read(user_id)
             known = doc["installations"].get(installation_id) if doc else None
-            if known is not None and known["platform"] == platform:
+            if (
+                known is not None
+                and known["platform"] == platform
+                and known.get("tagKey") == fingerprint
+            ):
                 await self._patch_or_put(hub_id, platform, push_channel, user_id)
                 return
             entries = dict(doc["installations"]) if doc else {}
@@ -176,6 +213,7 @@ class PushService:
             entries[installation_id] = {
                 "platform": platform,
                 "registeredAt": self._clock().isoformat(),
+                "tagKey": fingerprint,
             }
             try:
                 written = await self._write(user_id, doc, entries)
@@ -214,17 +252,16 @@ class PushService:
         raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def erase_user(self, user_id: str) -> None:
-        """UserDataOwner: every device of the user removed from the hub, then the document."""
+        """UserDataOwner: every device of the user removed from the hub, then the document; the
+        dev outbox (local hub only) drops the user's part of what it kept."""
         doc = await self._read(user_id)
-        if doc is None:
-            return
-        await asyncio.gather(
-            *(
-                self._delete_in_hub(hub_installation_id(user_id, installation_id))
-                for installation_id in doc["installations"]
-            )
-        )
-        await self._store.delete(DEVICES, user_id, DEVICES_DOC_ID)
+        hub_ids = [hub_installation_id(user_id, i) for i in (doc["installations"] if doc else {})]
+        if doc is not None:
+            await asyncio.gather(*(self._delete_in_hub(hub_id) for hub_id in hub_ids))
+            await self._store.delete(DEVICES, user_id, DEVICES_DOC_ID)
+        if isinstance(self._sender, PushOutbox):
+            tag = await self.user_tag(user_id)
+            await self._sender.forget(tag=tag, user_id=user_id, installation_ids=hub_ids)
 
     async def devices(self, user_id: str) -> dict[str, DeviceEntry]:
         """The user's registered devices (tests and tools)."""
@@ -317,7 +354,7 @@ class PushService:
         sender = self._sender
         if sender is None:
             return FanOutResult(recipients=0, sends=0, failed_sends=0)
-        batches = tag_batches(user_ids)
+        batches = tag_batches(await self._key(), user_ids)
         gate = asyncio.Semaphore(SEND_CONCURRENCY)
         failed = 0
 
@@ -354,7 +391,31 @@ class PushService:
         while self._background:
             await asyncio.gather(*list(self._background))
 
+    async def user_tag(self, user_id: str) -> str:
+        """The hub tag of `user_id`'s installations (tests and tools)."""
+        return user_tag(await self._key(), user_id)
+
     # -- internals -------------------------------------------------------------------------------
+
+    async def _key(self) -> bytes:
+        """The user tags' key: read once per process; made (32 random bytes) on first use, the
+        first writer winning a race so every instance tags alike."""
+        if self._tag_key is None:
+            for _ in range(_WRITE_ATTEMPTS):
+                doc = await self._store.read(SYSTEM, TAG_KEY_ID, TAG_KEY_ID)
+                if doc is not None:
+                    self._tag_key = bytes.fromhex(str(doc["key"]))
+                    break
+                made: TagKeyDoc = {"id": TAG_KEY_ID, "pk": TAG_KEY_ID, "key": secrets.token_hex(32)}
+                try:
+                    await self._store.create(SYSTEM, cast(Doc, made))
+                except DocumentExists:
+                    continue
+                self._tag_key = bytes.fromhex(made["key"])
+                break
+            else:
+                raise errors.DependencyUnavailable("store", retry_after=1)
+        return self._tag_key
 
     async def _read(self, user_id: str) -> DevicesDoc | None:
         doc = await self._store.read(DEVICES, user_id, DEVICES_DOC_ID)
@@ -392,11 +453,14 @@ class PushService:
             # erase deletes nothing), and the caller's retry registers it for real.
             log.warning("could not undo a device registration after the hub failed")
 
-    def _installation(
+    async def _installation(
         self, hub_id: str, platform: str, channel: str, user_id: str
     ) -> PushInstallation:
         return PushInstallation(
-            installation_id=hub_id, platform=platform, push_channel=channel, tag=user_tag(user_id)
+            installation_id=hub_id,
+            platform=platform,
+            push_channel=channel,
+            tag=user_tag(await self._key(), user_id),
         )
 
     def _hub(self) -> PushSender:
@@ -407,7 +471,9 @@ class PushService:
         return self._sender
 
     async def _put(self, hub_id: str, platform: str, channel: str, user_id: str) -> None:
-        await self._hub().put_installation(self._installation(hub_id, platform, channel, user_id))
+        await self._hub().put_installation(
+            await self._installation(hub_id, platform, channel, user_id)
+        )
 
     async def _patch_or_put(self, hub_id: str, platform: str, channel: str, user_id: str) -> None:
         try:

@@ -151,3 +151,24 @@ async def test_blocks_look_like_unknown_ids_on_each_store(
     with pytest.raises(errors.NotFound):
         await friends.redeem_invite(bob, code)
     assert (await friends.redeem_invite(carol, code)).user_id == "alice"
+
+
+async def test_one_push_tag_key_per_deployment_on_each_store(store: DocumentStore) -> None:
+    """Instances starting together make the tag key at once: the first create wins, the others
+    read it, and every instance tags a user alike."""
+    import asyncio
+    import hashlib
+
+    from switchboard.services.push import PushService
+
+    class NoHub:
+        async def put_installation(self, installation: object) -> None: ...
+        async def update_push_channel(self, installation_id: str, push_channel: str) -> None: ...
+        async def delete_installation(self, installation_id: str) -> None: ...
+        async def send(self, message: object, tags: object) -> None: ...
+        async def close(self) -> None: ...
+
+    services = [PushService(store, NoHub()) for _ in range(4)]
+    tags = await asyncio.gather(*(s.user_tag("bob") for s in services))
+    assert len(set(tags)) == 1
+    assert tags[0] != "u:" + hashlib.sha256(b"bob").hexdigest()[:40]

@@ -27,6 +27,7 @@ from tests.proxies import spy_of
 
 ALICE_NUMBER = "+14255550123"
 BOB_NUMBER = "+14255550199"
+CAROL_NUMBER = "+14255550177"
 
 
 class _Clock:
@@ -958,3 +959,27 @@ async def test_meeting_invitations_come_from_the_organizer_and_invitees_only(
     items = (await client.request("GET", "/api/dev/outbox")).json()["items"]
     assert len(items) == 2
     assert f"http://localhost:7071/?meetingId={meeting_id}" in items[0]["message"]
+
+
+async def test_erase_drops_the_users_messages_from_the_dev_outbox(tmp_path: Path) -> None:
+    """The local outbox is ours to keep: after Bob's erase it holds neither the messages he
+    caused (his code, his invitation to Carol) nor those to his number (Alice's invitation);
+    Alice's and Carol's own messages (a third user) stay."""
+    async for client in inviting_client(tmp_path, {"club1": {"alice", "bob", "carol"}}):
+        alice, bob, carol = (client.login(u, u.title()) for u in ("alice", "bob", "carol"))
+        await verify_number(client, bob, BOB_NUMBER)
+        await verify_number(client, carol, CAROL_NUMBER)
+        for who, to in ((alice, BOB_NUMBER), (bob, CAROL_NUMBER), (alice, ALICE_NUMBER)):
+            resp = await client.request(
+                "POST", "/api/invites/sms", headers=who, json_body={"to": to, "clubId": "club1"}
+            )
+            assert resp.status == 202
+        before = (await client.request("GET", "/api/dev/outbox")).json()["items"]
+        assert len(before) == 5
+        assert (await client.request("DELETE", "/api/me", headers=bob)).status == 204
+        after = (await client.request("GET", "/api/dev/outbox")).json()["items"]
+        assert sorted((i["to"], i["tag"]) for i in after) == [
+            (ALICE_NUMBER, "invite"),
+            (CAROL_NUMBER, "verification"),
+        ]
+        assert all("Bob" not in i["message"] for i in after)

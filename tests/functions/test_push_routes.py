@@ -27,7 +27,6 @@ from switchboard.services.push import (
     PushService,
     call_index_pk,
     hub_installation_id,
-    user_tag,
 )
 from tests.conftest import Client, app_server, make_runtime
 from tests.proxies import spy, spy_of
@@ -85,6 +84,7 @@ async def test_device_routes_need_a_caller(world: World, method: str, path: str)
 
 async def test_register_costs_one_store_write_and_one_hub_call(world: World) -> None:
     bob = await signed_in(world, "bob", "Bob")
+    await world.runtime.push.user_tag("warm")  # the tag key: read (or made) once per process
     reset(world.runtime)
     resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
     assert resp.status == 204, resp.body
@@ -95,7 +95,7 @@ async def test_register_costs_one_store_write_and_one_hub_call(world: World) -> 
     assert installed == {
         "platform": "apns",
         "pushChannel": APNS["pushChannel"],
-        "tag": user_tag("bob"),
+        "tag": await world.runtime.push.user_tag("bob"),
     }
 
     # Same device, new token: the hub's installation is patched, the store is not written.
@@ -126,12 +126,12 @@ async def test_a_second_user_cannot_touch_the_first_users_device(world: World) -
         "PUT", "/api/me/devices/phone-1", headers=mallory, json_body=FCM
     )
     assert resp.status == 204
-    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})["tag"] == user_tag(
-        "bob"
-    )
+    assert (world.hub.installation(hub_installation_id("bob", "phone-1")) or {})[
+        "tag"
+    ] == await world.runtime.push.user_tag("bob")
     assert (world.hub.installation(hub_installation_id("mallory", "phone-1")) or {})[
         "tag"
-    ] == user_tag("mallory")
+    ] == await world.runtime.push.user_tag("mallory")
     # Mallory's delete removes her device only.
     resp = await world.client.request("DELETE", "/api/me/devices/phone-1", headers=mallory)
     assert resp.status == 204
@@ -265,7 +265,10 @@ async def test_dev_outbox_shows_sends(world: World) -> None:
         {"installationId": hub_installation_id("bob", "phone"), "platform": "apns"}
     ]
     assert APNS["pushChannel"] not in resp.body.decode()
-    assert item["tags"] == [user_tag("bob"), user_tag("carol")]
+    assert item["tags"] == [
+        await world.runtime.push.user_tag("bob"),
+        await world.runtime.push.user_tag("carol"),
+    ]
 
 
 async def test_dev_outbox_is_404_outside_dev_mode(tmp_path: Path) -> None:
@@ -600,3 +603,61 @@ async def test_a_batch_with_malformed_items_still_handles_the_rest_over_the_devs
         )
     assert resp.status_code == 200
     assert recorder.ended == [("chess", GID)]
+
+
+async def test_erase_drops_the_users_part_of_the_dev_push_outbox(world: World) -> None:
+    """The local hub's outbox is ours to keep: after Bob's erase it holds no push to his tag,
+    none reaching his device and none naming him; Carol's part (a third user) stays whole."""
+    rt = world.runtime
+    bob, carol = await signed_in(world, "bob", "Bob"), await signed_in(world, "carol", "Carol")
+    for who, device in ((bob, "bob-phone"), (carol, "carol-phone")):
+        resp = await world.client.request(
+            "PUT", f"/api/me/devices/{device}", headers=who, json_body=APNS
+        )
+        assert resp.status == 204
+    by_dave = PushMessage(
+        "Dave started a call", "in Chess", {"kind": "clubCall", "startedBy": "dave"}
+    )
+    by_bob = PushMessage("Bob started a call", "in Go", {"kind": "clubCall", "startedBy": "bob"})
+    await rt.push.fan_out(by_dave, ["bob", "carol"])
+    await rt.push.fan_out(by_bob, ["carol"])
+    bob_tag, carol_tag = await rt.push.user_tag("bob"), await rt.push.user_tag("carol")
+    before = (await world.client.request("GET", "/api/dev/push")).json()["items"]
+    assert [i["title"] for i in before] == ["Bob started a call", "Dave started a call"]
+
+    assert (await world.client.request("DELETE", "/api/me", headers=bob)).status == 204
+    after = await world.client.request("GET", "/api/dev/push")
+    [kept] = after.json()["items"]
+    assert kept["title"] == "Dave started a call"
+    assert kept["tags"] == [carol_tag]
+    assert kept["deliveredTo"] == [
+        {"installationId": hub_installation_id("carol", "carol-phone"), "platform": "apns"}
+    ]
+    text = after.body.decode()
+    assert bob_tag not in text
+    assert hub_installation_id("bob", "bob-phone") not in text
+    assert '"bob"' not in text
+
+
+async def test_a_device_tagged_under_an_older_tag_is_put_again(world: World) -> None:
+    """A device registered before the keyed tag (its entry names no tag key) has its whole
+    installation put again on its next registration, not only its push channel patched."""
+    rt = world.runtime
+    bob = await signed_in(world, "bob", "Bob")
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    doc = await rt.store.read("devices", "bob", "devices")
+    assert doc is not None
+    old_entry = {k: v for k, v in doc["installations"]["phone-1"].items() if k != "tagKey"}
+    await rt.store.replace(
+        "devices", {**doc, "installations": {"phone-1": old_entry}}, doc["_etag"]
+    )
+    reset(rt)
+    resp = await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert resp.status == 204
+    assert counts(rt)[1] == {"put_installation": 1}
+    installed = world.hub.installation(hub_installation_id("bob", "phone-1"))
+    assert installed is not None
+    assert installed["tag"] == await rt.push.user_tag("bob")
+    reset(rt)
+    await world.client.request("PUT", "/api/me/devices/phone-1", headers=bob, json_body=APNS)
+    assert counts(rt)[1] == {"update_push_channel": 1}  # tagged under the key now: a patch

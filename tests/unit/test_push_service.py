@@ -54,13 +54,40 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.close()
 
 
+KEY = b"k" * 32
+
+
 def test_tag_batches_hold_at_most_twenty_distinct_users() -> None:
     users = [f"user-{i}" for i in range(45)] + ["user-0"]
-    batches = tag_batches(users)
+    batches = tag_batches(KEY, users)
     assert [len(b) for b in batches] == [20, 20, 5]
-    assert [t for b in batches for t in b] == [user_tag(u) for u in users[:45]]
-    assert user_tag("alice") != user_tag("bob")
-    assert "alice" not in user_tag("alice")
+    assert [t for b in batches for t in b] == [user_tag(KEY, u) for u in users[:45]]
+    assert user_tag(KEY, "alice") != user_tag(KEY, "bob")
+    assert "alice" not in user_tag(KEY, "alice")
+
+
+async def test_user_tags_are_keyed_not_a_plain_hash_of_the_user_id(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Before: `u:` + sha256("bob"), which anyone reading the hub's tags could recompute from a
+    guessed user id. Now an HMAC under a random key the server keeps in its store: the same on
+    every instance (the first writer wins), different per deployment, never the plain hash."""
+    import hashlib
+
+    one, two = PushService(store, RecordingSender()), PushService(store, RecordingSender())
+    tag = await one.user_tag("bob")
+    assert tag == await two.user_tag("bob")  # one key per deployment, shared by instances
+    assert tag != await one.user_tag("alice")
+    assert tag.removeprefix("u:") != hashlib.sha256(b"bob").hexdigest()[:40]
+    key = await store.read("system", "pushTagKey", "pushTagKey")
+    assert key is not None
+    assert len(bytes.fromhex(key["key"])) == 32
+    assert tag == user_tag(bytes.fromhex(key["key"]), "bob")
+    other = SqliteStore(tmp_path / "another-deployment.sqlite")
+    try:
+        assert await PushService(other, RecordingSender()).user_tag("bob") != tag
+    finally:
+        await other.close()
 
 
 async def test_call_started_returns_before_any_send_or_store_operation(
@@ -84,7 +111,7 @@ async def test_call_started_returns_before_any_send_or_store_operation(
     sender.gate.set()
     await push.drain()
     assert [len(tags) for _, tags in sender.sends] == [20, 20, 1]
-    assert user_tag("alice") not in {t for _, tags in sender.sends for t in tags}
+    assert await push.user_tag("alice") not in {t for _, tags in sender.sends for t in tags}
     message = sender.sends[0][0]
     assert message.title == "Alice started a call"
     assert message.body == "in Chess club"
@@ -95,8 +122,9 @@ async def test_call_started_returns_before_any_send_or_store_operation(
         "startedBy": "alice",
         "startedByName": "Alice",
     }
-    # Off the request: one index upsert, one member page source, one profile read.
-    assert spy_of(spied).calls == {"upsert": 1, "read": 1}
+    # Off the request: one index upsert, one member page source, one profile read; and, once
+    # per process, the tag key read (created here, the deployment's first use).
+    assert spy_of(spied).calls == {"upsert": 1, "read": 2, "create": 1}
 
 
 async def test_failed_sends_are_counted_and_the_rest_still_go(store: SqliteStore) -> None:
