@@ -238,7 +238,10 @@ class ChatProvider(Protocol):
     async def add_participants(
         self, thread_id: str, participants: Sequence[ChatParticipant]
     ) -> None:
-        """Add participants (those already in it are left as they are).
+        """Add participants (those already in it are left as they are). An added participant
+        sees the thread's messages from the moment of the add, never earlier ones (ACS's
+        `shareHistoryTime` set to now): what members wrote before someone joined was written
+        to the members then present (docs/security.md, "Club threads").
 
         ChatThreadNotFound if the thread is gone; ChatThreadFull, adding nobody, when the thread
         would pass MAX_THREAD_PARTICIPANTS; ValueError beyond MAX_PARTICIPANTS_PER_ADD.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # azure-core only (every Azure adapter has it); the Chat SDK itself is imported at first use.
@@ -73,11 +74,13 @@ class AzureChatProvider:
         *,
         throttle_budget: float = DEFAULT_THROTTLE_BUDGET_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         **client_kwargs: Any,
     ) -> None:
         """`endpoint`: the ACS resource (https://….communication.azure.com); `token_source`:
         mints (service identity, chat token). `client_kwargs` go to the SDK clients (tests pass
         `transport=`)."""
+        self._now = now
         self._endpoint = endpoint
         self._token_source = token_source
         self._throttle_budget = throttle_budget
@@ -117,7 +120,8 @@ class AzureChatProvider:
         _check_batch(participants)
         if not participants:
             return
-        sdk_participants = _sdk_participants(participants)
+        # History from the add on (the port's rule): earlier messages stay with their audience.
+        sdk_participants = _sdk_participants(participants, share_history_from=self._now())
 
         async def call() -> None:
             async with await self._thread_client(thread_id) as thread:
@@ -292,7 +296,9 @@ def _check_batch(participants: Sequence[ChatParticipant]) -> None:
         raise ValueError(f"at most {MAX_PARTICIPANTS_PER_ADD} participants per call")
 
 
-def _sdk_participants(participants: Sequence[ChatParticipant]) -> list[Any]:
+def _sdk_participants(
+    participants: Sequence[ChatParticipant], *, share_history_from: datetime | None = None
+) -> list[Any]:
     from azure.communication.chat import ChatParticipant as SdkParticipant
     from azure.communication.chat import CommunicationUserIdentifier
 
@@ -300,6 +306,7 @@ def _sdk_participants(participants: Sequence[ChatParticipant]) -> list[Any]:
         SdkParticipant(
             identifier=CommunicationUserIdentifier(p.communication_user_id),
             display_name=p.display_name,
+            share_history_time=share_history_from,
         )
         for p in participants
     ]

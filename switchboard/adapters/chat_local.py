@@ -12,7 +12,9 @@ the rules ACS keeps, so no code path works only locally:
 - at most 200 participants per create or add call (ValueError: ACS answers 400);
 - the same idempotency token returns the same thread (ACS's `repeatability-request-id`);
 - adding someone already in the thread changes nothing; removing someone absent, or deleting a
-  thread already gone, is not an error. Adding to a deleted thread is `ChatThreadNotFound`.
+  thread already gone, is not an error. Adding to a deleted thread is `ChatThreadNotFound`;
+- each participant keeps the time their history starts (ACS's `shareHistoryTime`): the thread's
+  creation for those it was created with, the add for those added later (the port's rule).
 
 It does not carry messages: clients without ACS have no chat data plane to talk to, and the
 controller never reads messages. `participants` and `exists` let tests and developers see state.
@@ -56,6 +58,8 @@ CREATE TABLE IF NOT EXISTS participants (
     PRIMARY KEY (thread_id, communication_user_id)
 );
 """
+# Added to `participants` in place when a data dir made before it opens (NULL for old rows).
+_HISTORY_COLUMN = "ALTER TABLE participants ADD COLUMN share_history_from REAL"
 
 
 class LocalChatProvider:
@@ -75,6 +79,9 @@ class LocalChatProvider:
         )
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(participants)")}
+        if "share_history_from" not in columns:
+            db.execute(_HISTORY_COLUMN)
         self._db = db
 
     # -- ChatProvider ------------------------------------------------------------------------
@@ -96,15 +103,20 @@ class LocalChatProvider:
             if row is not None:
                 return str(row[0])  # a repeated request: the thread it made the first time
             thread_id = f"19:acsV1_{uuid.uuid4().hex}@thread.v2"
+            now = self._clock()
             db.execute(
                 "INSERT INTO threads (id, topic, created_by, created_at, idempotency_token) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (thread_id, topic, LOCAL_SERVICE_USER, self._clock(), idempotency_token),
+                (thread_id, topic, LOCAL_SERVICE_USER, now, idempotency_token),
             )
             db.executemany(
-                "INSERT INTO participants VALUES (?, ?, ?)",
-                [(thread_id, LOCAL_SERVICE_USER, "Switchboard")]
-                + [(thread_id, p.communication_user_id, p.display_name) for p in members.values()],
+                "INSERT INTO participants (thread_id, communication_user_id, display_name, "
+                "share_history_from) VALUES (?, ?, ?, ?)",
+                [(thread_id, LOCAL_SERVICE_USER, "Switchboard", now)]
+                + [
+                    (thread_id, p.communication_user_id, p.display_name, now)
+                    for p in members.values()
+                ],
             )
         return thread_id
 
@@ -127,9 +139,11 @@ class LocalChatProvider:
             new = by_id.keys() - present
             if len(present) + len(new) > MAX_THREAD_PARTICIPANTS:
                 raise ChatThreadFull("a thread holds at most 250 participants")
+            now = self._clock()  # history from the add on (the port's rule)
             db.executemany(
-                "INSERT INTO participants VALUES (?, ?, ?)",
-                [(thread_id, acs_id, by_id[acs_id].display_name) for acs_id in sorted(new)],
+                "INSERT INTO participants (thread_id, communication_user_id, display_name, "
+                "share_history_from) VALUES (?, ?, ?, ?)",
+                [(thread_id, acs_id, by_id[acs_id].display_name, now) for acs_id in sorted(new)],
             )
 
     async def remove_participant(self, thread_id: str, communication_user_id: str) -> None:
@@ -164,6 +178,16 @@ class LocalChatProvider:
                     (thread_id,),
                 )
             }
+
+    def history_from(self, thread_id: str, communication_user_id: str) -> float | None:
+        """When a participant's view of the thread's history starts (None: not in it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT share_history_from FROM participants "
+                "WHERE thread_id = ? AND communication_user_id = ?",
+                (thread_id, communication_user_id),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def exists(self, thread_id: str) -> bool:
         """Whether the thread exists and is not deleted."""

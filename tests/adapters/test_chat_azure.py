@@ -141,17 +141,33 @@ async def test_create_thread_sends_topic_participants_and_idempotency_token(
     assert bearer(transport) == tokens.minted[0].token
 
 
-async def test_add_participants(provider: AzureChatProvider, transport: MockTransport) -> None:
+async def test_add_participants(
+    transport: MockTransport, tokens: TokenSource, sleeps: Sleeps
+) -> None:
+    """A participant added later sees history from the add on: `shareHistoryTime` is the time
+    of the add (the AddChatParticipantsRequest's ChatParticipant field, RFC 3339 in UTC)."""
+    added_at = datetime(2026, 11, 23, 12, 30, 5, tzinfo=UTC)
+    provider = AzureChatProvider(
+        ENDPOINT,
+        tokens,
+        sleep=sleeps,
+        now=lambda: added_at,
+        transport=transport,
+        retry_total=0,
+    )
     transport.answers.append(Reply(201, ADD_PARTICIPANTS_201))
-
-    await provider.add_participants(THREAD_ID, [ChatParticipant(PETER, "Peter")])
+    try:
+        await provider.add_participants(THREAD_ID, [ChatParticipant(PETER, "Peter")])
+    finally:
+        await provider.close()
 
     sent = transport.requests[0]
     assert (sent.method, sent.path) == ("POST", f"/chat/threads/{THREAD_ID}/participants/:add")
     assert sent.query["api-version"] == [API_VERSION]
-    assert sent.body == {
-        "participants": [{"communicationIdentifier": identifier(PETER), "displayName": "Peter"}]
-    }
+    [participant] = sent.body["participants"]
+    assert participant["communicationIdentifier"] == identifier(PETER)
+    assert participant["displayName"] == "Peter"
+    assert datetime.fromisoformat(participant["shareHistoryTime"]) == added_at
 
 
 async def test_add_to_a_missing_thread_is_thread_not_found(

@@ -86,3 +86,38 @@ async def test_remove_and_delete_are_idempotent(tmp_path: Path) -> None:
         await chat.add_participants(thread_id, people(1))
     await chat.remove_participant(thread_id, "8:acs:local_p1")  # gone: not an error
     await chat.close()
+
+
+async def test_a_participant_added_later_sees_history_from_the_add(tmp_path: Path) -> None:
+    """Club threads: members who join later see messages from their join on, never what was
+    written to the members before them (the port's rule, ACS's shareHistoryTime)."""
+    clock = iter([100.0, 250.0, 400.0])
+    chat = LocalChatProvider(tmp_path, clock=lambda: next(clock))
+    try:
+        thread_id = await chat.create_thread("Chess", people(1), idempotency_token="t1")
+        await chat.add_participants(thread_id, people(1, "late"))
+        assert chat.history_from(thread_id, "8:acs:local_p0") == 100.0
+        assert chat.history_from(thread_id, "8:acs:local_late0") == 250.0
+        # Added again (already in): nothing changes, their history still starts at 250.
+        await chat.add_participants(thread_id, people(1, "late"))
+        assert chat.history_from(thread_id, "8:acs:local_late0") == 250.0
+        assert chat.history_from(thread_id, "8:acs:local_nobody") is None
+    finally:
+        await chat.close()
+
+
+async def test_a_data_dir_made_before_history_times_opens_and_gains_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "chat-local.sqlite")
+    old.executescript(
+        "CREATE TABLE participants (thread_id TEXT NOT NULL, communication_user_id TEXT NOT NULL,"
+        " display_name TEXT NOT NULL, PRIMARY KEY (thread_id, communication_user_id));"
+    )
+    old.close()
+    chat = LocalChatProvider(tmp_path, clock=lambda: 7.0)
+    try:
+        thread_id = await chat.create_thread("Go", people(1), idempotency_token="t2")
+        assert chat.history_from(thread_id, "8:acs:local_p0") == 7.0
+    finally:
+        await chat.close()
