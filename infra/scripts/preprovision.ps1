@@ -9,4 +9,8 @@ if (-not $env:AUTH_AUDIENCE) {
     exit 1
 }
 if (-not $env:SMS_FROM) { Write-Host 'switchboard: SMS_FROM is empty: the app will run without SMS.' }
+elseif (-not $env:SMS_FROM.StartsWith('+') -and -not $env:SMS_ALLOWED_COUNTRIES) {
+    Write-Error "switchboard: SMS_FROM is a short code or sender id, which names no country. Run: azd env set SMS_ALLOWED_COUNTRIES US (ISO codes, comma-separated, or *)"
+    exit 1
+}
 if (-not $env:PSTN_CALLER_ID) { Write-Host 'switchboard: PSTN_CALLER_ID is empty: no PSTN numbers in call info.' }

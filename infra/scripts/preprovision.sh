@@ -21,6 +21,14 @@ fi
 
 if [ -z "${SMS_FROM:-}" ]; then
   echo "switchboard: SMS_FROM is empty: the app will run without SMS (azd env set SMS_FROM +1...)."
+else
+  case "$SMS_FROM" in
+    +*) ;;  # a phone number: SMS_ALLOWED_COUNTRIES defaults to its country
+    *)
+      if [ -z "${SMS_ALLOWED_COUNTRIES:-}" ]; then
+        fail "SMS_FROM is a short code or sender id, which names no country: run azd env set SMS_ALLOWED_COUNTRIES US (ISO codes, comma-separated, or *)"
+      fi ;;
+  esac
 fi
 if [ -z "${PSTN_CALLER_ID:-}" ]; then
   echo "switchboard: PSTN_CALLER_ID is empty: friends' call info will carry no PSTN numbers."

@@ -92,6 +92,16 @@ def test_preprovision_refuses_what_could_not_serve_a_request() -> None:
     ok = _preprovision({"AUTH_MODE": "jwt", "AUTH_AUDIENCE": "api://x"})
     assert ok.returncode == 0, ok.stderr
     assert "SMS_FROM is empty" in ok.stdout
+    # A short code names no country: SMS_ALLOWED_COUNTRIES is then required (the app's own
+    # start-up check would stop it otherwise).
+    auth = {"AUTH_MODE": "jwt", "AUTH_AUDIENCE": "api://x"}
+    short = _preprovision({**auth, "SMS_FROM": "12345"})
+    assert short.returncode != 0
+    assert "SMS_ALLOWED_COUNTRIES" in short.stdout + short.stderr
+    assert (
+        _preprovision({**auth, "SMS_FROM": "12345", "SMS_ALLOWED_COUNTRIES": "US"}).returncode == 0
+    )
+    assert _preprovision({**auth, "SMS_FROM": "+18005550100"}).returncode == 0
 
 
 def test_graph_setup_never_creates_a_secret() -> None:
