@@ -165,7 +165,8 @@ class MeetingsService:
     ) -> MeetingView:
         """A new online meeting of the provider, stored with one agenda entry per participant.
 
-        Operations: 1 users read_many, 1 provider create, 1 meeting create, 1 + N agenda upserts.
+        Operations: 2 read_many (users, blocks), 1 provider create, 1 meeting create, 1 + N agenda
+        upserts.
         """
         if self._provider is None:
             raise errors.MeetingsNotConfigured(
