@@ -51,6 +51,10 @@ param meetingsOrganizerId string = ''
 @description('Client id of the Entra app Teams users sign in to (TEAMS_CLIENT_ID), from infra/scripts/setup-graph.sh.')
 param teamsClientId string = ''
 
+@description('How clubs call (CLUB_CALLS): group, or rooms (an ACS room admitting only members who asked to join).')
+@allowed([ 'group', 'rooms' ])
+param clubCalls string = 'group'
+
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
@@ -215,6 +219,7 @@ module functionApp 'modules/functionapp.bicep' = {
     graphTenantId: tenant().tenantId
     meetingsOrganizerId: meetingsOrganizerId
     teamsClientId: teamsClientId
+    clubCalls: clubCalls
     publicAppUrl: publicAppUrl
     corsAllowedOrigins: corsAllowedOrigins
     smsFrom: smsFrom

@@ -183,6 +183,9 @@ class MeetingsSettings(PlatformSettings):
     meetings_organizer_id: str | None = None
     meetings_lobby_bypass: str = "everyone"
     call_idle_hours: int = Field(12, ge=1, le=24 * 30)
+    # group: a club's call is an ACS group call id; rooms: an ACS room whose roster holds only
+    # the members who asked to join (a leaked id admits nobody).
+    club_calls: Literal["group", "rooms"] = "group"
 
     @model_validator(mode="after")
     def _meetings_coherent(self) -> Self:

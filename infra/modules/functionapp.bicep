@@ -92,6 +92,10 @@ param teamsClientId string = ''
 @description('Hours after which an idle club call is forgotten (CALL_IDLE_HOURS).')
 param callIdleHours int = 12
 
+@description('How clubs call (CLUB_CALLS): group (an ACS group call id; anyone who learns it can join) or rooms (an ACS room admitting only members who asked to join).')
+@allowed([ 'group', 'rooms' ])
+param clubCalls string = 'group'
+
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
@@ -234,6 +238,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     MEETINGS_LOBBY_BYPASS: meetingsLobbyBypass
     TEAMS_CLIENT_ID: teamsClientId
     CALL_IDLE_HOURS: string(callIdleHours)
+    CLUB_CALLS: clubCalls
     PUBLIC_APP_URL: publicAppUrl
     SMS_DAILY_LIMIT: string(smsDailyLimit)
     SMS_FROM: smsFrom
