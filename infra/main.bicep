@@ -54,6 +54,8 @@ param teamsClientId string = ''
 @description('How clubs call (CLUB_CALLS): group, or rooms (an ACS room admitting only members who asked to join).')
 @allowed([ 'group', 'rooms' ])
 param clubCalls string = 'group'
+@description('Resource id of an Azure Monitor action group the alert rules notify; empty: alerts show in the portal only.')
+param alertActionGroupId string = ''
 
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
@@ -130,6 +132,18 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'switchboard-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupId: alertActionGroupId
   }
 }
 

@@ -553,7 +553,15 @@ def get_runtime() -> Runtime:
         # Under the Functions host as under the devserver: the Azure SDKs log every HTTP request
         # (URLs with user ids, partition keys) at INFO; keep them at WARNING.
         quiet_azure_sdk_logging()
-        _runtime = Runtime.from_settings(load_settings())
+        settings = load_settings()
+        if settings.switchboard_telemetry != "off":
+            from switchboard import telemetry
+
+            telemetry.configure(
+                settings.switchboard_telemetry,
+                managed_identity_client_id=settings.azure_client_id,
+            )
+        _runtime = Runtime.from_settings(settings)
     return _runtime
 
 

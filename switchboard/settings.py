@@ -67,6 +67,12 @@ class PlatformSettings(BaseModel):
         return bool(self.website_instance_id)
 
 
+class TelemetrySettings(PlatformSettings):
+    """Traces and metrics (switchboard/telemetry.py): off, console, otlp, or azuremonitor."""
+
+    switchboard_telemetry: Literal["off", "console", "otlp", "azuremonitor"] = "off"
+
+
 class StoreSettings(PlatformSettings):
     """The document store: embedded SQLite, or Cosmos DB in Azure."""
 
@@ -291,7 +297,13 @@ class PushSettings(PlatformSettings):
 
 
 class Settings(
-    StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings, PushSettings
+    StoreSettings,
+    AuthSettings,
+    AcsSettings,
+    MeetingsSettings,
+    SmsSettings,
+    PushSettings,
+    TelemetrySettings,
 ):
     """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`.
 

@@ -218,6 +218,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // auth off it cannot be used to send telemetry without an Entra token.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // Traces and metrics through the Azure Monitor OpenTelemetry distro in the worker
+    // (switchboard/telemetry.py), linked to the host's own request telemetry.
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
+    SWITCHBOARD_TELEMETRY: 'azuremonitor'
     // The app's own settings (DESIGN §5). Empty means unset to the app.
     AZURE_CLIENT_ID: identityClientId
     SWITCHBOARD_STORE: 'cosmos'
