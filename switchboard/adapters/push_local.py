@@ -15,11 +15,12 @@ path works only locally. Push channels are kept (the hub keeps them too) but nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ class LocalPushHub:
             raise ValueError(f"push data keys not in the templates: {sorted(unknown)}")
         wanted = list(dict.fromkeys(tags))
         marks = ",".join("?" * len(wanted))
-        with self._lock:
+        with self._lock, self._transaction():  # the push and its refs: one commit
             rows = self._db.execute(
                 f"SELECT id, platform FROM installations WHERE tag IN ({marks}) ORDER BY id",  # noqa: S608 (placeholders only)
                 wanted,
@@ -158,7 +159,7 @@ class LocalPushHub:
         """An erased user's part of the outbox goes (`PushOutbox`), found by its refs."""
         gone_devices = set(installation_ids)
         changed = 0
-        with self._lock:
+        with self._lock, self._transaction():
             refs = self._db.execute(
                 "SELECT DISTINCT seq, ref FROM outbox_refs WHERE ref IN (?, ?)",
                 (tag, f"user:{user_id}"),
@@ -212,6 +213,17 @@ class LocalPushHub:
             }
             for seq, sent_at, tags, title, body, data, delivered in rows
         ]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), under the caller's lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def installation(self, installation_id: str) -> dict[str, str] | None:
         """One installation as the hub keeps it (tests and developers)."""
