@@ -34,7 +34,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs, push
+from bench import clubs, growth, push
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
@@ -353,13 +353,17 @@ def main() -> None:
         results["friends"] = friends_bench()
         results["chat"] = chat_bench(data / "chat")
     results["clubs"] = clubs.run()
+    results["push"] = push.run()
+    results["growth"] = growth.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print()
+    print("\n".join(growth.report_lines(results["growth"], results["push"]["club_calls"])))
     print(clubs.report(results["clubs"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
-    print(push.report(push.run()))
+    print(push.report(results["push"]))
     print(webclient_report())
 
 

@@ -157,8 +157,12 @@ def _expires(container: str, body: Doc, ts: int) -> int | None:
 def _condition(field: str, value: FilterValue) -> tuple[str, list[Any]]:
     """`field == value` with JSON types (True is not 1, "1" is not 1); None: null or absent.
 
-    The value comparison comes first and on `json_extract`, the indexed expression; the type
-    check filters the rows the index found.
+    The value comparison is on `json_extract`, the indexed expression, so it is the index's
+    constraint. `json_extract` gives SQL text for a JSON string, integer or real for a number,
+    1/0 for true/false and JSON text for an object or array; SQL compares without affinity here.
+    So a text value that does not start like an object or array (`{`, `[`) matches strings
+    only, exactly, on the index alone; any other value adds a `json_type` check, read from the
+    document.
     """
     x, t = _value(field), _type(field)
     if value is None:
@@ -167,7 +171,9 @@ def _condition(field: str, value: FilterValue) -> tuple[str, list[Any]]:
         return f"({x} = ? AND {t} = '{'true' if value else 'false'}')", [int(value)]
     if isinstance(value, int | float):
         return f"({x} = ? AND {t} IN ('integer', 'real'))", [value]
-    return f"({x} = ? AND {t} = 'text')", [value]
+    if value.startswith(("{", "[")):
+        return f"({x} = ? AND {t} = 'text')", [value]
+    return f"{x} = ?", [value]
 
 
 def _type_check(field: str, value: RangeValue) -> str:
@@ -394,6 +400,13 @@ class SqliteStore:
         """Run one query's SELECT (tests override this to check its plan)."""
         return db.execute(sql, params).fetchall()
 
+    def _live(self, container: str) -> tuple[list[str], list[Any]]:
+        """The clause (and parameter) that leaves out expired rows; none where TTL is off (no
+        row there has an expiry), so those queries never read a row to check one."""
+        if CONTAINERS[container] is None:
+            return [], []
+        return [_LIVE], [self._now()]
+
     def _drop_expired(self, db: sqlite3.Connection, container: str, pk: str, id: str) -> None:
         """A write meets an expired row as Cosmos would (gone): remove it first."""
         if CONTAINERS[container] is not None:
@@ -558,8 +571,9 @@ class SqliteStore:
         index = _Index(container, eq_fields + ((order_by,) if order_by is not None else ()))
 
         # The container is written literally too: the partial indexes name it.
-        clauses = [f"container = '{container}'", "pk = ?", _LIVE]
-        params: list[Any] = [pk, self._now()]
+        live, live_params = self._live(container)
+        clauses = [f"container = '{container}'", "pk = ?", *live]
+        params: list[Any] = [pk, *live_params]
         for field, value in filters:
             condition, values = _condition(field, value)
             clauses.append(condition)
@@ -635,33 +649,49 @@ class SqliteStore:
         where: Mapping[str, FilterValue] | None = None,
         where_not: Mapping[str, FilterValue] | None = None,
     ) -> int:
-        """How many live documents of the partition match `where` and none of `where_not`;
-        one statement over the shape's index."""
+        """How many live documents of the partition match `where` and none of `where_not`.
+
+        Counted on the shape's index: with one `where_not` field, as count(where) minus
+        count(where and that field's value), two index-only counts (an exclusion evaluated row
+        by row would read every document to check it); with more, row by row.
+        """
         check_container(container)
         check_key(pk, "-")
         filters = check_where(where)
         exclusions = check_where(where_not)
-        index = _Index(
-            container,
-            tuple(sorted({field for field, _ in filters}))
-            + tuple(sorted({field for field, _ in exclusions})),
-        )
-        clauses = [f"container = '{container}'", "pk = ?", _LIVE]
-        params: list[Any] = [pk, self._now()]
+        where_fields = tuple(sorted({field for field, _ in filters}))
+        excluded_fields = tuple(sorted({field for field, _ in exclusions} - set(where_fields)))
+        index = _Index(container, where_fields + excluded_fields)
+        live, live_params = self._live(container)
+        clauses = [f"container = '{container}'", "pk = ?", *live]
+        params: list[Any] = [pk, *live_params]
         for field, value in filters:
             condition, values = _condition(field, value)
             clauses.append(condition)
             params += values
-        for field, value in exclusions:
-            condition, values = _condition(field, value)
-            # IS NOT TRUE: a comparison with an absent field (NULL) is not a match, so counted.
-            clauses.append(f"({condition}) IS NOT TRUE")
-            params += values
-        sql = f"SELECT count(*) FROM {index.source} WHERE {' AND '.join(clauses)}"  # noqa: S608
+        statements: list[tuple[str, list[Any]]] = []
+        base = f"SELECT count(*) FROM {index.source} WHERE "  # noqa: S608 (checked names)
+        if len(exclusions) == 1:
+            condition, values = _condition(*exclusions[0])
+            statements.append((base + " AND ".join(clauses), params))
+            statements.append((base + " AND ".join([*clauses, condition]), [*params, *values]))
+        else:
+            for field, value in exclusions:
+                condition, values = _condition(field, value)
+                # IS NOT TRUE: a comparison with an absent field (NULL) is not a match.
+                clauses.append(f"({condition}) IS NOT TRUE")
+                params += values
+            statements.append((base + " AND ".join(clauses), params))
         await self._ensure_index(index)
 
         def job(db: sqlite3.Connection) -> int:
-            return int(self._select(db, sql, params)[0][0])
+            # Both counts in one read transaction: one snapshot, whatever writes in between.
+            db.execute("BEGIN")
+            try:
+                counts = [int(self._select(db, sql, values)[0][0]) for sql, values in statements]
+            finally:
+                db.execute("COMMIT")
+            return counts[0] - sum(counts[1:])
 
         return await self._read(job)
 
