@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.models.clubs import (
     ActiveCall,
@@ -16,7 +18,9 @@ from switchboard.models.clubs import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
-from switchboard.services.clubs import CallView, ClubView, MembershipView
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.clubs import CallView, ClubView, MembershipView
 
 bp = blueprint("clubs")
 

@@ -52,7 +52,7 @@ INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 500
-_COUNT_PAGE = 1000  # the store's largest page: counting relations reads this many per query
+_COUNT_PAGE = 1000  # the store's largest page: walking every relation (erase) reads this many
 _ATTEMPTS = 3
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
@@ -532,8 +532,9 @@ class FriendsService:
     async def _check_limits(self, users: Sequence[str]) -> None:
         """FriendLimit if any of `users` already has MAX_RELATIONS relations (blocks excluded).
 
-        Counted by query (1 per 1,000 relations), only when a new relation is made: no counter
-        document, so no third write per change and no count to drift after a failure.
+        Counted by one count query per user (Cosmos `SELECT VALUE COUNT(1)`, index-served),
+        only when a new relation is made: no counter document, so no third write per change and
+        no count to drift after a failure.
         """
         counts = await asyncio.gather(*(self._count(user) for user in users))
         if any(count >= MAX_RELATIONS for count in counts):
@@ -542,11 +543,7 @@ class FriendsService:
             )
 
     async def _count(self, user_id: str) -> int:
-        count = 0
-        async for doc in self._all(user_id):
-            if doc["status"] != "blocked":
-                count += 1
-        return count
+        return await self._store.count(FRIENDS, user_id, where_not={"status": "blocked"})
 
     async def _ended(self, user_id: str, other_id: str) -> None:
         for observer in self._observers:

@@ -13,7 +13,7 @@ import pytest
 
 from switchboard import errors
 from switchboard.adapters.sqlite_store import SqliteStore
-from switchboard.ports import DocumentStore
+from switchboard.ports import Doc, DocumentStore
 from switchboard.services.clubs import MAX_MEMBERS, ClubsService
 from tests.proxies import PortSpy, spy, spy_of
 
@@ -28,9 +28,28 @@ class Clock:
         return self.now
 
 
+class InterleavingStore(SqliteStore):
+    """SqliteStore whose reads give the event loop a turn, as a network store's always do.
+
+    SQLite reads run inline and finish without suspending, so racing requests would take turns
+    instead of racing; on Cosmos DB every read awaits a round trip and they interleave. The race
+    tests need the interleaving to prove the registry survives it.
+    """
+
+    async def read(self, container: str, pk: str, id: str) -> Doc | None:
+        found = await super().read(container, pk, id)
+        await asyncio.sleep(0)
+        return found
+
+    async def read_many(self, container: str, keys: Sequence[tuple[str, str]]) -> list[Doc]:
+        found = await super().read_many(container, keys)
+        await asyncio.sleep(0)
+        return found
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
-    inner = SqliteStore(tmp_path / "clubs.sqlite")
+    inner = InterleavingStore(tmp_path / "clubs.sqlite")
     yield spy(inner)
     await inner.close()
 
