@@ -110,6 +110,20 @@ class _Later(Sequence[T]):
         return len(self._items)
 
 
+class _FriendsLater:
+    """The clubs capability's view of friends (`clubs.Relations`), resolved at use: the friends
+    service is built with chat as its observer, and chat follows clubs."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        return await self._runtime.friends.accepted_among(user_id, others)
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        return await self._runtime.friends.blocked_by(user_id, other_id)
+
+
 class Runtime:
     """Settings, adapters and services of one process; each service is built on first use.
 
@@ -230,7 +244,7 @@ class Runtime:
             work=self.work,
             profiles=self.identity,
             ensure_profile=self._ensure_profile,
-            relations=self.friends,
+            relations=_FriendsLater(self),
             call_idle_hours=self.settings.call_idle_hours,
         )
 
