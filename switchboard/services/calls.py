@@ -53,9 +53,9 @@ CALL_ENDED = "Microsoft.Communication.CallEnded"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # Members get the "call started" push only while it is news.
 PUSH_WINDOW = timedelta(minutes=10)
-PUSH_PAGE = 100
+PUSH_PAGE = 500
 # Pages one run sends before it queues itself again (a run stays short).
-PAGES_PER_RUN = 10
+PAGES_PER_RUN = 4
 
 
 # --- typed events (parsed at the edge) ----------------------------------------------------------

@@ -379,7 +379,7 @@ async def test_a_drifted_count_never_refuses_a_join_and_the_cap_counts_records(
     await settled(rt)
 
 
-# --- reconciler writes fail, a later drain repairs -------------------------------------------------
+# --- reconciler writes fail, a later drain repairs --------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -438,7 +438,7 @@ async def test_a_leave_whose_chat_removal_failed_is_repaired(rt: Runtime) -> Non
     await settled(rt)
 
 
-# --- the owner leaving ------------------------------------------------------------------------------
+# --- the owner leaving ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bob_leaves", ["after_the_choice", "after_the_hand_over"])
