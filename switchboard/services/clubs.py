@@ -134,6 +134,8 @@ class InviteDoc(TypedDict):
     invitedAt: str
     expiresAt: str
     generation: str | None
+    # Who invited (the owner then): an invitation of an erased inviter goes with them.
+    invitedBy: NotRequired[str]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -481,6 +483,7 @@ class ClubsService:
             "invitedAt": now.isoformat(),
             "expiresAt": (now + timedelta(days=INVITATION_DAYS)).isoformat(),
             "generation": profile.generation,
+            "invitedBy": owner_id,
         }
         async with self._work.following(
             (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
@@ -783,7 +786,9 @@ class ClubsService:
         live = club is not None and not club["deleted"]
         member = cast(MemberDoc | None, found.get(member_doc_id(user_id)))
         invite = cast(InviteDoc | None, found.get(invite_doc_id(user_id)))
-        profile = (await self._profiles.get_many([user_id])).get(user_id)
+        inviter = invite.get("invitedBy") if invite is not None else None
+        profiles = await self._profiles.get_many([user_id, *([inviter] if inviter else [])])
+        profile = profiles.get(user_id)
         changed = False
         if not live:
             # A deleted club's purge removes its records itself; only the copies go here.
@@ -795,6 +800,7 @@ class ClubsService:
             member is not None
             or not self._live(invite)
             or not _same_person(profile, invite["generation"])
+            or (inviter is not None and inviter not in profiles)
         ):
             await self._store.delete(CLUBS, club_id, invite["id"], invite.get("_etag"))
             changed, invite = True, None
@@ -1041,14 +1047,18 @@ class ClubsService:
         await self._work.now(KIND_CLUB, club_id)  # more left: the next run goes on
 
     async def _expire_invitations(self, club_id: str) -> None:
-        """Expired invitations, and those naming an erased user, go (at most MAX_INVITATIONS
-        are pending, so one page)."""
+        """Expired invitations, and those naming an erased user — invitee or inviter — go (at
+        most MAX_INVITATIONS are pending, so one page)."""
         page = await self._store.query(CLUBS, club_id, where={"type": "invite"}, limit=1000)
         invites = [cast(InviteDoc, d) for d in page.items]
-        profiles = await self._profiles.get_many([i["userId"] for i in invites]) if invites else {}
+        people = [i["userId"] for i in invites] + [i.get("invitedBy", "") for i in invites]
+        profiles = await self._profiles.get_many([p for p in people if p]) if invites else {}
         for invite in invites:
-            if not self._live(invite) or not _same_person(
-                profiles.get(invite["userId"]), invite["generation"]
+            inviter = invite.get("invitedBy")
+            if (
+                not self._live(invite)
+                or not _same_person(profiles.get(invite["userId"]), invite["generation"])
+                or (inviter is not None and inviter not in profiles)
             ):
                 await self._work.now(KIND_MEMBER, member_key(club_id, invite["userId"]))
 

@@ -3,11 +3,11 @@ what breaks an invariant of the reaction layer (issue 19). Tests run it after dr
 
 Invariants: each club's `memberCount` is the number of its member records, its owner is one of
 them; every user's membership copies are exactly their member records (and invitation copies
-exactly their pending invitations); no member, invitation or call `startedBy` names a user
-without a profile (or a later user of the same id: another profile generation); a deleted club
-leaves nothing; each club's ACS thread holds exactly its seated members — the first 249 in join
-order with an ACS identity — as the chat provider itself lists them, and exactly those have the
-thread listed.
+exactly their pending invitations); no member, invitation (invitee or inviter) or call
+`startedBy` names a user without a profile (or a later user of the same id: another profile
+generation); a deleted club leaves nothing; each club's ACS thread holds exactly its seated
+members — the first 249 in join order with an ACS identity — as the chat provider itself lists
+them, and exactly those have the thread listed.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ async def check(store: DocumentStore, chat_provider: ChatProvider | None) -> lis
             want_invitations.add((i["userId"], club_id))
             if not person(i["userId"], i.get("generation")):
                 found.append(f"club {club_id}: invitation of {i['userId']} has no profile")
+            if i.get("invitedBy") and i["invitedBy"] not in profiles:
+                found.append(f"club {club_id}: invitation by {i['invitedBy']} has no profile")
             if datetime.fromisoformat(i["expiresAt"]) <= now:
                 found.append(f"club {club_id}: invitation of {i['userId']} expired, still there")
             if any(m["userId"] == i["userId"] for m in members):

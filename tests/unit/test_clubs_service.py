@@ -528,3 +528,33 @@ async def test_the_integrity_check_finds_each_kind_of_drift(
     assert "member bob has no profile" in found
     assert f"membership bob in {club.club_id}: no copy" in found
     assert "copy without member record" in found
+
+
+async def test_erase_leaves_no_record_naming_the_user_either_way(
+    rt: Runtime, clubs: ClubsService
+) -> None:
+    """An erased owner: their club passes to the longest-standing member, the invitations they
+    sent go, the call they started no longer names them. An erased invitee: their invitation
+    goes. Nothing of either is left (the integrity check)."""
+    await users(rt, "alice", "bob", "carol", "dan")
+    club = await clubs.create_club("alice", "Chess", "invite")
+    await member(rt, club.club_id, "alice", "bob")
+    await clubs.invite("alice", club.club_id, "carol")
+    other = await clubs.create_club("bob", "Go", "invite")
+    await clubs.invite("bob", other.club_id, "dan")
+    await clubs.register_call("alice", club.club_id, CALLS[0])
+    await settled(rt)
+    await rt.identity.erase(Caller("alice"))
+    await rt.identity.erase(Caller("dan"))
+    await settled(rt)
+    view = await clubs.get_club("bob", club.club_id)
+    assert (view.owner_id, view.member_count) == ("bob", 1)
+    call = await clubs.get_call("bob", club.club_id)
+    assert (call.group_call_id, call.started_by) == (CALLS[0], None)
+    assert await clubs.list_invitations("carol") == []  # alice's invitation went with her
+    assert await clubs.list_invitations("dan") == []
+    assert (await rt.store.query("memberships", "dan")).items == []
+    # A user of the same id signing in again is someone new: invited afresh, not a member.
+    await users(rt, "alice")
+    with pytest.raises(errors.NotFound):
+        await clubs.get_club("alice", club.club_id)
