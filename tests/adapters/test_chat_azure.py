@@ -6,7 +6,8 @@ for api-version 2024-03-07 (the SDK 1.3.0 default), from Azure/azure-rest-api-sp
 specification/communication/data-plane/Chat/stable/2024-03-07/examples/:
 Threads_CreateChatThreadWithIdempotencyToken.json, Participants_AddChatParticipants.json,
 Participants_RemoveChatParticipant.json, Participants_ListChatParticipantsWithPageSize.json,
-Threads_DeleteChatThread.json (and their documented 401/429 error bodies). Each test checks the method, path and body the SDK sent.
+Threads_DeleteChatThread.json (and their documented 401/429 error bodies). Each test checks the
+method, path and body the SDK sent.
 """
 
 from __future__ import annotations
