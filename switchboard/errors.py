@@ -145,11 +145,6 @@ class ClubFull(Conflict):
     code = "club_full"
 
 
-class InvitationLimit(Conflict):
-    title = "Too many invitations"
-    code = "invitation_limit"
-
-
 class CallAlreadyActive(Conflict):
     """A club's call is already registered: the answer carries its `groupCallId` to join."""
 

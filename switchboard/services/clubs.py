@@ -965,7 +965,7 @@ class ClubsService:
             CLUBS, club_id, where={"type": "invite"}, limit=MAX_INVITATIONS
         )
         if sum(1 for d in page.items if self._live(cast(InviteDoc, d))) >= MAX_INVITATIONS:
-            raise errors.InvitationLimit(
+            raise errors.InviteLimit(
                 f"A club has at most {MAX_INVITATIONS} pending invitations."
             )
 

@@ -19,6 +19,7 @@ from switchboard.adapters.push_local import LocalPushHub
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
 from switchboard.runtime import Runtime, set_runtime
+from switchboard.services import calls as calls_module
 from switchboard.services.calls import (
     CallEnded,
     CallsService,
@@ -310,9 +311,12 @@ async def _big_club(world: World, members: int) -> tuple[str, dict[str, str]]:
     return club_id, owner
 
 
-async def test_the_fan_out_streams_pages_and_resumes_at_its_cursor(world: World) -> None:
-    """350 members: 4 member pages of 100, 5 sends of 20 users a page (18 in all); a failure
-    of the cursor write after the second page resends only that page on the retry."""
+async def test_the_fan_out_streams_pages_and_resumes_at_its_cursor(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """350 members in pages of 100: 4 member pages, 5 sends of 20 users a page (18 in all); a
+    failure of the cursor write after the second page resends only that page on the retry."""
+    monkeypatch.setattr(calls_module, "PUSH_PAGE", 100)
     club_id, owner = await _big_club(world, 350)
     hub = spy_of(world.runtime.push_sender)
     store = spy_of(world.runtime.store)

@@ -26,6 +26,7 @@ ROUTES = [
     ("PUT", f"/api/clubs/{NO_CLUB}/call"),
     ("GET", f"/api/clubs/{NO_CLUB}/call"),
     ("DELETE", f"/api/clubs/{NO_CLUB}/call"),
+    ("GET", "/api/me/club-invitations"),
 ]
 
 
@@ -246,6 +247,83 @@ async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
     assert (club["ownerId"], club["memberCount"]) == ("bob", 1)
     assert (await client.request("GET", f"/api/clubs/{alone}", headers=bob)).status == 404
     assert (await client.runtime.store.query("memberships", "alice")).items == []
+
+
+async def test_invitations_over_http_with_a_second_and_third_user(client: Client) -> None:
+    """Alice invites Bob. Carol, a third user, sees nothing of it, cannot accept or decline it,
+    and is not told the invitees; an unknown user and one who blocked Alice get one answer."""
+    alice, bob, carol, dora = await _users(client, "alice", "bob", "carol", "dora")
+    cid = await _club(client, alice, "invite")
+    base = f"/api/clubs/{cid}"
+    invited = await client.request("PUT", f"{base}/members/bob", headers=alice)
+    assert (invited.status, invited.json()) == (
+        200,
+        {"userId": "bob", "role": "member", "status": "invited"},
+    )
+    mine = (await client.request("GET", "/api/me/club-invitations", headers=bob)).json()
+    assert [(i["clubId"], i["name"], i["ownerId"]) for i in mine["items"]] == [
+        (cid, "Chess", "alice")
+    ]
+    assert set(mine["items"][0]) == {"clubId", "name", "ownerId", "invitedAt"}
+    for who in (carol, alice):
+        theirs = await client.request("GET", "/api/me/club-invitations", headers=who)
+        assert theirs.json() == {"items": []}
+    # Carol cannot accept Bob's invitation, decline it for him, nor see the club at all.
+    assert (await client.request("POST", f"{base}/join", headers=carol)).status == 404
+    assert (await client.request("DELETE", f"{base}/members/bob", headers=carol)).status == 404
+    assert (await client.request("GET", f"{base}/members", headers=carol)).status == 404
+    # Bob is not a member until he accepts: 404 on the club's members-only routes.
+    assert (await client.request("GET", f"{base}/call", headers=bob)).status == 404
+    assert (await client.request("POST", f"{base}/join", headers=bob)).status == 200
+    await client.runtime.reactor.drain()
+    # Dora is invited too; members do not see invitees, the owner does, after the members.
+    await client.request("PUT", f"{base}/members/dora", headers=alice)
+    seen = (await client.request("GET", f"{base}/members", headers=bob)).json()
+    assert [(m["userId"], m["status"]) for m in seen["items"]] == [
+        ("alice", "member"),
+        ("bob", "member"),
+    ]
+    assert seen["continuation"] is None
+    owner_view: list[tuple[str, str]] = []
+    params: dict[str, str] = {}
+    while True:
+        page = await client.request("GET", f"{base}/members", headers=alice, params=params)
+        assert page.status == 200
+        owner_view += [(m["userId"], m["status"]) for m in page.json()["items"]]
+        if page.json()["continuation"] is None:
+            break
+        params = {"continuation": page.json()["continuation"]}
+    assert owner_view == [("alice", "member"), ("bob", "member"), ("dora", "invited")]
+    # Dora declines.
+    assert (await client.request("DELETE", f"{base}/members/dora", headers=dora)).status == 204
+    assert (await client.request("GET", "/api/me/club-invitations", headers=dora)).json() == {
+        "items": []
+    }
+    # An unknown user and one who blocked Alice: the same status and body.
+    assert (await client.request("PUT", "/api/blocks/alice", headers=carol)).status == 204
+    unknown = await client.request("PUT", f"{base}/members/nobody", headers=alice)
+    blocked = await client.request("PUT", f"{base}/members/carol", headers=alice)
+    assert unknown.status == blocked.status == 404
+    assert unknown.json() == blocked.json()
+
+
+async def test_acs_ids_in_the_members_list_are_for_the_caller_and_friends_only(
+    client: Client,
+) -> None:
+    alice, bob, carol = await _users(client, "alice", "bob", "carol")
+    cid = await _club(client, alice, "open")
+    for who, name in ((bob, "bob"), (carol, "carol")):
+        await _member(client, cid, alice, who, name)
+    assert (await client.request("PUT", "/api/friends/bob", headers=alice)).status == 200
+    assert (await client.request("PUT", "/api/friends/alice", headers=bob)).status == 200
+
+    async def shown(who: dict[str, str]) -> dict[str, bool]:
+        page = await client.request("GET", f"/api/clubs/{cid}/members", headers=who)
+        return {m["userId"]: m["communicationUserId"] is not None for m in page.json()["items"]}
+
+    assert await shown(alice) == {"alice": True, "bob": True, "carol": False}
+    assert await shown(bob) == {"alice": True, "bob": True, "carol": False}
+    assert await shown(carol) == {"alice": False, "bob": False, "carol": True}
 
 
 async def test_members_are_paged(client: Client) -> None:

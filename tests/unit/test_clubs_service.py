@@ -340,7 +340,7 @@ async def test_invitations_expire_and_are_capped(
     club = await clubs.create_club("alice", "Chess", "invite")
     await clubs.invite("alice", club.club_id, "bob")
     await clubs.invite("alice", club.club_id, "carol")
-    with pytest.raises(errors.InvitationLimit):
+    with pytest.raises(errors.InviteLimit):
         await clubs.invite("alice", club.club_id, "dan")
     clock.now += timedelta(days=31)
     assert await clubs.list_invitations("bob") == []
