@@ -965,9 +965,7 @@ class ClubsService:
             CLUBS, club_id, where={"type": "invite"}, limit=MAX_INVITATIONS
         )
         if sum(1 for d in page.items if self._live(cast(InviteDoc, d))) >= MAX_INVITATIONS:
-            raise errors.InviteLimit(
-                f"A club has at most {MAX_INVITATIONS} pending invitations."
-            )
+            raise errors.InviteLimit(f"A club has at most {MAX_INVITATIONS} pending invitations.")
 
     def _live(self, invite: InviteDoc) -> bool:
         return datetime.fromisoformat(invite["expiresAt"]) > self._clock()
