@@ -2,7 +2,8 @@
 PortSpy), and a club call registration with pushes for clubs of 10, 1,000 and 10,000 members —
 the request's own store operations and time beside the fan-out's sends, store operations and
 time from the request to its last send (on the local hub, and on a hub that answers at once),
-whatever runs the fan-out: the figure waits for the sends, not for a particular function.
+whatever runs the fan-out (today the calls capability's reconciler, streaming member pages
+into sends): the figure waits for the sends, not for a particular function.
 Printed, never asserted.
 """
 
@@ -65,7 +66,7 @@ class SendClock:
 async def _settle(rt: Any, clock: SendClock, quiet: float = 0.5, limit: float = 120.0) -> None:
     """Wait until the fan-out is over: whatever drain hooks the runtime has, then no new send
     for `quiet` seconds (the wait itself is not counted: the figure ends at the last send)."""
-    for owner in ("push", "reactions", "reconciler", "worker"):
+    for owner in ("reactor", "push"):
         drain = getattr(getattr(rt, owner, None), "drain", None)
         if callable(drain):
             await drain()
@@ -159,8 +160,9 @@ async def club_call(members: int, hub_kind: str) -> dict[str, Any]:
             "POST", "/api/clubs", headers=alice, json_body={"name": "Bench", "visibility": "open"}
         )
         club_id = created.json()["clubId"]
-        for i in range(members - 1):
-            await rt.clubs.join(f"member-{i:05d}", club_id)
+        from bench.clubs import populate
+
+        await populate(rt, club_id, members - 1)
         bob = client.login("member-00000", "Bob")
         await client.request(
             "PUT",

@@ -276,6 +276,11 @@ class ChatProvider(Protocol):
         """Remove one participant; a participant or thread already gone is not an error."""
         ...
 
+    async def list_participants(self, thread_id: str) -> list[str]:
+        """The communicationUserIds in the thread, as the chat service itself knows them (all
+        pages), the controller's own service identity left out; ChatThreadNotFound if gone."""
+        ...
+
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread for everyone; deleting a missing thread is not an error."""
         ...

@@ -221,6 +221,28 @@ class FriendsService:
         mine, theirs = await self._pair(user_id, other_id)
         return _accepted(mine) and _accepted(theirs)
 
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` are `user_id`'s accepted friends (both sides say so): one ReadMany
+        of both sides of every pair, for a page of others (clubs: who may see whose ACS id)."""
+        wanted = [o for o in dict.fromkeys(others) if o != user_id]
+        if not wanted:
+            return set()
+        keys = [(user_id, friend_doc_id(o)) for o in wanted] + [
+            (o, friend_doc_id(user_id)) for o in wanted
+        ]
+        accepted = {
+            (doc["pk"], doc["userId"])
+            for doc in await self._store.read_many(FRIENDS, keys)
+            if doc.get("status") == "accepted"
+        }
+        return {o for o in wanted if (user_id, o) in accepted and (o, user_id) in accepted}
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        """Whether `other_id` has blocked `user_id` (one read): to `user_id`, `other_id` is then
+        indistinguishable from an unknown id on every route that names a user."""
+        theirs = await self._store.read(FRIENDS, other_id, friend_doc_id(user_id))
+        return theirs is not None and theirs["status"] == "blocked"
+
     async def call_info(self, caller: Caller, other_id: str) -> CallInfo:
         """What the caller needs to call an accepted friend; anyone else is 404. Two reads."""
         if not await self.are_friends(caller.user_id, other_id):
