@@ -89,6 +89,11 @@ def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_sco
     alice.tab("meetings")
     page.get_by_test_id("meeting-link").fill(TEAMS_LINK)
     page.get_by_test_id("meeting-link-join").click()
+    # Embedded mode: the stage says what works offline before anything reaches for ACS.
+    page.get_by_test_id("stage-offline").wait_for()
+    alice.screenshot("call-offline")
+    assert alice.blocked == []
+    page.get_by_test_id("stage-lobby").click()
     # The composite's own lobby, rendered with its bundled icons and no web fonts.
     page.get_by_role("button", name="Start call").wait_for(timeout=60_000)
     assert page.get_by_test_id("stage").get_by_text("Connecting").count() == 0
