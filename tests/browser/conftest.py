@@ -202,7 +202,7 @@ class Browser:
         user.page.get_by_test_id("signin-user").fill(user_id)
         user.page.get_by_test_id("signin-name").fill(display_name)
         user.page.get_by_test_id("signin-submit").click()
-        user.page.get_by_test_id("who").wait_for()
+        user.page.get_by_test_id("who").wait_for(state="attached")  # in the menu on a phone
         return user
 
     def open(

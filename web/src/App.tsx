@@ -156,7 +156,7 @@ export function App() {
         <h1>Switchboard</h1>
         <p className="muted">The reference client: friends, clubs, meetings and chat on Azure Communication Services.</p>
         {bannerView}
-        {boot === "signin" && (ENTRA ? <EntraSignIn report={report} /> : <DevSignIn onSignedIn={start} report={report} />)}
+        {boot !== "booting" && (ENTRA ? <EntraSignIn report={report} /> : <DevSignIn onSignedIn={start} report={report} busy={boot === "opening"} />)}
         {boot !== "signin" && <p className="muted" data-testid="signin-wait">Signing in…</p>}
       </main>
     );
@@ -292,7 +292,7 @@ function EntraSignIn({ report }: { report(e: unknown): void }) {
   );
 }
 
-function DevSignIn({ onSignedIn, report }: { onSignedIn(auth: AppAuth): void; report(e: unknown): void }) {
+function DevSignIn({ onSignedIn, report, busy }: { onSignedIn(auth: AppAuth): void; report(e: unknown): void; busy: boolean }) {
   const [userId, setUserId] = useState("");
   const [displayName, setDisplayName] = useState("");
   const [mode, setMode] = useState<string | null | undefined>(undefined);
@@ -326,7 +326,7 @@ function DevSignIn({ onSignedIn, report }: { onSignedIn(auth: AppAuth): void; re
       <h2>Dev sign-in</h2>
       <label>User id <input data-testid="signin-user" value={userId} onChange={(e) => setUserId(e.target.value)} required placeholder="alice" /></label>
       <label>Display name <input data-testid="signin-name" value={displayName} onChange={(e) => setDisplayName(e.target.value)} placeholder="Alice" /></label>
-      <button type="submit" className="primary" data-testid="signin-submit">Sign in</button>
+      <button type="submit" className="primary" data-testid="signin-submit" disabled={busy}>Sign in</button>
       <p className="muted">AUTH_MODE=dev: the server signs any user in. A production build signs in with Microsoft Entra ID (MSAL).</p>
     </form>
   );

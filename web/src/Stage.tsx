@@ -126,7 +126,7 @@ function OfflineNotice({ request, onLobby }: { request: StageRequest; onLobby():
       <h3>What worked</h3>
       <ul>
         {request.registry && <li data-testid="stage-registry">{request.registry}</li>}
-        <li>Your ACS identity and a token for it, accepted by the Calling SDK.</li>
+        <li>Your ACS identity, and an ACS token for it from POST /api/token.</li>
         {request.kind === "call" && <li>The lobby: check your camera and microphone before a call.</li>}
       </ul>
       <h3>What needs an ACS resource</h3>
