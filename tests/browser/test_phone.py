@@ -79,3 +79,48 @@ def test_every_view_fits_a_phone(browser: Browser) -> None:
     page.get_by_test_id(f"call-{bob.user_id}").click()
     page.get_by_test_id("stage-offline").wait_for()
     _fits(alice, "call-offline")
+
+
+def test_the_actions_work_on_a_phone(browser: Browser) -> None:
+    """The same flows as at 1280 px, at 390 px: a deep link opening a club to join, a club call
+    started and cleared by the last one out, a banner cleared by the next tab (through the
+    menu), a confirmation, a meeting scheduled, and the SMS outbox pointed at."""
+    owner = browser.user("wpa-owner", "Owner")
+    club = owner.api("POST", "/api/clubs", {"name": "Pocket club", "visibility": "open"})
+    club_id = club["clubId"]
+    guest = browser.user("wpa-guest", "Guest", viewport=PHONE, path=f"/?clubId={club_id}")
+    page = guest.page
+    page.get_by_test_id("club-detail-join").click()
+    page.get_by_test_id(f"club-{club_id}").wait_for()
+    assert guest.overflow() == 0
+
+    # A club call, and the last one out clears it.
+    page.get_by_test_id("club-detail-call").click()
+    page.get_by_test_id("stage-ready").wait_for()
+    assert guest.overflow() == 0
+    page.evaluate("window.switchboardAdapters.end(0, {remoteParticipants: 0, connected: true})")
+    page.get_by_test_id("stage-ended").wait_for()
+    assert guest.log_count(rf"DELETE /api/clubs/{club_id}/call 204 ", at_least=1) == 1
+    page.get_by_test_id("stage-close").click()
+
+    # An SMS invitation, pointed at the outbox; then leaving, asked first.
+    page.get_by_test_id("sms-invite-to").fill("+14255550166")
+    page.get_by_test_id("sms-invite-send").click()
+    page.get_by_test_id("outbox-link").wait_for()
+    page.get_by_test_id("club-leave").click()
+    assert "Leave Pocket club?" in guest.confirm(yes=False)
+
+    # A banner, then another tab through the menu: gone.
+    page.get_by_test_id("club-join-id").fill("no-such-club")
+    page.get_by_test_id("club-join").click()
+    page.get_by_test_id("error").wait_for()
+    assert guest.overflow() == 0
+    guest.tab("meetings")
+    assert page.get_by_test_id("error").count() == 0
+
+    # A meeting scheduled from the phone.
+    page.get_by_test_id("schedule-subject").fill("Walk and talk")
+    page.get_by_test_id("schedule-submit").click()
+    page.get_by_test_id("info").filter(has_text="Walk and talk").wait_for()
+    page.get_by_text("Walk and talk").first.wait_for()
+    assert guest.overflow() == 0

@@ -24,6 +24,8 @@ export interface Session {
   offline: boolean;
   communicationUserId: string;
   credential: AzureCommunicationTokenCredential;
+  /** A new credential, from a new token (after POST /api/token/revoke killed the old ones). */
+  renewCredential(): Promise<void>;
   api: Api;
 }
 
@@ -71,22 +73,29 @@ export async function openSession(auth: AppAuth, onExpired: (error: SignInExpire
       return await call();
     }
   };
+  const credentialFrom = (token: string) =>
+    new AzureCommunicationTokenCredential({
+      token,
+      // The ACS SDKs call this whenever the token nears expiry; the server decides the scopes.
+      tokenRefresher: async () => (await fetchToken()).token,
+      refreshProactively: true,
+    });
   const first = await fetchToken();
-  const credential = new AzureCommunicationTokenCredential({
-    token: first.token,
-    // The ACS SDKs call this whenever the token nears expiry; the server decides the scopes.
-    tokenRefresher: async () => (await fetchToken()).token,
-    refreshProactively: true,
-  });
   const profile = await ok(api.GET("/api/me"));
-  return {
+  const session: Session = {
     auth,
     profile,
     config,
     configDefaulted,
     offline: !config.acsEndpoint || !config.acsEndpoint.startsWith("https://"),
     communicationUserId: first.user.communicationUserId,
-    credential,
+    credential: credentialFrom(first.token),
+    async renewCredential() {
+      const next = credentialFrom((await fetchToken()).token);
+      session.credential.dispose();
+      session.credential = next;
+    },
     api,
   };
+  return session;
 }

@@ -65,7 +65,11 @@ export function ProfileTab(props: TabProps) {
             data-testid="tokens-revoke"
             onClick={async () => {
               if (!(await confirm("Revoke every ACS token issued to you so far? Open calls and chats stop.", "Revoke"))) return;
-              if (await run(() => ok(session.api.POST("/api/token/revoke")))) notify("Your ACS tokens are revoked; new ones are issued as needed.");
+              const revoked = await run(async () => {
+                await ok(session.api.POST("/api/token/revoke"));
+                await session.renewCredential();
+              });
+              if (revoked) notify("Every ACS token issued to you so far is revoked; this page now uses a new one.");
             }}
           >
             Revoke my ACS tokens
