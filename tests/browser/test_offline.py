@@ -86,3 +86,21 @@ def test_an_unreachable_chat_service_is_a_sentence_not_an_sdk_error(browser: Bro
     assert alice.page.get_by_test_id("error").count() == 0
     alice.tab("clubs")
     assert alice.page.get_by_test_id("error").count() == 0
+
+
+def test_a_club_call_closed_at_the_offline_notice_is_cleared(browser: Browser) -> None:
+    """Embedded: a member starts the club call (registered), reads that calls need ACS and
+    closes the stage. Nobody ever joined it, so the club does not keep it."""
+    alice = browser.user("wcn-alice", "Alice", hybrid=False)
+    club = alice.api("POST", "/api/clubs", {"name": "Offline club", "visibility": "open"})
+    club_id = club["clubId"]
+    alice.tab("clubs")
+    alice.page.get_by_test_id(f"club-call-{club_id}").click()
+    registry = alice.page.get_by_test_id("stage-registry")
+    registry.wait_for()
+    active = alice.api("GET", f"/api/clubs/{club_id}/call")["groupCallId"]
+    assert active in registry.inner_text()
+    alice.page.get_by_test_id("stage-close").click()
+    assert alice.log_count(rf"DELETE /api/clubs/{club_id}/call 204 ", at_least=1) == 1
+    alice.page.get_by_test_id(f"club-call-{club_id}").filter(has_text="Start a call").wait_for()
+    assert alice.recorded("calls") == []

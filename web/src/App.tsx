@@ -75,7 +75,11 @@ export function App() {
   const [boot, setBoot] = useState<Boot>("booting");
   const [tab, setTab] = useState<Tab>("profile");
   const [banner, setBanner] = useState<Banner>(null);
-  const [stage, setStage] = useState<StageRequest | null>(null);
+  // A new request is a new stage (its own adapter), even for the same call opened again.
+  const [stage, setStageState] = useState<{ key: number; request: StageRequest } | null>(null);
+  const stages = useRef(0);
+  const setStage = (request: StageRequest | null) =>
+    setStageState(request && { key: ++stages.current, request });
   const [menu, setMenu] = useState(false);
   const [link, setLink] = useState<DeepLink | null>(null);
   const [question, setQuestion] = useState<{ text: string; yes: string; answer(ok: boolean): void } | null>(null);
@@ -242,7 +246,7 @@ export function App() {
         {tab === "meetings" && <MeetingsTab {...props} />}
         {tab === "chats" && <ChatsTab {...props} />}
       </main>
-      {stage && <Stage key={stageKey(stage)} request={stage} offline={session.offline} onClose={() => setStage(null)} />}
+      {stage && <Stage key={stage.key} request={stage.request} offline={session.offline} onClose={() => setStage(null)} />}
       {question && (
         <Confirm
           text={question.text}
@@ -255,13 +259,6 @@ export function App() {
       )}
     </div>
   );
-}
-
-let stages = 0;
-const stageKeys = new WeakMap<StageRequest, number>();
-function stageKey(request: StageRequest): number {
-  if (!stageKeys.has(request)) stageKeys.set(request, ++stages);
-  return stageKeys.get(request)!;
 }
 
 function Confirm({ text, yes, onAnswer }: { text: string; yes: string; onAnswer(ok: boolean): void }) {

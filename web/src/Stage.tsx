@@ -6,7 +6,7 @@
 // resource; a call offers only the lobby (camera and microphone check) and a chat nothing. No
 // SDK error reaches the page: failures are said in a sentence (the SDK's text goes to the
 // console), and a call that never connected is never shown as one that happened.
-import { lazy, Suspense, useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { adapterFactory, CallEnd, CallRequest, ChatRequest } from "./adapters";
 
 const CallView = lazy(() => import("./composites").then((m) => ({ default: m.CallView })));
@@ -26,6 +26,13 @@ export function Stage({ request, offline, onClose }: { request: StageRequest; of
   const [phase, setPhase] = useState<Phase>(offline ? "notice" : "connecting");
   const [adapter, setAdapter] = useState<unknown>(null);
   const [end, setEnd] = useState<CallEnd | null>(null);
+  // The request hears how the call ended once, whoever notices first (the SDK, or Close).
+  const endReported = useRef(false);
+  const reportEnd = (how: CallEnd) => {
+    if (endReported.current || request.kind !== "call") return;
+    endReported.current = true;
+    request.request.onEnded?.(how);
+  };
   // Past the offline notice: the adapter is made once and lives until the stage closes.
   const started = phase !== "notice";
 
@@ -43,7 +50,7 @@ export function Stage({ request, offline, onClose }: { request: StageRequest; of
         made = await factory.createCallAdapter({
           ...request.request,
           onEnded: (how) => {
-            request.request.onEnded?.(how);
+            reportEnd(how);
             if (live) {
               setEnd(how);
               setPhase("ended");
@@ -67,11 +74,19 @@ export function Stage({ request, offline, onClose }: { request: StageRequest; of
   }, [started]);
 
   const endpoint = request.kind === "chat" ? request.request.endpoint : "";
+  // Closed before any adapter took the call (the offline notice, a failure): the client never
+  // joined it, and says so to whoever registered it (a club clears a call nobody is in).
+  const close = () => {
+    if (request.kind === "call" && (phase === "notice" || phase === "failed")) {
+      reportEnd({ remoteParticipants: 0, connected: false });
+    }
+    onClose();
+  };
   return (
     <section className="stage" data-testid="stage" data-kind={request.kind} data-phase={phase}>
       <div className="stage-bar">
         <strong data-testid="stage-title">{request.title}</strong>
-        <button onClick={onClose} data-testid="stage-close">Close</button>
+        <button onClick={close} data-testid="stage-close">Close</button>
       </div>
       <div className="stage-body">
         {phase === "notice" && <OfflineNotice request={request} onLobby={() => setPhase("connecting")} />}
@@ -96,7 +111,7 @@ export function Stage({ request, offline, onClose }: { request: StageRequest; of
             ) : (
               <p>You left the call{end.remoteParticipants ? "" : ": you were the last one in"}.</p>
             )}
-            <button className="primary" onClick={onClose}>Close</button>
+            <button className="primary" onClick={close}>Close</button>
           </div>
         )}
         {phase === "failed" && (
@@ -107,7 +122,7 @@ export function Stage({ request, offline, onClose }: { request: StageRequest; of
                 : `The chat could not open: the ACS chat service (${endpoint || "no endpoint"}) did not answer.`}
             </p>
             <p className="muted">Check your connection and try again; the browser's console has the details.</p>
-            <button onClick={onClose}>Close</button>
+            <button onClick={close}>Close</button>
           </div>
         )}
       </div>
