@@ -102,6 +102,9 @@ export function describe(error: unknown): string {
     }
     return `${error.message} (${error.status} ${error.code})`;
   }
-  if (error instanceof TypeError) return "The server did not answer: check your connection and try again.";
+  // fetch's own failure (no answer at all) is a TypeError; say it as such, not its text.
+  if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) {
+    return "The server did not answer: check your connection and try again.";
+  }
   return error instanceof Error ? error.message : String(error);
 }
