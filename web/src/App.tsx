@@ -2,7 +2,7 @@
 // dev server), then one tab per capability; calls and chats open on a stage over the tabs. Every
 // list and action is one call to the Switchboard API (DESIGN §4).
 import { useCallback, useEffect, useRef, useState } from "react";
-import { describe } from "./api/client";
+import { ApiError, describe } from "./api/client";
 import type { CallEnd, Callee, CallLocator } from "./adapters";
 import { AppAuth, devSignIn, ENTRA, entraAuth, entraSignIn, serverAuthMode, SignInExpired, storedDevAuth } from "./auth";
 import { openSession, Session } from "./session";
@@ -106,7 +106,9 @@ export function App() {
           setLink(target);
         }
       } catch (e) {
-        await auth.signOut();
+        // A sign-in the server refuses is forgotten; a server that is down (503) or a token
+        // budget spent (429) is only said: signing in again later needs nothing new.
+        if (e instanceof SignInExpired || (e instanceof ApiError && e.status === 401)) await auth.signOut();
         setBoot("signin");
         report(e);
       }

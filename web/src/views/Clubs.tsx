@@ -122,7 +122,7 @@ export function ClubsTab(props: TabProps) {
         </div>
       )}
       {open && (
-        <ClubDetail key={open} {...props} clubId={open} invited={invitations?.some((i) => i.clubId === open) ?? false}
+        <ClubDetail key={open} {...props} clubId={open} invitation={invitations?.find((i) => i.clubId === open) ?? null}
           onChanged={refresh} onClosed={() => { setOpen(null); refresh(); }} startOrJoin={startOrJoin} />
       )}
       <div className="card" data-testid="clubs">
@@ -154,12 +154,13 @@ export function ClubsTab(props: TabProps) {
 
 function ClubDetail(props: TabProps & {
   clubId: string;
-  invited: boolean;
+  invitation: ClubInvitation | null;
   onChanged(): void;
   onClosed(): void;
   startOrJoin(club: Pick<Club, "clubId" | "name">): Promise<boolean>;
 }) {
-  const { session, report, run, confirm, notify, openChat, clubId, invited, onChanged, onClosed, startOrJoin } = props;
+  const { session, report, run, confirm, notify, openChat, clubId, invitation, onChanged, onClosed, startOrJoin } = props;
+  const invited = invitation !== null;
   const [missing, setMissing] = useState(false);
   const [detail, reload] = useLoad(async () => {
     try {
@@ -181,7 +182,28 @@ function ClubDetail(props: TabProps & {
     onChanged();
   };
 
-  if (missing && !invited) {
+  if (missing && invitation) {
+    // An invite-only club shows nothing of itself to an invitee but the invitation.
+    return (
+      <div className="card" data-testid="club-detail" data-state="invited">
+        <h2 data-testid="club-detail-name">{invitation.name}</h2>
+        <p className="muted">{invitation.ownerId} invited you {ago(invitation.invitedAt)}.</p>
+        <div className="row">
+          <button className="primary" data-testid="club-detail-join" onClick={async () => {
+            if (await run(() => ok(session.api.POST("/api/clubs/{clubId}/join", club(clubId))))) {
+              notify(`You joined ${invitation.name}.`);
+              setMissing(false);
+              changed();
+            }
+          }}>Accept the invitation</button>
+          <button data-testid="club-detail-decline" onClick={async () => {
+            if (await run(() => ok(session.api.DELETE("/api/clubs/{clubId}/members/{userId}", member(clubId, session.profile.userId))))) onClosed();
+          }}>Decline</button>
+        </div>
+      </div>
+    );
+  }
+  if (missing) {
     return (
       <div className="card" data-testid="club-detail" data-state="missing">
         <p>No club <code className="wrap">{clubId}</code> for you: it does not exist, or it is invite-only and you are not invited.</p>
