@@ -100,7 +100,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Join an open club */
+        /** Join an open club, or accept an invitation to any club */
         post: operations["join_club"];
         delete?: never;
         options?: never;
@@ -115,7 +115,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A page of the club's members with their ACS identities (members only) */
+        /** A page of the club's members (members only); ACS ids of the caller and their friends only; the invitees follow, for the owner */
         get: operations["list_club_members"];
         put?: never;
         post?: never;
@@ -133,11 +133,28 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** The owner adds a member */
+        /** The owner invites a user; they are a member once they accept (POST …/join) */
         put: operations["add_club_member"];
         post?: never;
-        /** The owner removes a member, or a member leaves (their own id) */
+        /** The owner removes a member or withdraws an invitation; a member leaves, an invitee declines (their own id) */
         delete: operations["remove_club_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/club-invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's pending club invitations */
+        get: operations["list_club_invitations"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -571,8 +588,11 @@ export interface components {
              * @description The ACS group call id members join with.
              */
             groupCallId: string;
-            /** Startedby */
-            startedBy: string;
+            /**
+             * Startedby
+             * @description The member who registered it; null once that user is erased.
+             */
+            startedBy: string | null;
             /**
              * Startedat
              * Format: date-time
@@ -684,10 +704,29 @@ export interface components {
             name: string;
             /**
              * Visibility
-             * @description open: anyone signed in may join; invite: the owner adds members.
+             * @description open: anyone signed in may join; invite: members by the owner's invitation only.
              * @enum {string}
              */
             visibility: "open" | "invite";
+        };
+        /** ClubInvitation */
+        ClubInvitation: {
+            /** Clubid */
+            clubId: string;
+            /** Name */
+            name: string;
+            /** Ownerid */
+            ownerId: string;
+            /**
+             * Invitedat
+             * Format: date-time
+             */
+            invitedAt: string;
+        };
+        /** ClubInvitationList */
+        ClubInvitationList: {
+            /** Items */
+            items: components["schemas"]["ClubInvitation"][];
         };
         /** ClubList */
         ClubList: {
@@ -788,6 +827,24 @@ export interface components {
             identity: string;
             /** Auth */
             auth: string;
+        };
+        /**
+         * Invitation
+         * @description The answer to the owner's PUT of a member: the user is invited (or already a member).
+         */
+        Invitation: {
+            /** Userid */
+            userId: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "member";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "member" | "invited";
         };
         /** InviteCode */
         InviteCode: {
@@ -909,7 +966,10 @@ export interface components {
             userId: string;
             /** Displayname */
             displayName: string | null;
-            /** Communicationuserid */
+            /**
+             * Communicationuserid
+             * @description Only for the caller and the caller's accepted friends; null for others.
+             */
             communicationUserId: string | null;
             /**
              * Role
@@ -919,8 +979,16 @@ export interface components {
             /**
              * Joinedat
              * Format: date-time
+             * @description For an invitee: when they were invited.
              */
             joinedAt: string;
+            /**
+             * Status
+             * @description invited: a pending invitation (listed to the owner only).
+             * @default member
+             * @enum {string}
+             */
+            status?: "member" | "invited";
         };
         /** MemberPage */
         MemberPage: {
@@ -1912,7 +1980,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Membership"];
+                    "application/json": components["schemas"]["Invitation"];
                 };
             };
             /** @description Invalid input */
@@ -2037,6 +2105,62 @@ export interface operations {
             };
             /** @description Not found or not visible to the caller */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is unavailable; retry after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    list_club_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClubInvitationList"];
+                };
+            };
+            /** @description No or invalid credentials */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
