@@ -121,3 +121,14 @@ async def test_a_data_dir_made_before_history_times_opens_and_gains_them(tmp_pat
         assert chat.history_from(thread_id, "8:acs:local_p0") == 7.0
     finally:
         await chat.close()
+
+
+async def test_list_participants_is_everyone_but_the_service_identity(tmp_path: Path) -> None:
+    chat = LocalChatProvider(tmp_path)
+    thread = await chat.create_thread("t", people(3), idempotency_token="k")
+    await chat.remove_participant(thread, "8:acs:local_p1")
+    assert await chat.list_participants(thread) == ["8:acs:local_p0", "8:acs:local_p2"]
+    await chat.delete_thread(thread)
+    with pytest.raises(ChatThreadNotFound):
+        await chat.list_participants(thread)
+    await chat.close()
