@@ -161,7 +161,7 @@ class Harness:
 
 
 def _runtime(data_dir: Path, store: Any, identity_provider: Any) -> Any:
-    from switchboard.auth import DevTokenIssuer
+    from switchboard.dev.issuer import DevTokenIssuer
     from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
 

@@ -31,7 +31,7 @@ COSMOS_DEVSERVER = """
 import sys, uvicorn
 from dataclasses import replace
 from switchboard.adapters.cosmos_store import CosmosStore
-from switchboard.devserver import create_app
+from switchboard.dev.devserver import create_app
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.settings import load_settings
 from tests.contract.conftest import TEST_CLIENT_OPTIONS

@@ -1,5 +1,5 @@
 """Phone & SMS: number verification by SMS code, SMS invitations, the ACS SMS events function
-(`sms_events`), and the dev outbox (DESIGN §4 "Phone & SMS")."""
+(`sms_events`) (DESIGN §4 "Phone & SMS")."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from switchboard.http import blueprint, route
 from switchboard.logs import safe
 from switchboard.models.identity import Profile
 from switchboard.models.phone import (
-    Outbox,
-    OutboxItem,
     PhoneCodeRequest,
     PhoneNumberRequest,
     SmsInviteRequest,
@@ -81,39 +79,6 @@ async def invite_by_sms(caller: Caller, body: SmsInviteRequest) -> SmsMessage:
     sent = await get_runtime().phone.invite(caller, body.to, body.club_id, body.meeting_id)
     return SmsMessage(
         message_id=sent.message_id, status="accepted" if sent.status == "accepted" else "failed"
-    )
-
-
-@route(
-    bp,
-    "GET",
-    "dev/outbox",
-    public=True,
-    response=Outbox,
-    errors=(404,),
-    summary="Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first",
-)
-async def dev_outbox() -> Outbox:
-    from switchboard.adapters.sms_local import LocalSmsOutbox
-
-    rt = get_runtime()
-    sender = rt.adapters.sms_sender
-    if rt.dev_issuer is None or not isinstance(sender, LocalSmsOutbox):
-        raise errors.NotFound("The outbox exists only with AUTH_MODE=dev and local SMS.")
-    messages = await sender.messages()
-    return Outbox(
-        items=[
-            OutboxItem(
-                message_id=m.message_id,
-                from_=m.sender,
-                to=m.to,
-                message=m.message,
-                tag=m.tag,
-                status=m.status,
-                created_at=m.created_at,
-            )
-            for m in messages
-        ]
     )
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, TypeVar, overload
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
-    from switchboard.auth import Authenticator, DevTokenIssuer
+    from switchboard.auth import Authenticator
+    from switchboard.dev.issuer import DevTokenIssuer
     from switchboard.ports import (
         ChatProvider,
         DocumentStore,
@@ -443,7 +444,7 @@ def build_meeting_provider(settings: Settings) -> MeetingProvider | None:
 def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
     if settings.auth_mode != "dev":
         return None
-    from switchboard.auth import DevTokenIssuer
+    from switchboard.dev.issuer import DevTokenIssuer  # dev mode only: not in a published app
 
     return DevTokenIssuer(
         settings.switchboard_data_dir,

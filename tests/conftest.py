@@ -21,8 +21,8 @@ from switchboard.adapters.acs_local import LocalIdentityIssuer
 from switchboard.adapters.graph_local import LocalMeetingProvider
 from switchboard.adapters.sms_local import LocalSmsOutbox
 from switchboard.adapters.sqlite_store import SqliteStore
-from switchboard.auth import DevTokenIssuer
-from switchboard.devserver import DevServer
+from switchboard.dev.devserver import DevServer
+from switchboard.dev.issuer import DevTokenIssuer
 from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider, SmsSender
 from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
 from switchboard.settings import Settings

@@ -332,7 +332,7 @@ async def registered(world: World, club_id: str, gid: str, at: datetime) -> None
 
 
 def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
-    from switchboard.devserver import _event
+    from switchboard.dev.devserver import _event
 
     return _event(raw)
 

@@ -134,7 +134,7 @@ def test_error_table_codes_are_the_apps() -> None:
             expected = status_of.get(code, outside_the_table.get(code))
             assert expected == int(cells[0]), f"{code}: README {cells[0]}, app {expected}"
     assert "`method_not_allowed`" in README
-    devserver = Path(errors.__file__).with_name("devserver.py").read_text()
+    devserver = (Path(errors.__file__).parent / "dev" / "devserver.py").read_text()
     assert '"method_not_allowed"' in devserver
 
 

@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from switchboard import errors
 from switchboard.auth import (
     BearerAuthenticator,
-    DevTokenIssuer,
     EasyAuthAuthenticator,
     RemoteJwksKeySource,
     StaticKeySource,
     TokenVerifier,
 )
+from switchboard.dev.issuer import DevTokenIssuer
 from tests.conftest import seed_keys
 
 ISSUER = "https://login.example.test/tenant/v2.0"

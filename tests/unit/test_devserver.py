@@ -14,7 +14,7 @@ import azure.functions as func
 import httpx
 import pytest
 
-from switchboard.devserver import DevServer, main, port_is_free
+from switchboard.dev.devserver import DevServer, main, port_is_free
 from switchboard.http import ROUTES, Reply, blueprint, route
 
 received: list[func.EventGridEvent] = []
