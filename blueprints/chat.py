@@ -1,5 +1,5 @@
 """Chat threads: the caller's threads, a pair of friends' direct thread, and what a client needs
-to build its ACS chat and calling clients (DESIGN §4 "Chat threads")."""
+to build its ACS chat and calling clients (docs/chat.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clubs, the group-call registry: clubs, their members and the active group call (DESIGN §4)."""
+"""Clubs, the group-call registry: clubs, their members and the active call (docs/clubs.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Friends: requests, lists, blocks, call-info and invite codes (DESIGN §4 "Friends")."""
+"""Friends: requests, lists, blocks, call-info and invite codes (docs/friends.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile (DESIGN §4)."""
+"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile
+(docs/identity.md).
+"""
 
 from __future__ import annotations
 

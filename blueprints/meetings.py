@@ -1,5 +1,5 @@
 """Meetings (Teams): schedule, import from a Teams link, the caller's day, one meeting, cancel
-(DESIGN §4 "Meetings")."""
+(docs/meetings.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Phone & SMS: number verification by SMS code, SMS invitations, the ACS SMS events function
-(`sms_events`) (DESIGN §4 "Phone & SMS")."""
+(`sms_events`) (docs/phone.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Push: the caller's devices and the ACS call events function (DESIGN §4)."""
+"""Push: the caller's devices and the ACS call events function (docs/push.md)."""
 
 from __future__ import annotations
 

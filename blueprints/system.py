@@ -1,4 +1,4 @@
-"""System routes: health and the OpenAPI document (DESIGN §4)."""
+"""System routes: health and the OpenAPI document (docs/architecture.md#http-api)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The route decorator and HTTP plumbing shared by every blueprint (DESIGN §2, §4).
+"""The route decorator and HTTP plumbing shared by every blueprint.
+
+See docs/architecture.md#layers and docs/architecture.md#http-api.
 
 `route` is the one way to add an HTTP route. Its declaration is the truth, used three times:
 - at request time it authenticates (unless the route is declared `public=True`), parses the body
@@ -111,7 +113,8 @@ def route(
 ) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
     """Declare and register a route; `body=Model | None` declares an optional body.
 
-    A user exists from their first authenticated request (DESIGN §4): once a request has
+    A user exists from their first authenticated request (docs/architecture.md#http-api): once a
+    request has
     succeeded, the runtime makes sure the caller has a profile (a refused one changes nothing).
     `registers_caller=False` is for the identity routes, whose service creates (or erases) the
     profile itself.

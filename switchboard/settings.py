@@ -1,6 +1,7 @@
 """The one frozen Settings object, read once from the environment (app settings in Azure).
 
-Field names are the app-setting names of DESIGN §5, lower-cased. A bad value stops start-up with a
+Field names are the app-setting names of docs/settings.md, lower-cased. A bad value stops start-up
+with a
 `ConfigurationError` that names the setting; secrets are `SecretStr` so they never print.
 
 A plain frozen pydantic model read from an explicit mapping, not pydantic-settings: we use none
@@ -334,7 +335,7 @@ PLATFORM_SETTING_NAMES = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_AUTH_ENABLED
 APP_SETTING_NAMES = frozenset(
     name.upper() for name in Settings.model_fields if name.upper() not in PLATFORM_SETTING_NAMES
 )
-"""Every app setting the code reads (DESIGN §5); infra/ sets exactly these, less the next two."""
+"""Every app setting the code reads (docs/settings.md); infra/ sets exactly these, less two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
 KEY_VAULT_SETTING_NAMES = frozenset({"NOTIFICATION_HUB_CONNECTION_STRING"})

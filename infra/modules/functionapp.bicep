@@ -1,5 +1,5 @@
 // The Function App on the Flex Consumption plan (Python 3.11), running as the user-assigned
-// identity, with its app settings: exactly the names switchboard/settings.py reads (DESIGN §5),
+// identity, with its app settings: exactly the names switchboard/settings.py reads (docs/settings.md),
 // less the key-based alternatives, plus the platform's own identity-based settings.
 
 @description('Name of the Function App.')
@@ -214,7 +214,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // auth off it cannot be used to send telemetry without an Entra token.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-    // The app's own settings (DESIGN §5). Empty means unset to the app.
+    // The app's own settings (docs/settings.md). Empty means unset to the app.
     AZURE_CLIENT_ID: identityClientId
     SWITCHBOARD_STORE: 'cosmos'
     COSMOS_ENDPOINT: cosmosEndpoint

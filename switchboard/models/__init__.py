@@ -1,6 +1,7 @@
 """Wire models shared by every capability; each capability has its own module beside this one.
 
-The wire shapes of DESIGN §4, used by the route decorator (parsing) and the OpenAPI document.
+The wire shapes of docs/architecture.md#http-api, used by the route decorator (parsing) and the
+OpenAPI document.
 
 Fields are snake_case in Python and camelCase on the wire. Request models forbid unknown fields,
 so a misspelt `expiresInMinute` is a 400 naming it rather than a silently ignored option.

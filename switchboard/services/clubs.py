@@ -1,6 +1,7 @@
 """Clubs, the group-call registry: persistent spaces whose members share the active group call.
 
-Storage (DESIGN §3). The `clubs` partition of a club (pk = clubId) holds its `club` document
+Storage (docs/architecture.md#storage-model). The `clubs` partition of a club (pk = clubId) holds
+its `club` document
 (name, owner, visibility, member count), one `member:<userId>` document per member, and the
 `call` document (the active group call). The `memberships` partition of a user (pk = userId)
 holds one document per club the user is in, so "my clubs" is one single-partition query.

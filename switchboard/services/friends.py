@@ -1,6 +1,7 @@
 """Friends: who can I call — requests, acceptance, blocks, call-info and one-time invite codes.
 
-Storage (DESIGN §3): `friends/{ownerId}` holds one document per other user, `friend:<userId>`,
+Storage (docs/architecture.md#storage-model): `friends/{ownerId}` holds one document per other
+user, `friend:<userId>`,
 with the owner's side of the relation (outgoing, incoming, accepted, blocked) and the other's
 display name and communicationUserId copied in, so a page of a list is one query.
 

@@ -297,7 +297,7 @@ class IdentityService:
     # --- profile ------------------------------------------------------------------------------
 
     async def ensure_profile(self, caller: Caller) -> None:
-        """Create the caller's profile on their first request (DESIGN §4); cheap after that."""
+        """Create the caller's profile on their first request (docs/identity.md); cheap after."""
         if caller.user_id in self._known_users:
             self._known_users.move_to_end(caller.user_id)
             return

@@ -1,4 +1,4 @@
-"""A user exists from their first authenticated request (DESIGN §4), whatever the route: the
+"""A user exists from their first authenticated request (docs/identity.md), whatever the route: the
 profile is created then, once per process, and a request refused for bad input creates nothing."""
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ CONTRACT_NAMES = {
     "SMS_FROM",
     "PSTN_CALLER_ID",
     "AZURE_CLIENT_ID",
-}  # DESIGN §5, copied on purpose: a rename in the code must fail here
+}  # docs/settings.md, copied on purpose: a rename in the code must fail here
 
 
 def test_every_contract_name_is_read() -> None:

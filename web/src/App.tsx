@@ -1,5 +1,5 @@
 // The client's shell: sign-in, then one tab per capability; calls and chats open on a stage
-// over the tabs. Every list and action is one call to the Switchboard API (DESIGN §4).
+// over the tabs. Every list and action is one call to the Switchboard API (docs/architecture.md#http-api).
 import { useCallback, useEffect, useState } from "react";
 import { ApiError } from "./api";
 import type { Callee, CallLocator } from "./adapters";

@@ -41,7 +41,7 @@ export async function request<T>(
   return data as T;
 }
 
-// -- wire shapes (DESIGN §4) ----------------------------------------------------------------
+// -- wire shapes (docs/architecture.md#http-api) ---------------------------------------
 
 export interface TokenResponse {
   token: string;
