@@ -83,8 +83,8 @@ async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply
 
 
 @route(bp, "GET", "me", summary="The caller's profile", response=Profile, registers_caller=False)
-async def get_me(caller: Caller) -> Profile:
-    return _profile(await get_runtime().identity.get_profile(caller))
+async def get_me(caller: Caller) -> ProfileView:
+    return await get_runtime().identity.get_profile(caller)
 
 
 @route(
@@ -96,8 +96,8 @@ async def get_me(caller: Caller) -> Profile:
     response=Profile,
     registers_caller=False,
 )
-async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
-    return _profile(await get_runtime().identity.update_profile(caller, body.display_name))
+async def update_me(caller: Caller, body: ProfileUpdate) -> ProfileView:
+    return await get_runtime().identity.update_profile(caller, body.display_name)
 
 
 @route(
@@ -111,13 +111,3 @@ async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
 async def erase_me(caller: Caller) -> Reply:
     await get_runtime().identity.erase(caller)
     return no_content
-
-
-def _profile(view: ProfileView) -> Profile:
-    return Profile(
-        user_id=view.user_id,
-        display_name=view.display_name,
-        communication_user_id=view.communication_user_id,
-        phone_number=view.phone_number,
-        phone_verified=view.phone_verified,
-    )

@@ -20,6 +20,7 @@ from switchboard.models.phone import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
+from switchboard.services.identity import ProfileView
 
 bp = blueprint("phone")
 log = logging.getLogger("switchboard.phone")
@@ -54,15 +55,8 @@ async def start_phone_verification(caller: Caller, body: PhoneNumberRequest) -> 
     response=Profile,
     errors=(409,),
 )
-async def verify_phone(caller: Caller, body: PhoneCodeRequest) -> Profile:
-    view = await get_runtime().phone.verify(caller, body.code)
-    return Profile(
-        user_id=view.user_id,
-        display_name=view.display_name,
-        communication_user_id=view.communication_user_id,
-        phone_number=view.phone_number,
-        phone_verified=view.phone_verified,
-    )
+async def verify_phone(caller: Caller, body: PhoneCodeRequest) -> ProfileView:
+    return await get_runtime().phone.verify(caller, body.code)
 
 
 @route(

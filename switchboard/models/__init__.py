@@ -3,7 +3,10 @@
 The wire shapes of docs/architecture.md#http-api, used by the route decorator (parsing) and the
 OpenAPI document.
 
-Fields are snake_case in Python and camelCase on the wire. Request models forbid unknown fields,
+Fields are snake_case in Python and camelCase on the wire. Response models are validated from
+attributes: a route returns its service's view (the same field names, snake_case) and the route
+decorator makes the wire model of it (`Model.model_validate(view)`), so an entity has one shape
+family, not a hand mapper per route. Request models forbid unknown fields,
 so a misspelt `expiresInMinute` is a 400 naming it rather than a silently ignored option.
 """
 
@@ -33,15 +36,22 @@ DisplayName = Annotated[
 
 
 class ApiModel(BaseModel):
-    """Base of every wire model: camelCase aliases, accepted by alias or by name."""
+    """Base of every wire model: camelCase aliases, accepted by alias or by name, and built from
+    a service view's attributes."""
 
     # defer_build: validators are built on first use, not at import (cold start matters here).
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, from_attributes=True, defer_build=True
+    )
 
 
 class RequestModel(ApiModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        from_attributes=False,  # a request is parsed from JSON only
+        extra="forbid",
+        defer_build=True,
     )
 
 

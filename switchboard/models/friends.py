@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from switchboard.models import ApiModel, RequestModel
 
@@ -41,8 +41,16 @@ class Relation(ApiModel):
 
 
 class PstnRoute(ApiModel):
-    from_: str = Field(alias="from", description="The app's ACS number (PSTN_CALLER_ID).")
-    to: str = Field(description="The friend's verified phone number, E.164.")
+    # The service's view names them from_number/to_number (`from` is a Python keyword).
+    from_: str = Field(
+        alias="from",
+        validation_alias=AliasChoices("from", "from_", "from_number"),
+        description="The app's ACS number (PSTN_CALLER_ID).",
+    )
+    to: str = Field(
+        validation_alias=AliasChoices("to", "to_number"),
+        description="The friend's verified phone number, E.164.",
+    )
 
 
 class CallInfo(ApiModel):
@@ -58,4 +66,4 @@ class InviteCode(ApiModel):
 class RedeemedInvite(ApiModel):
     user_id: str
     display_name: str
-    status: Literal["accepted"]
+    status: Literal["accepted"] = "accepted"
