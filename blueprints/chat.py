@@ -22,7 +22,9 @@ bp = blueprint("chat")
     response=ThreadPage,
 )
 async def list_threads(caller: Caller, query: ThreadsQuery) -> ThreadPageView:
-    return await get_runtime().chat.list_threads(caller.user_id, query.continuation)
+    return await get_runtime().chat.list_threads(
+        caller.user_id, query.continuation, query.page_size
+    )
 
 
 @route(

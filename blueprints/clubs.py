@@ -92,7 +92,7 @@ async def join_club(caller: Caller, clubId: str) -> MembershipView:
 )
 async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) -> MemberPageView:
     return await get_runtime().clubs.list_members(
-        caller.user_id, clubId, query.limit, query.continuation
+        caller.user_id, clubId, query.page_size, query.continuation
     )
 
 

@@ -12,9 +12,9 @@ so a misspelt `expiresInMinute` is a 400 naming it rather than a silently ignore
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from switchboard import ids
@@ -52,6 +52,31 @@ class RequestModel(ApiModel):
         from_attributes=False,  # a request is parsed from JSON only
         extra="forbid",
         defer_build=True,
+    )
+
+
+class PageQuery(RequestModel):
+    """The one paging vocabulary of every paged route: `pageSize` items per page, and the
+    previous page's `continuation` to get the next. A route's query subclasses this and sets
+    its own default and largest `pageSize`."""
+
+    continuation: str | None = Field(
+        None,
+        max_length=4096,
+        description="The previous page's `continuation`; absent for the first page.",
+    )
+    page_size: int = Field(50, ge=1, le=100, description="Items per page.")
+
+
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class Page(ApiModel, Generic[Item]):
+    """One page of a paged route's answer: its items, and the continuation to pass back."""
+
+    items: list[Item]
+    continuation: str | None = Field(
+        description="Pass it back as `continuation` for the next page; null on the last page."
     )
 
 

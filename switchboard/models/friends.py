@@ -7,16 +7,13 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import ApiModel, Page, PageQuery
 
 FriendStatus = Literal["accepted", "incoming", "outgoing"]
 
 
-class FriendsQuery(RequestModel):
+class FriendsQuery(PageQuery):
     status: FriendStatus = Field("accepted", description="One status per list.")
-    continuation: str | None = Field(
-        None, max_length=4096, description="The previous page's `continuation`."
-    )
     page_size: int = Field(100, ge=1, le=500, description="Items per page (default 100).")
 
 
@@ -30,9 +27,8 @@ class Friend(ApiModel):
     since: datetime
 
 
-class FriendList(ApiModel):
-    items: list[Friend]
-    continuation: str | None
+class FriendList(Page[Friend]):
+    pass
 
 
 class Relation(ApiModel):

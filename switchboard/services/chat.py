@@ -182,14 +182,16 @@ class ChatService:
         """The ACS endpoint, the scopes a token may carry and the app's caller id."""
         return self._client_config
 
-    async def list_threads(self, user_id: str, continuation: str | None) -> ThreadPage:
+    async def list_threads(
+        self, user_id: str, continuation: str | None, page_size: int = PAGE_SIZE
+    ) -> ThreadPage:
         """The user's threads, newest first: one single-partition query."""
         page = await self._store.query(
             THREADS,
             user_id,
             order_by="since",
             descending=True,
-            limit=PAGE_SIZE,
+            limit=page_size,
             continuation=continuation,
         )
         return ThreadPage([_view(cast(ThreadDoc, d)) for d in page.items], page.continuation)

@@ -235,7 +235,9 @@ async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
     assert (await client.runtime.store.query("memberships", "alice")).items == []
 
 
-async def test_members_are_paged(client: Client) -> None:
+@pytest.mark.parametrize("size_name", ["pageSize", "limit"])
+async def test_members_are_paged(client: Client, size_name: str) -> None:
+    """`pageSize` as on every paged route; `limit`, this route's old name, still works."""
     alice, bob, carol = await _users(client, "alice", "bob", "carol")
     cid = await _club(client, alice, "open")
     await _member(client, cid, alice, bob, "bob")
@@ -243,16 +245,29 @@ async def test_members_are_paged(client: Client) -> None:
     seen: list[str] = []
     continuation: str | None = None
     while True:
-        params = {"limit": "2", **({"continuation": continuation} if continuation else {})}
+        params = {size_name: "2", **({"continuation": continuation} if continuation else {})}
         page = await client.request(
             "GET", f"/api/clubs/{cid}/members", headers=carol, params=params
         )
         assert page.status == 200
+        assert len(page.json()["items"]) <= 2
         seen += [m["userId"] for m in page.json()["items"]]
         continuation = page.json()["continuation"]
         if continuation is None:
             break
     assert seen == ["alice", "bob", "carol"]
+
+
+async def test_members_page_size_and_its_old_name_must_agree(client: Client) -> None:
+    (alice,) = await _users(client, "alice")
+    cid = await _club(client, alice, "open")
+    path = f"/api/clubs/{cid}/members"
+    same = await client.request("GET", path, headers=alice, params={"pageSize": "2", "limit": "2"})
+    assert same.status == 200
+    for params in ({"pageSize": "2", "limit": "3"}, {"limit": "0"}, {"pageSize": "101"}):
+        bad = await client.request("GET", path, headers=alice, params=params)
+        assert bad.status == 400, params
+        assert bad.json()["code"] == "invalid_input"
 
 
 @pytest.mark.parametrize(
