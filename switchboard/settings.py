@@ -32,6 +32,7 @@ from pydantic import (
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
 from switchboard.ids import is_valid_id
+from switchboard.notification_hubs import ConnectionString
 
 # Graph's lobbyBypassScope values: who joins a Teams meeting without waiting in its lobby
 # (ACS users join as anonymous guests, so only `everyone` admits them straight away).
@@ -68,14 +69,25 @@ class PlatformSettings(BaseModel):
         return bool(self.website_instance_id)
 
 
+# The project folder (where function_app.py is). The embedded data folder is found from here, not
+# from the current folder: a server started from elsewhere must not come up on a new, empty store
+# (the users would seem gone).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 class StoreSettings(PlatformSettings):
     """The document store: embedded SQLite, or Cosmos DB in Azure."""
 
     switchboard_store: Literal["sqlite", "cosmos"] = "sqlite"
-    switchboard_data_dir: Path = Path(".switchboard")
+    switchboard_data_dir: Path = PROJECT_ROOT / ".switchboard"
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None
     cosmos_database: str = "switchboard"
+
+    @field_validator("switchboard_data_dir")
+    @classmethod
+    def _data_dir_from_the_project(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @model_validator(mode="after")
     def _store_coherent(self) -> Self:
@@ -262,8 +274,6 @@ class PushSettings(PlatformSettings):
             raise _setting_error(
                 "NOTIFICATION_HUB_NAME", "is required with NOTIFICATION_HUB_CONNECTION_STRING"
             )
-        from switchboard.adapters.push_azure import ConnectionString
-
         if secret.get_secret_value().lstrip().startswith("@Microsoft.KeyVault("):
             # The platform leaves a reference it could not resolve as it is.
             raise _setting_error(

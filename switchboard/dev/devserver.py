@@ -414,10 +414,31 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def parse_port(text: str) -> int | None:
+    """A TCP port from the command line (0: any free one), or None when it is not one."""
+    return int(text) if text.isdigit() and int(text) <= 65535 else None
+
+
+def banner(asgi: DevServer, host: str, port: int) -> str:
+    """The first line a developer reads: the mode, the store and where its data is, the URL."""
+    from switchboard.runtime import get_runtime
+
+    settings = get_runtime().settings
+    if settings.switchboard_store == "sqlite":
+        store = f"store sqlite in {settings.switchboard_data_dir.resolve()}"
+    else:
+        store = f"store cosmos (database {settings.cosmos_database})"
+    mode = "embedded mode" if settings.switchboard_store == "sqlite" else "Azure store"
+    return (
+        f"switchboard: {mode}, {store}, auth {settings.auth_mode}, "
+        f"on http://{host}:{port}/api ({len(asgi.http)} routes)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Switchboard without Core Tools.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7071, help="port (7071, as func start)")
+    parser.add_argument("--port", default="7071", help="port (7071, as func start; 0: any free)")
     parser.add_argument(
         "--cors",
         action="append",
@@ -425,19 +446,23 @@ def main(argv: list[str] | None = None) -> int:
         help="an origin browser clients may call from (repeatable; default: any)",
     )
     args = parser.parse_args(argv)
+    port = parse_port(args.port)
+    if port is None:
+        print(f"switchboard: PORT {args.port!r} is not a port number (0-65535)", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet_azure_sdk_logging()
     # Before anything is logged as running: a busy port otherwise fails after the banner.
-    if not port_is_free(args.host, args.port):
+    if not port_is_free(args.host, port):
         print(
-            f"switchboard: port {args.port} is in use; run `make run PORT={args.port + 1}` "
-            f"(or --port {args.port + 1})",
+            f"switchboard: port {port} is in use; run `make run PORT={port + 1}` "
+            f"(or --port {port + 1})",
             file=sys.stderr,
         )
         return 2
     # SMS invitations link to this server's web client (its port, not 7071) unless told otherwise.
     if not os.environ.get("PUBLIC_APP_URL"):
-        os.environ["PUBLIC_APP_URL"] = f"http://localhost:{args.port}"
+        os.environ["PUBLIC_APP_URL"] = f"http://localhost:{port}"
     try:
         asgi = create_app(cors_origins=tuple(args.cors or ["*"]))
     except ConfigurationError as exc:
@@ -452,11 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
+    print(banner(asgi, args.host, port), flush=True)
     if asgi.web_dir is not None:
         # localhost, not 127.0.0.1: the Calling SDK accepts plain http only on localhost.
-        log.info("The web client on http://localhost:%d/", args.port)
-    uvicorn.run(asgi, host=args.host, port=args.port, log_level="warning", access_log=False)
+        print(f"switchboard: the web client on http://localhost:{port}/", flush=True)
+    uvicorn.run(asgi, host=args.host, port=port, log_level="warning", access_log=False)
     return 0
 
 

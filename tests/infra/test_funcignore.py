@@ -1,6 +1,6 @@
 """What a publish ships: the project tree (tracked files plus the caches and local state a working
 copy accumulates) filtered by the real `.funcignore`, with gitignore rules as Core Tools and azd
-apply them. It must be exactly the app — function_app.py, host.json, requirements.txt,
+apply them. It must be exactly the app — function_app.py, host.json, requirements.txt, LICENSE,
 blueprints/ and switchboard/ without bytecode and without its development-only code
 (switchboard/dev/, the devserver alias) — so a new top-level file or tool cache that the
 ignore file misses fails here instead of being uploaded."""
@@ -22,7 +22,8 @@ WORKING_COPY_EXTRAS = (
     ".git/HEAD",
     ".venv/bin/python",
     ".venv-checkov/bin/python",
-    "node_modules/@vercel/cosmosdb-server/package.json",
+    "tests/node_modules/@vercel/cosmosdb-server/package.json",
+    "web/node_modules/react/package.json",
     ".mypy_cache/3.12/switchboard/http.data.json",
     ".ruff_cache/0.17.6/123",
     ".pytest_cache/v/cache/nodeids",
@@ -131,7 +132,8 @@ def test_a_publish_ships_exactly_the_app(tmp_path: Path) -> None:
     rules = parse((REPO_ROOT / ".funcignore").read_text())
 
     dev_only = ("switchboard/dev/", "switchboard/devserver.py")
-    expected = {"function_app.py", "host.json", "requirements.txt"} | {
+    # LICENSE too: the MIT terms ask that the notice go with every copy.
+    expected = {"function_app.py", "host.json", "requirements.txt", "LICENSE"} | {
         path
         for path in tree
         if path.startswith(("blueprints/", "switchboard/")) and not path.startswith(dev_only)
