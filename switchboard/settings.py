@@ -348,8 +348,6 @@ APP_SETTING_NAMES = frozenset(
 """Every app setting the code reads (docs/settings.md); infra/ sets exactly these, less two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
-KEY_VAULT_SETTING_NAMES = frozenset({"NOTIFICATION_HUB_CONNECTION_STRING"})
-"""Secrets with no managed-identity alternative: infra/ sets them only as Key Vault references."""
 EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
 """Meaningful only for the embedded adapters, which refuse to run in Azure."""
 

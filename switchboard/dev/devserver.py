@@ -42,9 +42,10 @@ from urllib.parse import parse_qsl
 
 import azure.functions as func
 
+from switchboard import errors
 from switchboard.dev.static import serves, static_response
 from switchboard.errors import ConfigurationError
-from switchboard.http import MAX_BODY_BYTES, problem
+from switchboard.http import MAX_BODY_BYTES, problem, problem_for
 from switchboard.logs import quiet_azure_sdk_logging, safe, safe_path
 
 # The logger keeps the command's name: `switchboard.devserver` is what a developer runs.
@@ -200,7 +201,7 @@ class DevServer:
 
     def _preflight(self, cors: list[tuple[bytes, bytes]]) -> func.HttpResponse:
         if not cors:
-            return problem(403, "forbidden", "Forbidden", "This origin is not allowed (CORS).")
+            return problem_for(errors.Forbidden("This origin is not allowed (CORS)."))
         return func.HttpResponse(
             status_code=204,
             headers={
@@ -220,11 +221,8 @@ class DevServer:
     ) -> int:
         body = await _read_body(receive, headers)
         if body is None:
-            response = problem(
-                413,
-                "payload_too_large",
-                "Payload too large",
-                f"The body is larger than {MAX_BODY_BYTES} bytes.",
+            response = problem_for(
+                errors.PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
             )
             return await _send_response(send, response, cors)
         path: str = scope["path"]
@@ -256,15 +254,12 @@ class DevServer:
             )
             return await _send_response(send, await _invoke(fn.handler, fn.arg_name, request), cors)
         if allowed:
-            response = problem(
-                405,
-                "method_not_allowed",
-                "Method not allowed",
-                f"Use {', '.join(sorted(allowed))} on this route.",
-                headers={"Allow": ", ".join(sorted(allowed))},
+            response = problem_for(
+                errors.MethodNotAllowed(f"Use {', '.join(sorted(allowed))} on this route.")
             )
+            response.headers["Allow"] = ", ".join(sorted(allowed))
         else:
-            response = problem(404, "not_found", "Not found", "No such route.")
+            response = problem_for(errors.NotFound("No such route."))
         return await _send_response(send, response, cors)
 
     async def _event_grid(
@@ -273,11 +268,11 @@ class DevServer:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         target = self.event_grid.get(query.get("functionName", "").lower())
         if scope["method"] != "POST" or target is None:
-            return problem(404, "not_found", "Not found", "No such Event Grid function.")
+            return problem_for(errors.NotFound("No such Event Grid function."))
         try:
             events = json.loads(body or b"[]")
         except ValueError:
-            return problem(400, "invalid_json", "Malformed JSON", "The body is not valid JSON.")
+            return problem_for(errors.InvalidJson("The body is not valid JSON."))
         events = events if isinstance(events, list) else [events]
         arg_name, handler = target
         for raw in events:

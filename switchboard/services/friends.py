@@ -51,8 +51,6 @@ MAX_RELATIONS = 5000
 MAX_LIVE_INVITES = 20
 INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 500
 _COUNT_PAGE = 1000  # the store's largest page: counting relations reads this many per query
 _ATTEMPTS = 3
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")

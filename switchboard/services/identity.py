@@ -442,14 +442,6 @@ def _strip_system(doc: UserDoc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-def mask_phone(number: str | None) -> str | None:
-    """A phone number with all but its last two digits hidden: '+1*******67'."""
-    if not number:
-        return None
-    visible = 2
-    return number[:2] + "*" * max(0, len(number) - 2 - visible) + number[-visible:]
-
-
 def _view(profile: UserDoc) -> ProfileView:
     return ProfileView(
         user_id=profile["userId"],
