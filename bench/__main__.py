@@ -1,4 +1,4 @@
-"""Switchboard's benchmark (`make bench`): the figures of the README's performance section.
+"""Switchboard's benchmark (`make bench`): the figures of docs/performance.md.
 
 1. Import time of `function_app` (embedded mode) beside a bare azure.functions app with one route:
    fresh processes, median of N; plus which heavy SDKs the import pulled in (should be none).

@@ -99,7 +99,7 @@ def cold_start(env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 
 def report_lines(cold: dict[str, Any], steady: dict[str, Any]) -> list[str]:
-    """The README table rows for the cold-start and steady-state ratios."""
+    """The docs/performance.md table rows for the cold-start and steady-state ratios."""
     return [
         f"| cold start: import + a new user's first `POST /api/token` (median of {cold['runs']})"
         " | ms | ratio to floor |",

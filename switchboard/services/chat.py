@@ -3,7 +3,7 @@ who chat, and each Teams meeting's — and answers "what ongoing threads do we h
 
 Clients send and read messages with ACS directly, with their own tokens; the controller decides
 who is in which thread (with `TOKEN_SCOPES=chat.join.limited,voip` clients cannot create threads
-or change who is in them: README "Chat threads").
+or change who is in them: docs/chat.md).
 
 Storage
 - `threads/{userId}`: one document per thread the user is in (`club:<clubId>`,

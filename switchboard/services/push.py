@@ -14,13 +14,13 @@ user's device, and neither user ids nor client ids reach the hub.
 Fan-out (a club's call started, `call_started`, a ClubObserver method): the members' user
 tags, OR-ed 20 to a send (the hub's limit for an OR expression), sent in the background so the
 registration answers at once. Users without a device match no installation and cost nothing but
-their share of a send. A club of 10,000 is 500 sends, `SEND_CONCURRENCY` at a time; see the
-README for the measured figures and why per-club tags were not used (every membership change
-would have to rewrite up to 10 installations, and a missed rewrite would push a club's call
-id to a former member).
+their share of a send. A club of 10,000 is 500 sends, `SEND_CONCURRENCY` at a time; see
+docs/push.md and docs/performance.md for the measured figures and why per-club tags were not
+used (every membership change would have to rewrite up to 10 installations, and a missed
+rewrite would push a club's call id to a former member).
 
 The background work runs on the process's event loop after the response (under the Functions
-host as under the devserver); a process recycled mid fan-out loses the rest, which the README
+host as under the devserver); a process recycled mid fan-out loses the rest, which docs/push.md
 states. A queue (Storage queue trigger) would make it durable at the cost of one more resource.
 """
 

@@ -291,7 +291,7 @@ async def test_a_returned_view_becomes_the_declared_response_model() -> None:
         ],
         "continuation": None,
     }
-    # The README's "adding a capability" mapping, by hand: the same thing.
+    # docs/architecture.md's "adding a capability" mapping, by hand: the same thing.
     assert ActiveCall.model_validate(view).started_by == "alice"
 
 

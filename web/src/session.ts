@@ -1,4 +1,4 @@
-// A signed-in session: the app token (dev sign-in here; MSAL in production, see README), the
+// A signed-in session: the app token (dev sign-in here; MSAL in production, see docs/production-sign-in.md), the
 // ACS credential that refreshes itself through POST /api/token, and GET /api/client-config.
 import { AzureCommunicationTokenCredential } from "@azure/communication-common";
 import { ApiError, ClientConfig, Method, Profile, TokenResponse, request } from "./api";
