@@ -25,6 +25,6 @@ for blueprint in (
 if os.environ.get("AUTH_MODE", "").strip() in ("", "dev") and not os.environ.get(
     "WEBSITE_INSTANCE_ID"
 ):
-    from switchboard.dev.routes import bp as dev_bp
+    from switchboard.dev import routes as dev
 
-    app.register_functions(dev_bp)
+    dev.compose(app)

@@ -30,6 +30,7 @@ CALL = "5b2c9c3e-0f1a-4d7e-9a44-8e2b51c0d6a1"
 COSMOS_DEVSERVER = """
 import sys, uvicorn
 from dataclasses import replace
+from function_app import app  # first: composing the app installs dev mode's issuer
 from switchboard.adapters.cosmos_store import CosmosStore
 from switchboard.dev.devserver import create_app
 from switchboard.runtime import Runtime, set_runtime
@@ -39,7 +40,8 @@ endpoint, database, key, port = sys.argv[1:]
 runtime = Runtime.from_settings(load_settings())
 store = CosmosStore(endpoint, database, key, **TEST_CLIENT_OPTIONS)
 set_runtime(Runtime(runtime.settings, replace(runtime.adapters, store=store)))
-uvicorn.run(create_app(), host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+asgi = create_app(app)
+uvicorn.run(asgi, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 """
 
 

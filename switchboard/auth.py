@@ -49,6 +49,22 @@ MAX_PRINCIPAL_HEADER_CHARS = 16 * 1024
 MAX_PRINCIPAL_JSON_DEPTH = 8
 
 
+class LocalIssuer(Protocol):
+    """An OIDC issuer this process runs itself (dev mode's, `switchboard/dev/issuer.py`): the
+    verifier trusts its keys, and the dev routes sign with it."""
+
+    issuer: str
+    audience: str
+
+    def key_source(self) -> StaticKeySource: ...
+
+    def issue(self, user_id: str, display_name: str | None) -> tuple[str, int]:
+        """An app token for `user_id`, and its lifetime in seconds."""
+        ...
+
+    def jwks(self) -> dict[str, Any]: ...
+
+
 class Authenticator(Protocol):
     """Finds the caller in a request's headers or raises Unauthenticated."""
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, overload
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
-    from switchboard.auth import Authenticator
-    from switchboard.dev.issuer import DevTokenIssuer
+    from switchboard.auth import Authenticator, LocalIssuer
     from switchboard.ports import (
         ChatProvider,
         DocumentStore,
@@ -55,7 +54,7 @@ class Adapters:
     store: DocumentStore
     identity_provider: IdentityProvider
     authenticator: Authenticator
-    dev_issuer: DevTokenIssuer | None = None
+    dev_issuer: LocalIssuer | None = None
     # None: the runtime builds the one the settings describe at first use (tests leave it out).
     chat_provider: ChatProvider | None = None
     # None: meetings cannot be scheduled here (Azure without Graph); import still works.
@@ -139,7 +138,7 @@ class Runtime:
         return self.adapters.authenticator
 
     @property
-    def dev_issuer(self) -> DevTokenIssuer | None:
+    def dev_issuer(self) -> LocalIssuer | None:
         return self.adapters.dev_issuer
 
     @functools.cached_property
@@ -441,19 +440,37 @@ def build_meeting_provider(settings: Settings) -> MeetingProvider | None:
     return LocalMeetingProvider(settings.switchboard_data_dir)
 
 
-def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
+# How dev mode's own issuer is built: installed by the composition (function_app.py, in dev mode)
+# from switchboard/dev/, which a publish leaves out; the runtime names no dev code itself.
+LocalIssuerFactory = Callable[..., "LocalIssuer"]
+_dev_issuer_factory: LocalIssuerFactory | None = None
+
+
+def use_dev_issuer(factory: LocalIssuerFactory | None) -> None:
+    """Install (or, with None, forget) how dev mode builds its issuer: `factory(data_dir,
+    issuer=..., audience=...)`."""
+    global _dev_issuer_factory
+    _dev_issuer_factory = factory
+
+
+def build_dev_issuer(settings: Settings) -> LocalIssuer | None:
     if settings.auth_mode != "dev":
         return None
-    from switchboard.dev.issuer import DevTokenIssuer  # dev mode only: not in a published app
+    if _dev_issuer_factory is None:
+        from switchboard.errors import ConfigurationError
 
-    return DevTokenIssuer(
+        raise ConfigurationError(
+            "bad setting: AUTH_MODE: dev needs the dev code (switchboard/dev/), which this app "
+            "was composed without"
+        )
+    return _dev_issuer_factory(
         settings.switchboard_data_dir,
         issuer=settings.auth_issuer or "switchboard-dev",
         audience=settings.auth_audience or "switchboard",
     )
 
 
-def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -> Authenticator:
+def build_authenticator(settings: Settings, dev_issuer: LocalIssuer | None) -> Authenticator:
     from switchboard.auth import (
         BearerAuthenticator,
         EasyAuthAuthenticator,

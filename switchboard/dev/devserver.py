@@ -378,13 +378,15 @@ async def _send_response(
     return status
 
 
-def create_app(root: Path | None = None, cors_origins: tuple[str, ...] = ("*",)) -> DevServer:
-    """The devserver for the project's `function_app`, built with the process settings.
+def create_app(
+    app: func.FunctionApp, root: Path | None = None, cors_origins: tuple[str, ...] = ("*",)
+) -> DevServer:
+    """The devserver for a FunctionApp (the project's `function_app.app`), built with the
+    process settings.
 
     Builds the runtime now, so a bad setting stops start-up with its name instead of failing
     the first request. In dev mode (AUTH_MODE=dev) it also serves the web client's build.
     """
-    from function_app import app
     from switchboard.runtime import get_runtime
 
     dev_mode = get_runtime().dev_issuer is not None
@@ -430,7 +432,9 @@ def banner(asgi: DevServer, host: str, port: int) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(load_app: Callable[[], func.FunctionApp], argv: list[str] | None = None) -> int:
+    """The command: checks the arguments and the port, then loads the app (`load_app`, given by
+    `python -m switchboard.devserver`, which sits above both this host and the app it hosts)."""
     parser = argparse.ArgumentParser(description="Run Switchboard without Core Tools.")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", default="7071", help="port (7071, as func start; 0: any free)")
@@ -459,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("PUBLIC_APP_URL"):
         os.environ["PUBLIC_APP_URL"] = f"http://localhost:{port}"
     try:
-        asgi = create_app(cors_origins=tuple(args.cors or ["*"]))
+        asgi = create_app(load_app(), cors_origins=tuple(args.cors or ["*"]))
     except ConfigurationError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
@@ -478,7 +482,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard: the web client on http://localhost:{port}/", flush=True)
     uvicorn.run(asgi, host=args.host, port=port, log_level="warning", access_log=False)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

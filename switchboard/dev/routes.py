@@ -1,7 +1,7 @@
 """The dev blueprint: every dev-only route in one place (sign-in, its keys, the local outboxes).
 
-`function_app.py` registers it only in dev mode (`settings.dev_routes_enabled`), and a publish
-leaves `switchboard/dev/` out, so an app in Azure has none of these routes. Each route still
+`function_app.py` composes it (`compose`) only in dev mode, and a publish leaves
+`switchboard/dev/` out, so an app in Azure has none of these routes. Each route still
 answers 404 when the runtime it meets has no dev issuer (a test's, or one built with other
 settings than the environment's), and the outboxes only when the local adapter runs: the checks
 are the adapters' shapes (Protocols below), so this module imports no adapter.
@@ -23,12 +23,23 @@ from switchboard.dev.models import (
     PushOutbox,
 )
 from switchboard.http import Reply, blueprint, route
-from switchboard.runtime import Runtime, get_runtime
+from switchboard.runtime import Runtime, get_runtime, use_dev_issuer
 
 if TYPE_CHECKING:
-    from switchboard.dev.issuer import DevTokenIssuer
+    import azure.functions as func
+
+    from switchboard.auth import LocalIssuer
 
 bp = blueprint("dev")
+
+
+def compose(app: func.FunctionApp) -> None:
+    """Dev mode's part of the composition: the dev blueprint, and the issuer the runtime builds
+    for dev sign-in (the runtime names no dev code itself)."""
+    from switchboard.dev.issuer import DevTokenIssuer
+
+    use_dev_issuer(DevTokenIssuer)
+    app.register_functions(bp)
 
 
 class KeptSms(Protocol):
@@ -145,7 +156,7 @@ async def dev_push_outbox() -> PushOutbox:
     return PushOutbox.model_validate({"items": await sender.sent()})
 
 
-def _dev_issuer(rt: Runtime) -> DevTokenIssuer:
+def _dev_issuer(rt: Runtime) -> LocalIssuer:
     if rt.dev_issuer is None:
         raise errors.NotFound("Dev routes exist only with AUTH_MODE=dev.")
     return rt.dev_issuer

@@ -206,16 +206,20 @@ def test_a_busy_port_is_reported_before_the_banner(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["--host", "127.0.0.1", "--port", str(port)]) == 2
+        assert main(_no_app, ["--host", "127.0.0.1", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"switchboard: port {port} is in use; run `make run PORT={port + 1}`" in err
     assert not [r for r in caplog.records if "Switchboard on" in r.getMessage()]
     assert port_is_free("127.0.0.1", port)  # and free again once released
 
 
+def _no_app() -> func.FunctionApp:
+    raise AssertionError("the app is loaded only once the arguments and the port are fine")
+
+
 @pytest.mark.parametrize("port", ["99999", "-1", "http", "70.5", ""])
 def test_a_bad_port_is_one_clear_line(capsys: pytest.CaptureFixture[str], port: str) -> None:
-    assert main(["--port", port]) == 2
+    assert main(_no_app, ["--port", port]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"switchboard: PORT {port!r} is not a port number (0-65535)\n"
