@@ -104,7 +104,7 @@ handler = next(
     f.get_user_function() for f in function_app.app.get_functions()
     if f.get_function_name() == "issue_token"
 )
-token, _ = get_runtime().dev_issuer.issue(sys.argv[1], None)
+token, _ = get_runtime().adapters.dev_issuer.issue(sys.argv[1], None)
 req = func.HttpRequest(method="POST", url="http://localhost/api/token",
                        headers={"authorization": "Bearer " + token}, body=b"")
 resp = asyncio.run(handler(req))
@@ -186,8 +186,8 @@ async def operation_counts(harness: Harness, data_dir: Path) -> dict[str, dict[s
     rt = _runtime(
         data_dir, spy(SqliteStore(data_dir / "counts.sqlite")), spy(LocalIdentityIssuer(data_dir))
     )
-    store, acs = spy_of(rt.store), spy_of(rt.identity_provider)
-    token, _ = rt.dev_issuer.issue("bench-counts", "Bench")
+    store, acs = spy_of(rt.adapters.store), spy_of(rt.adapters.identity_provider)
+    token, _ = rt.adapters.dev_issuer.issue("bench-counts", "Bench")
     results: dict[str, dict[str, int]] = {}
     for label, method, path in [
         ("POST /api/token (new user)", "POST", "/api/token"),
@@ -221,7 +221,7 @@ async def handler_time(harness: Harness, data_dir: Path, adapters: str) -> dict[
 
         store = SqliteStore(data_dir / "time.sqlite")
         rt = _runtime(data_dir, store, LocalIdentityIssuer(data_dir))
-    token, _ = rt.dev_issuer.issue("bench-time", "Bench")
+    token, _ = rt.adapters.dev_issuer.issue("bench-time", "Bench")
     handler = harness.handler("POST", "/api/token")
     body = b'{"scopes": ["chat", "voip"], "expiresInMinutes": 60}'
     samples: list[int] = []

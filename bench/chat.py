@@ -58,7 +58,7 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
         ),
     )
     set_runtime(rt)
-    store, chat = spy_of(rt.store), spy_of(rt.chat_provider)
+    store, chat = spy_of(rt.adapters.store), spy_of(rt.chat_provider)
     results: dict[str, Any] = {}
     try:
         service = rt.chat

@@ -57,7 +57,7 @@ async def operation_counts() -> dict[str, dict[str, int]]:
         rt = make_runtime(data, store=spy(SqliteStore(data / "counts.sqlite")))
         set_runtime(rt)
         client = Client(rt)
-        store = spy_of(rt.store)
+        store = spy_of(rt.adapters.store)
         alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
         clubs = []
         for n in range(CLUBS_LISTED):

@@ -55,7 +55,7 @@ handler = next(
     f.get_user_function() for f in function_app.app.get_functions()
     if f.get_function_name() == "issue_token"
 )
-token, _ = runtime.get_runtime().dev_issuer.issue(sys.argv[1], None)
+token, _ = runtime.get_runtime().adapters.dev_issuer.issue(sys.argv[1], None)
 req = func.HttpRequest(method="POST", url="http://localhost/api/token",
                        headers={"authorization": "Bearer " + token}, body=b"")
 resp = asyncio.run(handler(req))

@@ -68,7 +68,7 @@ async def operation_counts(data_dir: Path) -> dict[str, dict[str, int]]:
         ),
     )
     set_runtime(rt)
-    store = spy_of(rt.store)
+    store = spy_of(rt.adapters.store)
     alice, _ = issuer.issue("bench-alice", "Alice")
     bob, _ = issuer.issue("bench-bob", "Bob")
     carol, _ = issuer.issue("bench-carol", "Carol")

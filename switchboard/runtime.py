@@ -124,27 +124,10 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         return cls(settings, Adapters.from_settings(settings))
 
-    # Adapters by their old names: handlers, health and tests read them here.
-    @property
-    def store(self) -> DocumentStore:
-        return self.adapters.store
-
-    @property
-    def identity_provider(self) -> IdentityProvider:
-        return self.adapters.identity_provider
-
-    @property
-    def authenticator(self) -> Authenticator:
-        return self.adapters.authenticator
-
-    @property
-    def dev_issuer(self) -> LocalIssuer | None:
-        return self.adapters.dev_issuer
-
     @functools.cached_property
     def chat_provider(self) -> ChatProvider:
         return self.adapters.chat_provider or build_chat_provider(
-            self.settings, self.store, self.identity_provider
+            self.settings, self.adapters.store, self.adapters.identity_provider
         )
 
     @functools.cached_property
@@ -180,7 +163,7 @@ class Runtime:
         from switchboard.services.meetings import MeetingsService
 
         return MeetingsService(
-            self.store, self.adapters.meeting_provider, observers=self.meeting_observers
+            self.adapters.store, self.adapters.meeting_provider, observers=self.meeting_observers
         )
 
     @functools.cached_property
@@ -193,7 +176,7 @@ class Runtime:
         from switchboard.services.clubs import ClubsService
 
         return ClubsService(
-            self.store,
+            self.adapters.store,
             call_idle_hours=self.settings.call_idle_hours,
             observers=self.club_observers,
         )
@@ -203,8 +186,8 @@ class Runtime:
         from switchboard.services.identity import IdentityService, TokenPolicy
 
         return IdentityService(
-            self.store,
-            self.identity_provider,
+            self.adapters.store,
+            self.adapters.identity_provider,
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
             # Built when first needed (an erase, a rename), not with the identity service: a
@@ -218,7 +201,7 @@ class Runtime:
         from switchboard.services.friends import FriendsService
 
         return FriendsService(
-            self.store,
+            self.adapters.store,
             pstn_caller_id=self.settings.pstn_caller_id,
             observers=self.friendship_observers,
         )
@@ -228,7 +211,7 @@ class Runtime:
         from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
 
         return ChatService(
-            self.store,
+            self.adapters.store,
             self.chat_provider,
             # Looked up at call time: the identity service lists this one as a data owner.
             lambda user_id: self.identity.chat_identity(user_id),
@@ -255,7 +238,7 @@ class Runtime:
 
         # Resolved on use: the clubs service itself is built with this one as its observer.
         return PushService(
-            self.store,
+            self.adapters.store,
             self.push_sender,
             members_of=lambda club_id: self.clubs.iter_member_ids(club_id),
         )
@@ -264,7 +247,7 @@ class Runtime:
     def call_events(self) -> CallEventService:
         from switchboard.services.push import CallEventService
 
-        return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
+        return CallEventService(self.adapters.store, end_call=self.clubs.end_call_if_current)
 
     @functools.cached_property
     def phone(self) -> PhoneService:
@@ -274,7 +257,7 @@ class Runtime:
         if app_url is None and not self.settings.running_in_azure:
             app_url = LOCAL_APP_URL  # the devserver serves the web client at its root
         return PhoneService(
-            self.store,
+            self.adapters.store,
             self.adapters.sms_sender,
             lambda: self.identity,  # late: identity lists this service among its data owners
             daily_invites=self.settings.sms_daily_limit,
@@ -287,12 +270,12 @@ class Runtime:
     def health(self) -> HealthService:
         from switchboard.services.health import HealthService
 
-        return HealthService(self.store)
+        return HealthService(self.adapters.store)
 
     # --- process ------------------------------------------------------------------------------
 
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
-        return await self.authenticator.authenticate(headers)
+        return await self.adapters.authenticator.authenticate(headers)
 
     async def register(self, caller: Caller) -> None:
         """A user exists from their first authenticated request: make sure of their profile."""
@@ -311,8 +294,8 @@ class Runtime:
             await self.push.drain()  # pushes already under way finish before the store closes
         if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
             await self.chat_provider.close()
-        await self.store.close()
-        await self.identity_provider.close()
+        await self.adapters.store.close()
+        await self.adapters.identity_provider.close()
         if self.adapters.meeting_provider is not None:
             await self.adapters.meeting_provider.close()
         if self.adapters.sms_sender is not None:

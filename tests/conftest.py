@@ -101,8 +101,8 @@ class Client:
         self._server = app_server()
 
     def login(self, user_id: str, name: str | None = None) -> dict[str, str]:
-        assert self.runtime.dev_issuer is not None
-        token, _ = self.runtime.dev_issuer.issue(user_id, name)
+        assert self.runtime.adapters.dev_issuer is not None
+        token, _ = self.runtime.adapters.dev_issuer.issue(user_id, name)
         return {"Authorization": f"Bearer {token}"}
 
     async def request(

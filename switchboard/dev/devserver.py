@@ -389,7 +389,7 @@ def create_app(
     """
     from switchboard.runtime import get_runtime
 
-    dev_mode = get_runtime().dev_issuer is not None
+    dev_mode = get_runtime().adapters.dev_issuer is not None
     root = root or Path(__file__).resolve().parents[2]
     web_dir = root / "web" / "build" if dev_mode else None
     return DevServer(app, route_prefix(root / "host.json"), cors_origins, web_dir)

@@ -119,7 +119,7 @@ async def dev_jwks() -> Reply:
 async def dev_outbox() -> Outbox:
     rt = get_runtime()
     sender = rt.adapters.sms_sender
-    if rt.dev_issuer is None or not isinstance(sender, SmsOutbox):
+    if rt.adapters.dev_issuer is None or not isinstance(sender, SmsOutbox):
         raise errors.NotFound("The outbox exists only with AUTH_MODE=dev and local SMS.")
     messages = await sender.messages()
     return Outbox(
@@ -157,6 +157,6 @@ async def dev_push_outbox() -> PushOutbox:
 
 
 def _dev_issuer(rt: Runtime) -> LocalIssuer:
-    if rt.dev_issuer is None:
+    if rt.adapters.dev_issuer is None:
         raise errors.NotFound("Dev routes exist only with AUTH_MODE=dev.")
-    return rt.dev_issuer
+    return rt.adapters.dev_issuer

@@ -30,7 +30,7 @@ async def test_every_chat_route_needs_a_valid_token(
         resp = await counting_client.request(method, path, headers=headers)
         assert resp.status == 401
         assert resp.json()["code"] == "unauthenticated"
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def test_each_user_sees_only_their_own_threads(client: Client) -> None:

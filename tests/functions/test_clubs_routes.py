@@ -35,7 +35,7 @@ async def test_every_club_route_needs_a_caller(
 ) -> None:
     resp = await counting_client.request(method, path, json_body={"groupCallId": CALL_A})
     assert resp.status == 401
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def _users(client: Client, *names: str) -> list[dict[str, str]]:
@@ -220,7 +220,7 @@ async def test_owner_leaving_hands_over_and_the_last_member_deletes(client: Clie
     ).status == 204
     assert (await client.request("GET", f"/api/clubs/{cid}", headers=bob)).status == 404
     # No document of the club is left behind.
-    assert (await client.runtime.store.query("clubs", cid)).items == []
+    assert (await client.runtime.adapters.store.query("clubs", cid)).items == []
 
 
 async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
@@ -232,7 +232,7 @@ async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
     club = (await client.request("GET", f"/api/clubs/{shared}", headers=bob)).json()
     assert (club["ownerId"], club["memberCount"]) == ("bob", 1)
     assert (await client.request("GET", f"/api/clubs/{alone}", headers=bob)).status == 404
-    assert (await client.runtime.store.query("memberships", "alice")).items == []
+    assert (await client.runtime.adapters.store.query("memberships", "alice")).items == []
 
 
 @pytest.mark.parametrize("size_name", ["pageSize", "limit"])
@@ -318,7 +318,7 @@ async def test_group_call_id_is_case_insensitive(client: Client) -> None:
 
 async def test_costs_at_the_store_port(counting_client: Client) -> None:
     client = counting_client
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     alice, bob = await _users(client, "alice", "bob")
     clubs = [await _club(client, alice, "open") for _ in range(3)]
     for cid in clubs:

@@ -58,7 +58,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def counts(rt: Runtime) -> tuple[dict[str, int], dict[str, int]]:
-    return dict(spy_of(rt.store).calls), dict(spy_of(rt.push_sender).calls)
+    return dict(spy_of(rt.adapters.store).calls), dict(spy_of(rt.push_sender).calls)
 
 
 async def signed_in(world: World, user_id: str, name: str | None = None) -> dict[str, str]:
@@ -69,7 +69,7 @@ async def signed_in(world: World, user_id: str, name: str | None = None) -> dict
 
 
 def reset(rt: Runtime) -> None:
-    spy_of(rt.store).calls.clear()
+    spy_of(rt.adapters.store).calls.clear()
     spy_of(rt.push_sender).calls.clear()
 
 
@@ -238,7 +238,7 @@ async def test_erase_removes_the_users_devices_from_the_hub(world: World) -> Non
     assert resp.status == 204
     for name in ("phone", "tablet"):
         assert world.hub.installation(hub_installation_id("bob", name)) is None
-    assert await world.runtime.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
+    assert await world.runtime.adapters.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
     assert world.hub.installation(hub_installation_id("alice", "phone")) is not None
 
 
@@ -320,13 +320,13 @@ class Recorder:
 
 def listen(world: World) -> Recorder:
     recorder = Recorder()
-    world.runtime.__dict__["call_events"] = CallEventService(world.runtime.store, recorder)
+    world.runtime.__dict__["call_events"] = CallEventService(world.runtime.adapters.store, recorder)
     return recorder
 
 
 async def registered(world: World, club_id: str, gid: str, at: datetime) -> None:
     """A club's call registered at `at`, as the clubs service tells its observers."""
-    push = PushService(world.runtime.store, world.runtime.push_sender, clock=lambda: at)
+    push = PushService(world.runtime.adapters.store, world.runtime.push_sender, clock=lambda: at)
     await push.call_started(club_id, "Chess", gid, "alice", ["alice", "bob"])
     await push.drain()
 
@@ -363,7 +363,7 @@ async def test_an_old_call_ended_never_clears_a_newer_registration(world: World)
     await registered(world, "chess", GID, AFTER)  # registered again after the call ended
     await call_events(grid_event(CALL_ENDED))
     assert recorder.ended == []
-    assert (await world.runtime.store.query("system", call_index_pk(GID))).items
+    assert (await world.runtime.adapters.store.query("system", call_index_pk(GID))).items
 
 
 async def test_call_started_changes_nothing(world: World) -> None:
@@ -532,7 +532,7 @@ async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
         assert (await client.request("DELETE", "/api/me/devices/phone", headers=bob)).status == 204
         await rt.push.call_started("chess", "Chess", GID, "alice", ["alice", "bob"])
         await rt.push.drain()
-        assert (await rt.store.query("system", call_index_pk(GID))).items
+        assert (await rt.adapters.store.query("system", call_index_pk(GID))).items
     finally:
         set_runtime(None)
         await rt.close()
@@ -564,10 +564,10 @@ async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_fai
     await world.runtime.push.drain()
     assert (await world.client.request("DELETE", path, headers=alice)).status == 204
     ended = datetime.now(UTC)  # the first call's CallEnded, delivered late
-    spy_of(world.runtime.store).fail["upsert:system"] = DependencyUnavailable("store")
+    spy_of(world.runtime.adapters.store).fail["upsert:system"] = DependencyUnavailable("store")
     assert (await world.client.request("PUT", path, headers=bob, json_body=body)).status == 201
     await world.runtime.push.drain()
-    spy_of(world.runtime.store).fail.clear()
+    spy_of(world.runtime.adapters.store).fail.clear()
     await call_events(grid_event({**CALL_ENDED, "eventTime": ended.isoformat()}))
     got = await world.client.request("GET", path, headers=alice)
     assert got.status == 200

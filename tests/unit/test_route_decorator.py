@@ -78,8 +78,8 @@ async def test_non_public_route_answers_401_and_never_runs_its_handler(runtime: 
         assert _problem(resp)["code"] == "unauthenticated"
     assert ran == []
 
-    assert runtime.dev_issuer is not None
-    token, _ = runtime.dev_issuer.issue("alice", "Alice")
+    assert runtime.adapters.dev_issuer is not None
+    token, _ = runtime.adapters.dev_issuer.issue("alice", "Alice")
     resp = await t_private(_request(headers={"Authorization": f"Bearer {token}"}))
     assert resp.status_code == 204
     assert [c.user_id for c in ran] == ["alice"]
