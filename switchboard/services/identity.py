@@ -330,7 +330,7 @@ class IdentityService:
         }
 
     async def ensure_profile(self, caller: Caller) -> None:
-        """Create the caller's profile on their first request (DESIGN §4); cheap after that."""
+        """Create the caller's profile on their first request (docs/identity.md); cheap after."""
         if caller.user_id in self._known_users:
             self._known_users.move_to_end(caller.user_id)
             return
@@ -474,14 +474,6 @@ def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToke
 
 def _strip_system(doc: UserDoc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
-
-
-def mask_phone(number: str | None) -> str | None:
-    """A phone number with all but its last two digits hidden: '+1*******67'."""
-    if not number:
-        return None
-    visible = 2
-    return number[:2] + "*" * max(0, len(number) - 2 - visible) + number[-visible:]
 
 
 def _view(profile: UserDoc) -> ProfileView:

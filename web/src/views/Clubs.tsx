@@ -39,7 +39,7 @@ export function ClubsTab(props: TabProps) {
     try {
       return (await ok(session.api.GET("/api/me/club-invitations"))).items;
     } catch (error) {
-      // A server without club invitations (before DESIGN §4 turn 3) has none to show.
+      // A server without club invitations (before club invitations) has none to show.
       if (error instanceof ApiError && error.status === 404) return [] as ClubInvitation[];
       throw error;
     }
