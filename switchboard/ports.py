@@ -20,7 +20,7 @@ Doc = dict[str, Any]
 # creates containers at run time. TTL is a storage saving only: expiry is enforced in code by
 # timestamp, because not every store (nor the local Cosmos-protocol server) expires documents.
 CONTAINERS: Mapping[str, int | None] = {
-    "users": None,
+    "users": -1,  # profiles keep no ttl; the token-budget records (tokens:<userId>) expire
     "identities": None,
     "friends": None,
     "clubs": None,

@@ -207,6 +207,7 @@ class Runtime:
             self.identity_provider,
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
+            token_budget=self.settings.token_budget,
             # Built when first needed (an erase, a rename), not with the identity service: a
             # new instance's first token then loads no other capability's service.
             user_data_owners=_Later(lambda: self.user_data_owners),

@@ -31,6 +31,7 @@ from pydantic import (
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
 from switchboard.ids import is_valid_id
+from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget
 
 # Graph's lobbyBypassScope values: who joins a Teams meeting without waiting in its lobby
 # (ACS users join as anonymous guests, so only `everyone` admits them straight away).
@@ -126,6 +127,13 @@ class AcsSettings(PlatformSettings):
     token_scopes: tuple[str, ...] = ("chat", "voip")
     token_ttl_minutes: int = Field(60, ge=TOKEN_MINUTES_MIN, le=TOKEN_MINUTES_MAX)
     teams_client_id: str | None = None
+    # Per-user token issues in any window, `<count>/<window>` (services/token_budget.py).
+    token_budget: TokenBudget = DEFAULT_BUDGET
+
+    @field_validator("token_budget", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: Any) -> Any:
+        return TokenBudget.parse(value) if isinstance(value, str) else value
 
     @field_validator("token_scopes", mode="before")
     @classmethod

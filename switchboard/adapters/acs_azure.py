@@ -46,7 +46,7 @@ CREDENTIALS_CHECK = (
 # ACS's code for an Entra token it does not accept on the Teams exchange (expired, malformed,
 # another tenant): Azure/azure-sdk-for-js communication-identity recordings
 # `recording_throws_an_error_when_attempting_to_exchange_an_invalid_teams_user_aad_token.js`.
-TEAMS_TOKEN_REFUSED_CODE = "InvalidAccessToken"
+TEAMS_TOKEN_REFUSED_CODE = "InvalidAccessToken"  # noqa: S105 (an error code)
 
 # The SDK pipeline's retries unless the caller overrides them (see the kit: no in-request
 # sleeping on throttling).

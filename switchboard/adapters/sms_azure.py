@@ -94,7 +94,11 @@ class AzureSmsSender:
     async def send(self, to: str, message: str, *, tag: str) -> SmsSendResult:
         client = self._sdk_client()
         async with kit.guarded(
-            self.backoff, service="ACS SMS", operation="send_sms", seconds=self.call_bound, log=logger
+            self.backoff,
+            service="ACS SMS",
+            operation="send_sms",
+            seconds=self.call_bound,
+            log=logger,
         ):
             with kit.sdk_errors(
                 DEPENDENCY,
