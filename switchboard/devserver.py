@@ -449,7 +449,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    log.info("Switchboard on http://%s:%d/api (routes: %d)", args.host, args.port, len(asgi.http))
+    from switchboard.runtime import get_runtime
+
+    log.info(
+        "Switchboard on http://%s:%d/api (routes: %d; auth %s)",
+        args.host,
+        args.port,
+        len(asgi.http),
+        get_runtime().settings.describe_auth(),
+    )
     if asgi.web_dir is not None:
         # localhost, not 127.0.0.1: the Calling SDK accepts plain http only on localhost.
         log.info("The web client on http://localhost:%d/", args.port)

@@ -462,7 +462,7 @@ def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -
     )
 
     if settings.auth_mode == "easyauth":
-        return EasyAuthAuthenticator(settings.auth_user_claim)
+        return EasyAuthAuthenticator(settings.auth_user_claim, settings.auth_required_scope)
     if dev_issuer is not None:
         verifier = TokenVerifier(
             dev_issuer.key_source(),
@@ -479,6 +479,7 @@ def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -
             settings.auth_issuer,
             settings.auth_audience,
             settings.auth_user_claim,
+            settings.auth_required_scope,
         )
     return BearerAuthenticator(verifier)
 
@@ -496,7 +497,20 @@ def get_runtime() -> Runtime:
         # Under the Functions host as under the devserver: the Azure SDKs log every HTTP request
         # (URLs with user ids, partition keys) at INFO; keep them at WARNING.
         quiet_azure_sdk_logging()
-        _runtime = Runtime.from_settings(load_settings())
+        settings = load_settings()
+        runtime = Runtime.from_settings(settings)
+        logging.getLogger("switchboard").info(
+            "Switchboard starting: store %s, identity %s, auth %s",
+            settings.switchboard_store,
+            "acs" if settings.uses_azure_identity else "local",
+            settings.describe_auth(),
+        )
+        # jwt mode: the issuer's discovery and keys are checked now, and a misconfiguration
+        # stops start-up saying what is wrong (an issuer that is only down is logged).
+        check = getattr(runtime.authenticator, "check", None)
+        if check is not None:
+            check()
+        _runtime = runtime
     return _runtime
 
 

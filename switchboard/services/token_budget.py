@@ -127,9 +127,7 @@ class TokenLedger:
         # Concurrent requests of one user in this process charge one after another, so they do
         # not race each other's writes (each would re-read and retry); other instances still
         # race, and the conditional write settles that. Gone with the last waiter.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def read(self, user_id: str) -> Doc | None:
         """The user's record (one point read), to hand to `charge`; None if they have none."""

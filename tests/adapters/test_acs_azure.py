@@ -24,8 +24,8 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 
-from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.adapters import azure as kit
+from switchboard.adapters.acs_azure import AzureIdentityProvider
 from switchboard.errors import AcsAccessDenied, DependencyUnavailable
 from switchboard.ports import IdentityNotFound, TeamsTokenRejected
 from tests.azure_transport import (

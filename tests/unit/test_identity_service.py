@@ -14,7 +14,6 @@ from switchboard import errors
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.ports import TeamsTokenRejected
 from switchboard.services.caller import Caller
-from switchboard.services.token_budget import TokenBudget
 from switchboard.services.identity import (
     IdentityDoc,
     IdentityService,
@@ -22,6 +21,7 @@ from switchboard.services.identity import (
     UserDoc,
     mask_phone,
 )
+from switchboard.services.token_budget import TokenBudget
 from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
 from tests.proxies import spy, spy_of
 
@@ -510,5 +510,5 @@ def test_budget_forms(text: str, count: int, window: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "30", "30/", "0/10m", "30/0m", "30/25h", "-1/m", "30/10d"])
 def test_bad_budget_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="must be|needs"):
+    with pytest.raises(ValueError, match=r"must be|needs"):
         TokenBudget.parse(text)
