@@ -9,7 +9,6 @@ the identity and reverse-map entry they made, so one user never ends up with two
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -194,13 +193,13 @@ class IdentityService:
         """A token for the caller's identity, creating the identity on first use, charged to
         the caller's token budget first (429 `token_rate_limited` past it).
 
-        Known user: 2 store reads (profile and budget record, side by side) + 1 conditional
-        write (the budget) + 1 ACS call. New user: the same plus 2 creates.
+        Known user: 1 store read (the profile) + 1 conditional write (the budget) + 1 ACS call;
+        a user's first request in a process also reads their budget record. New user: 2 reads,
+        3 creates, 1 ACS call.
         """
         wanted, lifetime = self._policy.resolve(scopes, expires_in_minutes)
-        profile, record = await asyncio.gather(
-            self._read_user(caller.user_id), self._ledger.read(caller.user_id)
-        )
+        profile = await self._read_user(caller.user_id)
+        record = await self._ledger.read(caller.user_id)
         await self._ledger.charge(caller.user_id, "acs", record)
         for _ in range(_MAPPING_ATTEMPTS):
             acs_id = profile.get("communicationUserId") if profile else None
@@ -295,7 +294,7 @@ class IdentityService:
         Any signed-in caller may exchange; holding the Teams user's Entra token is the proof,
         and ACS checks it (signature, app, tenant). Nothing is stored about the Teams user (Teams
         owns that identity); the exchange is charged to the caller's token budget, as an issue
-        is: 1 store read + 1 conditional write + 1 ACS call.
+        is: 1 conditional write (and a read the first time in a process) + 1 ACS call.
         """
         if not self._teams_client_id:
             raise errors.TeamsNotConfigured(

@@ -17,9 +17,12 @@ Storage: one record per user, `users/tokens:<userId>` in the user's own partitio
 with `tokens:`, so it can never be a profile's id, which is the user id itself). It holds `tat`
 and the audit of the last issue (when, which kind; never the token), and a `ttl`: once `tat` has
 passed the record says nothing a fresh one would not, so the store may drop it. Charging is one
-point read (made beside the profile read the token route needs anyway) and one conditional write
-(create, or replace under the read etag): concurrent requests of one user on any number of
-instances each win a write or re-read, so the budget holds across instances, without a query.
+conditional write (create, or replace under the etag last seen): concurrent requests of one user
+on any number of instances each win a write or re-read, so the budget holds across instances,
+without a query. Each process remembers the record it last wrote or read for a user (bounded),
+so a user's later requests skip the read: the conditional write is the check, and a record
+another instance changed meanwhile fails it and is read again. Steady state, the token route
+costs its profile read and this one write.
 Revoke and erase leave the record alone, so neither resets the budget; after an erase it lingers
 for at most one window.
 """
@@ -31,6 +34,7 @@ import logging
 import math
 import re
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +57,7 @@ RECORD_PREFIX = "tokens:"
 # A lost race re-reads and retries; two in a row means another request of the same user has
 # just written, and the third read sees it.
 _ATTEMPTS = 4
+_REMEMBERED_USERS = 10_000  # records kept in memory per process (a few hundred bytes each)
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 _FORM = re.compile(r"\s*([0-9]{1,6})\s*/\s*([0-9]{0,5})\s*([smh])\s*")
 
@@ -128,10 +133,27 @@ class TokenLedger:
         # not race each other's writes (each would re-read and retry); other instances still
         # race, and the conditional write settles that. Gone with the last waiter.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The record each user's last charge here wrote or read, with its etag (see the module).
+        self._recent: OrderedDict[str, Doc | None] = OrderedDict()
 
     async def read(self, user_id: str) -> Doc | None:
-        """The user's record (one point read), to hand to `charge`; None if they have none."""
-        return await self._store.read(USERS, user_id, record_id(user_id))
+        """The user's record to hand to `charge`: as this process last saw it, else one point
+        read; None if they have none."""
+        if user_id in self._recent:
+            self._recent.move_to_end(user_id)
+            return self._recent[user_id]
+        return await self._read_store(user_id)
+
+    async def _read_store(self, user_id: str) -> Doc | None:
+        record = await self._store.read(USERS, user_id, record_id(user_id))
+        self._remember(user_id, record)
+        return record
+
+    def _remember(self, user_id: str, record: Doc | None) -> None:
+        self._recent[user_id] = record
+        self._recent.move_to_end(user_id)
+        while len(self._recent) > _REMEMBERED_USERS:
+            self._recent.popitem(last=False)
 
     async def charge(self, user_id: str, kind: TokenKind, record: Doc | None) -> None:
         """Spend one issue of the user's budget, or raise `TokenRateLimited` with the wait.
@@ -149,17 +171,19 @@ class TokenLedger:
     async def _charge(self, user_id: str, kind: TokenKind, record: Doc | None) -> None:
         for attempt in range(_ATTEMPTS):
             if attempt:
-                record = await self.read(user_id)
+                record = await self._read_store(user_id)
             now = self._clock()
             updated = self._spent(user_id, kind, record, now)
             try:
                 if record is None:
-                    await self._store.create(USERS, cast(Doc, updated))
+                    written = await self._store.create(USERS, cast(Doc, updated))
                 else:
-                    await self._store.replace(USERS, cast(Doc, updated), record["_etag"])
-                return
+                    written = await self._store.replace(USERS, cast(Doc, updated), record["_etag"])
             except (DocumentExists, PreconditionFailed, DocumentNotFound):
-                continue  # another request of this user wrote first: read theirs, charge again
+                # Another instance (or an expiry) changed it since we saw it: read, charge again.
+                continue
+            self._remember(user_id, written)
+            return
         raise errors.DependencyUnavailable("store", retry_after=1)
 
     def _spent(

@@ -73,8 +73,15 @@ async def test_operation_counts_per_token_request(world: World) -> None:
     assert world.acs_spy.calls == {"create_user_and_token": 1}
     world.reset_counts()
     await world.service.issue_token(ALICE, None, None)
-    assert world.store_spy.calls == {"read": 2, "replace": 1}
+    # Steady state: the profile read and the budget's conditional write (the record as this
+    # process last wrote it; the etag condition is the check).
+    assert world.store_spy.calls == {"read": 1, "replace": 1}
     assert world.acs_spy.calls == {"issue_token": 1}
+    # Another instance (a new service on the same store): its first request reads the record.
+    other = IdentityService(world.store, world.acs, TokenPolicy(("chat", "voip"), 60))
+    world.reset_counts()
+    await other.issue_token(ALICE, None, None)
+    assert world.store_spy.calls == {"read": 2, "replace": 1}
 
 
 async def test_twenty_concurrent_first_requests_leave_exactly_one_identity(world: World) -> None:
@@ -430,7 +437,7 @@ async def test_past_the_budget_a_user_gets_429_with_the_wait_and_acs_is_not_call
     assert (caught.value.status, caught.value.code) == (429, "token_rate_limited")
     assert caught.value.retry_after == 120
     assert world.acs_spy.calls == {}
-    assert world.store_spy.calls == {"read": 2}  # refused without a write
+    assert world.store_spy.calls == {"read": 1}  # the profile; refused without a write
     # Another user is not affected.
     assert (await service.issue_token(BOB, None, None)).token
     # The wait said is the wait needed: a second early is still refused, then one goes through.
@@ -512,3 +519,18 @@ def test_budget_forms(text: str, count: int, window: int) -> None:
 def test_bad_budget_forms(text: str) -> None:
     with pytest.raises(ValueError, match=r"must be|needs"):
         TokenBudget.parse(text)
+
+
+async def test_a_charge_by_another_instance_is_seen_by_the_conditional_write(world: World) -> None:
+    # Two instances on one store, each remembering alice's record as it last wrote it: a write
+    # from a stale memory fails its etag, is read again, and the budget holds between them.
+    clock = Clock()
+    first, second = budget_service(world, clock, "4/10m"), budget_service(world, clock, "4/10m")
+    await first.issue_token(ALICE, None, None)
+    await second.issue_token(ALICE, None, None)
+    await first.issue_token(ALICE, None, None)  # stale memory: conflict, re-read, charged
+    await second.issue_token(ALICE, None, None)
+    for service in (first, second):
+        with pytest.raises(errors.TokenRateLimited):
+            await service.issue_token(ALICE, None, None)
+    assert world.acs_spy.calls["issue_token"] == 3  # + the first token's create
