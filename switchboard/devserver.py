@@ -117,8 +117,11 @@ class DevServer:
         prefix: str = "api",
         cors_origins: tuple[str, ...] = ("*",),
         web_dir: Path | None = None,
+        reactions: bool = True,
     ) -> None:
         self.cors_origins = cors_origins
+        # Whether the server runs the reaction worker while it serves (tests may drain instead).
+        self.reactions = reactions
         # The reference web client's build (dev mode only): served at `/` and `/assets/…`.
         self.web_dir = web_dir
         self.http: list[HttpFunction] = []
@@ -173,14 +176,23 @@ class DevServer:
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        from switchboard.runtime import get_runtime
+
+        # The reaction layer's worker: follow-up work recorded by requests (copies, fan-outs,
+        # erasures) runs here in the background, as the Cosmos DB trigger runs it in Azure.
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.reactions:
+                    worker = asyncio.create_task(get_runtime().reactor.serve(stop))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                from switchboard.runtime import get_runtime
-
                 try:
+                    stop.set()
+                    if worker is not None:
+                        await worker
                     await get_runtime().close()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         IdentityProvider,
         MeetingProvider,
         PushSender,
+        RoomsProvider,
         SmsSender,
     )
     from switchboard.services.caller import Caller
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from switchboard.services.meetings import MeetingsService
     from switchboard.services.phone import PhoneService
     from switchboard.services.push import CallEventService, PushService
+    from switchboard.services.reactions import Reactor, Reconciler, Work
     from switchboard.settings import Settings
 
 
@@ -64,6 +66,9 @@ class Adapters:
     # None: built from the settings on first use (the Runtime's `push_sender`); still None in
     # Azure without a Notification Hub (pushes off, the device routes say so).
     push_sender: PushSender | None = None
+    # None: built from the settings on first use (the Runtime's `rooms_provider`), and only in
+    # CLUB_CALLS=rooms mode.
+    rooms_provider: RoomsProvider | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -150,6 +155,40 @@ class Runtime:
     @functools.cached_property
     def push_sender(self) -> PushSender | None:
         return self.adapters.push_sender or build_push_sender(self.settings)
+
+    @functools.cached_property
+    def rooms_provider(self) -> RoomsProvider | None:
+        """ACS Rooms (or the local provider) when clubs call in rooms (CLUB_CALLS=rooms)."""
+        if self.settings.club_calls != "rooms":
+            return None
+        return self.adapters.rooms_provider or build_rooms_provider(self.settings)
+
+    # --- the reaction layer --------------------------------------------------------------------
+
+    @functools.cached_property
+    def work(self) -> Work:
+        """Durable follow-up work: services record what must follow a change (reactions.py)."""
+        from switchboard.services.reactions import Work
+
+        return Work(self.store)
+
+    @functools.cached_property
+    def reactions(self) -> dict[str, Reconciler]:
+        """THE table of the reaction layer: which reconciler each kind of work runs.
+
+        A change records work of a kind (`work.following((kind, key))`); the reactor runs the
+        reconciler named here with the key. Every reconciler is idempotent and level-triggered:
+        it reads the truth and makes the copies agree. A failure is retried with backoff
+        (2, 4, 8 … s, at most 5 min) and parked after 8 attempts (logged; counted in health).
+        docs/reactions.md explains each kind.
+        """
+        return {}
+
+    @functools.cached_property
+    def reactor(self) -> Reactor:
+        from switchboard.services.reactions import Reactor
+
+        return Reactor(self.store, self.reactions, self.work)
 
     # --- services -----------------------------------------------------------------------------
 
@@ -321,6 +360,9 @@ class Runtime:
         sender = self.adapters.push_sender or self.__dict__.get("push_sender")
         if sender is not None:
             await sender.close()
+        rooms = self.adapters.rooms_provider or self.__dict__.get("rooms_provider")
+        if rooms is not None:
+            await rooms.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -394,6 +436,22 @@ def build_push_sender(settings: Settings) -> PushSender | None:
     from switchboard.adapters.push_local import LocalPushHub
 
     return LocalPushHub(settings.switchboard_data_dir)
+
+
+def build_rooms_provider(settings: Settings) -> RoomsProvider:
+    """ACS Rooms on the app's ACS resource, or the local rooms provider (embedded)."""
+    if settings.uses_azure_identity:
+        from switchboard.adapters.rooms_azure import AzureRoomsProvider
+
+        secret = settings.acs_connection_string
+        return AzureRoomsProvider.from_settings(
+            settings.acs_endpoint,
+            secret.get_secret_value() if secret else None,
+            settings.azure_client_id,
+        )
+    from switchboard.adapters.rooms_local import LocalRoomsProvider
+
+    return LocalRoomsProvider(settings.switchboard_data_dir)
 
 
 LOCAL_APP_URL = "http://localhost:7071"
@@ -498,6 +556,13 @@ def get_runtime() -> Runtime:
         # (URLs with user ids, partition keys) at INFO; keep them at WARNING.
         quiet_azure_sdk_logging()
         settings = load_settings()
+        if settings.switchboard_telemetry != "off":
+            from switchboard import telemetry
+
+            telemetry.configure(
+                settings.switchboard_telemetry,
+                managed_identity_client_id=settings.azure_client_id,
+            )
         runtime = Runtime.from_settings(settings)
         logging.getLogger("switchboard").info(
             "Switchboard starting: store %s, identity %s, auth %s",

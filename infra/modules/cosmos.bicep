@@ -77,6 +77,11 @@ var containers = [
     id: 'system'
     partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
   }
+  {
+    // Durable follow-up work (the reaction layer): its change feed drives the app's reactors.
+    id: 'work'
+    partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+  }
 ]
 
 var serverless = provisionedThroughput == 0

@@ -8,8 +8,33 @@ The identity service never learns which capabilities exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInfo:
+    """What other capabilities may know of a user's profile (identity's API, not its documents).
+
+    `generation` is a random token set when the profile is created: a copy that recorded the
+    generation it saw can tell the user it named from a later user of the same id (after an
+    erase and a new sign-in). Profiles created before generations existed have "".
+    """
+
+    user_id: str
+    display_name: str
+    communication_user_id: str | None
+    generation: str
+
+
+class Profiles(Protocol):
+    """Identity's read API for the other capabilities: they never read its documents."""
+
+    async def get_many(self, user_ids: Sequence[str]) -> Mapping[str, ProfileInfo]:
+        """The profiles of `user_ids` that exist, in one batched read; a user without a profile
+        (erased, or never signed in) is absent."""
+        ...
 
 
 class UserDataOwner(Protocol):

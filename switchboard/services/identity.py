@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from switchboard.ports import (
     TeamsTokenRejected,
 )
 from switchboard.services.caller import Caller
-from switchboard.services.hooks import ProfileObserver, UserDataOwner
+from switchboard.services.hooks import ProfileInfo, ProfileObserver, UserDataOwner
 from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget, TokenLedger
 
 log = logging.getLogger("switchboard.identity")
@@ -65,6 +66,9 @@ class UserDoc(TypedDict):
     phoneNumber: str | None
     phoneVerified: bool
     createdAt: str
+    # Random, set when the profile is created (absent on profiles older than it): copies of the
+    # user elsewhere record it, so a reconciler tells this user from a later one of the same id.
+    generation: NotRequired[str]
     # Set by the store on every read and write, never by us.
     _etag: NotRequired[str]
     _ts: NotRequired[int]
@@ -318,6 +322,22 @@ class IdentityService:
 
     # --- profile ------------------------------------------------------------------------------
 
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, ProfileInfo]:
+        """`Profiles.get_many`: the existing profiles of `user_ids`, one batched read."""
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return {}
+        docs = await self._store.read_many(USERS, [(user_id, user_id) for user_id in wanted])
+        return {
+            doc["id"]: ProfileInfo(
+                user_id=doc["id"],
+                display_name=doc.get("displayName") or doc["id"],
+                communication_user_id=doc.get("communicationUserId"),
+                generation=doc.get("generation", ""),
+            )
+            for doc in docs
+        }
+
     async def ensure_profile(self, caller: Caller) -> None:
         """Create the caller's profile on their first request (DESIGN §4); cheap after that."""
         if caller.user_id in self._known_users:
@@ -434,6 +454,7 @@ class IdentityService:
             "phoneNumber": None,
             "phoneVerified": False,
             "createdAt": self._clock().isoformat(),
+            "generation": secrets.token_hex(8),
         }
 
 
