@@ -543,11 +543,16 @@ def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -
 
 
 _runtime: Runtime | None = None
+# The start-up check's refusal, kept: under the Functions host every request would otherwise run
+# the check again, a blocking fetch from the issuer per request.
+_startup_refusal: Exception | None = None
 
 
 def get_runtime() -> Runtime:
     """The process's runtime, built from the environment on first use."""
-    global _runtime
+    global _runtime, _startup_refusal
+    if _startup_refusal is not None:
+        raise _startup_refusal
     if _runtime is None:
         from switchboard.logs import quiet_azure_sdk_logging
         from switchboard.settings import load_settings
@@ -574,12 +579,18 @@ def get_runtime() -> Runtime:
         # stops start-up saying what is wrong (an issuer that is only down is logged).
         check = getattr(runtime.authenticator, "check", None)
         if check is not None:
-            check()
+            try:
+                check()
+            except Exception as refusal:
+                _startup_refusal = refusal
+                raise
         _runtime = runtime
     return _runtime
 
 
 def set_runtime(runtime: Runtime | None) -> None:
-    """Install a runtime (tests, the devserver); None forgets it so the next use rebuilds."""
-    global _runtime
+    """Install a runtime (tests, the devserver); None forgets it (and a start-up refusal) so
+    the next use rebuilds."""
+    global _runtime, _startup_refusal
     _runtime = runtime
+    _startup_refusal = None

@@ -299,6 +299,12 @@ def test_start_up_refuses_an_issuer_off_by_a_slash(
         process_env.setenv(name, value)
     with pytest.raises(errors.ConfigurationError, match="character for character"):
         get_runtime()
+    # Kept: the next requests are refused the same way without asking the issuer again.
+    fetched = len(issuer.hits)
+    for _ in range(3):
+        with pytest.raises(errors.ConfigurationError, match="character for character"):
+            get_runtime()
+    assert len(issuer.hits) == fetched
 
 
 def test_dev_mode_says_so_on_the_start_up_line(
