@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mappi
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from switchboard import telemetry
 from switchboard.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ async def guarded(
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
+        telemetry.DEPENDENCY_TIMEOUTS.add(1, dependency=backoff.dependency)
         log.warning("%s %s gave no answer within %.0f s", service, operation, seconds)
         raise DependencyUnavailable(
             backoff.dependency, retry_after=TIMEOUT_RETRY_AFTER_SECONDS
@@ -261,12 +263,15 @@ def sdk_errors(
             log.warning(
                 "%s %s failed with HTTP %s (code %s)", service, operation, status, error_code(error)
             )
-            if status == 429 and backoff is not None:
-                backoff.hold(retry_after_seconds(response_headers(error)))
+            if status == 429:
+                telemetry.DEPENDENCY_THROTTLED.add(1, dependency=dependency)
+                if backoff is not None:
+                    backoff.hold(retry_after_seconds(response_headers(error)))
             unavailable(dependency, error)
         raise  # 400, 409…: a bug on our side, for the 500 handler to log.
     except Exception as error:
         if is_connection_error(error) or isinstance(error, connection_errors):
+            telemetry.DEPENDENCY_TIMEOUTS.add(1, dependency=dependency)
             log.warning("%s %s failed: %s", service, operation, type(error).__name__)
             raise DependencyUnavailable(
                 dependency, retry_after=DEFAULT_RETRY_AFTER_SECONDS

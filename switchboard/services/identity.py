@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.logs import safe
 from switchboard.ports import (
@@ -210,6 +210,16 @@ class IdentityService:
         profile = await self._read_user(caller.user_id)
         record = await self._ledger.read(caller.user_id)
         await self._ledger.charge(caller.user_id, "acs", record)
+        try:
+            return await self._issue(caller, profile, wanted, lifetime)
+        except errors.DependencyUnavailable as exc:
+            if exc.dependency == "acs":  # throttling the resource (or down): the operator's sign
+                telemetry.TOKENS_REFUSED.add(1, reason="acs_unavailable")
+            raise
+
+    async def _issue(
+        self, caller: Caller, profile: UserDoc | None, wanted: list[str], lifetime: timedelta
+    ) -> UserToken:
         for _ in range(_MAPPING_ATTEMPTS):
             acs_id = profile.get("communicationUserId") if profile else None
             if acs_id:
@@ -494,6 +504,7 @@ def _entra_object_id(token: str) -> str:
 def _log_issue(user_id: str, kind: str, scopes: Sequence[str], lifetime: timedelta | None) -> None:
     """The audit line of one issue: who, which kind and scopes, how long; never the token."""
     minutes = f"{int(lifetime.total_seconds() // 60)}" if lifetime else "-"
+    telemetry.TOKENS_ISSUED.add(1)
     log.info(
         "token issued: user=%s kind=%s scopes=%s minutes=%s",
         safe(user_id),

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.logs import safe
 from switchboard.ports import (
     Doc,
@@ -200,6 +200,7 @@ class TokenLedger:
             log.info(
                 "token budget used up: user=%s kind=%s retry_after=%ds", safe(user_id), kind, wait
             )
+            telemetry.TOKENS_REFUSED.add(1, reason="budget")
             raise errors.TokenRateLimited(
                 f"You have been issued {budget.count} tokens in the last "
                 f"{_duration(budget.window_seconds)}; try again in {wait} s.",
