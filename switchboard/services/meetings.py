@@ -1,5 +1,6 @@
 """Meetings: Teams meetings scheduled through the meeting provider (Microsoft Graph, or the local
-recorder) or imported from a Teams link, shared with the users invited to them (DESIGN §1, §3, §4).
+recorder) or imported from a Teams link, shared with the users invited to them (docs/meetings.md,
+docs/architecture.md#storage-model).
 
 Storage:
 - `meetings/{meetingId}` (pk meetingId): the meeting — provider ids, join link, chat thread id,
@@ -241,7 +242,7 @@ class MeetingsService:
     async def _checked_invitees(self, organizer_id: str, invitees: Sequence[str]) -> list[str]:
         """Invitees once each, the organizer left out; every one an existing user who has not
         blocked the organizer (else 400). A user who blocked the organizer gets the answer an
-        unknown id gets, so the organizer learns nothing of the block (DESIGN §6).
+        unknown id gets, so the organizer learns nothing of the block (docs/security.md).
 
         Store: 2 read_many, together (the profiles, and each invitee's side of the relation)."""
         guests = [u for u in dict.fromkeys(invitees) if u != organizer_id]

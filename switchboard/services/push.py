@@ -26,7 +26,7 @@ it registers, instead of only having its push channel patched.
 Fan-out (`fan_out`): the users' tags, OR-ed 20 to a send (the hub's limit for an OR
 expression), a few sends at a time. Users without a device match no installation and cost nothing
 but their share of a send. The club-call pushes are streamed page by page into it by the calls
-capability's reconciler (services/calls.py), which keeps the cursor; see the README for why
+capability's reconciler (services/calls.py), which keeps the cursor; see docs/push.md for why
 per-club tags were not used (every membership change would have to rewrite up to 10
 installations, and a missed rewrite would push a club's call id to a former member).
 """
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
     Doc,
@@ -249,6 +249,7 @@ class PushService:
             async with gate:
                 try:
                     await sender.send(message, tags)
+                    telemetry.PUSHES_SENT.add(1)
                 except (errors.DependencyUnavailable, PushRejected) as exc:
                     failed += 1
                     log.warning("push send failed (%s)", type(exc).__name__)

@@ -36,7 +36,7 @@ async def test_names_and_subjects_with_hidden_characters_are_refused(
     alice, bob, carol = (client.login(u, u.title()) for u in ("alice", "bob", "carol"))
     for who in (alice, bob, carol):
         assert (await client.request("GET", "/api/me", headers=who)).status == 200
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     for method, path, body, field in routes(bad):
         store.calls.clear()
         resp = await client.request(method, path, headers=alice, json_body=body)
