@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import quote
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.logs import mask_number, safe
 from switchboard.ports import (
     Doc,
@@ -330,6 +330,7 @@ class PhoneService:
         # here would tell anyone whether a number belongs to a user. Only the code's holder
         # learns it, at verify (409 phone_in_use).
         if record is not None and record["optedOut"]:
+            telemetry.SMS.add(1, outcome="opted_out")
             raise errors.RecipientOptedOut(
                 "phoneNumber: this number has opted out of SMS (reply START to opt back in)."
             )
@@ -443,6 +444,7 @@ class PhoneService:
         key = number_key(to)
         user, record = await self._read_user_and_number(caller.user_id, key)
         if record is not None and record["optedOut"]:
+            telemetry.SMS.add(1, outcome="opted_out")
             raise errors.RecipientOptedOut("to: this number has opted out of SMS.", field="to")
         recent = _within(user["inviteSends"] if user else [], now, DAY)
         if len(recent) >= self._daily_invites:
@@ -624,8 +626,10 @@ class PhoneService:
         try:
             result = await sender.send(to, text, tag=purpose)
         except errors.DependencyUnavailable:
+            telemetry.SMS.add(1, outcome="failed")
             await self._unreserve(user_id, key, stamp)
             raise
+        telemetry.SMS.add(1, outcome="sent" if result.accepted else "failed")
         return await self._record(user_id, to, purpose, stamp, result)
 
     async def _record(
