@@ -95,6 +95,9 @@ class Registry:
         self.ended.append((club_id, group_call_id))
         return True
 
+    async def settle_rooms(self, club_id: str) -> None:
+        """Group calls only here: no rooms to settle."""
+
 
 @dataclasses.dataclass
 class World:
