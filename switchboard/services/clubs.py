@@ -41,7 +41,9 @@ a copy, so a join is never refused because of it alone: only a count at the cap 
 against the member records themselves (a bounded count, at most MAX_MEMBERS / 1000 queries).
 Concurrent joins at the very edge may pass the cap by their number; the count shows it.
 
-Cost of the hot paths (pinned in tests, reported by the benchmark): GET call = 1 `read_many`;
+Cost of the hot paths (pinned in tests, reported by the benchmark): GET call = 1 `read_many`
+(rooms mode too, once the caller's roster record is confirmed; their first GET adds 1 read, 2
+roster writes, the work records and 1 ACS Rooms call);
 PUT call = that + 1 conditional write + the work records; GET /api/clubs = 1 query + 1
 `read_many`; join, leave, invite = 1 `read_many`, a profile read and 2 or 3 writes + the work
 records; GET members = 1 `read_many` + 1 query + 2 `read_many` (names, friendships).
@@ -940,7 +942,10 @@ class ClubsService:
     async def settle_rooms(self, club_id: str) -> None:
         """Reconciler step (the `call` reconciler runs it): every room this club created but
         the active call's is deleted in ACS, then its record. O(rooms not yet deleted): one
-        query, usually of one or two records."""
+        query, usually of one or two records. Group mode: nothing (rooms of an earlier rooms
+        mode end at their validUntil; their records go with the club)."""
+        if self._rooms is None:
+            return
         page = await self._store.query(CLUBS, club_id, where={"type": "room"}, limit=_PAGE)
         if not page.items:
             return
@@ -950,11 +955,7 @@ class ClubsService:
             record = cast(RoomDoc, doc)
             if record["roomId"] == keep:
                 continue
-            if self._rooms is None:
-                # Rooms mode turned off: the room ends at its validUntil on its own.
-                log.info("a room of an earlier rooms mode is left to expire")
-            else:
-                await self._rooms.delete_room(record["roomId"])
+            await self._rooms.delete_room(record["roomId"])
             await self._store.delete(CLUBS, club_id, record["id"], record.get("_etag"))
         if page.continuation is not None:
             await self._work.now(KIND_CALL, club_id)
