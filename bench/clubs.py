@@ -112,6 +112,69 @@ async def operation_counts() -> dict[str, dict[str, int]]:
     return results
 
 
+async def rooms_counts() -> dict[str, dict[str, int]]:
+    """Rooms mode (CLUB_CALLS=rooms): store and ACS Rooms operations of the call routes, counted
+    at the store port and at the rooms port (the local provider), beside group mode's GET."""
+    import dataclasses
+
+    from switchboard.adapters.rooms_local import LocalRoomsProvider
+    from switchboard.adapters.sqlite_store import SqliteStore
+    from switchboard.runtime import Runtime, set_runtime
+    from tests.conftest import Client, make_runtime
+    from tests.proxies import spy, spy_of
+
+    results: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        base = make_runtime(data, store=spy(SqliteStore(data / "rooms.sqlite")), CLUB_CALLS="rooms")
+        rooms = spy(LocalRoomsProvider(data))
+        rt = Runtime(base.settings, dataclasses.replace(base.adapters, rooms_provider=rooms))
+        set_runtime(rt)
+        client = Client(rt)
+        store, acs = spy_of(rt.adapters.store), spy_of(rooms)
+        alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
+        for who in (alice, bob):  # profiles and ACS identities, as after a first token
+            await client.request("POST", "/api/token", headers=who)
+        created = await client.request(
+            "POST", "/api/clubs", headers=alice, json_body={"name": "R", "visibility": "open"}
+        )
+        club = created.json()["clubId"]
+        await client.request("POST", f"/api/clubs/{club}/join", headers=bob)
+        await rt.reactor.drain()
+        call = f"/api/clubs/{club}/call"
+        steps = [
+            ("PUT call (rooms: creates the room)", "PUT", call, alice),
+            ("PUT call (rooms: 409, call active)", "PUT", call, bob),
+            ("GET call (rooms: member's first GET)", "GET", call, bob),
+            ("GET call (rooms: repeated GET)", "GET", call, bob),
+            ("GET call (rooms: the starter's GET)", "GET", call, alice),
+            ("DELETE call (rooms)", "DELETE", call, alice),
+        ]
+        for label, method, path, who in steps:
+            store.calls.clear()
+            acs.calls.clear()
+            resp = await client.request(method, path, headers=who)
+            assert resp.status < 500, (label, resp.status)
+            results[label] = {
+                "store": sum(store.calls.values()),
+                "rooms": sum(acs.calls.values()),
+                **dict(sorted(store.calls.items())),
+                **{f"rooms.{k}": v for k, v in sorted(acs.calls.items())},
+            }
+            store.calls.clear()
+            acs.calls.clear()
+            await rt.reactor.drain()
+            if method == "DELETE":  # what follows in the reaction layer: the room's deletion
+                results["  then the call reconciler"] = {
+                    "store": sum(store.calls.values()),
+                    "rooms": sum(acs.calls.values()),
+                    **{f"rooms.{k}": v for k, v in sorted(acs.calls.items())},
+                }
+        set_runtime(None)
+        await rt.close()
+    return results
+
+
 async def populate(rt: Any, club_id: str, members: int) -> None:
     """`members` more members of a club, written as the join route writes them (a profile, the
     member record, the membership copy) without that many requests; the work settled."""
@@ -331,6 +394,7 @@ def run() -> dict[str, Any]:
     print("clubs: operation counts, 50 concurrent call readers ...", file=sys.stderr)
     return {
         "operations": asyncio.run(operation_counts()),
+        "rooms": asyncio.run(rooms_counts()),
         "deletes": [asyncio.run(delete_growth(size)) for size in (10, 10_000)],
         "readers": {store: concurrent_reads(store) for store in ("sqlite", "cosmos")},
     }
@@ -341,6 +405,14 @@ def report(r: dict[str, Any]) -> str:
     for label, counts in r["operations"].items():
         detail = ", ".join(f"{k}={v}" for k, v in counts.items() if k != "store")
         lines.append(f"| {label} | {counts['store']} | {detail} |")
+    lines += [
+        "",
+        "| clubs, CLUB_CALLS=rooms: operations per request | store | ACS Rooms | detail |",
+        "|---|---|---|---|",
+    ]
+    for label, counts in r["rooms"].items():
+        detail = ", ".join(f"{k}={v}" for k, v in counts.items() if k not in ("store", "rooms"))
+        lines.append(f"| {label} | {counts['store']} | {counts['rooms']} | {detail} |")
     lines += [
         "",
         "| DELETE club, members | request: store ops, ms | background purge: store ops, ms |",

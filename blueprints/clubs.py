@@ -155,14 +155,20 @@ async def remove_club_member(caller: Caller, clubId: str, userId: str) -> Reply:
     bp,
     "PUT",
     "clubs/{clubId}/call",
-    summary="Register the club's active group call; 409 with the active call's groupCallId",
-    body=CallRegistration,
+    summary=(
+        "Register the club's active call: a group call id, or (CLUB_CALLS=rooms, no body) a new "
+        "ACS room with the caller on its roster; 409 with the active call's id"
+    ),
+    body=CallRegistration | None,
     response=ActiveCall,
     status=201,
-    errors=(403, 404, 409),
+    errors=(400, 403, 404, 409),
 )
-async def register_club_call(caller: Caller, clubId: str, body: CallRegistration) -> CallView:
-    call, _ = await get_runtime().clubs.register_call(caller.user_id, clubId, body.group_call_id)
+async def register_club_call(
+    caller: Caller, clubId: str, body: CallRegistration | None
+) -> CallView:
+    group_call_id = body.group_call_id if body is not None else None
+    call, _ = await get_runtime().clubs.register_call(caller.user_id, clubId, group_call_id)
     return call
 
 
@@ -170,7 +176,10 @@ async def register_club_call(caller: Caller, clubId: str, body: CallRegistration
     bp,
     "GET",
     "clubs/{clubId}/call",
-    summary="The club's active group call (members only)",
+    summary=(
+        "The club's active call (members only); in rooms mode the caller is put on the room's "
+        "roster first"
+    ),
     response=ActiveCall,
     errors=(403, 404),
 )

@@ -23,7 +23,7 @@ class SwitchboardError(Exception):
     title = "Internal error"
     code = "error"
     # Further members of the problem answer, beside type/title/status/detail/code/field.
-    extra: Mapping[str, str] = MappingProxyType({})
+    extra: Mapping[str, str | None] = MappingProxyType({})
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -153,14 +153,16 @@ class ClubFull(Conflict):
 
 
 class CallAlreadyActive(Conflict):
-    """A club's call is already registered: the answer carries its `groupCallId` to join."""
+    """A club's call is already registered: the answer carries its `groupCallId`, or in rooms
+    mode its `roomId`, to join (the one not in use is null)."""
 
     title = "Call already active"
     code = "call_active"
 
-    def __init__(self, group_call_id: str) -> None:
-        super().__init__("This club already has an active call; join it (groupCallId).")
-        self.extra = {"groupCallId": group_call_id}
+    def __init__(self, group_call_id: str | None, room_id: str | None = None) -> None:
+        which = "roomId" if room_id is not None else "groupCallId"
+        super().__init__(f"This club already has an active call; join it ({which}).")
+        self.extra = {"groupCallId": group_call_id, "roomId": room_id}
 
 
 class PushNotConfigured(NotFound):

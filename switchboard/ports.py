@@ -344,9 +344,10 @@ MAX_TAGS_PER_SEND = 20
 the devices of at most 20 users."""
 
 
-PUSH_DATA_KEYS = ("kind", "clubId", "groupCallId", "startedBy", "startedByName")
+PUSH_DATA_KEYS = ("kind", "clubId", "groupCallId", "roomId", "startedBy", "startedByName")
 """The data a push may carry for the app, beside its title and body. A closed set, because the
-hub's templates name each property they place (`$(groupCallId)`)."""
+hub's templates name each property they place (`$(groupCallId)`). A club call's push carries
+`groupCallId`, or `roomId` for a rooms call (CLUB_CALLS=rooms); the other is sent empty."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,7 +240,16 @@ class Runtime:
             ensure_profile=self._ensure_profile,
             relations=_FriendsLater(self),
             call_idle_hours=self.settings.call_idle_hours,
+            # CLUB_CALLS=rooms: calls are ACS rooms whose roster takes members' ACS identities.
+            rooms=self.rooms_provider,
+            acs_identity=self._acs_identity,
         )
+
+    async def _acs_identity(self, user_id: str) -> str:
+        """A caller's own ACS identity (mapped now if they never asked for a token): the one
+        clubs put on a room's roster."""
+        acs_id, _ = await self.identity.chat_identity(user_id)
+        return acs_id
 
     async def _ensure_profile(self, user_id: str) -> ProfileInfo | None:
         """A caller's own profile, made now if this is their first request (clubs record its

@@ -39,7 +39,14 @@ class ClubCreate(RequestModel):
 
 
 class ActiveCall(ApiModel):
-    group_call_id: str = Field(description="The ACS group call id members join with.")
+    group_call_id: str | None = Field(
+        description="The ACS group call id members join with; null in rooms mode."
+    )
+    room_id: str | None = Field(
+        None,
+        description="CLUB_CALLS=rooms: the ACS room members join with (`{roomId}`); a member's "
+        "GET of the call puts them on its roster. Null for a group call.",
+    )
     started_by: str | None = Field(
         description="The member who registered it; null once that user is erased."
     )
@@ -127,4 +134,9 @@ class MembersQuery(PageQuery):
 
 
 class CallRegistration(RequestModel):
-    group_call_id: GroupCallId
+    """Group mode: the group call to register. Rooms mode (CLUB_CALLS=rooms): no body (or an
+    empty object); a groupCallId is 400, since the server makes the room."""
+
+    group_call_id: GroupCallId | None = Field(
+        None, description="Required in group mode; refused in rooms mode."
+    )

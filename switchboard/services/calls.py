@@ -22,8 +22,13 @@ nothing: the registry learns of calls from the clients, and acting on it could r
 line (a forged far-future event must not outrank later real ones), as is anything malformed.
 Without events the registry's CALL_IDLE_HOURS still ends calls.
 
-Rooms (`CLUB_CALLS=rooms`) will register a room instead of a group call; the index and the
-fan-out are the same, keyed by what the registry reports as the call.
+Rooms (`CLUB_CALLS=rooms`): the registry registers an ACS room instead of a group call. Its
+index is `system/room:{roomId}`; a `CallEnded` with `isRoomsCall` true names the room in
+`room.id` (its `group.id` is then the nil UUID: Microsoft's published CallEnded sample for a
+rooms call, MicrosoftDocs/azure-docs `articles/event-grid/communication-services-voice-video-
+events.md`; `AcsCallingEvent.isRoomsCall`/`room` in the Event Grid system-event schema). The
+reconciler first lets the registry delete every room of the club that is no longer its call
+(`settle_rooms`), and the call-started push carries `roomId` instead of `groupCallId`.
 """
 
 from __future__ import annotations
@@ -65,14 +70,25 @@ PAGES_PER_RUN = 4
 class CallStarted:
     event_id: str
     event_time: datetime
-    group_call_id: str
+    group_call_id: str | None
+    room_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CallEnded:
+    """A call ended: a group call (`group_call_id`) or a rooms call (`room_id`), never both."""
+
     event_id: str
     event_time: datetime
-    group_call_id: str
+    group_call_id: str | None
+    room_id: str | None = None
+
+    @property
+    def index_pk(self) -> str:
+        if self.room_id is not None:
+            return room_index_pk(self.room_id)
+        assert self.group_call_id is not None
+        return call_index_pk(self.group_call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,24 +109,29 @@ def parse_call_event(
     eid = safe(str(event_id or ""), 80)
     if event_type not in (CALL_STARTED, CALL_ENDED):
         return SkippedEvent(eid, f"type {safe(str(event_type), 80)}")
-    group_call_id = _group_call_id(data)
-    if group_call_id is None:
-        # A two-party or rooms call, or a malformed event: nothing of ours.
-        return SkippedEvent(eid, "no group call id")
+    rooms_call = isinstance(data, dict) and data.get("isRoomsCall") is True
+    # A rooms call names its room; its `group.id` is the nil UUID, never a club's call.
+    group_call_id = None if rooms_call else _nested_id(data, "group")
+    room_id = _nested_id(data, "room") if rooms_call else None
+    if group_call_id is None and room_id is None:
+        # A two-party call, or a malformed event: nothing of ours.
+        return SkippedEvent(eid, "no group call or room id")
     if not isinstance(event_time, datetime):
         return SkippedEvent(eid, "no eventTime")
     when = event_time if event_time.tzinfo else event_time.replace(tzinfo=UTC)
     kind = CallStarted if event_type == CALL_STARTED else CallEnded
-    return kind(eid, when, group_call_id)
+    return kind(eid, when, group_call_id, room_id)
 
 
-def _group_call_id(data: Any) -> str | None:
+def _nested_id(data: Any, name: str) -> str | None:
+    """`data[name]["id"]` if it passes the id rule (lowercased: group call ids are UUIDs, room
+    ids digits), else None."""
     if not isinstance(data, dict):
         return None
-    group = data.get("group")
-    if not isinstance(group, dict):
+    inner = data.get(name)
+    if not isinstance(inner, dict):
         return None
-    value = group.get("id")
+    value = inner.get("id")
     if not isinstance(value, str) or not ids.is_valid_id(value):
         return None
     return value.lower()
@@ -120,12 +141,14 @@ def _group_call_id(data: Any) -> str | None:
 
 
 class CallIndexDoc(TypedDict):
-    """`system/groupCall:{groupCallId}` id `{clubId}`: which club registered a group call, when."""
+    """`system/groupCall:{groupCallId}` (or `system/room:{roomId}`) id `{clubId}`: which club
+    registered a group call (a room), when."""
 
     id: str
     pk: str
     type: str
-    groupCallId: str
+    groupCallId: str | None
+    roomId: NotRequired[str | None]
     clubId: str
     registeredAt: str
     _etag: NotRequired[str]
@@ -138,7 +161,8 @@ class CallPushDoc(TypedDict):
     id: str
     pk: str
     clubId: str
-    groupCallId: str
+    groupCallId: str | None
+    roomId: NotRequired[str | None]
     startedAt: str
     continuation: str | None
     done: bool
@@ -148,6 +172,22 @@ class CallPushDoc(TypedDict):
 
 def call_index_pk(group_call_id: str) -> str:
     return f"groupCall:{group_call_id.lower()}"
+
+
+def room_index_pk(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def _index_pk_of(call_id: str, room: bool) -> str:
+    return room_index_pk(call_id) if room else call_index_pk(call_id)
+
+
+def _state_call(state: CallPushDoc) -> tuple[str, bool]:
+    """(the call id, whether it is a room) a push state (or index entry) names."""
+    room_id = state.get("roomId")
+    if room_id:
+        return room_id, True
+    return cast(str, state["groupCallId"]), False
 
 
 def _push_key(club_id: str) -> str:
@@ -168,7 +208,13 @@ class CallRegistry(Protocol):
 
     async def end_call_if_current(
         self, club_id: str, group_call_id: str, ended_at: datetime | None = None
-    ) -> bool: ...
+    ) -> bool:
+        """`group_call_id`: the call's group call id, or its room id for a rooms call."""
+        ...
+
+    async def settle_rooms(self, club_id: str) -> None:
+        """Delete every room of the club that is not its active call's (rooms mode)."""
+        ...
 
 
 class Pushes(Protocol):
@@ -213,7 +259,7 @@ class CallsService:
         continuation: str | None = None
         while True:
             page = await self._store.query(
-                SYSTEM, call_index_pk(event.group_call_id), limit=100, continuation=continuation
+                SYSTEM, event.index_pk, limit=100, continuation=continuation
             )
             for doc in page.items:
                 cleared += await self._ended(cast(CallIndexDoc, doc), event.event_time)
@@ -225,9 +271,8 @@ class CallsService:
         if datetime.fromisoformat(index["registeredAt"]) > ended_at:
             return 0  # registered again after this call ended: not ours to clear
         # The index is a copy and may be behind: the registry checks the call's own start time.
-        cleared = await self._registry.end_call_if_current(
-            index["clubId"], index["groupCallId"], ended_at
-        )
+        call_id, _ = _state_call(cast(CallPushDoc, index))
+        cleared = await self._registry.end_call_if_current(index["clubId"], call_id, ended_at)
         with contextlib.suppress(PreconditionFailed):  # re-registered meanwhile: the newer stays
             await self._store.delete(SYSTEM, index["pk"], index["id"], index.get("_etag"))
         if cleared:
@@ -237,28 +282,32 @@ class CallsService:
     # --- the reconciler ---------------------------------------------------------------------------
 
     async def reconcile_call(self, club_id: str) -> None:
-        """Reconciler (`call`): the index names the club's current call and no older one; the
-        other members get the call's push, page by page from the stored cursor."""
+        """Reconciler (`call`): the club's rooms but its call's are deleted (rooms mode); the
+        index names the club's current call and no older one; the other members get the call's
+        push, page by page from the stored cursor."""
+        await self._registry.settle_rooms(club_id)
         call = await self._registry.active_call(club_id)
         key = _push_key(club_id)
         state = cast(CallPushDoc | None, await self._store.read(SYSTEM, key, key))
         if call is None:
             if state is not None:
-                await self._forget_index(state["groupCallId"], club_id, state["startedAt"])
+                await self._forget_index(state, club_id)
                 await self._store.delete(SYSTEM, key, key)
             return
         started_at = call.started_at.isoformat()
-        if state is None or (state["groupCallId"], state["startedAt"]) != (
-            call.group_call_id,
+        room = call.room_id is not None
+        if state is None or (_state_call(state), state["startedAt"]) != (
+            (call.call_id, room),
             started_at,
         ):
-            if state is not None and state["groupCallId"] != call.group_call_id:
-                await self._forget_index(state["groupCallId"], club_id, state["startedAt"])
+            if state is not None and _state_call(state) != (call.call_id, room):
+                await self._forget_index(state, club_id)
             index: CallIndexDoc = {
                 "id": club_id,
-                "pk": call_index_pk(call.group_call_id),
-                "type": "groupCall",
+                "pk": _index_pk_of(call.call_id, room),
+                "type": "room" if room else "groupCall",
                 "groupCallId": call.group_call_id,
+                "roomId": call.room_id,
                 "clubId": club_id,
                 "registeredAt": started_at,
             }
@@ -268,6 +317,7 @@ class CallsService:
                 "pk": key,
                 "clubId": club_id,
                 "groupCallId": call.group_call_id,
+                "roomId": call.room_id,
                 "startedAt": started_at,
                 "continuation": None,
                 # Nothing to send: pushes off, or the call is no longer news.
@@ -308,10 +358,10 @@ class CallsService:
             return {**state, "done": True}  # a newer call took over: its own run pushes
         return cast(CallPushDoc, saved)
 
-    async def _forget_index(self, group_call_id: str, club_id: str, started_at: str) -> None:
-        pk = call_index_pk(group_call_id)
+    async def _forget_index(self, state: CallPushDoc, club_id: str) -> None:
+        pk = _index_pk_of(*_state_call(state))
         doc = await self._store.read(SYSTEM, pk, club_id)
-        if doc is not None and doc.get("registeredAt") == started_at:
+        if doc is not None and doc.get("registeredAt") == state["startedAt"]:
             with contextlib.suppress(PreconditionFailed):
                 await self._store.delete(SYSTEM, pk, club_id, doc["_etag"])
 
@@ -325,7 +375,12 @@ class CallsService:
             data={
                 "kind": "clubCall",
                 "clubId": call.club_id,
-                "groupCallId": call.group_call_id,
+                # The call's locator: one of the two, as in the call answers.
+                **(
+                    {"roomId": call.room_id}
+                    if call.room_id is not None
+                    else {"groupCallId": call.group_call_id or ""}
+                ),
                 "startedBy": profile.user_id if profile else "",
                 "startedByName": name,
             },

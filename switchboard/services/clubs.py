@@ -5,7 +5,11 @@ Truth and copies (docs/reactions.md). The `clubs` partition of a club (pk = club
   copy of the number of member records;
 - `member:<userId>`: one per member; its existence *is* the membership and guards the call;
 - `invite:<userId>`: one per pending invitation (turn 3: the owner invites, the user accepts);
-- `call`: the active group call.
+- `call`: the active call: a group call id, or (CLUB_CALLS=rooms) an ACS room id;
+- `room:<roomId>` (rooms mode): one per ACS room this club created and has not deleted yet — the
+  registry's own record of what exists in ACS, so no room outlives its call unnoticed;
+- `roster:<userId>` (rooms mode): the member is on the roster of room `roomId` (with their ACS
+  id and role), written before the ACS call that puts them there and confirmed after it.
 Everything else is a copy, kept by the reconcilers below and never trusted for a decision:
 `memberships/{userId}/{clubId}` (the user's index of their clubs),
 `memberships/{userId}/invite:{clubId}` (the invitee's index of their invitations), the count,
@@ -24,13 +28,22 @@ the copies agree, level-triggered and idempotent:
   whose starter is erased no longer names them; a deleted club is purged a few pages per run
   (then the run queues itself again), its club document last. It then queues the club's chat
   (`club-chat`) and call (`call`) reconcilers.
+- `settle_rooms(clubId)` (run by the `call` reconciler): every room record but the active
+  call's is deleted in ACS, then the record goes (a cleared call, a replaced one, a loser's).
+
+Rooms mode (docs/club-calls-in-rooms.md): PUT call creates an ACS room valid CALL_IDLE_HOURS
+with the starter on its roster; a member's GET call puts the caller on the roster (owner
+Presenter, members Attendee) once per room: a confirmed roster record makes later GETs cost no
+ACS call. Leaving, being removed and erase take the person off the roster in `reconcile_member`.
 
 Roles are not stored per member: the club document's `ownerId` is the one owner. The count is
 a copy, so a join is never refused because of it alone: only a count at the cap is checked
 against the member records themselves (a bounded count, at most MAX_MEMBERS / 1000 queries).
 Concurrent joins at the very edge may pass the cap by their number; the count shows it.
 
-Cost of the hot paths (pinned in tests, reported by the benchmark): GET call = 1 `read_many`;
+Cost of the hot paths (pinned in tests, reported by the benchmark): GET call = 1 `read_many`
+(rooms mode too, once the caller's roster record is confirmed; their first GET adds 1 read, 2
+roster writes, the work records and 1 ACS Rooms call);
 PUT call = that + 1 conditional write + the work records; GET /api/clubs = 1 query + 1
 `read_many`; join, leave, invite = 1 `read_many`, a profile read and 2 or 3 writes + the work
 records; GET members = 1 `read_many` + 1 query + 2 `read_many` (names, friendships).
@@ -52,6 +65,10 @@ from switchboard.ports import (
     DocumentNotFound,
     DocumentStore,
     PreconditionFailed,
+    RoomNotFound,
+    RoomParticipant,
+    RoomRole,
+    RoomsProvider,
 )
 from switchboard.services.documents import KEEP, _Keep, modify
 from switchboard.services.hooks import ProfileInfo, Profiles
@@ -141,16 +158,48 @@ class InviteDoc(TypedDict):
 
 
 class CallDoc(TypedDict):
-    """`clubs/{clubId}/call`: the club's active group call (first registration wins)."""
+    """`clubs/{clubId}/call`: the club's active call (first registration wins): a group call
+    id, or in rooms mode the id of the ACS room the server created (the other is None)."""
 
     id: str
     pk: str
     type: Literal["call"]
     clubId: str
-    groupCallId: str
+    groupCallId: str | None
+    roomId: NotRequired[str | None]
     # None once the member who started it is erased (reconcile_club).
     startedBy: str | None
     startedAt: str
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class RoomDoc(TypedDict):
+    """`clubs/{clubId}/room:<roomId>`: an ACS room this club created and has not yet deleted."""
+
+    id: str
+    pk: str
+    type: Literal["room"]
+    clubId: str
+    roomId: str
+    createdAt: str
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class RosterDoc(TypedDict):
+    """`clubs/{clubId}/roster:<userId>`: the user is (or is being put) on room `roomId`'s roster
+    as `communicationUserId` in `role`; `confirmed` once ACS said so."""
+
+    id: str
+    pk: str
+    type: Literal["roster"]
+    clubId: str
+    userId: str
+    roomId: str
+    communicationUserId: str
+    role: RoomRole
+    confirmed: bool
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -191,6 +240,14 @@ def invite_doc_id(user_id: str) -> str:
     return f"invite:{user_id}"
 
 
+def room_doc_id(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def roster_doc_id(user_id: str) -> str:
+    return f"roster:{user_id}"
+
+
 def invitation_doc_id(club_id: str) -> str:
     return f"invite:{club_id}"
 
@@ -219,12 +276,16 @@ class Relations(Protocol):
 EnsureProfile = Callable[[str], Awaitable[ProfileInfo | None]]
 """The caller's own profile, created if it is their first request (the identity capability)."""
 
+AcsIdentity = Callable[[str], Awaitable[str]]
+"""The caller's own ACS identity, mapped if they have none yet (the identity capability)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CallView:
-    group_call_id: str
+    group_call_id: str | None
     started_by: str | None
     started_at: datetime
+    room_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,9 +347,15 @@ class ActiveCallInfo:
 
     club_id: str
     club_name: str
-    group_call_id: str
+    group_call_id: str | None
     started_by: str | None
     started_at: datetime
+    room_id: str | None = None
+
+    @property
+    def call_id(self) -> str:
+        """What ACS events name the call by: its room id (rooms mode) or group call id."""
+        return cast(str, self.room_id or self.group_call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +366,7 @@ class _Snapshot:
     member: MemberDoc | None
     invite: InviteDoc | None
     call: CallDoc | None
+    roster: RosterDoc | None  # asked for by `roster=True`
     others: dict[str, Doc]  # further documents asked for, by id
 
 
@@ -318,8 +386,16 @@ class ClubsService:
         ensure_profile: EnsureProfile | None = None,
         relations: Relations | None = None,
         call_idle_hours: int = 12,
+        rooms: RoomsProvider | None = None,
+        acs_identity: AcsIdentity | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`rooms`: club calls are ACS rooms (CLUB_CALLS=rooms), which needs `acs_identity`;
+        None: group calls."""
+        if rooms is not None and acs_identity is None:
+            raise ValueError("rooms mode needs the users' ACS identities (acs_identity)")
+        self._rooms = rooms
+        self._acs_identity = acs_identity
         self._store = store
         self._work = work
         self._profiles = profiles
@@ -660,80 +736,229 @@ class ClubsService:
             call["groupCallId"],
             call["startedBy"],
             datetime.fromisoformat(call["startedAt"]),
+            call.get("roomId"),
         )
 
     # --- the call -----------------------------------------------------------------------------
 
+    @property
+    def rooms_mode(self) -> bool:
+        return self._rooms is not None
+
     async def register_call(
-        self, user_id: str, club_id: str, group_call_id: str
+        self, user_id: str, club_id: str, group_call_id: str | None
     ) -> tuple[CallView, bool]:
         """Register the club's active call; (the call, True) when this request registered it.
+
+        Group mode: the member names the group call (`group_call_id`, required). Rooms mode:
+        no id is taken (one is 400); the server creates the room (`_start_room`).
 
         First registration wins: a create (no call yet) or an etag-guarded replace (the stored
         call is older than CALL_IDLE_HOURS) that loses a race reads the winner and answers 409
         with its id. Re-registering the active call's own id is a no-op (a retried PUT). A new
         call is followed by the calls capability's reconciler (its index, the members' pushes).
         """
+        if self._rooms is not None and group_call_id is not None:
+            raise errors.InvalidInput(
+                "groupCallId: this server makes an ACS room for each club call; send no body",
+                field="groupCallId",
+            )
+        if self._rooms is None and group_call_id is None:
+            raise errors.InvalidInput("groupCallId: Field required", field="groupCallId")
         snap = await self._snapshot(club_id, user_id, call=True)
-        self._visible(snap, members_only=True)
+        club = self._visible(snap, members_only=True)
         current = snap.call
         if current is not None and self._active(current):
             return self._same_or_conflict(current, group_call_id), False
-        call: CallDoc = {
-            "id": CALL_DOC,
-            "pk": club_id,
-            "type": "call",
-            "clubId": club_id,
-            "groupCallId": group_call_id,
-            "startedBy": user_id,
-            "startedAt": self._now(),
-        }
+        if self._rooms is not None:
+            return await self._start_room(club, user_id, current), True
+        assert group_call_id is not None
+        call = self._call(club_id, user_id, group_call_id=group_call_id)
         try:
             async with self._work.following((KIND_CALL, club_id)):
-                if current is None:
-                    saved = await self._store.create(CLUBS, _untyped(call))
-                else:
-                    saved = await self._store.replace(CLUBS, _untyped(call), current["_etag"])
+                saved = await self._write_call(call, current)
         except (DocumentExists, PreconditionFailed, DocumentNotFound):
-            winner = await self._store.read(CLUBS, club_id, CALL_DOC)
-            if winner is not None and self._active(cast(CallDoc, winner)):
-                return self._same_or_conflict(cast(CallDoc, winner), group_call_id), False
-            # The winner's call was ended between our two operations: rare; the client retries.
-            raise errors.DependencyUnavailable("store", retry_after=1) from None
+            winner = await self._winner(club_id)
+            return self._same_or_conflict(winner, group_call_id), False
         return _call_view(cast(CallDoc, saved)), True
 
+    async def _start_room(self, club: ClubDoc, user_id: str, current: CallDoc | None) -> CallView:
+        """Rooms mode: a room valid CALL_IDLE_HOURS with the starter on its roster, recorded
+        (`room:<id>`) before it becomes the club's call. A request that loses the race deletes
+        its room at once (and the `call` reconciler, recorded first, does if that fails)."""
+        assert self._rooms is not None
+        assert self._acs_identity is not None
+        club_id = club["clubId"]
+        acs_id = await self._acs_identity(user_id)
+        role = _room_role(club, user_id)
+        started = self._clock()
+        async with self._work.following((KIND_CALL, club_id)):
+            room_id = await self._rooms.create_room(
+                started, started + self._idle, [RoomParticipant(acs_id, role)]
+            )
+            record: RoomDoc = {
+                "id": room_doc_id(room_id),
+                "pk": club_id,
+                "type": "room",
+                "clubId": club_id,
+                "roomId": room_id,
+                "createdAt": started.isoformat(),
+            }
+            try:
+                await self._store.create(CLUBS, _untyped(record))
+            except BaseException:
+                await self._drop_room(club_id, room_id)
+                raise
+            call = self._call(club_id, user_id, room_id=room_id, started=started)
+            saved: Doc | None = None
+            try:
+                saved = await self._write_call(call, current)
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                # Lost the race: our room goes; the work still ends due now (not the grace
+                # later), so the winner's call is followed at once.
+                await self._drop_room(club_id, room_id)
+            except BaseException:
+                await self._drop_room(club_id, room_id)
+                raise
+            else:
+                # The starter's roster record spares their own GET an ACS call.
+                await self._store.upsert(
+                    CLUBS, _untyped(self._roster(club_id, user_id, room_id, acs_id, role, True))
+                )
+        if saved is None:
+            winner = await self._winner(club_id)
+            raise errors.CallAlreadyActive(winner["groupCallId"], winner.get("roomId"))
+        return _call_view(cast(CallDoc, saved))
+
+    async def _write_call(self, call: CallDoc, current: CallDoc | None) -> Doc:
+        if current is None:
+            return await self._store.create(CLUBS, _untyped(call))
+        return await self._store.replace(CLUBS, _untyped(call), current["_etag"])
+
+    async def _winner(self, club_id: str) -> CallDoc:
+        """The call that won the race a registration lost."""
+        winner = await self._store.read(CLUBS, club_id, CALL_DOC)
+        if winner is not None and self._active(cast(CallDoc, winner)):
+            return cast(CallDoc, winner)
+        # The winner's call was ended between our two operations: rare; the client retries.
+        raise errors.DependencyUnavailable("store", retry_after=1)
+
+    async def _drop_room(self, club_id: str, room_id: str) -> None:
+        """Best effort: a room this request made but could not register goes now; if this
+        fails, its record (or the recorded `call` work) lets the reconciler finish."""
+        assert self._rooms is not None
+        try:
+            await self._rooms.delete_room(room_id)
+            await self._store.delete(CLUBS, club_id, room_doc_id(room_id))
+        except Exception:
+            log.warning("could not delete an unregistered room now; the reconciler will")
+
     async def get_call(self, user_id: str, club_id: str) -> CallView:
-        """The active call, for members: one batched read."""
-        snap = await self._snapshot(club_id, user_id, call=True)
-        self._visible(snap, members_only=True)
-        if snap.call is None or not self._active(snap.call):
+        """The active call, for members: one batched read. In rooms mode the caller is put on
+        the room's roster first, unless their confirmed roster record says they are on it."""
+        snap = await self._snapshot(club_id, user_id, call=True, roster=self._rooms is not None)
+        club = self._visible(snap, members_only=True)
+        call = snap.call
+        if call is None or not self._active(call):
             raise errors.NoActiveCall("This club has no active call.")
-        return _call_view(snap.call)
+        room_id = call.get("roomId")
+        if room_id is not None and self._rooms is not None:
+            await self._seat(club, user_id, call, room_id, snap.roster)
+        return _call_view(call)
+
+    async def _seat(
+        self,
+        club: ClubDoc,
+        user_id: str,
+        call: CallDoc,
+        room_id: str,
+        roster: RosterDoc | None,
+    ) -> None:
+        """Put a member on the room's roster (idempotent). The roster record is written before
+        the ACS call (unconfirmed) and confirmed after it, under `club-member` work: a leave
+        racing this request is followed by a reconcile that sees the record and takes the
+        person off again; a confirmed record that matches costs no ACS call at all."""
+        assert self._rooms is not None
+        assert self._acs_identity is not None
+        role = _room_role(club, user_id)
+        if (
+            roster is not None
+            and roster["confirmed"]
+            and roster["roomId"] == room_id
+            and roster["role"] == role
+        ):
+            return
+        club_id = club["clubId"]
+        acs_id = await self._acs_identity(user_id)
+        async with self._work.following((KIND_MEMBER, member_key(club_id, user_id))):
+            if roster is not None and roster["roomId"] != room_id:
+                # On an older room's roster: that room is gone or going; off it all the same.
+                await self._rooms.remove_participants(
+                    roster["roomId"], [roster["communicationUserId"]]
+                )
+            await self._store.upsert(
+                CLUBS, _untyped(self._roster(club_id, user_id, room_id, acs_id, role, False))
+            )
+            try:
+                await self._rooms.add_or_update_participants(
+                    room_id, [RoomParticipant(acs_id, role)]
+                )
+            except RoomNotFound:
+                # ACS has no such room (deleted, or expired): the call is over.
+                async with self._work.following((KIND_CALL, club_id)):
+                    await self._delete_call(club_id, call)
+                raise errors.NoActiveCall("This club has no active call.") from None
+            await self._store.upsert(
+                CLUBS, _untyped(self._roster(club_id, user_id, room_id, acs_id, role, True))
+            )
 
     async def end_call(self, user_id: str, club_id: str) -> None:
         """A member ends the registered call (idempotent); a newer call registered meanwhile
-        is left alone (the delete is etag-guarded)."""
+        is left alone (the delete is etag-guarded). The `call` reconciler follows: the index
+        and, in rooms mode, the room go."""
         snap = await self._snapshot(club_id, user_id, call=True)
         self._visible(snap, members_only=True)
         if snap.call is not None:
-            await self._delete_call(club_id, snap.call)
+            async with self._work.following((KIND_CALL, club_id)):
+                await self._delete_call(club_id, snap.call)
 
     async def end_call_if_current(
         self, club_id: str, group_call_id: str, ended_at: datetime | None = None
     ) -> bool:
-        """Clear the club's call only if it is still `group_call_id` (ACS `CallEnded` events)
-        and was registered before `ended_at` (the event's time): an old event never clears a
-        newer call, even one registered again under the same id. Idempotent; True when it
-        cleared one."""
+        """Clear the club's call only if it is still `group_call_id` — a group call id, or a
+        room id for a rooms call — (ACS `CallEnded` events) and was registered before
+        `ended_at` (the event's time): an old event never clears a newer call, even one
+        registered again under the same id. Idempotent; True when it cleared one."""
         doc = await self._store.read(CLUBS, club_id, CALL_DOC)
         if doc is None:
             return False
         call = cast(CallDoc, doc)
-        if call["groupCallId"] != group_call_id.lower():
+        if _call_id(call) != group_call_id.lower():
             return False
         if ended_at is not None and datetime.fromisoformat(call["startedAt"]) > ended_at:
             return False  # registered after that call ended: a new life of the same id
         return await self._delete_call(club_id, call)
+
+    async def settle_rooms(self, club_id: str) -> None:
+        """Reconciler step (the `call` reconciler runs it): every room this club created but
+        the active call's is deleted in ACS, then its record. O(rooms not yet deleted): one
+        query, usually of one or two records. Group mode: nothing (rooms of an earlier rooms
+        mode end at their validUntil; their records go with the club)."""
+        if self._rooms is None:
+            return
+        page = await self._store.query(CLUBS, club_id, where={"type": "room"}, limit=_PAGE)
+        if not page.items:
+            return
+        active = await self.active_call(club_id)
+        keep = active.room_id if active is not None else None
+        for doc in page.items:
+            record = cast(RoomDoc, doc)
+            if record["roomId"] == keep:
+                continue
+            await self._rooms.delete_room(record["roomId"])
+            await self._store.delete(CLUBS, club_id, record["id"], record.get("_etag"))
+        if page.continuation is not None:
+            await self._work.now(KIND_CALL, club_id)
 
     async def set_chat_thread(self, club_id: str, thread_id: str | None) -> None:
         """Record the club's chat thread (the chat capability calls it when it creates or loses
@@ -779,6 +1004,7 @@ class ClubsService:
                     (club_id, CLUB_DOC),
                     (club_id, member_doc_id(user_id)),
                     (club_id, invite_doc_id(user_id)),
+                    (club_id, roster_doc_id(user_id)),
                 ],
             )
         }
@@ -819,8 +1045,17 @@ class ClubsService:
                 await self._store.upsert(MEMBERSHIPS, _untyped(wanted_invitation))
         else:
             await self._store.delete(MEMBERSHIPS, user_id, invitation_doc_id(club_id))
+        roster = cast(RosterDoc | None, found.get(roster_doc_id(user_id)))
+        if roster is not None and member is None:
+            # Left, removed or erased: off the room's roster (ACS first, then the record).
+            await self._unseat(club_id, roster)
         if changed:
             await self._work.now(KIND_CLUB, club_id)
+
+    async def _unseat(self, club_id: str, roster: RosterDoc) -> None:
+        if self._rooms is not None:
+            await self._rooms.remove_participants(roster["roomId"], [roster["communicationUserId"]])
+        await self._store.delete(CLUBS, club_id, roster["id"], roster.get("_etag"))
 
     async def reconcile_identity(self, user_id: str) -> None:
         """Reconciler (`identity`): the user's ACS identity was mapped (their first token), so
@@ -897,12 +1132,16 @@ class ClubsService:
         call: bool = False,
         invite: bool = False,
         invite_of: str | None = None,
+        roster: bool = False,
     ) -> _Snapshot:
-        """The club, `user_id`'s member record (and invitation, and the call), and with
-        `invite_of` that user's member and invitation records: one read_many."""
+        """The club, `user_id`'s member record (and invitation, the call, their roster
+        record), and with `invite_of` that user's member and invitation records: one
+        read_many."""
         keys = [(club_id, CLUB_DOC), (club_id, member_doc_id(user_id))]
         if call:
             keys.append((club_id, CALL_DOC))
+        if roster:
+            keys.append((club_id, roster_doc_id(user_id)))
         if invite:
             keys.append((club_id, invite_doc_id(user_id)))
         if invite_of is not None:
@@ -914,6 +1153,7 @@ class ClubsService:
             member=cast(MemberDoc | None, found.get(member_doc_id(user_id))),
             invite=cast(InviteDoc | None, found.get(invite_doc_id(user_id))),
             call=cast(CallDoc | None, found.get(CALL_DOC)),
+            roster=cast(RosterDoc | None, found.get(roster_doc_id(user_id))),
             others=found,
         )
 
@@ -974,10 +1214,48 @@ class ClubsService:
         return self._clock() - datetime.fromisoformat(call["startedAt"]) < self._idle
 
     @staticmethod
-    def _same_or_conflict(current: CallDoc, group_call_id: str) -> CallView:
-        if current["groupCallId"] != group_call_id:
-            raise errors.CallAlreadyActive(current["groupCallId"])
+    def _same_or_conflict(current: CallDoc, group_call_id: str | None) -> CallView:
+        """A retried PUT of the active group call is answered as its registration; anything
+        else (any rooms-mode PUT: the server names rooms) is 409 with the active call's id."""
+        if group_call_id is None or current["groupCallId"] != group_call_id:
+            raise errors.CallAlreadyActive(current["groupCallId"], current.get("roomId"))
         return _call_view(current)
+
+    def _call(
+        self,
+        club_id: str,
+        user_id: str,
+        *,
+        group_call_id: str | None = None,
+        room_id: str | None = None,
+        started: datetime | None = None,
+    ) -> CallDoc:
+        return {
+            "id": CALL_DOC,
+            "pk": club_id,
+            "type": "call",
+            "clubId": club_id,
+            "groupCallId": group_call_id,
+            "roomId": room_id,
+            "startedBy": user_id,
+            "startedAt": (started or self._clock()).isoformat(),
+        }
+
+    @staticmethod
+    def _roster(
+        club_id: str, user_id: str, room_id: str, acs_id: str, role: RoomRole, confirmed: bool
+    ) -> RosterDoc:
+        return {
+            "id": roster_doc_id(user_id),
+            "pk": club_id,
+            "type": "roster",
+            "clubId": club_id,
+            "userId": user_id,
+            "roomId": room_id,
+            "communicationUserId": acs_id,
+            "role": role,
+            "confirmed": confirmed,
+        }
 
     async def _delete_call(self, club_id: str, call: CallDoc) -> bool:
         try:
@@ -1037,6 +1315,8 @@ class ClubsService:
                     await self._store.delete(CLUBS, club_id, CLUB_DOC)
                 return
             for doc in records:
+                if doc.get("type") == "room" and self._rooms is not None:
+                    await self._rooms.delete_room(str(doc["roomId"]))
                 if doc.get("type") == "member":
                     await self._store.delete(MEMBERSHIPS, doc["userId"], club_id)
                 elif doc.get("type") == "invite":
@@ -1152,4 +1432,15 @@ def _call_view(call: CallDoc) -> CallView:
         group_call_id=call["groupCallId"],
         started_by=call["startedBy"],
         started_at=datetime.fromisoformat(call["startedAt"]),
+        room_id=call.get("roomId"),
     )
+
+
+def _call_id(call: CallDoc) -> str:
+    """The id ACS events name the call by: the room's (rooms mode), else the group call's."""
+    return cast(str, call.get("roomId") or call["groupCallId"])
+
+
+def _room_role(club: ClubDoc, user_id: str) -> RoomRole:
+    """The club's owner presents; every other member attends."""
+    return "Presenter" if club["ownerId"] == user_id else "Attendee"

@@ -115,10 +115,12 @@ async def test_put_installation_sends_the_documented_body(
     template = json.loads(apns.body["templates"][TEMPLATE_NAME]["body"])
     assert template["aps"]["alert"] == {"title": "$(title)", "body": "$(body)"}
     assert template["groupCallId"] == "$(groupCallId)"
+    assert template["roomId"] == "$(roomId)"  # a rooms call's locator (CLUB_CALLS=rooms)
     assert fcm.body["platform"] == "fcmv1"
     fcm_template = json.loads(fcm.body["templates"][TEMPLATE_NAME]["body"])
     assert fcm_template["message"]["notification"]["title"] == "$(title)"
     assert fcm_template["message"]["data"]["clubId"] == "$(clubId)"
+    assert fcm_template["message"]["data"]["roomId"] == "$(roomId)"
 
 
 async def test_installation_ids_are_escaped_in_the_path(
@@ -168,6 +170,7 @@ async def test_template_send_to_an_or_of_tags(hub: AzurePushHub, transport: Mock
         "kind": "clubCall",
         "clubId": "chess",
         "groupCallId": "5f9f…",
+        "roomId": "",
         "startedBy": "",
         "startedByName": "",
     }
@@ -340,7 +343,7 @@ NS = "https://switchboard-ns.servicebus.windows.net"
 APNS_TEMPLATE = (
     '{"aps": {"alert": {"title": "$(title)", "body": "$(body)"}, "sound": "default", '
     '"content-available": 1}, "kind": "$(kind)", "clubId": "$(clubId)", '
-    '"groupCallId": "$(groupCallId)", "startedBy": "$(startedBy)", '
+    '"groupCallId": "$(groupCallId)", "roomId": "$(roomId)", "startedBy": "$(startedBy)", '
     '"startedByName": "$(startedByName)"}'
 )
 WIRE: dict[str, dict[str, Any]] = {
@@ -381,6 +384,7 @@ WIRE: dict[str, dict[str, Any]] = {
             "kind": "clubCall",
             "clubId": "chess",
             "groupCallId": "5f9f…",
+            "roomId": "",
             "startedBy": "",
             "startedByName": "",
             "title": "Alice started a call",

@@ -71,7 +71,7 @@ async def test_racing_members_end_with_one_call(two: tuple[Runtime, Runtime]) ->
         await a.clubs.invite("u0", club.club_id, f"u{n}")
         await (a if n % 2 else b).clubs.join(f"u{n}", club.club_id)
 
-    async def start(n: int) -> str:
+    async def start(n: int) -> str | None:
         rt = a if n % 2 else b
         try:
             return (await rt.clubs.register_call(f"u{n}", club.club_id, CALLS[n]))[0].group_call_id

@@ -21,6 +21,7 @@ from switchboard.errors import DependencyUnavailable
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.services import calls as calls_module
 from switchboard.services.calls import (
+    CALL_ENDED,
     CallEnded,
     CallsService,
     CallStarted,
@@ -95,6 +96,9 @@ class Registry:
         self.ended.append((club_id, group_call_id))
         return True
 
+    async def settle_rooms(self, club_id: str) -> None:
+        """Group calls only here: no rooms to settle."""
+
 
 @dataclasses.dataclass
 class World:
@@ -158,6 +162,25 @@ def test_events_are_parsed_into_typed_events() -> None:
         ("Microsoft.Communication.CallEnded", when, []),
     ]:
         assert isinstance(parse_call_event("e", event_type, time, body), SkippedEvent)
+
+
+def test_a_rooms_call_event_names_its_room_not_the_nil_group() -> None:
+    """Microsoft's published rooms-call sample (same page): `isRoomsCall` true, `room.id` the
+    room, `group.id` the nil UUID, which must never match a club's group call."""
+    when = datetime(2021, 9, 22, 17, 3, tzinfo=UTC)
+    data = {
+        **CALL_ENDED_EVENT["data"],  # type: ignore[dict-item]
+        "group": {"id": "00000000-0000-0000-0000-000000000000"},
+        "room": {"id": "99117812428622880"},
+        "isRoomsCall": True,
+    }
+    ended = parse_call_event("e", "Microsoft.Communication.CallEnded", when, data)
+    assert ended == CallEnded("e", when, None, "99117812428622880")
+    assert isinstance(ended, CallEnded)
+    assert ended.index_pk == "room:99117812428622880"
+    for room in ({"id": "a/b"}, {}, None):
+        bad = {**data, "room": room}
+        assert isinstance(parse_call_event("e", CALL_ENDED, when, bad), SkippedEvent)
 
 
 # -- CallEnded -----------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ async def test_members_racing_to_start_a_call_end_with_one_call(
         await clubs.join(f"u{n}", club.club_id)
     spy_of(store).calls.clear()
 
-    async def start(n: int) -> str:
+    async def start(n: int) -> str | None:
         try:
             call, created = await clubs.register_call(f"u{n}", club.club_id, CALLS[n])
             assert created

@@ -114,6 +114,9 @@ class Registry:
     ) -> bool:
         return False
 
+    async def settle_rooms(self, club_id: str) -> None:
+        """Group calls only here: no rooms to settle."""
+
 
 class Names:
     async def get_many(self, user_ids: Sequence[str]) -> dict[str, ProfileInfo]:

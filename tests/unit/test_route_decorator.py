@@ -285,6 +285,7 @@ async def test_a_returned_view_becomes_the_declared_response_model() -> None:
         "items": [
             {
                 "groupCallId": view.group_call_id,
+                "roomId": None,
                 "startedBy": "alice",
                 "startedAt": "2026-01-02T03:04:05Z",
             }

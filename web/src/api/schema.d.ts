@@ -167,9 +167,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The club's active group call (members only) */
+        /** The club's active call (members only); in rooms mode the caller is put on the room's roster first */
         get: operations["get_club_call"];
-        /** Register the club's active group call; 409 with the active call's groupCallId */
+        /** Register the club's active call: a group call id, or (CLUB_CALLS=rooms, no body) a new ACS room with the caller on its roster; 409 with the active call's id */
         put: operations["register_club_call"];
         post?: never;
         /** End the club's registered call (members only) */
@@ -585,9 +585,15 @@ export interface components {
         ActiveCall: {
             /**
              * Groupcallid
-             * @description The ACS group call id members join with.
+             * @description The ACS group call id members join with; null in rooms mode.
              */
-            groupCallId: string;
+            groupCallId: string | null;
+            /**
+             * Roomid
+             * @description CLUB_CALLS=rooms: the ACS room members join with (`{roomId}`); a member's GET of the call puts them on its roster. Null for a group call.
+             * @default null
+             */
+            roomId?: string | null;
             /**
              * Startedby
              * @description The member who registered it; null once that user is erased.
@@ -605,10 +611,18 @@ export interface components {
             communicationUserId: string | null;
             pstn: components["schemas"]["PstnRoute"] | null;
         };
-        /** CallRegistration */
+        /**
+         * CallRegistration
+         * @description Group mode: the group call to register. Rooms mode (CLUB_CALLS=rooms): no body (or an
+         *     empty object); a groupCallId is 400, since the server makes the room.
+         */
         CallRegistration: {
-            /** Groupcallid */
-            groupCallId: string;
+            /**
+             * Groupcallid
+             * @description Required in group mode; refused in rooms mode.
+             * @default null
+             */
+            groupCallId?: string | null;
         };
         /**
          * ChatThread
@@ -2300,7 +2314,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["CallRegistration"];
             };
