@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from switchboard.services.health import HealthService
     from switchboard.services.hooks import (
         ClubObserver,
-        FriendshipObserver,
         MeetingObserver,
         ProfileObserver,
         UserDataOwner,
@@ -171,7 +170,16 @@ class Runtime:
         (2, 4, 8 … s, at most 5 min) and parked after 8 attempts (logged; counted in health).
         docs/reactions.md explains each kind.
         """
-        return {}
+        return {
+            # Friends, chat and meetings (docs/reactions.md "Friends, chat and meetings"):
+            # key "<userA>\n<userB>" (sorted); both side documents and the direct chat thread
+            # follow the pair document. Failing: a side or the thread lags; access (call-info,
+            # `PUT …/thread`) always reads the pair document, so it never grants too much.
+            "pair": self.friends.reconcile_pair,
+            # key: the meeting id; agenda entries and chat listings follow the meeting; an
+            # erased participant leaves it. Failing: an invitee's agenda lags the meeting.
+            "meeting": self.meetings.reconcile_meeting,
+        }
 
     @functools.cached_property
     def reactor(self) -> Reactor:
@@ -190,13 +198,9 @@ class Runtime:
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
-        """Every service that keeps a copy of display names, told when one changes."""
-        return (self.friends,)
-
-    @functools.cached_property
-    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
-        """Every service that keeps something per pair of friends, told when a friendship ends."""
-        return (self.chat,)
+        """Every service that keeps a copy of display names, told when one changes. Friends
+        keep none: a list page reads names with one `Profiles.get_many`."""
+        return ()
 
     @functools.cached_property
     def meeting_observers(self) -> tuple[MeetingObserver, ...]:
@@ -208,7 +212,11 @@ class Runtime:
         from switchboard.services.meetings import MeetingsService
 
         return MeetingsService(
-            self.store, self.adapters.meeting_provider, observers=self.meeting_observers
+            self.store,
+            self.adapters.meeting_provider,
+            profiles=self.identity,
+            work=self.work,
+            observers=self.meeting_observers,
         )
 
     @functools.cached_property
@@ -247,8 +255,12 @@ class Runtime:
 
         return FriendsService(
             self.store,
+            profiles=self.identity,
+            work=self.work,
+            contact=lambda user_id: self.identity.call_contact(user_id),
+            # At call time: chat is built with this service's `are_friends`.
+            direct_threads=lambda a, b: self.chat.reconcile_direct(a, b),
             pstn_caller_id=self.settings.pstn_caller_id,
-            observers=self.friendship_observers,
         )
 
     @functools.cached_property
@@ -262,6 +274,8 @@ class Runtime:
             lambda user_id: self.identity.chat_identity(user_id),
             # Also at call time: the friends service lists this one as an observer.
             are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
+            profiles=self.identity,
+            work=self.work,
             club_topic=self._club_name,
             club_thread_changed=lambda club_id, thread_id: self.clubs.set_chat_thread(
                 club_id, thread_id
