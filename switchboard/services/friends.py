@@ -278,6 +278,11 @@ class Pair:
         return cast(Doc, pair)
 
     @classmethod
+    def blank(cls, users: tuple[str, str]) -> Pair:
+        """No relation: nobody said anything."""
+        return cls(users, {u: None for u in users}, {u: None for u in users}, "")
+
+    @classmethod
     def of(cls, doc: Doc) -> Pair:
         pair = cast(PairDoc, doc)
         a, b = pair["users"]
@@ -379,7 +384,7 @@ class FriendsService:
         """Whether the pair's truth says friends (one ReadMany): what any access needs."""
         if user_id == other_id:
             return False
-        pair, _ = await self._load(user_id, other_id)
+        pair, _, _ = await self._load(user_id, other_id)
         return pair.friends
 
     async def call_info(self, caller: Caller, other_id: str) -> CallInfo:
@@ -478,7 +483,7 @@ class FriendsService:
         key = pair_key(me, other)
         pk = pair_pk(me, other)
         async with self._work.following((PAIR, key)):
-            current, sides = await self._load(me, other)
+            current, sides, found = await self._load(me, other)
             checked: set[str] = set()
             wanted = decide(current)
             new_sides = _new_relations(current, wanted)
@@ -489,7 +494,12 @@ class FriendsService:
 
             def change(doc: Doc | None) -> Doc | _Keep | None:
                 nonlocal result
-                before = Pair.of(doc) if doc is not None else current
+                # No pair document: a new pair, or one from before pair documents (its sides, as
+                # read, tell it) — but one that was there at the read was deleted meanwhile.
+                if doc is not None:
+                    before = Pair.of(doc)
+                else:
+                    before = Pair.blank(current.users) if found else current
                 after = decide(before)
                 unchecked = [u for u in _new_relations(before, after) if u not in checked]
                 if unchecked:
@@ -528,14 +538,17 @@ class FriendsService:
             log.warning("a pair work item with a malformed key was dropped")
             return
         a, b = users
-        pair, sides = await self._load(a, b)
+        pair, sides, found = await self._load(a, b)
         profiles = await self._profiles.get_many([a, b])
         settled = pair.settled(profiles)
         if settled != pair:
 
             def change(doc: Doc | None) -> Doc | _Keep | None:
                 nonlocal settled
-                before = Pair.of(doc) if doc is not None else pair
+                if doc is not None:
+                    before = Pair.of(doc)
+                else:
+                    before = Pair.blank(pair.users) if found else pair
                 settled = before.settled(profiles)
                 if settled == before:
                     return KEEP
@@ -549,15 +562,12 @@ class FriendsService:
     async def _write_sides(self, pair: Pair, sides: Mapping[str, FriendDoc]) -> None:
         """Make each user's side document say what the pair says, where `sides` (as read)
         differs. Unconditional writes of a copy: a stale one is followed by the reconciler."""
-        writes: list[Awaitable[object]] = []
         for owner in pair.users:
             status = pair.status(owner)
             have = sides.get(owner)
             if status is None:
                 if have is not None:
-                    writes.append(
-                        self._store.delete(FRIENDS, owner, friend_doc_id(pair.other(owner)))
-                    )
+                    await self._store.delete(FRIENDS, owner, friend_doc_id(pair.other(owner)))
                 continue
             if have is not None and have["status"] == status and have["since"] == pair.since:
                 continue
@@ -569,9 +579,7 @@ class FriendsService:
                 "status": status,
                 "since": pair.since,
             }
-            writes.append(self._store.upsert(FRIENDS, cast(Doc, side)))
-        for write in writes:
-            await write
+            await self._store.upsert(FRIENDS, cast(Doc, side))
 
     # --- invites --------------------------------------------------------------------------------
 
@@ -650,7 +658,7 @@ class FriendsService:
         profiles = await self._profiles.get_many([me, owner])
         if owner not in profiles:  # the owner was erased (their codes go with them)
             raise errors.NotFound(_NO_INVITE)
-        pair, _ = await self._load(me, owner)
+        pair, _, _ = await self._load(me, owner)
         if "block" in (pair.word(me), pair.word(owner)):
             raise errors.NotFound(_NO_INVITE)
         if not invite["used"]:
@@ -726,9 +734,10 @@ class FriendsService:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def _load(self, a: str, b: str) -> tuple[Pair, dict[str, FriendDoc]]:
-        """The pair's truth and both side documents, in one ReadMany. A pair with no pair
-        document but side documents is one from before pair documents: its sides tell it."""
+    async def _load(self, a: str, b: str) -> tuple[Pair, dict[str, FriendDoc], bool]:
+        """The pair's truth, both side documents and whether the pair document exists, in one
+        ReadMany. A pair with no pair document but side documents is one from before pair
+        documents: its sides tell it."""
         keys = [(pair_pk(a, b), PAIR_DOC_ID), (a, friend_doc_id(b)), (b, friend_doc_id(a))]
         docs = await self._store.read_many(FRIENDS, keys)
         pair_doc: Doc | None = None
@@ -739,8 +748,8 @@ class FriendsService:
             elif doc["pk"] in (a, b):
                 sides[doc["pk"]] = cast(FriendDoc, doc)
         if pair_doc is not None:
-            return Pair.of(pair_doc), sides
-        return Pair.from_sides(a, b, sides), sides
+            return Pair.of(pair_doc), sides, True
+        return Pair.from_sides(a, b, sides), sides, False
 
     async def _all(self, user_id: str) -> AsyncIterator[FriendDoc]:
         """Every relation document of one user, page by page (one partition)."""
