@@ -651,15 +651,19 @@ class FriendsService:
         owner = invite["ownerId"]
         if owner == me:
             raise errors.OwnInvite("This is your own invite code; share it with someone else.")
-        if invite["used"] and (
-            invite["usedBy"] != _redeemer(code, me) or invite.get("befriended", True)
-        ):
+        if invite["used"] and invite["usedBy"] != _redeemer(code, me):
             raise errors.NotFound(_NO_INVITE)
         profiles = await self._profiles.get_many([me, owner])
         if owner not in profiles:  # the owner was erased (their codes go with them)
             raise errors.NotFound(_NO_INVITE)
         pair, _, _ = await self._load(me, owner)
         if "block" in (pair.word(me), pair.word(owner)):
+            raise errors.NotFound(_NO_INVITE)
+        if invite["used"] and invite.get("befriended", True):
+            # The redeemer again, after the friendship was recorded: the same answer while it
+            # lasts; once it ended, the one-time code never befriends again.
+            if pair.friends:
+                return Redeemed(owner, profiles[owner].display_name)
             raise errors.NotFound(_NO_INVITE)
         if not invite["used"]:
             spent: InviteDoc = {
