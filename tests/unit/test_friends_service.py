@@ -459,16 +459,19 @@ async def test_block_or_unfriend_racing_accept_and_first_thread(
 
     async def race(n: int) -> None:
         a, b = Caller(f"a{n}"), Caller(f"b{n}")
-        end = {
-            "block": lambda: social.friends.block(a, b.user_id),
-            "unfriend": lambda: social.friends.remove(a, b.user_id),
-            "block-by-requester": lambda: social.friends.block(b, a.user_id),
-        }[ending]
+        endings = {
+            "block": social.friends.block(a, b.user_id),
+            "unfriend": social.friends.remove(a, b.user_id),
+            "block-by-requester": social.friends.block(b, a.user_id),
+        }
+        end = endings.pop(ending)
+        for unused in endings.values():
+            unused.close()
         steps = [
             social.friends.request(b, a.user_id),
             social.chat.open_direct_thread(b.user_id, a.user_id),
             social.chat.open_direct_thread(a.user_id, b.user_id),
-            end(),
+            end,
         ]
         order = steps[n % 4 :] + steps[: n % 4]
         await asyncio.gather(*(quietly(s) for s in order))
