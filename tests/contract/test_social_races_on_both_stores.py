@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import sys
 import uuid
 from collections.abc import Coroutine
@@ -112,7 +111,7 @@ async def test_erase_races_accept_request_and_meeting_invite(
             one.friends.request(c, b.user_id),  # a new request to b
             one.meetings.schedule(c, "Sync", DAY, DAY + timedelta(hours=1), [b.user_id]),
             one.meetings.schedule(b, "Mine", DAY, DAY + timedelta(hours=1), [a.user_id]),
-            other.erase(b.user_id),
+            other.erase(b.user_id, drain=False),
         ]
         await asyncio.gather(*(_quietly(s) for s in steps[n % 5 :] + steps[: n % 5]))
 
@@ -143,27 +142,24 @@ async def test_two_processes_on_the_cosmos_server(
         await _users(store, *(f"{p}{n}" for n in range(pairs) for p in "ab"))
         for n in range(pairs):
             await social.friends.request(Caller(f"a{n}"), f"b{n}")
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.contract.race_worker",
-                cosmos_server.endpoint,
-                database,
-                str(tmp_path),
-                role,
-                str(pairs),
-            ],
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.contract.race_worker",
+            cosmos_server.endpoint,
+            database,
+            str(tmp_path),
+            role,
+            str(pairs),
             cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         assert worker.stdin is not None
         assert worker.stdout is not None
-        assert worker.stdout.readline().strip() == "ready"
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
+        assert (await worker.stdout.readline()).strip() == b"ready"
+        worker.stdin.write(b"go\n")
+        await worker.stdin.drain()
 
         async def mine(n: int) -> None:
             await asyncio.sleep((n % 5) * 0.01)
@@ -176,9 +172,9 @@ async def test_two_processes_on_the_cosmos_server(
                 await _quietly(step)
 
         await asyncio.gather(*(mine(n) for n in range(pairs)))
-        out, _ = await asyncio.to_thread(worker.communicate, None, 120)
+        out, _ = await asyncio.wait_for(worker.communicate(), timeout=120)
         assert worker.returncode == 0
-        assert "done" in out
+        assert b"done" in out
         await _check(store, social)
         for n in range(pairs):
             assert not await social.friends.are_friends(f"a{n}", f"b{n}")
