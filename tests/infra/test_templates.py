@@ -44,6 +44,9 @@ PLATFORM_SETTINGS = frozenset(
         "AzureWebJobsStorage__clientId",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        # Read by the Functions Python worker: it carries the host's trace context into the
+        # app's OpenTelemetry spans.
+        "PYTHON_ENABLE_OPENTELEMETRY",
     }
 )
 # Flex Consumption derives these from functionAppConfig and rejects them as app settings.
