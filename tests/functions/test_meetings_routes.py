@@ -409,3 +409,31 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
     assert (await client.runtime.store.query("agenda", "alice")).items == []
     # A second erase (a retried DELETE /api/me) finds nothing more to do.
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+
+
+async def test_scheduling_is_o1_at_a_hundred_invitees(meetings_client: Client) -> None:
+    """The request's store operations do not grow with the invitees (1 and 100 the same); the
+    fan-out is the reconciler's, and the integrity check holds after it."""
+    from tests.integrity import meetings as integrity
+
+    client = meetings_client
+    (alice,) = await users(client, "alice")
+    guests = [f"g{i:03d}" for i in range(100)]
+    for guest in guests:
+        await client.runtime.store.upsert("users", {"id": guest, "pk": guest, "userId": guest})
+    store = spy_of(client.runtime.store)
+    counts = []
+    for invitees in (guests[:1], guests):
+        store.calls.clear()
+        created = await client.request(
+            "POST", "/api/meetings", headers=alice, json_body=meeting_body(invitees=invitees)
+        )
+        assert created.status == 201, created.body
+        counts.append(dict(store.calls))
+    assert counts[0] == counts[1] == {"read_many": 1, "create": 1, "upsert": 3}
+    await client.runtime.reactor.drain()
+    assert await integrity.check(client.runtime.store, client.runtime.chat_provider) == []
+    day = await client.request(
+        "GET", "/api/meetings", headers=client.login("g099"), params={"date": "2026-11-23"}
+    )
+    assert len(day.json()["items"]) == 1

@@ -5,6 +5,7 @@ the provider the runtime picks."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,3 +216,51 @@ async def test_a_failed_cancel_at_the_provider_keeps_the_meeting(
     await service.delete(ALICE, made.meeting_id)
     with pytest.raises(errors.NotFound):
         await service.require_participant("bob", made.meeting_id)
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "read:meetings",
+        "read_many:agenda",
+        "upsert:agenda",
+        "delete:agenda",
+        "replace:meetings",
+        "delete:meetings",
+        "read_many:users",
+    ],
+)
+async def test_each_write_of_the_meeting_reconciler_failing_then_drained(
+    tmp_path: Path, failing: str
+) -> None:
+    """The requests stand; the reconciler's reads and writes fail, it is retried and parked;
+    once the store answers, a drain converges and the integrity check holds."""
+    from tests.fakes import store_down
+    from tests.integrity import meetings as integrity
+    from tests.social import Social
+
+    sqlite = SqliteStore(tmp_path / "s.sqlite")
+    store = spy(sqlite)
+    for user in ("alice", "bob", "carol"):
+        await sqlite.create("users", {"id": user, "pk": user, "generation": user})
+    social = Social(store, tmp_path, meeting_provider=LocalMeetingProvider(tmp_path))
+    kept = await social.meetings.schedule(ALICE, "Kept", START, END, ["bob", "carol"])
+    gone = await social.meetings.schedule(ALICE, "Gone", START, END, ["bob"])
+    await social.reactor.drain()
+    spy_of(store).fail[failing] = store_down()
+    # The request may fail as well: the organizer retries it below.
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await social.meetings.delete(ALICE, gone.meeting_id)
+    await sqlite.delete("users", "carol", "carol")  # erased: she leaves the kept meeting
+    await social.work.now("meeting", kept.meeting_id)
+    await social.reactor.drain()  # fails and parks
+    spy_of(store).fail.clear()
+    await social.reactor.rearm_parked()
+    with contextlib.suppress(errors.NotFound):
+        await social.meetings.delete(ALICE, gone.meeting_id)
+    await social.reactor.drain()
+    assert await integrity.check(sqlite, social.chat_provider) == []
+    assert (await social.meetings.require_participant("bob", kept.meeting_id)).invitees == ["bob"]
+    with pytest.raises(errors.NotFound):
+        await social.meetings.require_participant("bob", gone.meeting_id)
+    await sqlite.close()
