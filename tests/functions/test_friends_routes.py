@@ -207,7 +207,7 @@ async def test_rename_costs_the_same_with_one_friend_or_many(counting_client: Cl
         await client.runtime.reactor.drain()
         return dict(store.calls)
 
-    counts = []
+    counts: list[dict[str, int]] = []
     for friends in (1, 40):
         for n in range(len(counts) and 1, friends):
             other = client.login(f"f{n}", f"F{n}")

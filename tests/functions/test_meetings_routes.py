@@ -422,7 +422,7 @@ async def test_scheduling_is_o1_at_a_hundred_invitees(meetings_client: Client) -
     for guest in guests:
         await client.runtime.store.upsert("users", {"id": guest, "pk": guest, "userId": guest})
     store = spy_of(client.runtime.store)
-    counts = []
+    counts: list[dict[str, int]] = []
     for invitees in (guests[:1], guests):
         store.calls.clear()
         created = await client.request(
