@@ -73,7 +73,11 @@ _COUNT_PAGE = 1000  # the store's largest page: counting relations reads this ma
 _FAN_OUT = 50  # work items recorded at once while a purge fans out
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
-Status = Literal["outgoing", "incoming", "accepted", "blocked"]
+# "blockedBy": the blocked user's side of a block: never listed (lists query the other
+# statuses) nor told apart from no relation by any answer; it is there so that the blocked
+# user's erase finds the pair (their purge pages their own partition) and removes the block.
+Status = Literal["outgoing", "incoming", "accepted", "blocked", "blockedBy"]
+_NO_RELATION: tuple[Status | None, ...] = (None, "blocked", "blockedBy")
 ListedStatus = Literal["outgoing", "incoming", "accepted"]
 Word = Literal["yes", "block"]
 # (communicationUserId, verified phone number) of a user, or None without a profile: identity's
@@ -219,7 +223,7 @@ class Pair:
         if mine == "block":
             return "blocked"
         if theirs == "block":
-            return None  # a block is not revealed to the blocked
+            return "blockedBy"  # never shown: a block is not revealed to the blocked
         if mine == "yes":
             return "accepted" if theirs == "yes" else "outgoing"
         return "incoming" if theirs == "yes" else None
@@ -248,8 +252,10 @@ class Pair:
         return changed
 
     def settled(self, profiles: Mapping[str, ProfileInfo]) -> Pair:
-        """Without what an erased (or erased and re-registered) user left: their own word, and
-        the other's yes to them. The other's block stays, no longer tied to a generation."""
+        """Without what an erased (or erased and re-registered) user left: their own word, the
+        other's yes to them, and the other's block of them — unless that block was made before
+        they ever signed in (no generation recorded, and still no profile): a block of an id
+        works before its user exists."""
         words = dict(self.words)
         generations = dict(self.generations)
         for user in self.users:
@@ -260,9 +266,8 @@ class Pair:
                 continue
             other = self.other(user)
             words[user] = None
-            if words.get(other) == "yes":
+            if words.get(other) == "yes" or (words.get(other) == "block" and recorded):
                 words[other] = None
-            generations[user] = None
         return replace(self, words=words, generations=generations)
 
     def doc(self) -> Doc:
@@ -453,12 +458,18 @@ class FriendsService:
         me = caller.user_id
         if other_id == me:
             raise errors.InvalidInput("userId: you cannot block yourself", field="userId")
+        profiles = await self._profiles.get_many([other_id])
         now = self._now()
 
         def decide(pair: Pair) -> Pair:
             if pair.word(me) == "block":
                 return pair
-            return pair.said(me, "block", now, None)
+            pair = pair.said(me, "block", now, None)
+            # The generation of the user blocked, if they exist: their erase removes the block.
+            return replace(
+                pair,
+                generations={**pair.generations, other_id: _generation(profiles, other_id)},
+            )
 
         await self._change(me, other_id, decide)
 
@@ -783,7 +794,7 @@ class FriendsService:
     async def _count(self, user_id: str) -> int:
         count = 0
         async for doc in self._all(user_id):
-            if doc["status"] != "blocked":
+            if doc["status"] not in _NO_RELATION:
                 count += 1
         return count
 
@@ -796,7 +807,7 @@ def _new_relations(before: Pair, after: Pair) -> list[str]:
     return [
         u
         for u in after.users
-        if before.status(u) in (None, "blocked") and after.status(u) not in (None, "blocked")
+        if before.status(u) in _NO_RELATION and after.status(u) not in _NO_RELATION
     ]
 
 

@@ -3,7 +3,7 @@
 - every side document says what its pair document says, and every status the pair document
   gives has its side document;
 - nothing names a user without a profile (or of another generation than recorded), but a block
-  by a live user (their own word, which names no one by name);
+  of an id that had not signed in when it was blocked;
 - a direct thread exists — ledger, ACS thread (local provider), both listings — iff the pair are
   friends; no live thread of the chat provider is unknown to every record (a chat nobody can
   remove).
@@ -38,9 +38,14 @@ async def check(store: Any, chat_provider: Any) -> list[str]:
                 f"friends: {owner}'s side about {other} says {side['status']}, "
                 f"the pair {found.status(owner)}"
             )
-        if owner not in profiles:
+        # A block of an id that never signed in names no profile, and may: its sides are the
+        # blocker's "blocked" and the blocked id's hidden "blockedBy".
+        never = found is not None and not found.generations.get(
+            other if side["status"] == "blocked" else owner
+        )
+        if owner not in profiles and not (side["status"] == "blockedBy" and never):
             problems.append(f"friends: a side document of {owner}, who has no profile")
-        if other not in profiles and side["status"] != "blocked":
+        if other not in profiles and not (side["status"] == "blocked" and never):
             problems.append(f"friends: {owner}'s side names {other}, who has no profile")
 
     for (a, b), pair in pairs.items():
@@ -56,7 +61,8 @@ async def check(store: Any, chat_provider: Any) -> list[str]:
             stale = profile is None or (
                 bool(recorded) and recorded != profile.get("generation", "")
             )
-            if stale and (pair.word(user) is not None or pair.word(other) == "yes"):
+            kept = pair.word(other) == "yes" or (pair.word(other) == "block" and bool(recorded))
+            if stale and (pair.word(user) is not None or kept):
                 problems.append(f"friends: the pair {a}/{b} names {user}, erased or re-registered")
 
     problems += await _direct_threads(store, chat_provider, pairs, profiles)

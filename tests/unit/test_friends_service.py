@@ -267,11 +267,13 @@ async def test_operation_counts(world: World) -> None:
     assert world.spy.calls == {"read_many": 2, "read": 1, "replace": 1, "upsert": 4}
     world.spy.calls.clear()
     await world.service.block(ALICE, "bob")
-    # No profile read; the pair replaced, alice's side now blocked, bob's side deleted.
-    assert world.spy.calls == {"read_many": 1, "read": 1, "replace": 1, "upsert": 3, "delete": 1}
+    # Bob's generation (1 read_many: his erase removes the block), the pair replaced, alice's
+    # side now blocked, bob's hidden `blockedBy` (never listed; his erase finds the pair by it).
+    assert world.spy.calls == {"read_many": 2, "read": 1, "replace": 1, "upsert": 4}
     world.spy.calls.clear()
     await world.service.unblock(ALICE, "bob")
-    assert world.spy.calls == {"read_many": 1, "read": 1, "delete": 2, "upsert": 2}
+    # The pair (now empty) and both sides deleted.
+    assert world.spy.calls == {"read_many": 1, "read": 1, "delete": 3, "upsert": 2}
 
 
 async def test_friend_limit(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,17 +317,22 @@ async def test_erase_removes_user_from_every_list_and_their_blocks(world: World)
     await world.social.erase("alice")  # idempotent
 
 
-async def test_erase_keeps_other_users_blocks(world: World) -> None:
+async def test_erase_removes_other_users_blocks_of_the_user(world: World) -> None:
+    """Erase is final: not even a block names the erased user afterwards. A block of an id that
+    has never signed in stays (it works before its user exists)."""
     await world.service.block(BOB, "alice")
+    await world.service.block(BOB, "nobody-yet")
+    assert await world.friends(ALICE, "incoming") == []  # the block is not revealed
     await world.social.erase("alice")
-    blocked = await world.sqlite.read("friends", "bob", friend_doc_id("alice"))
-    assert blocked is not None
-    assert blocked["status"] == "blocked"
-    assert set(blocked) - {"_etag", "_ts"} == {"id", "pk", "ownerId", "userId", "status", "since"}
-    # The same sign-in coming back (a new profile, a new generation) is still blocked by bob.
-    await world.user(ALICE, verified=False)
+    assert await world.sqlite.read("friends", "bob", friend_doc_id("alice")) is None
+    assert await world.sqlite.read("friends", pair_pk("alice", "bob"), "pair") is None
+    kept = await world.sqlite.read("friends", "bob", friend_doc_id("nobody-yet"))
+    assert kept is not None
+    assert kept["status"] == "blocked"
+    # When that id signs in, the block holds.
+    await world.user(Caller("nobody-yet", "Newcomer"), verified=False)
     with pytest.raises(errors.NotFound):
-        await world.service.request(ALICE, "bob")
+        await world.service.request(Caller("nobody-yet"), "bob")
     await world.settle()
 
 
