@@ -493,35 +493,37 @@ class FriendsService:
         """
         key = pair_key(me, other)
         pk = pair_pk(me, other)
+        # Decided once on what was read, before any work is recorded: a refused change (a block,
+        # the limit) answers at once and leaves nothing behind.
+        current, sides, found = await self._load(me, other)
+        checked: set[str] = set()
+        wanted = decide(current)
+        new_sides = _new_relations(current, wanted)
+        if new_sides:
+            await self._check_limits(new_sides)
+            checked.update(new_sides)
+        result = wanted
+
+        def change(doc: Doc | None) -> Doc | _Keep | None:
+            nonlocal result
+            # No pair document: a new pair, or one from before pair documents (its sides, as
+            # read, tell it) — but one that was there at the read was deleted meanwhile.
+            if doc is not None:
+                before = Pair.of(doc)
+            else:
+                before = Pair.blank(current.users) if found else current
+            after = decide(before)
+            unchecked = [u for u in _new_relations(before, after) if u not in checked]
+            if unchecked:
+                raise _NeedLimits(unchecked)
+            result = after
+            if after == before:
+                return KEEP  # (also a relation from before pair documents, unchanged)
+            if after.empty:
+                return None
+            return after.doc()
+
         async with self._work.following((PAIR, key)):
-            current, sides, found = await self._load(me, other)
-            checked: set[str] = set()
-            wanted = decide(current)
-            new_sides = _new_relations(current, wanted)
-            if new_sides:
-                await self._check_limits(new_sides)
-                checked.update(new_sides)
-            result = wanted
-
-            def change(doc: Doc | None) -> Doc | _Keep | None:
-                nonlocal result
-                # No pair document: a new pair, or one from before pair documents (its sides, as
-                # read, tell it) — but one that was there at the read was deleted meanwhile.
-                if doc is not None:
-                    before = Pair.of(doc)
-                else:
-                    before = Pair.blank(current.users) if found else current
-                after = decide(before)
-                unchecked = [u for u in _new_relations(before, after) if u not in checked]
-                if unchecked:
-                    raise _NeedLimits(unchecked)
-                result = after
-                if after == before:
-                    return KEEP  # (also a relation from before pair documents, unchanged)
-                if after.empty:
-                    return None
-                return after.doc()
-
             for _ in range(3):
                 try:
                     await modify(self._store, FRIENDS, pk, PAIR_DOC_ID, change)
