@@ -14,11 +14,17 @@ from switchboard.ports import Doc
 from tests.proxies import PortSpy
 
 
-def _unwrap(store: object) -> object:
-    while isinstance(store, PortSpy):
-        store = store.inner
-    inner = getattr(store, "_inner", None)  # other test wrappers keep the store here
-    return _unwrap(inner) if inner is not None and not isinstance(store, SqliteStore) else store
+def _unwrap(port: object) -> object:
+    """The adapter under test wrappers (a PortSpy's `inner`, a wrapper's `_inner` or `_store`)."""
+    for _ in range(10):
+        if isinstance(port, PortSpy):
+            port = port.inner
+            continue
+        inner = getattr(port, "_inner", None) or getattr(port, "_store", None)
+        if inner is None or isinstance(port, (SqliteStore, CosmosStore)):
+            return port
+        port = inner
+    return port
 
 
 async def all_docs(store: object, container: str) -> list[Doc]:
