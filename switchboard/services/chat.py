@@ -656,11 +656,12 @@ class ChatService:
     # --- erase (UserDataOwner) ----------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge
-        (its fan-out runs once the profile is gone, which the reconcilers check)."""
-        await self.purge_user(user_id)
+        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
+        its fan-out due after the grace period (identity deletes the profile just after this
+        returns, and the reconcilers must find it gone)."""
+        await self.purge_user(user_id, later=True)
 
-    async def purge_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str, *, later: bool = False) -> None:
         """An erased user's thread listings go; the threads they were in follow their truth.
 
         Fans out, page by page: each direct listing records the pair's `pair` work (its
@@ -668,16 +669,19 @@ class ChatService:
         and the ledger), each meeting listing its meeting's `meeting` work; then the listing
         itself is deleted. Club seats follow the clubs capability's own reconcilers.
         Idempotent: a repeat finds what is left.
+        `later`: the work is due after the grace period, for a caller that deletes the profile
+        only after this returns.
         """
+        record = (self._work.before if later else self._work.now) if self._work else None
         continuation: str | None = None
         while True:
             page = await self._store.query(THREADS, user_id, limit=1000, continuation=continuation)
             for raw in page.items:
                 doc = cast(ThreadDoc, raw)
-                if self._work is not None and doc["kind"] == "direct" and doc["userId"]:
-                    await self._work.now(PAIR_WORK, _pair_work_key(user_id, doc["userId"]))
-                elif self._work is not None and doc["kind"] == "meeting" and doc["meetingId"]:
-                    await self._work.now(MEETING_WORK, doc["meetingId"])
+                if record is not None and doc["kind"] == "direct" and doc["userId"]:
+                    await record(PAIR_WORK, _pair_work_key(user_id, doc["userId"]))
+                elif record is not None and doc["kind"] == "meeting" and doc["meetingId"]:
+                    await record(MEETING_WORK, doc["meetingId"])
                 await self._store.delete(THREADS, user_id, doc["id"])
             continuation = page.continuation
             if continuation is None:

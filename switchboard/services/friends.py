@@ -718,18 +718,22 @@ class FriendsService:
     # --- erase ----------------------------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge
-        (its fan-out runs once the profile is gone, which the reconcilers check)."""
-        await self.purge_user(user_id)
+        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
+        its fan-out due after the grace period (identity deletes the profile just after this
+        returns, and the reconcilers must find it gone)."""
+        await self.purge_user(user_id, later=True)
 
-    async def purge_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str, *, later: bool = False) -> None:
         """An erased user's relations and invite codes (the `erasure` reconciler calls this).
 
         Fans out: one `pair` work item per relation, recorded page by page (a query per 1,000
         relations); each pair's reconciler, finding the user's profile gone, drops their words,
         both side documents and the direct thread. The user's live invite codes (at most 20)
         are deleted here. Idempotent: a second run records the same (coalesced) work again.
+        `later`: the work is due after the grace period, for a caller that deletes the profile
+        only after this returns.
         """
+        record = self._work.before if later else self._work.now
         continuation: str | None = None
         while True:
             page: Page = await self._store.query(
@@ -737,9 +741,7 @@ class FriendsService:
             )
             keys = [pair_key(user_id, cast(FriendDoc, d)["userId"]) for d in page.items]
             for start in range(0, len(keys), _FAN_OUT):
-                await asyncio.gather(
-                    *(self._work.now(PAIR, key) for key in keys[start : start + _FAN_OUT])
-                )
+                await asyncio.gather(*(record(PAIR, key) for key in keys[start : start + _FAN_OUT]))
             continuation = page.continuation
             if continuation is None:
                 break

@@ -501,25 +501,29 @@ class MeetingsService:
     # --- erase ----------------------------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge
-        (its fan-out runs once the profile is gone, which the reconcilers check)."""
-        await self.purge_user(user_id)
+        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
+        its fan-out due after the grace period (identity deletes the profile just after this
+        returns, and the reconcilers must find it gone)."""
+        await self.purge_user(user_id, later=True)
 
-    async def purge_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str, *, later: bool = False) -> None:
         """An erased user's part in meetings (the `erasure` reconciler calls this).
 
         Fans out, page by page: each of their agenda entries records its meeting's `meeting`
         work (that reconciler, finding their profile gone, cancels what they organized and
         takes them out of what they were invited to, everywhere), then the entry goes.
         Idempotent.
+        `later`: the work is due after the grace period, for a caller that deletes the profile
+        only after this returns.
         """
+        record = self._work.before if later else self._work.now
         continuation: str | None = None
         while True:
             page = await self._store.query(AGENDA, user_id, limit=1000, continuation=continuation)
             ids = [str(entry["meetingId"]) for entry in page.items]
             for start in range(0, len(ids), _FAN_OUT):
                 chunk = ids[start : start + _FAN_OUT]
-                await asyncio.gather(*(self._work.now(MEETING, m) for m in chunk))
+                await asyncio.gather(*(record(MEETING, m) for m in chunk))
                 await asyncio.gather(*(self._store.delete(AGENDA, user_id, m) for m in chunk))
             continuation = page.continuation
             if continuation is None:
