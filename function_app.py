@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import chat, clubs, friends, identity, meetings, phone, push, system
+from blueprints import calls, chat, clubs, friends, identity, meetings, phone, push, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
@@ -13,6 +13,7 @@ for blueprint in (
     meetings.bp,
     phone.bp,
     push.bp,
+    calls.bp,
     chat.bp,
 ):
     app.register_functions(blueprint)

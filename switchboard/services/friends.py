@@ -69,7 +69,7 @@ INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 500
-_COUNT_PAGE = 1000  # the store's largest page: counting relations reads this many per query
+_COUNT_PAGE = 1000  # the store's largest page: walking every relation (erase) reads this many
 _FAN_OUT = 50  # work items recorded at once while a purge fans out
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
@@ -391,6 +391,28 @@ class FriendsService:
             return False
         pair, _, _ = await self._load(user_id, other_id)
         return pair.friends
+
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` are `user_id`'s accepted friends (both sides say so): one ReadMany
+        of both sides of every pair, for a page of others (clubs: who may see whose ACS id)."""
+        wanted = [o for o in dict.fromkeys(others) if o != user_id]
+        if not wanted:
+            return set()
+        keys = [(user_id, friend_doc_id(o)) for o in wanted] + [
+            (o, friend_doc_id(user_id)) for o in wanted
+        ]
+        accepted = {
+            (doc["pk"], doc["userId"])
+            for doc in await self._store.read_many(FRIENDS, keys)
+            if doc.get("status") == "accepted"
+        }
+        return {o for o in wanted if (user_id, o) in accepted and (o, user_id) in accepted}
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        """Whether `other_id` has blocked `user_id` (one read): to `user_id`, `other_id` is then
+        indistinguishable from an unknown id on every route that names a user."""
+        theirs = await self._store.read(FRIENDS, other_id, friend_doc_id(user_id))
+        return theirs is not None and theirs["status"] == "blocked"
 
     async def call_info(self, caller: Caller, other_id: str) -> CallInfo:
         """What the caller needs to call an accepted friend; anyone else is 404. Two reads."""
@@ -786,8 +808,9 @@ class FriendsService:
     async def _check_limits(self, users: Sequence[str]) -> None:
         """FriendLimit if any of `users` already has MAX_RELATIONS relations (blocks excluded).
 
-        Counted by query (1 per 1,000 relations), only when a new relation is made: no counter
-        document, so no count to drift after a failure.
+        Counted by two count queries per user (Cosmos `SELECT VALUE COUNT(1)`, index-served:
+        everything but the user's blocks, less the hidden sides of blocks of them), only when a
+        new relation is made: no counter document, so no count to drift after a failure.
         """
         counts = await asyncio.gather(*(self._count(user) for user in users))
         if any(count >= MAX_RELATIONS for count in counts):
@@ -796,11 +819,11 @@ class FriendsService:
             )
 
     async def _count(self, user_id: str) -> int:
-        count = 0
-        async for doc in self._all(user_id):
-            if doc["status"] not in _NO_RELATION:
-                count += 1
-        return count
+        counted, blocked_by = await asyncio.gather(
+            self._store.count(FRIENDS, user_id, where_not={"status": "blocked"}),
+            self._store.count(FRIENDS, user_id, where={"status": "blockedBy"}),
+        )
+        return counted - blocked_by
 
     def _now(self) -> str:
         return _iso(self._clock())

@@ -35,6 +35,7 @@ from switchboard.ports import (
 )
 from switchboard.services.caller import Caller
 from switchboard.services.hooks import ProfileInfo, ProfileObserver, UserDataOwner
+from switchboard.services.reactions import Work
 
 log = logging.getLogger("switchboard.identity")
 
@@ -165,8 +166,12 @@ class IdentityService:
         teams_client_id: str | None = None,
         user_data_owners: Sequence[UserDataOwner] = (),
         profile_observers: Sequence[ProfileObserver] = (),
+        work: Work | None = None,
     ) -> None:
         self._store = store
+        # Work kind "identity": a user's ACS identity was mapped (their first token); what
+        # seats them (their clubs' chat threads) follows.
+        self._work = work
         # Kept as given and iterated at use: the runtime hands in sequences built on first use.
         self._user_data_owners = user_data_owners
         self._profile_observers = profile_observers
@@ -213,6 +218,14 @@ class IdentityService:
         self, caller: Caller, profile: UserDoc | None, scopes: list[str], lifetime: timedelta
     ) -> tuple[str, IssuedToken]:
         """Create an identity + token and map it to the caller; undo it all if mapping fails."""
+        if self._work is not None:
+            async with self._work.following(("identity", caller.user_id)):
+                return await self._map_new_identity_now(caller, profile, scopes, lifetime)
+        return await self._map_new_identity_now(caller, profile, scopes, lifetime)
+
+    async def _map_new_identity_now(
+        self, caller: Caller, profile: UserDoc | None, scopes: list[str], lifetime: timedelta
+    ) -> tuple[str, IssuedToken]:
         acs_id, issued = await self._identities.create_user_and_token(scopes, lifetime)
         try:
             # Reverse map first: if we stop between the two writes, the leftover is an unmapped

@@ -259,9 +259,9 @@ async def test_operation_counts(world: World) -> None:
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
     # Profiles (1 read_many), the pair and both sides (1 read_many), the new relation counted on
-    # both sides (1 query each), the pair read and created, both sides written, the `pair` work
-    # before and after (2 upserts).
-    assert world.spy.calls == {"read_many": 2, "query": 2, "read": 1, "create": 1, "upsert": 4}
+    # both sides (2 count queries each: relations less the hidden sides of blocks), the pair
+    # read and created, both sides written, the `pair` work before and after (2 upserts).
+    assert world.spy.calls == {"read_many": 2, "count": 4, "read": 1, "create": 1, "upsert": 4}
     world.spy.calls.clear()
     await world.service.request(BOB, "alice")  # the accept
     assert world.spy.calls == {"read_many": 2, "read": 1, "replace": 1, "upsert": 4}
@@ -274,6 +274,30 @@ async def test_operation_counts(world: World) -> None:
     await world.service.unblock(ALICE, "bob")
     # The pair (now empty) and both sides deleted.
     assert world.spy.calls == {"read_many": 1, "read": 1, "delete": 3, "upsert": 2}
+
+
+async def test_the_cap_costs_two_counts_per_user_however_many_relations(world: World) -> None:
+    # 2,500 relations on alice's side (a third of them blocks, which the cap leaves out): a new
+    # request still costs two counts per user, never a walk through the relations.
+    for n in range(2500):
+        status = "blocked" if n % 3 == 0 else "accepted"
+        await world.sqlite.create(
+            "friends",
+            {
+                "id": f"friend:x{n}",
+                "pk": "alice",
+                "ownerId": "alice",
+                "userId": f"x{n}",
+                "status": status,
+                "displayName": "",
+                "communicationUserId": None,
+                "since": "t",
+            },
+        )
+    world.spy.calls.clear()
+    await world.service.request(ALICE, "bob")
+    assert world.spy.calls == {"read_many": 2, "count": 4, "read": 1, "create": 1, "upsert": 4}
+    assert await world.store.count("friends", "alice", where_not={"status": "blocked"}) == 1667
 
 
 async def test_friend_limit(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
