@@ -532,7 +532,7 @@ async def test_invite_redeemed_once_makes_friends(world: World) -> None:
         "read": 2,
         "replace": 2,
         "read_many": 3,
-        "query": 2,
+        "count": 4,
         "create": 1,
         "upsert": 4,
     }
