@@ -393,26 +393,44 @@ class FriendsService:
         return pair.friends
 
     async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Which of `others` are `user_id`'s accepted friends (both sides say so): one ReadMany
-        of both sides of every pair, for a page of others (clubs: who may see whose ACS id)."""
+        """Which of `others` are `user_id`'s friends, by the pairs' truth: one ReadMany of every
+        pair document (and both sides, for pairs from before pair documents), for a page of
+        others (clubs: who may see whose ACS id)."""
         wanted = [o for o in dict.fromkeys(others) if o != user_id]
         if not wanted:
             return set()
-        keys = [(user_id, friend_doc_id(o)) for o in wanted] + [
-            (o, friend_doc_id(user_id)) for o in wanted
-        ]
-        accepted = {
-            (doc["pk"], doc["userId"])
-            for doc in await self._store.read_many(FRIENDS, keys)
-            if doc.get("status") == "accepted"
-        }
-        return {o for o in wanted if (user_id, o) in accepted and (o, user_id) in accepted}
+        keys: list[tuple[str, str]] = []
+        for other in wanted:
+            keys += [
+                (pair_pk(user_id, other), PAIR_DOC_ID),
+                (user_id, friend_doc_id(other)),
+                (other, friend_doc_id(user_id)),
+            ]
+        pairs: dict[str, Pair] = {}
+        accepted: set[tuple[str, str]] = set()
+        for doc in await self._store.read_many(FRIENDS, keys):
+            if doc["id"] == PAIR_DOC_ID:
+                pairs[doc["pk"]] = Pair.of(doc)
+            elif doc.get("status") == "accepted":
+                accepted.add((doc["pk"], doc["userId"]))
+        found: set[str] = set()
+        for other in wanted:
+            pair = pairs.get(pair_pk(user_id, other))
+            if (
+                pair.friends
+                if pair is not None
+                else ((user_id, other) in accepted and (other, user_id) in accepted)
+            ):
+                found.add(other)
+        return found
 
     async def blocked_by(self, user_id: str, other_id: str) -> bool:
-        """Whether `other_id` has blocked `user_id` (one read): to `user_id`, `other_id` is then
-        indistinguishable from an unknown id on every route that names a user."""
-        theirs = await self._store.read(FRIENDS, other_id, friend_doc_id(user_id))
-        return theirs is not None and theirs["status"] == "blocked"
+        """Whether `other_id` has blocked `user_id`, by the pair's truth (one ReadMany): to
+        `user_id`, `other_id` is then indistinguishable from an unknown id on every route."""
+        if user_id == other_id:
+            return False
+        pair, _, _ = await self._load(user_id, other_id)
+        return pair.word(other_id) == "block"
 
     async def call_info(self, caller: Caller, other_id: str) -> CallInfo:
         """What the caller needs to call an accepted friend; anyone else is 404. Two reads."""
