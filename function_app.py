@@ -1,5 +1,7 @@
 """Switchboard's Azure Functions app: composition only. Each capability is one blueprint."""
 
+import os
+
 import azure.functions as func
 
 from blueprints import calls, chat, clubs, friends, identity, meetings, phone, push, system
@@ -17,3 +19,13 @@ for blueprint in (
     chat.bp,
 ):
     app.register_functions(blueprint)
+
+# The dev routes (dev sign-in, the local outboxes) only in dev mode: AUTH_MODE unset or `dev`
+# (the settings' default) and not in Azure, where the settings refuse dev mode with a clear
+# message on the first request and a publish does not even ship `switchboard/dev/`.
+if os.environ.get("AUTH_MODE", "").strip() in ("", "dev") and not os.environ.get(
+    "WEBSITE_INSTANCE_ID"
+):
+    from switchboard.dev import routes as dev
+
+    dev.compose(app)

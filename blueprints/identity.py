@@ -1,4 +1,6 @@
-"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile (DESIGN §4)."""
+"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile
+(docs/identity.md).
+"""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     summary="Issue an ACS user access token for the caller's own ACS identity",
     body=TokenRequest | None,
     response=TokenResponse,
-    errors=(403,),
+    errors=(403, 429),
     registers_caller=False,
 )
 async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
@@ -71,7 +73,7 @@ async def revoke_tokens(caller: Caller) -> Reply:
     summary="Exchange a Teams user's Entra token for an ACS token (Teams interop)",
     body=TeamsTokenRequest,
     response=TeamsTokenResponse,
-    errors=(404,),
+    errors=(404, 429),
     registers_caller=False,
 )
 async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply:
@@ -85,8 +87,8 @@ async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply
 
 
 @route(bp, "GET", "me", summary="The caller's profile", response=Profile, registers_caller=False)
-async def get_me(caller: Caller) -> Profile:
-    return _profile(await get_runtime().identity.get_profile(caller))
+async def get_me(caller: Caller) -> ProfileView:
+    return await get_runtime().identity.get_profile(caller)
 
 
 @route(
@@ -98,8 +100,8 @@ async def get_me(caller: Caller) -> Profile:
     response=Profile,
     registers_caller=False,
 )
-async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
-    return _profile(await get_runtime().identity.update_profile(caller, body.display_name))
+async def update_me(caller: Caller, body: ProfileUpdate) -> ProfileView:
+    return await get_runtime().identity.update_profile(caller, body.display_name)
 
 
 @route(
@@ -113,13 +115,3 @@ async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
 async def erase_me(caller: Caller) -> Reply:
     await get_runtime().identity.erase(caller)
     return no_content
-
-
-def _profile(view: ProfileView) -> Profile:
-    return Profile(
-        user_id=view.user_id,
-        display_name=view.display_name,
-        communication_user_id=view.communication_user_id,
-        phone_number=view.phone_number,
-        phone_verified=view.phone_verified,
-    )

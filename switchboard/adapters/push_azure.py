@@ -44,13 +44,13 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from switchboard import errors
 from switchboard.adapters import azure as kit
+from switchboard.notification_hubs import ConnectionString
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
     PUSH_DATA_KEYS,
@@ -119,45 +119,6 @@ TEMPLATES: Mapping[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionString:
-    """The parts of a Notification Hubs (Service Bus) connection string the client needs."""
-
-    endpoint: str  # https://{namespace}.servicebus.windows.net/
-    key_name: str
-    key: str
-
-    @classmethod
-    def parse(cls, text: str) -> ConnectionString:
-        """`Endpoint=sb://…/;SharedAccessKeyName=…;SharedAccessKey=…`; ValueError (naming the
-        missing part, never the value) otherwise."""
-        parts: dict[str, str] = {}
-        for item in text.strip().split(";"):
-            name, sep, value = item.partition("=")
-            if sep:
-                parts[name.strip().lower()] = value.strip()
-        missing = [
-            name
-            for name in ("Endpoint", "SharedAccessKeyName", "SharedAccessKey")
-            if not parts.get(name.lower())
-        ]
-        if missing:
-            raise ValueError(f"the connection string has no {', '.join(missing)}")
-        endpoint = urllib.parse.urlsplit(parts["endpoint"])
-        if endpoint.scheme not in ("sb", "https") or not endpoint.hostname:
-            raise ValueError("the connection string's Endpoint is not sb://<namespace>...")
-        return cls(
-            endpoint=f"https://{endpoint.hostname}/",
-            key_name=parts["sharedaccesskeyname"],
-            key=parts["sharedaccesskey"],
-        )
-
-    @property
-    def namespace(self) -> str:
-        host = urllib.parse.urlsplit(self.endpoint).hostname or ""
-        return host.split(".", 1)[0]
-
-
 def sas_token(resource_uri: str, key_name: str, key: str, expiry: int) -> str:
     """A Shared Access Signature for `resource_uri`, valid until `expiry` (epoch seconds), as
     Service Bus and Notification Hubs define it: HMAC-SHA256 over the lower-cased, URL-encoded
@@ -212,6 +173,8 @@ class AzurePushHub:
         self._kwargs = {**DEFAULT_RETRY, **client_kwargs}
         self._client: AsyncPipelineClient[HttpRequest, AsyncHttpResponse] | None = None
         self.hub_url = f"{connection.endpoint}{urllib.parse.quote(hub_name, safe='')}"
+        self.call_bound = kit.CALL_BOUND_SECONDS
+        self.backoff = kit.Backoff(DEPENDENCY)  # after a 429: no call until its Retry-After
 
     @classmethod
     def from_connection_string(
@@ -368,20 +331,28 @@ class AzurePushHub:
                 raise PushRejected(f"the push hub refused {operation} (HTTP {status})") from None
 
         try:
-            with kit.sdk_errors(
-                DEPENDENCY,
+            async with kit.guarded(
+                self.backoff,
                 service="Notification Hubs",
-                check=CREDENTIALS_CHECK,
                 operation=operation,
-                on_status=on_status,
-                connection_errors=(AzureError,),
+                seconds=self.call_bound,
                 log=logger,
             ):
-                response = await self._pipeline().send_request(request)
-                if response.status_code >= 300:
-                    await response.read()
-                    # The error carries the response (for Retry-After), never the request body.
-                    raise HttpResponseError(response=response)
+                with kit.sdk_errors(
+                    DEPENDENCY,
+                    service="Notification Hubs",
+                    check=CREDENTIALS_CHECK,
+                    operation=operation,
+                    on_status=on_status,
+                    connection_errors=(AzureError,),
+                    backoff=self.backoff,
+                    log=logger,
+                ):
+                    response = await self._pipeline().send_request(request)
+                    if response.status_code >= 300:
+                        await response.read()
+                        # The error carries the response (for Retry-After), never the body.
+                        raise HttpResponseError(response=response)
         except _Gone:
             return
 

@@ -1,10 +1,10 @@
-"""Wire models of the system routes: health and the dev-mode sign-in."""
+"""Wire models of the system routes: health."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from switchboard.models import ApiModel, DisplayName, RequestModel, UserId
+from switchboard.models import ApiModel
 
 
 class Health(ApiModel):
@@ -12,18 +12,3 @@ class Health(ApiModel):
     store: str
     identity: str
     auth: str
-
-
-class DevLoginRequest(RequestModel):
-    user_id: UserId
-    display_name: DisplayName | None = None
-
-
-class DevLoginResponse(ApiModel):
-    access_token: str
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
-    expires_in: int
-
-
-class Jwks(ApiModel):
-    keys: list[dict[str, str | list[str]]]

@@ -15,8 +15,8 @@ The copies, kept by the `pair` reconciler (`reconcile_pair`), idempotent and lev
 - the pair's **direct chat thread** (chat's record, both users' listings and the ACS thread),
   which exists iff the pair are friends and one of them asked for it (`PUT …/thread`);
 - any word of a user whose profile is gone or is of another generation (erased, perhaps signed
-  up again) is dropped, and with it the other's `yes` to them; the other's block stays (it is
-  the blocker's word, names no one by name, and guards them from the same sign-in coming back).
+  up again) is dropped, and with it the other's `yes` or block of them (erase is final; only a
+  block of an id that had never signed in when it was blocked stays, and holds once it does).
 
 A request writes the pair, then both side documents at once (the caller sees their own change
 in the answer and in their next list), inside `work.following(("pair", key))`: the reconciler
@@ -67,8 +67,6 @@ MAX_RELATIONS = 5000
 MAX_LIVE_INVITES = 20
 INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 500
 _COUNT_PAGE = 1000  # the store's largest page: walking every relation (erase) reads this many
 _FAN_OUT = 50  # work items recorded at once while a purge fans out
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")

@@ -59,7 +59,7 @@ async def test_a_thread_chat_could_not_delete_goes_once_chat_answers(
         for user in ("alice", "bob"):
             listed = await client.request("GET", "/api/threads", headers=client.login(user))
             assert listed.json()["items"] == [], user
-        assert await friends_integrity.check(rt.store, local) == []
+        assert await friends_integrity.check(rt.adapters.store, local) == []
     finally:
         set_runtime(None)
         await rt.close()

@@ -50,8 +50,8 @@ async def test_every_identity_route_needs_a_valid_token(
     )
     assert resp.json()["code"] == "unauthenticated"
     # Nothing else ran: not one store or ACS operation.
-    assert spy_of(counting_client.runtime.store).calls == {}
-    assert spy_of(counting_client.runtime.identity_provider).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.identity_provider).calls == {}
 
 
 async def test_token_me_walkthrough(client: Client) -> None:
@@ -86,7 +86,7 @@ async def test_token_me_walkthrough(client: Client) -> None:
 
 async def test_second_user_sees_and_changes_nothing_of_the_first(client: Client) -> None:
     alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     a_token = (await client.request("POST", "/api/token", headers=alice)).json()
     b_token = (await client.request("POST", "/api/token", headers=bob)).json()
@@ -119,7 +119,7 @@ async def test_user_ids_in_the_body_are_not_the_caller(client: Client) -> None:
 
 async def test_revoke_kills_earlier_tokens(client: Client) -> None:
     alice = client.login("alice")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     before = (await client.request("POST", "/api/token", headers=alice)).json()["token"]
     assert (await client.request("POST", "/api/token/revoke", headers=alice)).status == 204
@@ -131,14 +131,14 @@ async def test_revoke_kills_earlier_tokens(client: Client) -> None:
 
 async def test_erase_then_token_gives_a_new_identity(client: Client) -> None:
     alice = client.login("alice", "Alice")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     old = (await client.request("POST", "/api/token", headers=alice)).json()
     await client.request("PATCH", "/api/me", headers=alice, json_body={"displayName": "Al"})
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
     with pytest.raises(TokenIdentityDeleted):
         acs.verify_token(old["token"])
-    assert await client.runtime.store.read("users", "alice", "alice") is None
+    assert await client.runtime.adapters.store.read("users", "alice", "alice") is None
     me = (await client.request("GET", "/api/me", headers=alice)).json()
     assert me["communicationUserId"] is None
     assert me["displayName"] == "Alice"  # back to the token's name: the old profile is gone
@@ -213,11 +213,11 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     assert problem["status"] == status
     assert {"type", "title", "status", "detail", "code"} <= set(problem)
     assert problem.get("field") == field
-    assert await client.runtime.store.read("users", "alice", "alice") is None
+    assert await client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Client) -> None:
-    acs = fake_acs_client.runtime.identity_provider
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     acs.fail["create_user_and_token"] = DependencyUnavailable("acs", retry_after=9)
     alice = fake_acs_client.login("alice")
@@ -226,14 +226,14 @@ async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Cl
     assert resp.headers["retry-after"] == "9"
     assert resp.json()["code"] == "dependency_unavailable"
     assert acs.identities == {}
-    assert await fake_acs_client.runtime.store.read("users", "alice", "alice") is None
+    assert await fake_acs_client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 async def test_store_down_after_acs_create_is_503_and_identity_undone(
     fake_acs_client: Client,
 ) -> None:
-    store = spy_of(fake_acs_client.runtime.store)
-    acs = fake_acs_client.runtime.identity_provider
+    store = spy_of(fake_acs_client.runtime.adapters.store)
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     store.fail["create:users"] = store_down()
     resp = await fake_acs_client.request(
@@ -248,7 +248,7 @@ async def test_health_reports_store_down(fake_acs_client: Client) -> None:
     ok = await fake_acs_client.request("GET", "/api/health")
     assert ok.status == 200
     assert ok.json()["status"] == "ok"
-    store = spy_of(fake_acs_client.runtime.store)
+    store = spy_of(fake_acs_client.runtime.adapters.store)
     store.fail["ping"] = store_down()
     down = await fake_acs_client.request("GET", "/api/health")
     assert down.status == 503
@@ -259,7 +259,7 @@ async def test_health_reports_store_down(fake_acs_client: Client) -> None:
 async def test_unexpected_error_is_a_generic_500_logged_with_traceback(
     fake_acs_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    acs = fake_acs_client.runtime.identity_provider
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     acs.fail["create_user_and_token"] = RuntimeError("boom: secret-detail")
     with caplog.at_level(logging.ERROR):
@@ -330,11 +330,11 @@ async def test_teams_exchange_over_the_route(teams_client: Client) -> None:
     body = resp.json()
     assert body["user"] == {"microsoftTeamsUserId": TEAMS_OID}
     assert set(body) == {"token", "expiresOn", "user"}
-    acs = teams_client.runtime.identity_provider
+    acs = teams_client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     assert acs.verify_token(body["token"])["sub"] == f"8:orgid:{TEAMS_OID}"
     # Stateless: nothing was written for the caller (or anyone).
-    assert await teams_client.runtime.store.read("users", "alice", "alice") is None
+    assert await teams_client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 @pytest.mark.parametrize(
@@ -389,3 +389,59 @@ async def test_a_dev_login_token_is_accepted_by_authentication(client: Client) -
     token = resp.json()["accessToken"]
     me = await client.request("GET", "/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status in (200, 404)  # authenticated: not a 401
+
+
+# --- the token budget over the routes (issue 21 B1) -----------------------------------------
+
+
+@pytest.fixture
+async def budget_client(tmp_path: Path) -> AsyncIterator[Client]:
+    rt = make_runtime(tmp_path, TOKEN_BUDGET="3/10m", TEAMS_CLIENT_ID=TEAMS_APP)
+    set_runtime(rt)
+    yield Client(rt)
+    set_runtime(None)
+    await rt.close()
+
+
+async def test_over_budget_is_429_with_retry_after_while_another_user_gets_200(
+    budget_client: Client,
+) -> None:
+    import asyncio
+
+    alice, bob, carol = (budget_client.login(u) for u in ("alice", "bob", "carol"))
+    for _ in range(3):
+        assert (await budget_client.request("POST", "/api/token", headers=alice)).status == 200
+    # At the same moment: alice over her budget, bob and carol within theirs.
+    over, bobs, carols = await asyncio.gather(
+        budget_client.request("POST", "/api/token", headers=alice),
+        budget_client.request("POST", "/api/token", headers=bob),
+        budget_client.request(
+            "POST", "/api/token/teams", headers=carol, json_body={"aadToken": entra_token()}
+        ),
+    )
+    assert over.status == 429
+    assert over.headers["content-type"] == "application/problem+json"
+    assert over.json()["code"] == "token_rate_limited"
+    assert int(over.headers["retry-after"]) == 200  # one issue per 10 min / 3
+    assert (bobs.status, carols.status) == (200, 200)
+    # The Teams exchange is charged to the same budget.
+    teams = await budget_client.request(
+        "POST", "/api/token/teams", headers=alice, json_body={"aadToken": entra_token()}
+    )
+    assert teams.status == 429
+    # Revoke neither resets it nor is refused by it.
+    assert (await budget_client.request("POST", "/api/token/revoke", headers=alice)).status == 204
+    assert (await budget_client.request("POST", "/api/token", headers=alice)).status == 429
+
+
+async def test_one_audit_line_per_issue_without_the_token(
+    budget_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.identity")
+    resp = await budget_client.request(
+        "POST", "/api/token", headers=budget_client.login("dave\u2028x")
+    )
+    assert resp.status == 200
+    lines = [r.getMessage() for r in caplog.records if "token issued" in r.getMessage()]
+    assert lines == ["token issued: user=dave\\u2028x kind=acs scopes=chat,voip minutes=60"]
+    assert resp.json()["token"] not in caplog.text

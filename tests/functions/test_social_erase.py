@@ -82,4 +82,4 @@ async def test_erase_leaves_nothing_of_the_user_in_friends_or_chat(
         threads = await client.request("GET", "/api/threads", headers=client.login(user))
         assert all(t["userId"] != "zelda" for t in threads.json()["items"])
     for check in (friends_integrity.check, meetings_integrity.check):
-        assert await check(client.runtime.store, client.runtime.chat_provider) == []
+        assert await check(client.runtime.adapters.store, client.runtime.chat_provider) == []

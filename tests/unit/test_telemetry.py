@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from switchboard import errors, telemetry
+from switchboard import errors, telemetry, telemetry_setup
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.services.reactions import Reactor, Work
 
@@ -26,9 +26,9 @@ _TRACER_PROVIDER = TracerProvider()
 @pytest.fixture
 def reader() -> Iterator[InMemoryMetricReader]:
     metric_reader = InMemoryMetricReader()
-    telemetry.install(_TRACER_PROVIDER, MeterProvider(metric_readers=[metric_reader]))
+    telemetry_setup.install(_TRACER_PROVIDER, MeterProvider(metric_readers=[metric_reader]))
     yield metric_reader
-    telemetry.reset()
+    telemetry_setup.reset()
 
 
 def _points(reader: InMemoryMetricReader) -> dict[tuple[str, tuple[tuple[str, Any], ...]], Any]:
@@ -117,3 +117,46 @@ async def test_reaction_metrics_move(reader: InMemoryMetricReader, tmp_path: Pat
     assert points[("switchboard.reactions.parked", (("kind", "broken"),))] == 1
     assert points[("switchboard.reactions.parked_now", ())] == 1
     await store.close()
+
+
+async def test_token_metrics_move_and_name_nobody(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    from switchboard.runtime import set_runtime
+    from tests.conftest import Client, make_runtime
+
+    rt = make_runtime(tmp_path, TOKEN_BUDGET="2/1h")
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        alice = client.login("alice")
+        answers = [
+            (await client.request("POST", "/api/token", headers=alice)).status for _ in range(3)
+        ]
+        assert answers == [200, 200, 429]
+    finally:
+        set_runtime(None)
+        await rt.close()
+    points = _points(reader)
+    assert points[("switchboard.tokens.issued", ())] == 2
+    assert points[("switchboard.tokens.refused", (("reason", "budget"),))] == 1
+    assert "alice" not in repr(points)
+
+
+async def test_dependency_throttling_is_counted_by_dependency(
+    reader: InMemoryMetricReader,
+) -> None:
+    from switchboard.adapters.acs_azure import AzureIdentityProvider
+    from tests.azure_transport import MockTransport, Reply, error_body, fake_connection_string
+
+    transport = MockTransport.replying(
+        Reply(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "3"})
+    )
+    acs = AzureIdentityProvider.from_connection_string(
+        fake_connection_string(), transport=transport, retry_total=0
+    )
+    with pytest.raises(errors.DependencyUnavailable):
+        await acs.revoke_tokens("8:acs:someone")
+    await acs.close()
+    points = _points(reader)
+    assert points[("switchboard.dependency.throttled", (("dependency", "acs"),))] == 1

@@ -457,23 +457,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/dev/outbox": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first */
-        get: operations["dev_outbox"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/me/devices/{installationId}": {
         parameters: {
             query?: never;
@@ -487,23 +470,6 @@ export interface paths {
         post?: never;
         /** Remove one of the caller's devices; it gets no more pushes */
         delete: operations["remove_device"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/dev/push": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Dev only: the pushes the local push hub kept, newest first */
-        get: operations["dev_push_outbox"];
-        put?: never;
-        post?: never;
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -569,6 +535,40 @@ export interface paths {
         };
         /** Dev sign-in's public keys (AUTH_MODE=dev only), as an OIDC issuer serves them */
         get: operations["dev_jwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/outbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first */
+        get: operations["dev_outbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dev only: the pushes the local push hub kept, newest first */
+        get: operations["dev_push_outbox"];
         put?: never;
         post?: never;
         delete?: never;
@@ -811,7 +811,10 @@ export interface components {
         FriendList: {
             /** Items */
             items: components["schemas"]["Friend"][];
-            /** Continuation */
+            /**
+             * Continuation
+             * @description Pass it back as `continuation` for the next page; null on the last page.
+             */
             continuation: string | null;
         };
         /** Health */
@@ -994,7 +997,10 @@ export interface components {
         MemberPage: {
             /** Items */
             items: components["schemas"]["Member"][];
-            /** Continuation */
+            /**
+             * Continuation
+             * @description Pass it back as `continuation` for the next page; null on the last page.
+             */
             continuation: string | null;
         };
         /** Membership */
@@ -1115,7 +1121,7 @@ export interface components {
         };
         /**
          * PushOutbox
-         * @description Dev only: what the local push hub sent, newest first.
+         * @description What the local push hub sent, newest first.
          */
         PushOutbox: {
             /** Items */
@@ -1129,9 +1135,10 @@ export interface components {
             displayName: string;
             /**
              * Status
+             * @default accepted
              * @constant
              */
-            status: "accepted";
+            status?: "accepted";
         };
         /** Relation */
         Relation: {
@@ -1224,9 +1231,9 @@ export interface components {
             items: components["schemas"]["ChatThread"][];
             /**
              * Continuation
-             * @default null
+             * @description Pass it back as `continuation` for the next page; null on the last page.
              */
-            continuation?: string | null;
+            continuation: string | null;
         };
         /** TokenRequest */
         TokenRequest: {
@@ -1292,6 +1299,7 @@ export interface operations {
         parameters: {
             query?: {
                 continuation?: string | null;
+                pageSize?: number;
             };
             header?: never;
             path?: never;
@@ -1878,7 +1886,8 @@ export interface operations {
         parameters: {
             query?: {
                 continuation?: string | null;
-                limit?: number;
+                pageSize?: number;
+                limit?: number | null;
             };
             header?: never;
             path: {
@@ -2484,9 +2493,9 @@ export interface operations {
     list_friends: {
         parameters: {
             query?: {
-                status?: "accepted" | "incoming" | "outgoing";
                 continuation?: string | null;
                 pageSize?: number;
+                status?: "accepted" | "incoming" | "outgoing";
             };
             header?: never;
             path?: never;
@@ -3123,6 +3132,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Internal error (logged; the answer carries no detail) */
             500: {
                 headers: {
@@ -3266,6 +3284,15 @@ export interface operations {
             };
             /** @description Body is not JSON */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4224,53 +4251,6 @@ export interface operations {
             };
         };
     };
-    dev_outbox: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Outbox"];
-                };
-            };
-            /** @description Not found or not visible to the caller */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Method not allowed on this path */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Internal error (logged; the answer carries no detail) */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-        };
-    };
     register_device: {
         parameters: {
             query?: never;
@@ -4432,53 +4412,6 @@ export interface operations {
             };
             /** @description A dependency is unavailable; retry after Retry-After seconds */
             503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-        };
-    };
-    dev_push_outbox: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PushOutbox"];
-                };
-            };
-            /** @description Not found or not visible to the caller */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Method not allowed on this path */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Internal error (logged; the answer carries no detail) */
-            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4665,6 +4598,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Jwks"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_outbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Outbox"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_push_outbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushOutbox"];
                 };
             };
             /** @description Not found or not visible to the caller */
