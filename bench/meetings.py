@@ -116,15 +116,15 @@ async def operation_counts() -> dict[str, dict[str, int]]:
     from switchboard.adapters.graph_local import LocalMeetingProvider
     from switchboard.adapters.sqlite_store import SqliteStore
     from switchboard.services.caller import Caller
-    from switchboard.services.meetings import MeetingsService
     from tests.proxies import spy, spy_of
+    from tests.social import Social
 
     results: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-meetings-") as tmp:
         data = Path(tmp)
         store = spy(SqliteStore(data / "s.sqlite"))
         provider = spy(LocalMeetingProvider(data))
-        service = MeetingsService(store, provider)
+        service = Social(store, data, meeting_provider=provider).meetings
         users = [f"u{i}" for i in range(10)]
         for user in ["alice", *users]:
             await store.create("users", {"id": user, "pk": user})

@@ -27,7 +27,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     bp,
     "GET",
     "friends",
-    summary="The caller's friends, incoming or outgoing requests, by display name, paged",
+    summary="The caller's friends, incoming or outgoing requests, newest first, paged",
     query=FriendsQuery,
     response=FriendList,
 )

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from switchboard.services.friends import FriendsService
     from switchboard.services.health import HealthService
     from switchboard.services.hooks import (
-        FriendshipObserver,
         MeetingObserver,
         ProfileInfo,
         ProfileObserver,
@@ -115,8 +114,8 @@ class _Later(Sequence[T]):
 
 
 class _FriendsLater:
-    """The clubs capability's view of friends (`clubs.Relations`), resolved at use: the friends
-    service is built with chat as its observer, and chat follows clubs."""
+    """The clubs' and meetings' view of friends (`clubs.Relations`, `meetings.Blocks`), resolved
+    at use: the friends service is built with chat as its observer, and chat follows clubs."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
@@ -126,6 +125,9 @@ class _FriendsLater:
 
     async def blocked_by(self, user_id: str, other_id: str) -> bool:
         return await self._runtime.friends.blocked_by(user_id, other_id)
+
+    async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        return await self._runtime.friends.blockers_among(user_id, others)
 
 
 class Runtime:
@@ -189,6 +191,14 @@ class Runtime:
             "club-chat": self.chat.reconcile_club_thread,
             "call": self.calls.reconcile_call,
             "identity": self.clubs.reconcile_identity,
+            # Friends, chat and meetings (docs/reactions.md "Friends, chat and meetings"):
+            # key "<userA>\n<userB>" (sorted); both side documents and the direct chat thread
+            # follow the pair document. Failing: a side or the thread lags; access (call-info,
+            # `PUT …/thread`) always reads the pair document, so it never grants too much.
+            "pair": self.friends.reconcile_pair,
+            # key: the meeting id; agenda entries and chat listings follow the meeting; an
+            # erased participant leaves it. Failing: an invitee's agenda lags the meeting.
+            "meeting": self.meetings.reconcile_meeting,
         }
 
     @functools.cached_property
@@ -208,13 +218,9 @@ class Runtime:
 
     @functools.cached_property
     def profile_observers(self) -> tuple[ProfileObserver, ...]:
-        """Every service that keeps a copy of display names, told when one changes."""
-        return (self.friends,)
-
-    @functools.cached_property
-    def friendship_observers(self) -> tuple[FriendshipObserver, ...]:
-        """Every service that keeps something per pair of friends, told when a friendship ends."""
-        return (self.chat,)
+        """Every service that keeps a copy of display names, told when one changes. Friends
+        keep none: a list page reads names with one `Profiles.get_many`."""
+        return ()
 
     @functools.cached_property
     def meeting_observers(self) -> tuple[MeetingObserver, ...]:
@@ -226,7 +232,12 @@ class Runtime:
         from switchboard.services.meetings import MeetingsService
 
         return MeetingsService(
-            self.adapters.store, self.adapters.meeting_provider, observers=self.meeting_observers
+            self.adapters.store,
+            self.adapters.meeting_provider,
+            profiles=self.identity,
+            work=self.work,
+            blocks=_FriendsLater(self),
+            observers=self.meeting_observers,
         )
 
     @functools.cached_property
@@ -282,8 +293,12 @@ class Runtime:
 
         return FriendsService(
             self.adapters.store,
+            profiles=self.identity,
+            work=self.work,
+            contact=lambda user_id: self.identity.call_contact(user_id),
+            # At call time: chat is built with this service's `are_friends`.
+            direct_threads=lambda a, b: self.chat.reconcile_direct(a, b),
             pstn_caller_id=self.settings.pstn_caller_id,
-            observers=self.friendship_observers,
         )
 
     @functools.cached_property

@@ -9,9 +9,10 @@ Storage
 - `threads/{userId}`: one document per thread the user is in (`club:<clubId>`,
   `direct:<friendId>`, `meeting:<meetingId>`), with `since` for newest-first order, so
   `GET /api/threads` is one single-partition query whatever the number of threads.
-- `system/direct:<hash of the pair>`: a pair's direct thread. Its id is derived from the two user
-  ids, so two concurrent first calls from both sides race on one `create`; the loser reads the
-  winner's document and uses its idempotency token, so ACS makes one thread.
+- `system/direct:<hash of the pair>`: a pair's direct thread ledger (idempotency token, then the
+  ACS thread id). A copy of the friends capability's truth: it exists, with its ACS thread and
+  both listings, iff the pair are friends and one of them asked (`PUT /api/friends/{id}/thread`);
+  kept by `reconcile_direct`, which the `pair` reconciler runs (docs/reactions.md).
 - `system/club:<clubId>`: a club's thread, its idempotency token, and `listed` (who has the
   thread in their list, as this capability last made it).
 
@@ -34,6 +35,7 @@ costs chat nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -52,14 +54,19 @@ from switchboard.ports import (
     ChatThreadNotFound,
     Doc,
     DocumentExists,
+    DocumentNotFound,
     DocumentStore,
     PreconditionFailed,
 )
 from switchboard.services.documents import KEEP, _Keep, modify
+from switchboard.services.friends import PAIR as PAIR_WORK
+from switchboard.services.friends import pair_key as _pair_work_key
 from switchboard.services.hooks import Profiles
 from switchboard.services.reactions import Work
 
 log = logging.getLogger("switchboard.chat")
+
+MEETING_WORK = "meeting"  # the meetings capability's reconciler kind (key: the meeting id)
 
 THREADS = "threads"
 SYSTEM = "system"
@@ -225,74 +232,123 @@ class ChatService:
         return ThreadPage([_view(cast(ThreadDoc, d)) for d in page.items], page.continuation)
 
     # --- direct threads -----------------------------------------------------------------------
+    #
+    # The pair's truth is the friends capability's pair document; the thread is a copy of
+    # "friends, and one of them asked for it". `system/direct:<digest>` is the ledger of what
+    # exists (the idempotency token, then the ACS thread id), written BEFORE the ACS thread is
+    # made, so whatever a crash or a race leaves, a later run finds and removes or finishes.
+    # Every path that makes a thread records it, then reads the truth again and removes what it
+    # made if the pair are no longer friends; a removal deletes the listings, then the ACS
+    # thread, then the ledger. Between those two orders no interleaving of a block (or
+    # unfriend, or erase) with a first `PUT …/thread` leaves a live thread behind.
 
     async def open_direct_thread(self, user_id: str, friend_id: str) -> ThreadView:
         """The pair's one direct thread, created on the first call from either side.
 
-        Accepted friends only; anyone else gets 404 (as if the user did not exist).
+        Accepted friends only; anyone else gets 404 (as if the user did not exist). Store: the
+        friendship (1 ReadMany), the ledger read or create with the `pair` work around it, then
+        the pair's direct reconciler inline (so the answer carries the thread id).
         """
-        key = _pair_key(user_id, friend_id)
-        if (
-            friend_id == user_id
-            or self._are_friends is None
-            or not await self._are_friends(user_id, friend_id)
-        ):
-            # The friends capability tells us when a friendship ends, but a missed call (it
-            # logs observer failures) would leave the thread: finish the removal here.
-            if friend_id != user_id and await self._read_pair(key) is not None:
-                try:
-                    await self.remove_direct_thread(user_id, friend_id)
-                except Exception:
-                    log.warning("a former pair's direct thread is still there", exc_info=True)
+        if friend_id == user_id or not await self._friends_now(user_id, friend_id):
             raise errors.NotFound("No such friend.")
+        key = _pair_key(user_id, friend_id)
+        async with self._following_pair(user_id, friend_id):
+            if await self._read_pair(key) is None:
+                fresh: DirectPairDoc = {
+                    "id": key,
+                    "pk": key,
+                    "users": sorted((user_id, friend_id)),
+                    "threadId": None,
+                    "topic": "",
+                    "idempotencyToken": str(uuid.uuid4()),
+                    "createdAt": self._now(),
+                }
+                # A concurrent first call from the other side made it: theirs is used.
+                with contextlib.suppress(DocumentExists):
+                    await self._store.create(SYSTEM, _untyped(fresh))
+            pair = await self.reconcile_direct(user_id, friend_id)
+        if pair is None or not pair["threadId"]:
+            raise errors.NotFound("No such friend.")
+        return ThreadView(pair["threadId"], "direct", _direct_topic(pair), None, None, friend_id)
+
+    async def reconcile_direct(self, a: str, b: str) -> DirectPairDoc | None:
+        """The pair's direct thread as the truth says (the `pair` reconciler calls this).
+
+        No ledger: nothing was asked for, nothing to do (1 read). A ledger and the pair not
+        friends (or either profile gone): listings, ACS thread and ledger removed. Friends: the
+        ACS thread made (its token makes a retry return the same one), recorded, listed for
+        both; then the truth read again, and all of it removed if the friendship ended meanwhile.
+        """
+        key = _pair_key(a, b)
         pair = await self._read_pair(key)
         if pair is None:
-            fresh: DirectPairDoc = {
-                "id": key,
-                "pk": key,
-                "users": sorted((user_id, friend_id)),
-                "threadId": None,
-                "topic": "",
-                "idempotencyToken": str(uuid.uuid4()),
-                "createdAt": self._now(),
-            }
-            try:
-                pair = cast(DirectPairDoc, await self._store.create(SYSTEM, _untyped(fresh)))
-            except DocumentExists:
-                # The other side's first call won the race: use its document (and its token).
-                pair = await self._read_pair(key)
-                if pair is None:
-                    raise errors.DependencyUnavailable("store", retry_after=1) from None
+            return None
+        if not await self._direct_allowed(a, b):
+            await self._remove_direct(a, b)
+            return None
         if pair["threadId"] is None:
-            pair = await self._create_direct_thread(pair)
-            await self._list_direct(pair)
-        elif await self._store.read(THREADS, user_id, f"direct:{friend_id}") is None:
-            await self._list_direct(pair)  # an earlier call stopped before listing it
-        thread_id = pair["threadId"]
-        return ThreadView(thread_id, "direct", _direct_topic(pair), None, None, friend_id)
+            made = await self._create_direct_thread(pair)
+            if made is None:
+                await self._remove_direct(a, b)
+                return None
+            pair = made
+        await self._list_direct(pair)
+        if not await self._direct_allowed(a, b):
+            await self._remove_direct(a, b)
+            return None
+        return pair
 
-    async def _create_direct_thread(self, pair: DirectPairDoc) -> DirectPairDoc:
-        people = [await self._chat_participant(u) for u in pair["users"]]
-        topic = " & ".join(p.display_name for p in people)[:250]
-        # Both racing callers send the pair's one idempotency token: ACS makes one thread.
-        thread_id = await self._chat.create_thread(
-            topic, people, idempotency_token=pair["idempotencyToken"]
-        )
-        updated: DirectPairDoc = {**pair, "threadId": thread_id, "topic": topic}
+    async def _direct_allowed(self, a: str, b: str) -> bool:
+        if not await self._friends_now(a, b):
+            return False
+        if self._profiles is None:
+            return True
+        return len(await self._profiles.get_many([a, b])) == 2
+
+    async def _friends_now(self, a: str, b: str) -> bool:
+        return self._are_friends is not None and await self._are_friends(a, b)
+
+    def _following_pair(self, a: str, b: str) -> contextlib.AbstractAsyncContextManager[None]:
+        if self._work is None:
+            return contextlib.nullcontext()
+        return self._work.following((PAIR_WORK, _pair_work_key(a, b)))
+
+    async def _create_direct_thread(self, pair: DirectPairDoc) -> DirectPairDoc | None:
+        """Make the ACS thread of a ledger without one and record it; None when the pair's
+        ledger went meanwhile (then the thread made here is deleted again) or a user is gone."""
         try:
-            return cast(
-                DirectPairDoc,
-                await self._store.replace(SYSTEM, _strip(updated), pair.get("_etag", "")),
-            )
-        except PreconditionFailed:
-            # The other call recorded it first: the same thread, by the same token.
-            again = await self._read_pair(pair["id"])
-            return again if again is not None and again["threadId"] else updated
+            people = [await self._chat_participant(u) for u in pair["users"]]
+        except errors.NotFound:
+            return None  # a user without a profile (erased): no thread, and no identity for them
+        topic = " & ".join(p.display_name for p in people)[:250]
+        token = pair["idempotencyToken"]
+        # Both racing callers send the pair's one idempotency token: ACS makes one thread.
+        thread_id = await self._chat.create_thread(topic, people, idempotency_token=token)
+
+        def record(current: Doc | None) -> Doc | _Keep | None:
+            if current is None or current["idempotencyToken"] != token or current["threadId"]:
+                return KEEP
+            return {**_strip(current), "threadId": thread_id, "topic": topic}
+
+        saved = await modify(self._store, SYSTEM, pair["id"], pair["id"], record)
+        if saved is None or saved["idempotencyToken"] != token:
+            # Removed while the thread was being made: nobody else knows this thread.
+            await self._chat.delete_thread(thread_id)
+            return None
+        return cast(DirectPairDoc, saved)
 
     async def _list_direct(self, pair: DirectPairDoc) -> None:
+        """Both users' listings of the thread, written where missing or different."""
         a, b = pair["users"]
         topic = _direct_topic(pair)
+        have = {
+            d["pk"]: d
+            for d in await self._store.read_many(THREADS, [(a, f"direct:{b}"), (b, f"direct:{a}")])
+        }
         for owner, other in ((a, b), (b, a)):
+            listed = have.get(owner)
+            if listed is not None and listed["threadId"] == pair["threadId"]:
+                continue
             await self._store.upsert(
                 THREADS,
                 _untyped(
@@ -302,26 +358,24 @@ class ChatService:
                 ),
             )
 
-    async def remove_direct_thread(self, user_id: str, other_id: str) -> None:
-        """The pair's thread is deleted and leaves both lists (block, unfriend, erase).
-
-        A chat failure propagates and leaves the pair's record, so the removal is finished
-        later: the friends service logs the failure (its operation stands), and the next
-        `PUT .../thread` from either side, now 404, or an erase deletes the thread. Two people
-        who are no longer friends must not keep a channel between them.
-        """
-        key = _pair_key(user_id, other_id)
-        pair = await self._read_pair(key)
-        if pair is not None and pair["threadId"]:
-            await self._chat.delete_thread(pair["threadId"])
-        await self._store.delete(THREADS, user_id, f"direct:{other_id}")
-        await self._store.delete(THREADS, other_id, f"direct:{user_id}")
-        if pair is not None:
-            await self._store.delete(SYSTEM, key, key)
-
-    # FriendshipObserver
-    async def friendship_ended(self, user_id: str, other_id: str) -> None:
-        await self.remove_direct_thread(user_id, other_id)
+    async def _remove_direct(self, a: str, b: str) -> None:
+        """Listings, then the ACS thread, then the ledger (under its etag: a thread recorded
+        meanwhile is deleted too). A chat failure raises and leaves the ledger for the retry."""
+        key = _pair_key(a, b)
+        await self._store.delete(THREADS, a, f"direct:{b}")
+        await self._store.delete(THREADS, b, f"direct:{a}")
+        for _ in range(_ATTEMPTS):
+            pair = await self._read_pair(key)
+            if pair is None:
+                return
+            if pair["threadId"]:
+                await self._chat.delete_thread(pair["threadId"])
+            try:
+                await self._store.delete(SYSTEM, key, key, pair.get("_etag"))
+                return
+            except (PreconditionFailed, DocumentNotFound):
+                continue  # a thread was recorded meanwhile: delete that one too
+        raise errors.DependencyUnavailable("store", retry_after=1)
 
     # --- MeetingObserver ------------------------------------------------------------------------
 
@@ -492,15 +546,23 @@ class ChatService:
         user_ids: Iterable[str],
     ) -> None:
         """List a meeting's Teams chat for its organizer and invitees (ACS users enter it by
-        joining the meeting; the controller only lists it)."""
-        for user in dict.fromkeys(user_ids):
+        joining the meeting; the controller only lists it). Idempotent: one ReadMany, and a
+        write only where a listing is missing or says something else (the meeting reconciler
+        runs this on every pass)."""
+        users = list(dict.fromkeys(user_ids))
+        key = f"meeting:{meeting_id}"
+        have = {d["pk"]: d for d in await self._store.read_many(THREADS, [(u, key) for u in users])}
+        for user in users:
+            listed = have.get(user)
+            if (
+                listed is not None
+                and listed["threadId"] == thread_id
+                and listed["topic"] == subject
+            ):
+                continue
             await self._store.upsert(
                 THREADS,
-                _untyped(
-                    self._thread_doc(
-                        user, f"meeting:{meeting_id}", thread_id, "meeting", subject, meeting_id
-                    )
-                ),
+                _untyped(self._thread_doc(user, key, thread_id, "meeting", subject, meeting_id)),
             )
 
     async def meeting_unlisted(self, meeting_id: str, user_ids: Iterable[str]) -> None:
@@ -510,19 +572,36 @@ class ChatService:
     # --- erase (UserDataOwner) ----------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """The user leaves every thread; their direct threads are deleted; their list is gone."""
+        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
+        its fan-out due after the grace period (identity deletes the profile just after this
+        returns, and the reconcilers must find it gone)."""
+        await self.purge_user(user_id, later=True)
+
+    async def purge_user(self, user_id: str, *, later: bool = False) -> None:
+        """An erased user's thread listings go; the threads they were in follow their truth.
+
+        Fans out, page by page: each direct listing records the pair's `pair` work (its
+        reconciler, finding the user's profile gone, deletes the ACS thread, the other's listing
+        and the ledger), each meeting listing its meeting's `meeting` work; then the listing
+        itself is deleted. Club seats follow the clubs capability's own reconcilers.
+        Idempotent: a repeat finds what is left.
+        `later`: the work is due after the grace period, for a caller that deletes the profile
+        only after this returns.
+        """
+        record = (self._work.before if later else self._work.now) if self._work else None
         continuation: str | None = None
-        docs: list[ThreadDoc] = []
         while True:
             page = await self._store.query(THREADS, user_id, limit=1000, continuation=continuation)
-            docs += [cast(ThreadDoc, d) for d in page.items]
+            for raw in page.items:
+                doc = cast(ThreadDoc, raw)
+                if record is not None and doc["kind"] == "direct" and doc["userId"]:
+                    await record(PAIR_WORK, _pair_work_key(user_id, doc["userId"]))
+                elif record is not None and doc["kind"] == "meeting" and doc["meetingId"]:
+                    await record(MEETING_WORK, doc["meetingId"])
+                await self._store.delete(THREADS, user_id, doc["id"])
             continuation = page.continuation
             if continuation is None:
                 break
-        for doc in docs:
-            if doc["kind"] == "direct" and doc["userId"]:
-                await self.remove_direct_thread(user_id, doc["userId"])
-            await self._store.delete(THREADS, user_id, doc["id"])
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -361,6 +361,16 @@ class IdentityService:
             for doc in docs
         }
 
+    async def call_contact(self, user_id: str) -> tuple[str | None, str | None] | None:
+        """(communicationUserId, verified phone number or None) of a user, or None without a
+        profile: what a friend's call-info shows (one read; the friends capability checks who
+        may see it)."""
+        doc = await self._store.read(USERS, user_id, user_id)
+        if doc is None:
+            return None
+        number = doc.get("phoneNumber") if doc.get("phoneVerified") is True else None
+        return doc.get("communicationUserId"), number
+
     async def ensure_profile(self, caller: Caller) -> None:
         """Create the caller's profile on their first request (docs/identity.md); cheap after."""
         if caller.user_id in self._known_users:

@@ -4,19 +4,26 @@ docs/architecture.md#storage-model).
 
 Storage:
 - `meetings/{meetingId}` (pk meetingId): the meeting — provider ids, join link, chat thread id,
-  Teams meeting ID and passcode, organizer and invitees. The truth for reads and cancellation.
+  Teams meeting ID and passcode, organizer and invitees, and the profile generation each
+  participant had when invited. **The truth**: the meeting document is the invitation.
 - `agenda/{userId}/{meetingId}` (pk userId): one entry per participant (organizer or invitee),
   a copy of the meeting with its start and end in UTC, so "what meetings do I have today?" is one
   query in the caller's own partition, with no second read.
+- the meeting chat's listing in each participant's thread list (the chat capability's).
 
-Meetings are never edited, only created and cancelled; the one change to a meeting is an erased
-invitee leaving it, which rewrites the meeting and every participant's copy.
+The copies are kept by the `meeting` reconciler (`reconcile_meeting`, docs/reactions.md): every
+participant's agenda entry and listing as the meeting says; a participant whose profile is gone
+(or is of another generation: erased, perhaps signed up again) leaves the meeting, and an erased
+organizer's meeting is cancelled; a cancelled meeting's copies go, then the meeting itself.
+Requests write the truth and the caller's own copy, inside `work.following(("meeting", id))`:
+scheduling is O(1) in store operations whatever the number of invitees (the fan-out to up to
+100 invitees runs in the reconciler, seconds later).
 
-Writes are ordered so that no failure leaves half a meeting: the provider's meeting first (its
-`externalId` is our meetingId, so the provider's own retries never make two), then the meeting,
-then the agenda entries; if a store write fails, what was written is removed and the provider's
-meeting cancelled before the 503 goes out. Cancellation runs the other way round (provider,
-agenda entries, meeting last), so a failed DELETE can be retried to the end.
+Meetings are never edited, only created and cancelled. The provider's meeting is made first (its
+`externalId` is our meetingId, so the provider's own retries never make two), then the meeting;
+if that write fails the provider's meeting is cancelled before the 503 goes out. Cancellation
+cancels at the provider, then marks the meeting cancelled (the reconciler removes the rest), so
+a failed DELETE changes nothing and can be retried.
 """
 
 from __future__ import annotations
@@ -28,27 +35,37 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from switchboard import errors
-from switchboard.ports import Doc, DocumentStore, MeetingProvider, OnlineMeeting, PreconditionFailed
+from switchboard.ports import Doc, DocumentStore, MeetingProvider, OnlineMeeting
 from switchboard.services.caller import Caller
-from switchboard.services.friends import FRIENDS, friend_doc_id
-from switchboard.services.hooks import MeetingObserver
+from switchboard.services.documents import KEEP, _Keep, modify
+from switchboard.services.hooks import MeetingObserver, ProfileInfo, Profiles
+from switchboard.services.reactions import Work
 
 log = logging.getLogger("switchboard.meetings")
 
+
+class Blocks(Protocol):
+    """The friends capability's view of blocks, as meetings needs it."""
+
+    async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` have blocked `user_id`."""
+        ...
+
+
 MEETINGS = "meetings"
 AGENDA = "agenda"
-USERS = "users"
+MEETING = "meeting"  # the work kind: key = the meeting id
 MAX_DURATION = timedelta(hours=24)
 MAX_INVITEES = 100
 # Agenda reads page through the caller's partition newest first; a page this size holds a
 # typical user's future meetings and today's in one round trip.
 AGENDA_PAGE = 100
-_REPLACE_ATTEMPTS = 3
+_FAN_OUT = 50  # work items recorded at once while a purge fans out
 
 TEAMS_HOST = "teams.microsoft.com"
 # A Teams chat thread id as it appears (URL-encoded) in a classic meetup-join link.
@@ -78,6 +95,11 @@ class MeetingDoc(TypedDict):
     provider: str  # "graph" | "local" | "import"
     providerMeetingId: str | None  # Graph's onlineMeeting id; None for imported meetings
     createdAt: str
+    # userId -> the profile generation the participant had when invited (absent: a meeting
+    # from before generations; then only a missing profile counts as gone).
+    generations: NotRequired[dict[str, str]]
+    # Cancelled (DELETE, or its organizer erased): the reconciler removes every copy, then this.
+    cancelled: NotRequired[bool]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -143,6 +165,9 @@ class MeetingsService:
         store: DocumentStore,
         provider: MeetingProvider | None,
         *,
+        profiles: Profiles,
+        work: Work,
+        blocks: Blocks | None = None,
         observers: Sequence[MeetingObserver] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
@@ -150,6 +175,11 @@ class MeetingsService:
         self._store = store
         # None: no way to schedule here (in Azure without Graph); imports still work.
         self._provider = provider
+        self._profiles = profiles
+        self._work = work
+        # Who blocked whom (the friends capability's API); None in tests of meetings alone.
+        self._blocks = blocks
+        # Told by the reconciler (chat lists the meeting's chat): a failure is retried.
         self._observers = tuple(observers)
         self._clock = clock
         self._new_id = new_id
@@ -164,10 +194,12 @@ class MeetingsService:
         end: datetime,
         invitees: Sequence[str],
     ) -> MeetingView:
-        """A new online meeting of the provider, stored with one agenda entry per participant.
+        """A new online meeting of the provider; the organizer's agenda entry at once, the
+        invitees' by the `meeting` reconciler.
 
-        Operations: 2 read_many (users, blocks), 1 provider create, 1 meeting create, 1 + N agenda
-        upserts.
+        Operations: 1 `Profiles.get_many`, 1 provider create, 1 meeting create, 1 agenda upsert
+        (the organizer's), the `meeting` work before and after (2 upserts): 5 store operations
+        whatever the number of invitees.
         """
         if self._provider is None:
             raise errors.MeetingsNotConfigured(
@@ -175,7 +207,7 @@ class MeetingsService:
                 "Microsoft Graph); import a meeting scheduled in Outlook or Teams instead."
             )
         start, end = _checked_times(start, end)
-        guests = await self._checked_invitees(caller.user_id, invitees)
+        guests, generations = await self._checked_invitees(caller.user_id, invitees)
         meeting_id = self._new_id()
         online = await self._provider.create_meeting(
             external_id=meeting_id, subject=subject, start=start, end=end
@@ -190,15 +222,14 @@ class MeetingsService:
             provider=self._provider.name,
             link=_online_link(online),
             provider_meeting_id=online.provider_meeting_id,
+            generations=generations,
         )
         try:
             await self._write(doc)
         except BaseException:
             await self._cancel_at_provider(doc, best_effort=True)
             raise
-        view = _view(doc)
-        await self._tell_created(view)
-        return view
+        return _view(doc)
 
     async def import_meeting(
         self,
@@ -216,7 +247,7 @@ class MeetingsService:
         """
         link = parse_teams_link(join_url)
         start, end = _checked_times(start, end)
-        guests = await self._checked_invitees(caller.user_id, invitees)
+        guests, generations = await self._checked_invitees(caller.user_id, invitees)
         if link.thread_id is None and link.join_meeting_id and self._provider is not None:
             found = await self._provider.find_by_join_meeting_id(link.join_meeting_id)
             if found is not None:
@@ -233,35 +264,36 @@ class MeetingsService:
             provider="import",
             link=link,
             provider_meeting_id=None,
+            generations=generations,
         )
         await self._write(doc)
-        view = _view(doc)
-        await self._tell_created(view)
-        return view
+        return _view(doc)
 
-    async def _checked_invitees(self, organizer_id: str, invitees: Sequence[str]) -> list[str]:
+    async def _checked_invitees(
+        self, organizer_id: str, invitees: Sequence[str]
+    ) -> tuple[list[str], dict[str, str]]:
         """Invitees once each, the organizer left out; every one an existing user who has not
-        blocked the organizer (else 400). A user who blocked the organizer gets the answer an
-        unknown id gets, so the organizer learns nothing of the block (docs/security.md).
-
-        Store: 2 read_many, together (the profiles, and each invitee's side of the relation)."""
+        blocked the organizer (else 400). Also each participant's profile generation, recorded
+        with the meeting. Two batched reads, together (profiles, and the pairs' blocks)."""
         guests = [u for u in dict.fromkeys(invitees) if u != organizer_id]
         if len(guests) > MAX_INVITEES:
             raise errors.InvalidInput(f"invitees: at most {MAX_INVITEES} users", field="invitees")
-        if not guests:
-            return guests
-        found, relations = await asyncio.gather(
-            self._store.read_many(USERS, [(u, u) for u in guests]),
-            self._store.read_many(FRIENDS, [(u, friend_doc_id(organizer_id)) for u in guests]),
-        )
-        blocking = {doc["pk"] for doc in relations if doc.get("status") == "blocked"}
-        known = {doc["id"] for doc in found} - blocking
-        unknown = [u for u in guests if u not in known]
+        if self._blocks is None:
+            found = await self._profiles.get_many([organizer_id, *guests])
+            blocking: set[str] = set()
+        else:
+            found, blocking = await asyncio.gather(
+                self._profiles.get_many([organizer_id, *guests]),
+                self._blocks.blockers_among(organizer_id, guests),
+            )
+        # A user who blocked the organizer gets the answer an unknown id gets, so the organizer
+        # learns nothing of the block (docs/security.md).
+        unknown = [u for u in guests if u not in found or u in blocking]
         if unknown:
             raise errors.UnknownUsers(
                 "invitees: no such user(s): " + ", ".join(unknown[:20]), field="invitees"
             )
-        return guests
+        return guests, {u: p.generation for u, p in found.items()}
 
     def _meeting_doc(
         self,
@@ -275,6 +307,7 @@ class MeetingsService:
         provider: str,
         link: TeamsLink,
         provider_meeting_id: str | None,
+        generations: dict[str, str],
     ) -> MeetingDoc:
         return {
             "id": meeting_id,
@@ -292,28 +325,34 @@ class MeetingsService:
             "provider": provider,
             "providerMeetingId": provider_meeting_id,
             "createdAt": self._clock().isoformat(),
+            "generations": generations,
         }
 
     async def _write(self, doc: MeetingDoc) -> None:
-        """The meeting, then every participant's agenda entry; all of it or nothing."""
-        await self._store.create(MEETINGS, _untyped(doc))
-        try:
-            await asyncio.gather(
-                *(
-                    self._store.upsert(AGENDA, _untyped(_agenda_entry(doc, user)))
-                    for user in _participants(doc)
-                )
-            )
-        except BaseException:
-            await self._remove_records(doc, best_effort=True)
-            raise
+        """The meeting and its organizer's agenda entry, with the `meeting` work around them
+        (the reconciler writes the invitees' entries and everyone's chat listing). If a write
+        fails the meeting is removed again (best effort; the reconciler removes an entry whose
+        meeting is gone only through a purge, so the entry goes first)."""
+        organizer = doc["organizerId"]
+        async with self._work.following((MEETING, doc["meetingId"])):
+            await self._store.create(MEETINGS, _untyped(doc))
+            try:
+                await self._store.upsert(AGENDA, _untyped(_agenda_entry(doc, organizer)))
+            except BaseException:
+                try:
+                    await self._store.delete(MEETINGS, doc["meetingId"], doc["meetingId"])
+                except Exception:
+                    # The reconciler cancels nothing here (the organizer is alive): the meeting
+                    # stays and its copies follow it; the caller saw a 503 and may cancel it.
+                    log.warning("could not remove a meeting after a failed write", exc_info=True)
+                raise
 
     # --- read ----------------------------------------------------------------------------------
 
     async def require_participant(self, user_id: str, meeting_id: str) -> MeetingView:
         """The meeting if `user_id` organizes it or is invited; NotFound otherwise (1 read)."""
         doc = await self._read_meeting(meeting_id)
-        if doc is None or user_id not in _participants(doc):
+        if doc is None or doc.get("cancelled") or user_id not in _participants(doc):
             raise errors.NotFound("No such meeting.")
         return _view(doc)
 
@@ -362,18 +401,20 @@ class MeetingsService:
     # --- cancel and erase ----------------------------------------------------------------------
 
     async def delete(self, caller: Caller, meeting_id: str) -> None:
-        """Cancel a meeting: organizer only (invitees 403, others 404)."""
+        """Cancel a meeting: organizer only (invitees 403, others 404).
+
+        Cancelled at the provider first (a failure is a 503 that changed nothing), then marked
+        cancelled and the organizer's own entry removed; the reconciler removes the rest.
+        """
         doc = await self._read_meeting(meeting_id)
-        if doc is None or caller.user_id not in _participants(doc):
+        if doc is None or doc.get("cancelled") or caller.user_id not in _participants(doc):
             raise errors.NotFound("No such meeting.")
         if doc["organizerId"] != caller.user_id:
             raise errors.Forbidden("Only the organizer can cancel this meeting.")
-        await self._cancel(doc)
-
-    async def _cancel(self, doc: MeetingDoc) -> None:
         await self._cancel_at_provider(doc, best_effort=False)
-        await self._remove_records(doc, best_effort=False)
-        await self._tell_deleted(doc["meetingId"], _participants(doc))
+        async with self._work.following((MEETING, meeting_id)):
+            await modify(self._store, MEETINGS, meeting_id, meeting_id, _mark_cancelled)
+            await self._store.delete(AGENDA, caller.user_id, meeting_id)
 
     async def _cancel_at_provider(self, doc: MeetingDoc, *, best_effort: bool) -> None:
         provider_id = doc.get("providerMeetingId")
@@ -393,90 +434,119 @@ class MeetingsService:
                 raise
             log.warning("could not cancel a provider meeting left by a failed write", exc_info=True)
 
-    async def _remove_records(self, doc: MeetingDoc, *, best_effort: bool) -> None:
-        """Every agenda entry, then the meeting (last: it is what a retry finds)."""
-        results = await asyncio.gather(
-            *(self._store.delete(AGENDA, u, doc["meetingId"]) for u in _participants(doc)),
-            return_exceptions=True,
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        try:
-            if failures:
-                raise failures[0]
-            await self._store.delete(MEETINGS, doc["meetingId"], doc["meetingId"])
-        except Exception:
-            if not best_effort:
-                raise
-            log.warning("could not remove the records of a failed meeting write", exc_info=True)
+    # --- the meeting reconciler ---------------------------------------------------------------
+
+    async def reconcile_meeting(self, meeting_id: str) -> None:
+        """The `meeting` reconciler: every copy of one meeting as the meeting says.
+
+        - gone (no document): nothing is known of its copies; nothing to do (a purge removes
+          its erased participants' own entries);
+        - cancelled: every participant's agenda entry and chat listing removed, then the meeting;
+        - live: a participant whose profile is gone or of another generation leaves it (their
+          entry and listing first, then the meeting without them); an erased organizer's
+          meeting is cancelled (at the provider too); every other participant's entry and
+          listing written where missing or different.
+        Store operations: 1 read, 1 `Profiles.get_many`, 1 ReadMany of the entries, a write per
+        differing entry (at most 101), and the chat listings alike.
+        """
+        doc = await self._read_meeting(meeting_id)
+        if doc is None:
+            return
+        if not doc.get("cancelled"):
+            participants = _participants(doc)
+            profiles = await self._profiles.get_many(participants)
+            gone = [u for u in participants if _gone(doc, u, profiles)]
+            if doc["organizerId"] in gone:
+                await self._cancel_at_provider(doc, best_effort=False)
+                saved = await modify(self._store, MEETINGS, meeting_id, meeting_id, _mark_cancelled)
+                if saved is None:
+                    return
+                doc = cast(MeetingDoc, saved)
+            elif gone:
+                await self._remove_copies(meeting_id, gone)
+
+                def leave(current: Doc | None) -> Doc | _Keep | None:
+                    if current is None:
+                        return KEEP
+                    staying = [u for u in current["invitees"] if u not in gone]
+                    if staying == current["invitees"]:
+                        return KEEP
+                    generations = {
+                        u: g for u, g in current.get("generations", {}).items() if u not in gone
+                    }
+                    kept = {k: v for k, v in current.items() if not k.startswith("_")}
+                    return {**kept, "invitees": staying, "generations": generations}
+
+                saved = await modify(self._store, MEETINGS, meeting_id, meeting_id, leave)
+                if saved is None:
+                    return
+                doc = cast(MeetingDoc, saved)
+        if doc.get("cancelled"):
+            await self._remove_copies(meeting_id, _participants(doc))
+
+            def drop(current: Doc | None) -> Doc | _Keep | None:
+                return None if current is not None and current.get("cancelled") else KEEP
+
+            await modify(self._store, MEETINGS, meeting_id, meeting_id, drop)
+            return
+        await self._write_copies(doc)
+
+    async def _write_copies(self, doc: MeetingDoc) -> None:
+        participants = _participants(doc)
+        have = {
+            d["pk"]: d
+            for d in await self._store.read_many(
+                AGENDA, [(u, doc["meetingId"]) for u in participants]
+            )
+        }
+        writes = []
+        for user in participants:
+            entry = _agenda_entry(doc, user)
+            current = have.get(user)
+            if current is not None and _strip_system(cast(Any, current)) == entry:
+                continue
+            writes.append(self._store.upsert(AGENDA, _untyped(entry)))
+        await asyncio.gather(*writes)
+        for observer in self._observers:
+            await observer.meeting_created(
+                doc["meetingId"], doc["subject"], doc["threadId"], participants
+            )
+
+    async def _remove_copies(self, meeting_id: str, users: Sequence[str]) -> None:
+        await asyncio.gather(*(self._store.delete(AGENDA, u, meeting_id) for u in users))
+        for observer in self._observers:
+            await observer.meeting_deleted(meeting_id, list(users))
+
+    # --- erase ----------------------------------------------------------------------------------
 
     async def erase_user(self, user_id: str) -> None:
-        """DELETE /api/me: meetings the user organized are cancelled as DELETE does; they leave
-        the meetings they were invited to; their agenda is removed. Idempotent."""
-        entries: list[Doc] = []
+        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
+        its fan-out due after the grace period (identity deletes the profile just after this
+        returns, and the reconcilers must find it gone)."""
+        await self.purge_user(user_id, later=True)
+
+    async def purge_user(self, user_id: str, *, later: bool = False) -> None:
+        """An erased user's part in meetings (the `erasure` reconciler calls this).
+
+        Fans out, page by page: each of their agenda entries records its meeting's `meeting`
+        work (that reconciler, finding their profile gone, cancels what they organized and
+        takes them out of what they were invited to, everywhere), then the entry goes.
+        Idempotent.
+        `later`: the work is due after the grace period, for a caller that deletes the profile
+        only after this returns.
+        """
+        record = self._work.before if later else self._work.now
         continuation: str | None = None
         while True:
             page = await self._store.query(AGENDA, user_id, limit=1000, continuation=continuation)
-            entries += page.items
+            ids = [str(entry["meetingId"]) for entry in page.items]
+            for start in range(0, len(ids), _FAN_OUT):
+                chunk = ids[start : start + _FAN_OUT]
+                await asyncio.gather(*(record(MEETING, m) for m in chunk))
+                await asyncio.gather(*(self._store.delete(AGENDA, user_id, m) for m in chunk))
             continuation = page.continuation
             if continuation is None:
                 break
-        for entry in entries:
-            meeting_id = entry["meetingId"]
-            doc = await self._read_meeting(meeting_id)
-            if doc is not None and doc["organizerId"] == user_id:
-                await self._cancel(doc)
-            elif doc is not None and user_id in doc["invitees"]:
-                await self._leave(doc, user_id)
-            await self._store.delete(AGENDA, user_id, meeting_id)
-
-    async def _leave(self, doc: MeetingDoc, user_id: str) -> None:
-        """Remove an invitee from the meeting and from every other participant's copy."""
-        current: MeetingDoc | None = doc
-        for _ in range(_REPLACE_ATTEMPTS):
-            if current is None or user_id not in current["invitees"]:
-                return
-            updated: MeetingDoc = {
-                **current,
-                "invitees": [u for u in current["invitees"] if u != user_id],
-            }
-            try:
-                saved = await self._store.replace(
-                    MEETINGS, _strip_system(updated), current.get("_etag", "")
-                )
-                break
-            except PreconditionFailed:
-                current = await self._read_meeting(doc["meetingId"])
-        else:
-            raise errors.DependencyUnavailable("store", retry_after=1)
-        meeting = cast(MeetingDoc, saved)
-        others = _participants(meeting)
-        copies = await self._store.read_many(AGENDA, [(u, meeting["meetingId"]) for u in others])
-        for copy in copies:
-            fresh = _agenda_entry(meeting, copy["userId"])
-            try:
-                await self._store.replace(AGENDA, _untyped(fresh), copy["_etag"])
-            except Exception:
-                # A participant's copy changed or went meanwhile (their own erase): the meeting
-                # itself is right, and reads of one meeting come from it.
-                log.warning("could not refresh a participant's agenda copy", exc_info=True)
-
-    # --- observers -----------------------------------------------------------------------------
-
-    async def _tell_created(self, view: MeetingView) -> None:
-        for observer in self._observers:
-            try:
-                await observer.meeting_created(
-                    view.meeting_id, view.subject, view.thread_id, view.participant_ids
-                )
-            except Exception:
-                log.warning("a meeting observer failed on create", exc_info=True)
-
-    async def _tell_deleted(self, meeting_id: str, participants: list[str]) -> None:
-        for observer in self._observers:
-            try:
-                await observer.meeting_deleted(meeting_id, participants)
-            except Exception:
-                log.warning("a meeting observer failed on delete", exc_info=True)
 
     async def _read_meeting(self, meeting_id: str) -> MeetingDoc | None:
         doc = await self._store.read(MEETINGS, meeting_id, meeting_id)
@@ -602,6 +672,22 @@ def _view(doc: Mapping[str, Any]) -> MeetingView:
 
 def _online_link(meeting: OnlineMeeting) -> TeamsLink:
     return TeamsLink(meeting.join_url, meeting.thread_id, meeting.join_meeting_id, meeting.passcode)
+
+
+def _gone(doc: Mapping[str, Any], user: str, profiles: Mapping[str, ProfileInfo]) -> bool:
+    """Whether `user`, named by the meeting, is erased (no profile) or is a later user of that
+    id (another generation than the one invited)."""
+    profile = profiles.get(user)
+    if profile is None:
+        return True
+    recorded = doc.get("generations", {}).get(user)
+    return bool(recorded) and recorded != profile.generation
+
+
+def _mark_cancelled(current: Doc | None) -> Doc | _Keep | None:
+    if current is None or current.get("cancelled"):
+        return KEEP
+    return {**{k: v for k, v in current.items() if not k.startswith("_")}, "cancelled": True}
 
 
 def _untyped(doc: MeetingDoc | AgendaDoc) -> Doc:

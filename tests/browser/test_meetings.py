@@ -4,6 +4,7 @@ the call adapter as its locator. A user not invited sees nothing."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,14 @@ def test_meetings_today_joined_by_the_apis_link_id_or_passcode(browser: Browser)
         },
     )
     assert meeting.get("meetingId"), meeting
+    # The invitee's agenda entry follows the meeting within moments (the server's reaction
+    # worker): wait for it before opening the tab, which reads the agenda once.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        mine = bob.api("GET", f"/api/meetings?date={now.date().isoformat()}")
+        if any(m["meetingId"] == meeting["meetingId"] for m in mine.get("items", [])):
+            break
+        time.sleep(0.05)
 
     _meetings(bob)
     row = bob.page.get_by_test_id(f"meeting-{meeting['meetingId']}")

@@ -129,17 +129,15 @@ async def test_opt_outs_and_future_events_on_each_store(store: DocumentStore) ->
 async def test_blocks_look_like_unknown_ids_on_each_store(
     store: DocumentStore, tmp_path: Path
 ) -> None:
-    from switchboard.adapters.graph_local import LocalMeetingProvider
-    from switchboard.services.friends import FriendsService
-    from switchboard.services.meetings import MeetingsService
+    from tests.conftest import make_runtime
 
-    for user in ("alice", "bob", "carol"):
-        await store.upsert("users", {"id": user, "pk": user, "userId": user, "displayName": user})
+    rt = make_runtime(tmp_path, store=store)
     alice, bob, carol = Caller("alice", "alice"), Caller("bob", "bob"), Caller("carol", "carol")
-    friends = FriendsService(store)
+    for user in (alice, bob, carol):
+        await rt.identity.ensure_profile(user)
+    friends, meetings = rt.friends, rt.meetings
     code = (await friends.create_invite(alice)).code
     await friends.block(bob, "alice")
-    meetings = MeetingsService(store, LocalMeetingProvider(tmp_path))
     start = datetime(2026, 11, 24, 9, tzinfo=UTC)
     end = start + timedelta(hours=1)
     with pytest.raises(errors.UnknownUsers) as blocked:

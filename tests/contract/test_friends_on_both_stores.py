@@ -1,15 +1,19 @@
 """The friends service on both stores (SQLite and the Cosmos-protocol server): the queries it
-relies on (order by display name, paging, ReadMany across partitions) and the conditional write
-that spends an invite behave the same on each."""
+relies on (newest first, paging, ReadMany across partitions), the pair document's conditional
+writes and the conditional write that spends an invite behave the same on each; the `pair`
+reconciler settles an erase; the integrity check holds."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from switchboard import errors
 from switchboard.ports import DocumentStore
 from switchboard.services.caller import Caller
-from switchboard.services.friends import FriendsService
+from tests.integrity import friends as integrity
+from tests.social import Social
 
 
 async def _user(store: DocumentStore, user_id: str, name: str) -> Caller:
@@ -25,15 +29,28 @@ async def _user(store: DocumentStore, user_id: str, name: str) -> Caller:
             "phoneNumber": None,
             "phoneVerified": False,
             "createdAt": "2026-11-23T00:00:00Z",
+            "generation": f"g-{user_id}",
         },
     )
     return Caller(user_id, name)
 
 
-async def test_friends_list_order_paging_and_access(store: DocumentStore) -> None:
-    service = FriendsService(store)
+class Tick:
+    """A clock a second later at each call: `since` orders the list."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+async def test_friends_list_order_paging_and_access(store: DocumentStore, tmp_path: Path) -> None:
+    social = Social(store, tmp_path, clock=Tick())
+    service = social.friends
     alice = await _user(store, "alice", "Alice")
-    others = [await _user(store, f"u{i}", f"Name {9 - i}") for i in range(10)]
+    others = [await _user(store, f"u{i}", f"Name {i}") for i in range(10)]
     for other in others:
         assert await service.request(alice, other.user_id) == "outgoing"
         assert await service.request(other, "alice") == "accepted"
@@ -46,16 +63,20 @@ async def test_friends_list_order_paging_and_access(store: DocumentStore) -> Non
         token = page.continuation
         if token is None:
             break
-    assert names == [f"Name {i}" for i in range(10)]
+    assert names == [f"Name {i}" for i in reversed(range(10))]  # newest first
     assert await service.are_friends("alice", "u3")
     await service.block(others[3], "alice")
     assert not await service.are_friends("alice", "u3")
-    await service.erase_user("alice")
+    await social.reactor.drain()
+    assert await integrity.check(store, social.chat_provider) == []
+    await social.erase("alice")
     assert (await service.list_friends(others[0], "accepted", 10, None)).items == []
+    assert await integrity.check(store, social.chat_provider) == []
 
 
-async def test_one_winner_when_an_invite_is_raced(store: DocumentStore) -> None:
-    service = FriendsService(store)
+async def test_one_winner_when_an_invite_is_raced(store: DocumentStore, tmp_path: Path) -> None:
+    social = Social(store, tmp_path)
+    service = social.friends
     owner = await _user(store, "owner", "Owner")
     racers = [await _user(store, f"r{i}", f"Racer {i}") for i in range(5)]
     invite = await service.create_invite(owner)
@@ -65,3 +86,5 @@ async def test_one_winner_when_an_invite_is_raced(store: DocumentStore) -> None:
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, errors.NotFound) for r in results if isinstance(r, Exception))
     assert len((await service.list_friends(owner, "accepted", 10, None)).items) == 1
+    await social.reactor.drain()
+    assert await integrity.check(store, social.chat_provider) == []

@@ -1,6 +1,7 @@
 """The meetings service on both stores (SQLite and the Cosmos-protocol server): the invitee check
-(ReadMany), the agenda's one descending query with its early stop and paging, cancellation and the
-erase that rewrites a meeting with its etag behave the same on each."""
+(Profiles' ReadMany), the agenda's one descending query with its early stop and paging, the
+`meeting` reconciler's copies, cancellation and the erase that takes an invitee out of a meeting
+under its etag behave the same on each; the integrity check holds after each drain."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from switchboard import errors
 from switchboard.adapters.graph_local import LocalMeetingProvider
 from switchboard.ports import DocumentStore
 from switchboard.services.caller import Caller
-from switchboard.services.meetings import MeetingsService
+from tests.integrity import meetings as integrity
+from tests.social import Social
 
 DAY = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 async def test_meetings_on_each_store(store: DocumentStore, tmp_path: Path) -> None:
     for user in ("alice", "bob", "carol"):
-        await store.upsert("users", {"id": user, "pk": user, "userId": user})
-    meetings = MeetingsService(store, LocalMeetingProvider(tmp_path))
+        await store.upsert("users", {"id": user, "pk": user, "userId": user, "generation": user})
+    social = Social(store, tmp_path, meeting_provider=LocalMeetingProvider(tmp_path))
+    meetings = social.meetings
     alice, bob, carol = Caller("alice"), Caller("bob"), Caller("carol")
     with pytest.raises(errors.UnknownUsers):
         await meetings.schedule(alice, "x", DAY, DAY + timedelta(hours=1), ["bob", "ghost"])
@@ -37,6 +40,8 @@ async def test_meetings_on_each_store(store: DocumentStore, tmp_path: Path) -> N
     for n in range(120):  # history beyond one page
         old = DAY - timedelta(days=2 + n)
         await meetings.schedule(alice, "old", old, old + timedelta(hours=1), ["bob"])
+    await social.reactor.drain()
+    assert await integrity.check(store, social.chat_provider) == []
 
     for who in (alice, bob):
         day = await meetings.agenda(who, "2026-11-24", "Europe/Paris")
@@ -44,12 +49,16 @@ async def test_meetings_on_each_store(store: DocumentStore, tmp_path: Path) -> N
     assert len(await meetings.agenda(bob, "2026-11-20", None)) == 1
 
     await meetings.delete(alice, made[0].meeting_id)
+    await social.reactor.drain()
     assert [v.subject for v in await meetings.agenda(carol, "2026-11-24", None)] == [
         "at 11",
         "at 14",
     ]
-    await meetings.erase_user("carol")
+    assert await integrity.check(store, social.chat_provider) == []
+    await social.erase("carol")
     assert (await meetings.require_participant("bob", made[1].meeting_id)).invitees == ["bob"]
     assert await meetings.agenda(carol, "2026-11-24", None) == []
-    await meetings.erase_user("alice")
+    assert await integrity.check(store, social.chat_provider) == []
+    await social.erase("alice")
     assert await meetings.agenda(bob, "2026-11-24", None) == []
+    assert await integrity.check(store, social.chat_provider) == []

@@ -36,7 +36,7 @@ def test_friends_walkthrough(fresh_devserver: DevServerProcess) -> None:
     names = [
         f["displayName"] for f in httpx.get(f"{base}/api/friends", headers=alice).json()["items"]
     ]
-    assert names == ["Bob", "Carol"]
+    assert names == ["Carol", "Bob"]  # newest first
 
     assert httpx.delete(f"{base}/api/me", headers=bob).status_code == 204
     names = [

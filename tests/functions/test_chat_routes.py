@@ -208,8 +208,9 @@ async def test_unfriend_block_or_erase_removes_the_pairs_thread(
     assert local.exists(thread_id)
 
     done = await client.request(method, path, headers=client.login(by))
-
     assert done.status in (200, 204)
+    await client.runtime.reactor.drain()  # the pair's reconciler removes the thread
+
     assert not local.exists(thread_id)
     listed = await client.request("GET", "/api/threads", headers=client.login("alice"))
     assert listed.json()["items"] == []

@@ -215,3 +215,35 @@ async def test_a_blocked_user_cannot_redeem_the_blockers_invite_code(
     redeemed = await client.request("POST", f"/api/friends/invites/{code}", headers=carol)
     assert redeemed.status == 200
     assert redeemed.json()["userId"] == "alice"
+
+
+async def test_rename_costs_the_same_with_one_friend_or_many(counting_client: Client) -> None:
+    """PATCH /api/me is O(1) in store operations: friends keep no copy of the name (it was 2
+    operations per friend, 10,007 at the 5,000-friend cap). Pinned at 1 and at 40 friends."""
+    client = counting_client
+    store = spy_of(client.runtime.adapters.store)
+    (alice,) = await _sign_in(client, "Alice")
+
+    async def rename(name: str) -> dict[str, int]:
+        store.calls.clear()
+        resp = await client.request(
+            "PATCH", "/api/me", headers=alice, json_body={"displayName": name}
+        )
+        assert resp.status == 200
+        await client.runtime.reactor.drain()
+        return dict(store.calls)
+
+    counts: list[dict[str, int]] = []
+    for friends in (1, 40):
+        for n in range(len(counts) and 1, friends):
+            other = client.login(f"f{n}", f"F{n}")
+            await client.request("GET", "/api/me", headers=other)
+            await client.request("PUT", f"/api/friends/f{n}", headers=alice)
+            await client.request("PUT", "/api/friends/alice", headers=other)
+        await client.runtime.reactor.drain()
+        counts.append(await rename(f"Alice {friends}"))
+    assert counts[0] == counts[1]
+    # Identity's own read and replace; no work follows (drain's one look at each work shard).
+    assert counts[0] == {"read": 1, "replace": 1, "query": 4}
+    page = await client.request("GET", "/api/friends", headers=client.login("f5", "F5"))
+    assert page.json()["items"][0]["displayName"] == "Alice 40"

@@ -104,6 +104,8 @@ async def test_organizer_invitee_and_outsider(meetings_client: Client) -> None:
     assert meeting["invitees"] == ["bob"]
     assert meeting["start"] == "2026-11-23T14:00:00Z"
     path = f"/api/meetings/{meeting['meetingId']}"
+    # The organizer's agenda has it at once; the invitee's once the meeting's reconciler ran.
+    await client.runtime.reactor.drain()
 
     for who in (alice, bob):
         seen = await client.request("GET", path, headers=who)
@@ -126,6 +128,7 @@ async def test_organizer_invitee_and_outsider(meetings_client: Client) -> None:
     assert (await client.request("DELETE", path, headers=carol)).status == 404
     assert (await client.request("GET", path, headers=bob)).status == 200
     assert (await client.request("DELETE", path, headers=alice)).status == 204
+    await client.runtime.reactor.drain()
     for who in (alice, bob):
         assert (await client.request("GET", path, headers=who)).status == 404
         day = await client.request(
@@ -147,10 +150,17 @@ async def test_operations_per_create_and_per_agenda_read(meetings_client: Client
         "POST", "/api/meetings", headers=alice, json_body=meeting_body(invitees=["bob", "carol"])
     )
     assert created.status == 201
-    # 3 agenda entries, and chat lists the meeting's chat for the same 3 (organizer, invitees)
-    # 2 read_many: the invitees' profiles and their side of the relation (a block), together
-    assert store.calls == {"read_many": 2, "create": 1, "upsert": 6}
+    # O(1) whatever the number of invitees: the profiles and the pairs' blocks (2 read_many,
+    # together), the meeting, the organizer's agenda entry, and the `meeting` work before and
+    # after (2 upserts).
+    assert store.calls == {"read_many": 2, "create": 1, "upsert": 3}
     assert provider.calls == {"create_meeting": 1}
+    store.calls.clear()
+    await client.runtime.reactor.drain()
+    # The reconciler: the meeting, the profiles, the 3 entries and the 3 listings (1 read_many
+    # each, 2 + 3 writes), the claim and the end of the work item (and drain's queries).
+    assert store.calls["upsert"] == 5
+    assert store.calls["read_many"] == 3
     store.calls.clear()
     day = await client.request("GET", "/api/meetings", headers=alice, params={"date": "2026-11-23"})
     assert len(day.json()["items"]) == 1
@@ -315,6 +325,7 @@ async def test_import_both_teams_link_forms(meetings_client: Client) -> None:
     assert short.json()["joinMeetingId"] == "2345678901234"
     assert short.json()["passcode"] == "AbC123xY"
     assert short.json()["threadId"] is None  # the local provider knows no Teams meeting ID
+    await client.runtime.reactor.drain()
 
     day = await client.request("GET", "/api/meetings", headers=bob, params={"date": "2026-11-23"})
     assert [m["provider"] for m in day.json()["items"]] == ["import", "import"]
@@ -379,6 +390,7 @@ async def test_in_azure_without_graph_scheduling_is_404_but_the_rest_works(tmp_p
             json_body=meeting_body(joinUrl=SHORT, invitees=["bob"]),
         )
         assert imported.status == 201
+        await rt.reactor.drain()
         path = f"/api/meetings/{imported.json()['meetingId']}"
         assert (await client.request("GET", path, headers=bob)).status == 200
         day = await client.request(
@@ -427,6 +439,7 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
     )
     assert own.status == theirs.status == 201
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
 
     own_path = f"/api/meetings/{own.json()['meetingId']}"
     theirs_path = f"/api/meetings/{theirs.json()['meetingId']}"
@@ -441,3 +454,33 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
     assert (await client.runtime.adapters.store.query("agenda", "alice")).items == []
     # A second erase (a retried DELETE /api/me) finds nothing more to do.
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+
+
+async def test_scheduling_is_o1_at_a_hundred_invitees(meetings_client: Client) -> None:
+    """The request's store operations do not grow with the invitees (1 and 100 the same); the
+    fan-out is the reconciler's, and the integrity check holds after it."""
+    from tests.integrity import meetings as integrity
+
+    client = meetings_client
+    (alice,) = await users(client, "alice")
+    guests = [f"g{i:03d}" for i in range(100)]
+    for guest in guests:
+        await client.runtime.adapters.store.upsert(
+            "users", {"id": guest, "pk": guest, "userId": guest}
+        )
+    store = spy_of(client.runtime.adapters.store)
+    counts: list[dict[str, int]] = []
+    for invitees in (guests[:1], guests):
+        store.calls.clear()
+        created = await client.request(
+            "POST", "/api/meetings", headers=alice, json_body=meeting_body(invitees=invitees)
+        )
+        assert created.status == 201, created.body
+        counts.append(dict(store.calls))
+    assert counts[0] == counts[1] == {"read_many": 2, "create": 1, "upsert": 3}
+    await client.runtime.reactor.drain()
+    assert await integrity.check(client.runtime.adapters.store, client.runtime.chat_provider) == []
+    day = await client.request(
+        "GET", "/api/meetings", headers=client.login("g099"), params={"date": "2026-11-23"}
+    )
+    assert len(day.json()["items"]) == 1

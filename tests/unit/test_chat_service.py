@@ -142,12 +142,14 @@ async def test_ending_the_friendship_deletes_the_thread_for_both(world: World) -
     opened = await world.service.open_direct_thread("alice", "bob")
     assert opened.thread_id is not None
 
-    await world.service.friendship_ended("bob", "alice")
+    world.friends.pairs.clear()  # unfriended: the pair's reconciler runs chat's part
+    await world.service.reconcile_direct("bob", "alice")
 
     assert not world.local.exists(opened.thread_id)
     assert await world.thread_ids("alice") == []
     assert await world.thread_ids("bob") == []
     # Friends again later: a new thread, not the deleted one.
+    world.friends.pairs.add(frozenset(("alice", "bob")))
     reopened = await world.service.open_direct_thread("alice", "bob")
     assert reopened.thread_id not in (None, opened.thread_id)
 
@@ -426,21 +428,28 @@ async def test_erase_leaves_every_thread_and_deletes_direct_ones(world: World) -
     await world.service.meeting_listed("m1", "Standup", None, ["alice", "bob"])
     assert direct.thread_id is not None
 
-    await world.service.erase_user("alice")
-    await world.service.erase_user("alice")  # idempotent
+    world.friends.pairs.clear()  # erased: no longer anyone's friend
+    await world.service.purge_user("alice")
+    await world.service.purge_user("alice")  # idempotent
+    # Without work (this bare service) the fan-out is the pair's reconcile, run here.
+    await world.service.reconcile_direct("alice", "bob")
 
     assert await world.thread_ids("alice") == []
     assert not world.local.exists(direct.thread_id)
     assert [t.kind for t in (await world.service.list_threads("bob", None)).items] == ["meeting"]
 
 
-async def test_a_missed_end_of_friendship_is_finished_by_the_next_call(world: World) -> None:
+async def test_a_former_pairs_thread_is_refused_and_removed_by_its_reconcile(
+    world: World,
+) -> None:
     opened = await world.service.open_direct_thread("alice", "bob")
     assert opened.thread_id is not None
-    world.friends.pairs.clear()  # unfriended; say the friends service's call to chat was lost
+    world.friends.pairs.clear()  # unfriended; the pair's reconciler has not run yet
 
     with pytest.raises(errors.NotFound):
         await world.service.open_direct_thread("bob", "alice")
+    assert world.local.exists(opened.thread_id)  # the request changes nothing
+    await world.service.reconcile_direct("alice", "bob")  # the `pair` work that follows
 
     assert not world.local.exists(opened.thread_id)
     assert await world.thread_ids("alice") == []

@@ -186,9 +186,9 @@ async def test_store_operations_of_every_club_request(
         await clubs.get_call("mallory", club.club_id)
     assert calls == {"read_many": 1}
 
-    calls.clear()  # invite: snapshot, the invitee's profile, blocked?, the cap, 2 writes
+    calls.clear()  # invite: snapshot, the invitee's profile, blocked? (the pair), the cap, 2 writes
     await clubs.invite("alice", club.club_id, "bob")
-    assert calls == {"read_many": 2, "read": 1, "query": 1, "upsert": 2 + 4}
+    assert calls == {"read_many": 3, "query": 1, "upsert": 2 + 4}
 
     calls.clear()  # accept: snapshot, own profile, index + member record, invitation gone
     clock.now += timedelta(minutes=1)

@@ -1,9 +1,11 @@
 """FriendsService rules on a real SQLite store: requests, acceptance, blocks, call-info, limits,
-half-written changes and their repair, display-name copies, erase, and invite codes."""
+the pair document as the one truth and its reconciler (sides, erased users, the direct thread),
+names read through Profiles, erase by fan-out, and invite codes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,13 +14,16 @@ from typing import Any
 import pytest
 
 from switchboard import errors
+from switchboard.adapters.chat_local import LocalChatProvider
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.ports import Doc
 from switchboard.services import friends as friends_module
 from switchboard.services.caller import Caller
-from switchboard.services.friends import FriendsService, friend_doc_id
+from switchboard.services.friends import friend_doc_id, pair_pk
 from tests.fakes import store_down
-from tests.proxies import PortSpy, spy, spy_of
+from tests.integrity import friends as integrity
+from tests.proxies import spy, spy_of
+from tests.social import Social
 
 ALICE = Caller("alice", "Alice")
 BOB = Caller("bob", "Bob")
@@ -33,73 +38,23 @@ class Clock:
         return self.now
 
 
-class Observer:
-    def __init__(self, *, broken: bool = False) -> None:
-        self.ended: list[tuple[str, str]] = []
-        self.broken = broken
-
-    async def friendship_ended(self, user_id: str, other_id: str) -> None:
-        self.ended.append((user_id, other_id))
-        if self.broken:
-            raise RuntimeError("observer down")
-
-
-class FailSecondWrite(SqliteStore):
-    """Once `armed`, the next write succeeds and makes the spy over it fail every later write."""
-
-    spy: PortSpy
-    armed = False
-
-    def _after_write(self) -> None:
-        if self.armed:
-            self.armed = False
-            for write in ("upsert", "delete", "create", "replace"):
-                self.spy.fail[write] = store_down()
-
-    async def upsert(self, container: str, doc: Doc) -> Doc:
-        saved = await super().upsert(container, doc)
-        self._after_write()
-        return saved
-
-    async def delete(self, container: str, pk: str, id: str, etag: str | None = None) -> bool:
-        gone = await super().delete(container, pk, id, etag)
-        self._after_write()
-        return gone
-
-    async def create(self, container: str, doc: Doc) -> Doc:
-        saved = await super().create(container, doc)
-        if container == "friends":
-            self._after_write()
-        return saved
-
-    async def replace(self, container: str, doc: Doc, etag: str) -> Doc:
-        saved = await super().replace(container, doc, etag)
-        if container == "friends":
-            self._after_write()
-        return saved
-
-
 class World:
-    def __init__(self, tmp_path: Path, *, fail_second: bool = False) -> None:
-        self.sqlite = (
-            FailSecondWrite(tmp_path / "s.sqlite")
-            if fail_second
-            else SqliteStore(tmp_path / "s.sqlite")
-        )
+    def __init__(self, tmp_path: Path) -> None:
+        self.sqlite = SqliteStore(tmp_path / "s.sqlite")
         self.store = spy(self.sqlite)
         self.spy = spy_of(self.store)
-        if isinstance(self.sqlite, FailSecondWrite):
-            self.sqlite.spy = self.spy
         self.clock = Clock()
-        self.observer = Observer()
-        self.service = FriendsService(
-            self.store, pstn_caller_id="+18005550100", observers=[self.observer], clock=self.clock
+        self.local_chat = LocalChatProvider(tmp_path)
+        self.chat = spy(self.local_chat)
+        self.social = Social(
+            self.store,
+            tmp_path,
+            chat=self.chat,
+            pstn_caller_id="+18005550100",
+            clock=self.clock,
         )
-
-    def fail_second_write(self) -> None:
-        assert isinstance(self.sqlite, FailSecondWrite)
-        self.spy.fail.clear()
-        self.sqlite.armed = True
+        self.service = self.social.friends
+        self.reactor = self.social.reactor
 
     async def user(
         self, caller: Caller, *, acs: str | None = None, phone: str | None = None, verified: bool
@@ -116,6 +71,7 @@ class World:
                 "phoneNumber": phone,
                 "phoneVerified": verified,
                 "createdAt": "2026-11-01T00:00:00Z",
+                "generation": f"g1-{caller.user_id}",
             },
         )
 
@@ -126,6 +82,11 @@ class World:
     async def make_friends(self, a: Caller, b: Caller) -> None:
         assert await self.service.request(a, b.user_id) == "outgoing"
         assert await self.service.request(b, a.user_id) == "accepted"
+
+    async def settle(self) -> None:
+        """Drain the work, then the integrity check must find nothing."""
+        await self.reactor.drain()
+        assert await integrity.check(self.sqlite, self.local_chat) == []
 
 
 @pytest.fixture
@@ -155,6 +116,7 @@ async def test_request_then_accept_and_both_see_accepted(world: World) -> None:
     for status in ("accepted", "incoming", "outgoing"):
         assert await world.friends(CAROL, status) == []
     assert not await world.service.are_friends("carol", "alice")
+    await world.settle()
 
 
 async def test_request_to_self_unknown_or_blocking_user(world: World) -> None:
@@ -172,6 +134,7 @@ async def test_request_to_self_unknown_or_blocking_user(world: World) -> None:
         await world.service.request(BOB, "alice")
     await world.service.unblock(BOB, "alice")
     assert await world.service.request(ALICE, "bob") == "outgoing"
+    await world.settle()
 
 
 async def test_list_shape_order_paging_and_identity_only_for_accepted(world: World) -> None:
@@ -188,9 +151,11 @@ async def test_list_shape_order_paging_and_identity_only_for_accepted(world: Wor
     assert carol.communication_user_id is None
     (alice,) = (await world.service.list_friends(CAROL, "outgoing", 100, None)).items
     assert alice.communication_user_id is None  # pending: no identity shared
-    # Many friends: ordered by display name, pages of the asked size, each one query.
+    # Many friends: newest first, pages of the asked size, each one query and one batched
+    # read of the page's profiles.
     for i in range(7):
-        other = Caller(f"u{i}", f"Name {6 - i}")
+        world.clock.now += timedelta(minutes=1)
+        other = Caller(f"u{i}", f"Name {i}")
         await world.user(other, acs=f"8:acs:u{i}", verified=False)
         await world.make_friends(ALICE, other)
     world.spy.calls.clear()
@@ -202,19 +167,22 @@ async def test_list_shape_order_paging_and_identity_only_for_accepted(world: Wor
         token = page.continuation
         if token is None:
             break
-    assert names == ["Bob", *(f"Name {i}" for i in range(7))]
-    assert world.spy.calls == {"query": 3}
+    assert names == [*(f"Name {i}" for i in reversed(range(7))), "Bob"]
+    assert world.spy.calls == {"query": 3, "read_many": 3}
 
 
-async def test_identity_made_after_the_friendship_shows_up(world: World) -> None:
+async def test_names_and_identities_are_read_not_copied(world: World) -> None:
+    """A rename or a new ACS identity shows in friends' lists at once, and costs friends
+    nothing: there is no copy to update (PATCH /api/me was 2 operations per friend)."""
     await world.make_friends(ALICE, CAROL)
     (carol,) = (await world.service.list_friends(ALICE, "accepted", 100, None)).items
-    assert carol.communication_user_id is None
-    await world.user(CAROL, acs="8:acs:carol", verified=False)
+    assert (carol.display_name, carol.communication_user_id) == ("Carol", None)
+    await world.user(Caller("carol", "Carol L."), acs="8:acs:carol", verified=False)
     world.spy.calls.clear()
     (carol,) = (await world.service.list_friends(ALICE, "accepted", 100, None)).items
-    assert carol.communication_user_id == "8:acs:carol"
-    assert world.spy.calls == {"query": 1, "read_many": 1}  # one batched read for the page
+    assert (carol.display_name, carol.communication_user_id) == ("Carol L.", "8:acs:carol")
+    assert world.spy.calls == {"query": 1, "read_many": 1}
+    assert "displayName" not in (await world.sqlite.read("friends", "alice", "friend:carol") or {})
 
 
 async def test_delete_removes_both_sides_for_either_user(world: World) -> None:
@@ -222,7 +190,6 @@ async def test_delete_removes_both_sides_for_either_user(world: World) -> None:
     await world.service.remove(BOB, "alice")
     assert await world.friends(ALICE) == []
     assert await world.friends(BOB) == []
-    assert world.observer.ended == [("bob", "alice")]
     # Cancel and decline.
     await world.service.request(ALICE, "bob")
     await world.service.remove(ALICE, "bob")
@@ -230,11 +197,13 @@ async def test_delete_removes_both_sides_for_either_user(world: World) -> None:
     await world.service.request(ALICE, "bob")
     await world.service.remove(BOB, "alice")
     assert await world.friends(ALICE, "outgoing") == []
-    assert world.observer.ended == [("bob", "alice")]  # pending ones were no friendship
+    # Nothing is left of the pair: no pair document, no side.
+    assert await world.sqlite.read("friends", pair_pk("alice", "bob"), "pair") is None
     # Carol removing alice-bob's relation is not possible: she can only address her own.
     await world.make_friends(ALICE, BOB)
     await world.service.remove(CAROL, "bob")
     assert await world.service.are_friends("alice", "bob")
+    await world.settle()
 
 
 async def test_block_ends_friendship_both_ways(world: World) -> None:
@@ -242,7 +211,6 @@ async def test_block_ends_friendship_both_ways(world: World) -> None:
     await world.service.block(ALICE, "bob")
     assert await world.friends(ALICE) == []
     assert await world.friends(BOB) == []
-    assert world.observer.ended == [("alice", "bob")]
     with pytest.raises(errors.NotFound):
         await world.service.request(BOB, "alice")
     with pytest.raises(errors.NotFound):
@@ -256,13 +224,7 @@ async def test_block_ends_friendship_both_ways(world: World) -> None:
     await world.service.unblock(ALICE, "bob")
     with pytest.raises(errors.NotFound):
         await world.service.request(ALICE, "bob")
-
-
-async def test_broken_observer_never_fails_the_operation(world: World) -> None:
-    world.service = FriendsService(world.store, observers=[Observer(broken=True)])
-    await world.make_friends(ALICE, BOB)
-    await world.service.remove(ALICE, "bob")
-    assert await world.friends(BOB) == []
+    await world.settle()
 
 
 async def test_call_info_for_accepted_friends_only(world: World) -> None:
@@ -285,29 +247,38 @@ async def test_call_info_for_accepted_friends_only(world: World) -> None:
     carol = await world.service.call_info(ALICE, "carol")
     assert carol.pstn is None
     assert carol.communication_user_id is None
-    bare = FriendsService(world.store)
-    assert (await bare.call_info(BOB, "alice")).pstn is None
+    world.service._pstn_caller_id = None
+    assert (await world.service.call_info(BOB, "alice")).pstn is None
     # Carol is friends with alice only: bob's call-info is not hers.
     with pytest.raises(errors.NotFound):
         await world.service.call_info(CAROL, "bob")
 
 
 async def test_operation_counts(world: World) -> None:
+    """Store operations per change, pinned: O(1) whatever the number of friends."""
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
-    # New relation: both sides counted, one count query each.
-    assert world.spy.calls == {"read_many": 2, "count": 2, "create": 2}
+    # Profiles (1 read_many), the pair and both sides (1 read_many), the new relation counted on
+    # both sides (2 count queries each: relations less the hidden sides of blocks), the pair
+    # read and created, both sides written, the `pair` work before and after (2 upserts).
+    assert world.spy.calls == {"read_many": 2, "count": 4, "read": 1, "create": 1, "upsert": 4}
     world.spy.calls.clear()
-    await world.service.request(BOB, "alice")
-    assert world.spy.calls == {"read_many": 2, "replace": 2}
+    await world.service.request(BOB, "alice")  # the accept
+    assert world.spy.calls == {"read_many": 2, "read": 1, "replace": 1, "upsert": 4}
     world.spy.calls.clear()
-    await world.service.remove(ALICE, "bob")
-    assert world.spy.calls == {"read_many": 1, "delete": 2}
+    await world.service.block(ALICE, "bob")
+    # Bob's generation (1 read_many: his erase removes the block), the pair replaced, alice's
+    # side now blocked, bob's hidden `blockedBy` (never listed; his erase finds the pair by it).
+    assert world.spy.calls == {"read_many": 2, "read": 1, "replace": 1, "upsert": 4}
+    world.spy.calls.clear()
+    await world.service.unblock(ALICE, "bob")
+    # The pair (now empty) and both sides deleted.
+    assert world.spy.calls == {"read_many": 1, "read": 1, "delete": 3, "upsert": 2}
 
 
-async def test_the_cap_costs_one_count_per_user_however_many_relations(world: World) -> None:
+async def test_the_cap_costs_two_counts_per_user_however_many_relations(world: World) -> None:
     # 2,500 relations on alice's side (a third of them blocks, which the cap leaves out): a new
-    # request still costs one count per user, never a walk through the relations.
+    # request still costs two counts per user, never a walk through the relations.
     for n in range(2500):
         status = "blocked" if n % 3 == 0 else "accepted"
         await world.sqlite.create(
@@ -325,7 +296,7 @@ async def test_the_cap_costs_one_count_per_user_however_many_relations(world: Wo
         )
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
-    assert world.spy.calls == {"read_many": 2, "count": 2, "create": 2}
+    assert world.spy.calls == {"read_many": 2, "count": 4, "read": 1, "create": 1, "upsert": 4}
     assert await world.store.count("friends", "alice", where_not={"status": "blocked"}) == 1667
 
 
@@ -345,126 +316,204 @@ async def test_friend_limit(world: World, monkeypatch: pytest.MonkeyPatch) -> No
     await world.service.block(erin, "alice")
     await world.service.request(erin, "dave")
     assert await world.friends(dave, "incoming") == [("erin", "incoming")]
+    await world.settle()
 
 
-async def test_display_name_change_reaches_friends_lists(world: World) -> None:
-    await world.make_friends(ALICE, BOB)
-    await world.service.request(ALICE, "carol")
-    await world.service.profile_changed("alice", "Alice L.")
-    (alice,) = (await world.service.list_friends(BOB, "accepted", 10, None)).items
-    assert alice.display_name == "Alice L."
-    (alice,) = (await world.service.list_friends(CAROL, "incoming", 10, None)).items
-    assert alice.display_name == "Alice L."
-    (bob,) = (await world.service.list_friends(ALICE, "accepted", 10, None)).items
-    assert bob.display_name == "Bob"
+# --- erase: the pair reconciler drops an erased user's part -----------------------------------
 
 
 async def test_erase_removes_user_from_every_list_and_their_blocks(world: World) -> None:
     await world.make_friends(ALICE, BOB)
+    opened = await world.social.chat.open_direct_thread("alice", "bob")
     await world.service.request(CAROL, "alice")
     await world.service.block(ALICE, "dave")
     await world.service.create_invite(ALICE)
-    await world.service.erase_user("alice")
+    await world.social.erase("alice")
     assert await world.friends(BOB) == []
     assert await world.friends(CAROL, "outgoing") == []
     assert (await world.sqlite.query("friends", "alice")).items == []
     assert (await world.sqlite.query("invites", "owner:alice")).items == []
-    assert world.observer.ended == [("alice", "bob")]
-    await world.service.erase_user("alice")  # idempotent
+    assert opened.thread_id is not None
+    assert not world.local_chat.exists(opened.thread_id)
+    for pair in (("alice", "bob"), ("alice", "carol"), ("alice", "dave")):
+        assert await world.sqlite.read("friends", pair_pk(*pair), "pair") is None
+    assert await integrity.check(world.sqlite, world.local_chat) == []
+    await world.social.erase("alice")  # idempotent
 
 
-async def test_erase_keeps_other_users_blocks(world: World) -> None:
+async def test_erase_removes_other_users_blocks_of_the_user(world: World) -> None:
+    """Erase is final: not even a block names the erased user afterwards. A block of an id that
+    has never signed in stays (it works before its user exists)."""
     await world.service.block(BOB, "alice")
-    await world.service.erase_user("alice")
+    await world.service.block(BOB, "nobody-yet")
+    assert await world.friends(ALICE, "incoming") == []  # the block is not revealed
+    await world.social.erase("alice")
+    assert await world.sqlite.read("friends", "bob", friend_doc_id("alice")) is None
+    assert await world.sqlite.read("friends", pair_pk("alice", "bob"), "pair") is None
+    kept = await world.sqlite.read("friends", "bob", friend_doc_id("nobody-yet"))
+    assert kept is not None
+    assert kept["status"] == "blocked"
+    # When that id signs in, the block holds.
+    await world.user(Caller("nobody-yet", "Newcomer"), verified=False)
     with pytest.raises(errors.NotFound):
-        await world.service.request(ALICE, "bob")
-    blocked = await world.sqlite.read("friends", "bob", friend_doc_id("alice"))
-    assert blocked is not None
-    assert blocked["displayName"] == ""  # no copy of the erased user's name
+        await world.service.request(Caller("nobody-yet"), "bob")
+    await world.settle()
 
 
-# --- half-written changes ---------------------------------------------------------------------
+async def test_a_request_to_a_user_who_then_signs_up_again_is_dropped(world: World) -> None:
+    """A pair recorded for one generation of a user does not hold for the next one."""
+    await world.service.request(ALICE, "bob")
+    await world.sqlite.delete("users", "bob", "bob")
+    await world.sqlite.upsert(
+        "users", {"id": "bob", "pk": "bob", "displayName": "New Bob", "generation": "g2-bob"}
+    )
+    await world.service.reconcile_pair("alice\nbob")
+    assert await world.friends(ALICE, "outgoing") == []
+    assert await world.friends(BOB, "incoming") == []
+    await world.settle()
 
 
-@pytest.fixture
-async def faulty(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path, fail_second=True)
-    await w.user(ALICE, acs="8:acs:alice", phone="+14255550101", verified=True)
-    await w.user(BOB, acs="8:acs:bob", phone="+14255550102", verified=True)
-    yield w
-    await w.sqlite.close()
+# --- the pair reconciler under failures --------------------------------------------------------
+
+FAILURES = [
+    "upsert:friends",
+    "delete:friends",
+    "replace:friends",
+    "read_many:friends",
+    "create:system",
+    "replace:system",
+    "delete:system",
+    "upsert:threads",
+    "delete:threads",
+]
 
 
-async def _set_up_request(world: World) -> None:
-    await world.sqlite.upsert("friends", _doc("alice", "bob", "outgoing"))
-    await world.sqlite.upsert("friends", _doc("bob", "alice", "incoming"))
-
-
-def _doc(owner: str, other: str, status: str) -> Doc:
-    return {
-        "id": friend_doc_id(other),
-        "pk": owner,
-        "ownerId": owner,
-        "userId": other,
-        "status": status,
-        "displayName": other.title(),
-        "communicationUserId": f"8:acs:{other}",
-        "since": "2026-11-23T12:00:00Z",
-    }
-
-
-async def test_accept_failing_at_the_second_write_grants_nothing_and_retry_repairs(
-    faulty: World,
+@pytest.mark.parametrize("failing", FAILURES)
+async def test_each_write_of_the_pair_reconciler_failing_then_drained(
+    world: World, failing: str
 ) -> None:
-    await _set_up_request(faulty)
-    faulty.fail_second_write()
-    with pytest.raises(errors.DependencyUnavailable):
-        await faulty.service.request(BOB, "alice")  # the accept: alice's side, then bob's fails
-    faulty.spy.fail.clear()
-    # The accepter sees the request still pending; neither side can call the other.
-    assert await faulty.friends(BOB, "incoming") == [("alice", "incoming")]
-    assert await faulty.friends(BOB, "accepted") == []
-    assert not await faulty.service.are_friends("alice", "bob")
-    assert not await faulty.service.are_friends("bob", "alice")
-    for caller, other in ((ALICE, "bob"), (BOB, "alice")):
-        with pytest.raises(errors.NotFound):
-            await faulty.service.call_info(caller, other)
-    # The same request again repairs it.
-    assert await faulty.service.request(BOB, "alice") == "accepted"
-    assert await faulty.service.are_friends("alice", "bob")
-    assert await faulty.friends(ALICE) == [("bob", "accepted")]
-    assert await faulty.friends(BOB) == [("alice", "accepted")]
+    """A change made in the request stands; the reconciler's writes fail (sides, pair, ledger,
+    listings), it is retried and parked; once the store answers, a drain converges."""
+    await world.make_friends(ALICE, BOB)
+    await world.social.chat.open_direct_thread("alice", "bob")
+    await world.settle()
+    await world.make_friends(ALICE, CAROL)
+    world.spy.fail[failing] = store_down()
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await world.service.block(BOB, "alice")  # the request may fail too: retried below
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await world.service.reconcile_pair("alice\ncarol")
+    await world.reactor.drain()  # fails and parks, never loops forever
+    world.spy.fail.clear()
+    await world.reactor.rearm_parked()
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await world.service.block(BOB, "alice")
+    await world.settle()
+    assert not await world.service.are_friends("alice", "bob")
+    assert (await world.social.chat.list_threads("alice", None)).items == []
 
 
-async def test_unfriend_failing_at_the_second_write_grants_nothing_and_retry_repairs(
-    faulty: World,
+@pytest.mark.parametrize("failing", ["create_thread", "delete_thread"])
+async def test_chat_failing_in_the_pair_reconciler_then_drained(world: World, failing: str) -> None:
+    await world.make_friends(ALICE, BOB)
+    spy_of(world.chat).fail[failing] = errors.DependencyUnavailable("chat", retry_after=5)
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await world.social.chat.open_direct_thread("alice", "bob")
+    await world.service.remove(ALICE, "bob")
+    await world.reactor.drain()
+    spy_of(world.chat).fail.clear()
+    await world.reactor.rearm_parked()
+    await world.settle()
+    assert world.local_chat.thread_count() == 0
+
+
+# --- races: a block or unfriend against an accept and the first thread -------------------------
+
+
+class Interleave(SqliteStore):
+    """Yields to the event loop before every operation, so concurrent changes interleave at
+    every store call (as requests on several instances do)."""
+
+    async def read(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().read(*a, **k)
+
+    async def read_many(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().read_many(*a, **k)
+
+    async def create(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().create(*a, **k)
+
+    async def replace(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().replace(*a, **k)
+
+    async def upsert(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().upsert(*a, **k)
+
+    async def delete(self, *a: Any, **k: Any) -> Any:
+        await asyncio.sleep(0)
+        return await super().delete(*a, **k)
+
+
+@pytest.mark.parametrize("ending", ["block", "unfriend", "block-by-requester"])
+async def test_block_or_unfriend_racing_accept_and_first_thread(
+    tmp_path: Path, ending: str
 ) -> None:
-    await faulty.sqlite.upsert("friends", _doc("alice", "bob", "accepted"))
-    await faulty.sqlite.upsert("friends", _doc("bob", "alice", "accepted"))
-    assert await faulty.service.are_friends("alice", "bob")
-    faulty.fail_second_write()
-    with pytest.raises(errors.DependencyUnavailable):
-        await faulty.service.remove(ALICE, "bob")
-    faulty.spy.fail.clear()
-    assert not await faulty.service.are_friends("alice", "bob")
-    with pytest.raises(errors.NotFound):
-        await faulty.service.call_info(BOB, "alice")
-    # Bob asking again is a new request, not a re-friending behind alice's back.
-    assert await faulty.service.request(BOB, "alice") == "outgoing"
-    await faulty.service.remove(ALICE, "bob")
-    assert await faulty.friends(ALICE, "incoming") == []
-    assert await faulty.friends(BOB, "outgoing") == []
+    """Every pair: alice asked; then bob's accept, bob's first `PUT …/thread` (twice: either
+    side may be first) and the ending run at once. After a drain the integrity check holds:
+    never a live chat between two users who are not friends."""
+    store = Interleave(tmp_path / "s.sqlite")
+    chat = LocalChatProvider(tmp_path)
+    social = Social(store, tmp_path, chat=chat)
+    pairs = 25
+    for n in range(pairs):
+        for user in (f"a{n}", f"b{n}"):
+            await store.upsert(
+                "users",
+                {
+                    "id": user,
+                    "pk": user,
+                    "displayName": user,
+                    "communicationUserId": f"8:acs:{user}",
+                },
+            )
+        await social.friends.request(Caller(f"a{n}"), f"b{n}")
 
+    async def quietly(step: Any) -> None:
+        # A step the others made moot: not friends (404), already blocked (409), a lost race.
+        with contextlib.suppress(errors.NotFound, errors.Conflict, errors.DependencyUnavailable):
+            await step
 
-async def test_request_failing_at_the_second_write_is_repaired_by_retry(faulty: World) -> None:
-    faulty.fail_second_write()
-    with pytest.raises(errors.DependencyUnavailable):
-        await faulty.service.request(ALICE, "bob")
-    faulty.spy.fail.clear()
-    assert await faulty.friends(ALICE, "outgoing") == []
-    assert await faulty.service.request(ALICE, "bob") == "outgoing"
-    assert await faulty.friends(ALICE, "outgoing") == [("bob", "outgoing")]
-    assert await faulty.friends(BOB, "incoming") == [("alice", "incoming")]
+    async def race(n: int) -> None:
+        a, b = Caller(f"a{n}"), Caller(f"b{n}")
+        endings = {
+            "block": social.friends.block(a, b.user_id),
+            "unfriend": social.friends.remove(a, b.user_id),
+            "block-by-requester": social.friends.block(b, a.user_id),
+        }
+        end = endings.pop(ending)
+        for unused in endings.values():
+            unused.close()
+        steps = [
+            social.friends.request(b, a.user_id),
+            social.chat.open_direct_thread(b.user_id, a.user_id),
+            social.chat.open_direct_thread(a.user_id, b.user_id),
+            end,
+        ]
+        order = steps[n % 4 :] + steps[: n % 4]
+        await asyncio.gather(*(quietly(s) for s in order))
+
+    await asyncio.gather(*(race(n) for n in range(pairs)))
+    await social.reactor.drain()
+    assert await integrity.check(store, chat) == []
+    for n in range(pairs):
+        assert not await social.friends.are_friends(f"a{n}", f"b{n}")
+    assert chat.thread_count() == 0
+    await store.close()
 
 
 # --- invites ----------------------------------------------------------------------------------
@@ -476,9 +525,17 @@ async def test_invite_redeemed_once_makes_friends(world: World) -> None:
     assert invite.expires_at == world.clock.now + timedelta(hours=24)
     world.spy.calls.clear()
     redeemed = await world.service.redeem_invite(BOB, invite.code)
-    assert world.spy.calls["read"] == 1
-    assert world.spy.calls["replace"] == 1
-    assert world.spy.calls["create"] == 2  # both sides, conditionally
+    # The code read, spent and marked befriended (2 replaces); the profiles, the pair for blocks
+    # and again for the change (3 read_many); the pair read and created; both sides written;
+    # the `pair` work before and after.
+    assert world.spy.calls == {
+        "read": 2,
+        "replace": 2,
+        "read_many": 3,
+        "count": 4,
+        "create": 1,
+        "upsert": 4,
+    }
     assert (redeemed.user_id, redeemed.display_name) == ("alice", "Alice")
     assert await world.service.are_friends("alice", "bob")
     with pytest.raises(errors.NotFound) as used:
@@ -545,74 +602,68 @@ async def test_a_spent_code_cannot_refriend_after_an_unfriend(world: World) -> N
     assert await world.friends(ALICE) == []
 
 
-async def test_redeem_failing_at_the_second_write_is_repaired_by_retry(faulty: World) -> None:
-    invite = await faulty.service.create_invite(ALICE)
-    faulty.fail_second_write()
+async def test_redeem_failing_before_the_friendship_is_finished_by_its_redeemer(
+    world: World,
+) -> None:
+    invite = await world.service.create_invite(ALICE)
+    world.spy.fail["create:friends"] = store_down()  # the pair document cannot be written
     with pytest.raises(errors.DependencyUnavailable):
-        await faulty.service.redeem_invite(BOB, invite.code)
-    faulty.spy.fail.clear()
-    assert not await faulty.service.are_friends("alice", "bob")
-    assert (await faulty.service.redeem_invite(BOB, invite.code)).user_id == "alice"
-    assert await faulty.service.are_friends("alice", "bob")
+        await world.service.redeem_invite(BOB, invite.code)
+    world.spy.fail.clear()
+    assert not await world.service.are_friends("alice", "bob")
+    with pytest.raises(errors.NotFound):  # spent: nobody else may use it
+        await world.service.redeem_invite(CAROL, invite.code)
+    assert (await world.service.redeem_invite(BOB, invite.code)).user_id == "alice"
+    assert await world.service.are_friends("alice", "bob")
+    await world.settle()
 
 
-class CancelDuringAccept(SqliteStore):
-    """Once `armed`, the next ReadMany of friends is followed by the requester cancelling (both
-    sides deleted) before the accepter writes: the accepter acts on a stale view."""
+class Hook(SqliteStore):
+    """Runs `then` once, right after the first ReadMany of `container` returns: another
+    request's change lands between this one's read and its write."""
 
-    armed = False
+    container = "friends"
+    then: Any = None
 
     async def read_many(self, container: str, keys: Any) -> list[Doc]:
         found = await super().read_many(container, keys)
-        if self.armed and container == "friends":
-            self.armed = False
-            await super().delete("friends", "bob", friend_doc_id("alice"))
-            await super().delete("friends", "alice", friend_doc_id("bob"))
+        if self.then is not None and container == self.container:
+            then, self.then = self.then, None
+            await then()
         return found
 
 
 async def test_an_accept_racing_a_cancel_does_not_make_friends(tmp_path: Path) -> None:
-    store = CancelDuringAccept(tmp_path / "s.sqlite")
-    service = FriendsService(store)
+    store = Hook(tmp_path / "s.sqlite")
+    social = Social(store, tmp_path)
+    service = social.friends
     for caller in (ALICE, BOB):
         await store.upsert(
             "users",
             {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
         )
     assert await service.request(ALICE, "bob") == "outgoing"
-    store.armed = True
+    store.then = lambda: service.remove(ALICE, "bob")
     # bob read alice's request, then alice cancelled it: bob's accept must not resurrect it.
-    await service.request(BOB, "alice")
+    assert await service.request(BOB, "alice") == "outgoing"  # a new request of his own
     assert not await service.are_friends("alice", "bob")
-    accepted = await service.list_friends(ALICE, "accepted", 10, None)
-    assert accepted.items == []
+    assert (await service.list_friends(ALICE, "accepted", 10, None)).items == []
+    await social.reactor.drain()
+    assert await integrity.check(store, social.chat_provider) == []
     await store.close()
 
 
-class BlockDuringRedeem(SqliteStore):
-    """Once `armed`, the next ReadMany of users is followed by alice blocking bob."""
-
-    armed = False
-
-    async def read_many(self, container: str, keys: Any) -> list[Doc]:
-        found = await super().read_many(container, keys)
-        if self.armed and container == "users":
-            self.armed = False
-            blocked = {**_doc("alice", "bob", "blocked"), "displayName": ""}
-            await super().upsert("friends", blocked)
-        return found
-
-
 async def test_a_redeem_racing_a_block_does_not_overwrite_it(tmp_path: Path) -> None:
-    store = BlockDuringRedeem(tmp_path / "s.sqlite")
-    service = FriendsService(store)
+    store = Hook(tmp_path / "s.sqlite")
+    social = Social(store, tmp_path)
+    service = social.friends
     for caller in (ALICE, BOB):
         await store.upsert(
             "users",
             {"id": caller.user_id, "pk": caller.user_id, "displayName": caller.name},
         )
     invite = await service.create_invite(ALICE)
-    store.armed = True
+    store.then = lambda: service.block(ALICE, "bob")
     # bob checked for blocks, then alice blocked him: his redeem must not replace her block.
     with pytest.raises(errors.NotFound):
         await service.redeem_invite(BOB, invite.code)
@@ -621,4 +672,6 @@ async def test_a_redeem_racing_a_block_does_not_overwrite_it(tmp_path: Path) -> 
     assert mine is not None
     assert mine["status"] == "blocked"
     assert (await service.list_friends(BOB, "accepted", 10, None)).items == []
+    await social.reactor.drain()
+    assert await integrity.check(store, social.chat_provider) == []
     await store.close()

@@ -1,10 +1,12 @@
-"""The meetings service with its ports by construction: observers told (and never able to fail a
-meeting), `require_participant` for other capabilities, the short link's thread id looked up at
-the provider, the meetings settings, and the provider the runtime picks."""
+"""The meetings service with its ports by construction: observers told by the meeting's
+reconciler (a failing one is retried and never fails a meeting), `require_participant` for other
+capabilities, the short link's thread id looked up at the provider, the meetings settings, and
+the provider the runtime picks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,11 +16,15 @@ from switchboard import errors
 from switchboard.adapters.graph_local import LocalMeetingProvider
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import ConfigurationError
-from switchboard.ports import OnlineMeeting
+from switchboard.ports import DocumentStore, MeetingProvider, OnlineMeeting
 from switchboard.runtime import build_meeting_provider
 from switchboard.services.caller import Caller
+from switchboard.services.hooks import MeetingObserver
+from switchboard.services.identity import IdentityService, TokenPolicy
 from switchboard.services.meetings import MeetingsService, parse_teams_link
+from switchboard.services.reactions import Reactor, Work
 from switchboard.settings import Settings
+from tests.fakes import FakeIdentityProvider
 from tests.proxies import spy, spy_of
 
 START = datetime(2026, 11, 23, 14, tzinfo=UTC)
@@ -45,6 +51,23 @@ class Recorder:
         self.deleted.append((meeting_id, list(participant_ids)))
 
 
+def _service(
+    store: DocumentStore,
+    provider: MeetingProvider | None,
+    *,
+    observers: Sequence[MeetingObserver] = (),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> MeetingsService:
+    identity = IdentityService(store, FakeIdentityProvider(), TokenPolicy(("chat",), 60))
+    return MeetingsService(
+        store, provider, profiles=identity, work=Work(store), observers=observers, clock=clock
+    )
+
+
+def _reactor(store: DocumentStore, service: MeetingsService) -> Reactor:
+    return Reactor(store, {"meeting": service.reconcile_meeting}, Work(store))
+
+
 class TeamsLookup(LocalMeetingProvider):
     """The local provider, but it knows one Teams meeting ID (as Graph would)."""
 
@@ -63,19 +86,27 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.close()
 
 
-async def test_observers_are_told_and_a_failing_one_fails_nothing(
+async def test_observers_are_told_by_the_reconciler_and_a_failing_one_fails_nothing(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     failing, recorder = Recorder(fail=True), Recorder()
-    service = MeetingsService(store, LocalMeetingProvider(tmp_path), observers=[failing, recorder])
-    made = await service.schedule(ALICE, "Sync", START, END, ["bob"])
+    service = _service(store, LocalMeetingProvider(tmp_path), observers=[recorder, failing])
+    reactor = _reactor(store, service)
+    made = await service.schedule(ALICE, "Sync", START, END, ["bob"])  # never fails for them
+    await reactor.run_due(include_future=True)
     assert recorder.created == [(made.meeting_id, "Sync", None, ["alice", "bob"])]
+    assert (await reactor.backlog()).pending == 1  # the failing observer: retried later
+    failing.fail = False
+    await reactor.drain()
+    assert failing.created == [(made.meeting_id, "Sync", None, ["alice", "bob"])]
     await service.delete(ALICE, made.meeting_id)
+    await reactor.drain()
     assert recorder.deleted == [(made.meeting_id, ["alice", "bob"])]
+    assert await store.read("meetings", made.meeting_id, made.meeting_id) is None
 
 
 async def test_require_participant(store: SqliteStore, tmp_path: Path) -> None:
-    service = MeetingsService(store, LocalMeetingProvider(tmp_path))
+    service = _service(store, LocalMeetingProvider(tmp_path))
     made = await service.schedule(ALICE, "Sync", START, END, ["bob"])
     for user in ("alice", "bob"):
         assert (await service.require_participant(user, made.meeting_id)).subject == "Sync"
@@ -87,7 +118,7 @@ async def test_require_participant(store: SqliteStore, tmp_path: Path) -> None:
 async def test_short_link_thread_id_comes_from_the_provider(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    service = MeetingsService(store, TeamsLookup(tmp_path))
+    service = _service(store, TeamsLookup(tmp_path))
     found = await service.import_meeting(
         BOB, "https://teams.microsoft.com/meet/2345678901234?p=Pw1", "Imported", START, END, []
     )
@@ -148,7 +179,7 @@ async def test_agenda_takes_meetings_overlapping_the_day_and_defaults_to_today(
 ) -> None:
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
     counted = spy(store)
-    service = MeetingsService(counted, LocalMeetingProvider(tmp_path), clock=lambda: now)
+    service = _service(counted, LocalMeetingProvider(tmp_path), clock=lambda: now)
     day = datetime(2026, 11, 24, tzinfo=UTC)
     spans = {
         "overnight": (day - timedelta(hours=1), day + timedelta(hours=1)),
@@ -175,7 +206,7 @@ async def test_a_failed_cancel_at_the_provider_keeps_the_meeting(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     provider = spy(LocalMeetingProvider(tmp_path))
-    service = MeetingsService(store, provider)
+    service = _service(store, provider)
     made = await service.schedule(ALICE, "Sync", START, END, ["bob"])
     spy_of(provider).fail["delete_meeting"] = errors.DependencyUnavailable("graph")
     with pytest.raises(errors.DependencyUnavailable):
@@ -185,3 +216,51 @@ async def test_a_failed_cancel_at_the_provider_keeps_the_meeting(
     await service.delete(ALICE, made.meeting_id)
     with pytest.raises(errors.NotFound):
         await service.require_participant("bob", made.meeting_id)
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "read:meetings",
+        "read_many:agenda",
+        "upsert:agenda",
+        "delete:agenda",
+        "replace:meetings",
+        "delete:meetings",
+        "read_many:users",
+    ],
+)
+async def test_each_write_of_the_meeting_reconciler_failing_then_drained(
+    tmp_path: Path, failing: str
+) -> None:
+    """The requests stand; the reconciler's reads and writes fail, it is retried and parked;
+    once the store answers, a drain converges and the integrity check holds."""
+    from tests.fakes import store_down
+    from tests.integrity import meetings as integrity
+    from tests.social import Social
+
+    sqlite = SqliteStore(tmp_path / "s.sqlite")
+    store = spy(sqlite)
+    for user in ("alice", "bob", "carol"):
+        await sqlite.create("users", {"id": user, "pk": user, "generation": user})
+    social = Social(store, tmp_path, meeting_provider=LocalMeetingProvider(tmp_path))
+    kept = await social.meetings.schedule(ALICE, "Kept", START, END, ["bob", "carol"])
+    gone = await social.meetings.schedule(ALICE, "Gone", START, END, ["bob"])
+    await social.reactor.drain()
+    spy_of(store).fail[failing] = store_down()
+    # The request may fail as well: the organizer retries it below.
+    with contextlib.suppress(errors.DependencyUnavailable):
+        await social.meetings.delete(ALICE, gone.meeting_id)
+    await sqlite.delete("users", "carol", "carol")  # erased: she leaves the kept meeting
+    await social.work.now("meeting", kept.meeting_id)
+    await social.reactor.drain()  # fails and parks
+    spy_of(store).fail.clear()
+    await social.reactor.rearm_parked()
+    with contextlib.suppress(errors.NotFound):
+        await social.meetings.delete(ALICE, gone.meeting_id)
+    await social.reactor.drain()
+    assert await integrity.check(sqlite, social.chat_provider) == []
+    assert (await social.meetings.require_participant("bob", kept.meeting_id)).invitees == ["bob"]
+    with pytest.raises(errors.NotFound):
+        await social.meetings.require_participant("bob", gone.meeting_id)
+    await sqlite.close()

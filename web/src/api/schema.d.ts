@@ -186,7 +186,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's friends, incoming or outgoing requests, by display name, paged */
+        /** The caller's friends, incoming or outgoing requests, newest first, paged */
         get: operations["list_friends"];
         put?: never;
         post?: never;
