@@ -189,6 +189,18 @@ class DependencyUnavailable(SwitchboardError):
         self.retry_after = max(1, retry_after)
 
 
+class ErasureInProgress(DependencyUnavailable):
+    """The caller erased their account seconds ago and the purge is still running: nothing is
+    created for them until it is done (issue 19 §5); the next try after Retry-After works."""
+
+    title = "Erasure in progress"
+    code = "erasure_in_progress"
+
+    def __init__(self, *, retry_after: int = 2) -> None:
+        super().__init__("erasure", retry_after=retry_after)
+        self.detail = "Your account is still being erased; sign in again in a few seconds."
+
+
 class GraphAccessPolicyMissing(DependencyUnavailable):
     """Graph refused to act for the meetings organizer: an admin must grant the Teams policy."""
 

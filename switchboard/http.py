@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids
 from switchboard.logs import safe, safe_path
+from switchboard.services.caller import CURRENT_CALLER
 
 if TYPE_CHECKING:
     from switchboard.services.caller import Caller
@@ -180,6 +181,7 @@ def _check_signature(spec: RouteSpec, handler: Callable[..., object]) -> None:
 
 def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+        served = CURRENT_CALLER.set(None)
         try:
             kwargs = await _inputs(spec, req)
             answer = _answer(spec, await handler(**kwargs))
@@ -199,6 +201,8 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Repl
         except Exception:
             log.exception("unhandled error in %s %s", safe(req.method), safe_path(_path_of(req)))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
+        finally:
+            CURRENT_CALLER.reset(served)
 
     # Not functools.wraps: the worker reads the registered function's signature and annotations,
     # which must stay the one `req` parameter; only the name (the function's name) is carried.
@@ -227,6 +231,7 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
         from switchboard.runtime import get_runtime  # the composition root sits above http
 
         kwargs["caller"] = await get_runtime().authenticate(req.headers)
+        CURRENT_CALLER.set(kwargs["caller"])
     for name in spec.path_params:
         value = req.route_params.get(name, "")
         if not PATH_ID_RULE(value):

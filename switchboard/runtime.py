@@ -169,9 +169,13 @@ class Runtime:
         reconciler named here with the key. Every reconciler is idempotent and level-triggered:
         it reads the truth and makes the copies agree. A failure is retried with backoff
         (2, 4, 8 … s, at most 5 min) and parked after 8 attempts (logged; counted in health).
-        docs/reactions.md explains each kind.
+        docs/reactions.md explains each kind. One line per kind: the key, and what a failure
+        leaves until the retry succeeds.
         """
-        return {}
+        return {
+            # user id; failing: the erasure record stays, the user's next sign-in waits (503)
+            "erasure": self.identity.reconcile_erasure,
+        }
 
     @functools.cached_property
     def reactor(self) -> Reactor:
@@ -183,7 +187,8 @@ class Runtime:
 
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
-        """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
+        """Every service that keeps data about a user, purged by the `erasure` reconciler after
+        DELETE /api/me (identity's own part runs first, in `reconcile_erasure`)."""
         # Chat last: ending friendships, leaving clubs and meetings tell chat, which then
         # cleans the rest.
         return (self.friends, self.clubs, self.meetings, self.phone, self.push, self.chat)
@@ -239,6 +244,7 @@ class Runtime:
             # new instance's first token then loads no other capability's service.
             user_data_owners=_Later(lambda: self.user_data_owners),
             profile_observers=_Later(lambda: self.profile_observers),
+            work=self.work,
         )
 
     @functools.cached_property
@@ -253,13 +259,15 @@ class Runtime:
 
     @functools.cached_property
     def chat(self) -> ChatService:
+        from switchboard.services.caller import CURRENT_CALLER
         from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
 
         return ChatService(
             self.store,
             self.chat_provider,
             # Looked up at call time: the identity service lists this one as a data owner.
-            lambda user_id: self.identity.chat_identity(user_id),
+            # The request's caller goes along: only their own request may create their profile.
+            lambda user_id: self.identity.chat_identity(user_id, caller=CURRENT_CALLER.get()),
             # Also at call time: the friends service lists this one as an observer.
             are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
             club_topic=self._club_name,

@@ -586,7 +586,7 @@ class ChatService:
 
     # --- erase (UserDataOwner) ----------------------------------------------------------------
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """The user leaves every thread; their direct threads are deleted; their list is gone."""
         continuation: str | None = None
         docs: list[ThreadDoc] = []

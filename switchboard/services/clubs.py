@@ -472,7 +472,7 @@ class ClubsService:
             return
         await self._update_club(club, lambda doc: {**doc, "chatThreadId": thread_id})
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """UserDataOwner: the user leaves every club, as by DELETE of their own membership
         (ownership handed over, a club left empty deleted). Idempotent."""
         while True:

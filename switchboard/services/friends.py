@@ -477,7 +477,7 @@ class FriendsService:
                 except (PreconditionFailed, DocumentNotFound):
                     continue
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """Remove `user_id` from every friends list, and their blocks and live invite codes.
 
         Each other side goes before the user's own document, so a retried erase finds what is

@@ -402,7 +402,7 @@ class MeetingsService:
                 raise
             log.warning("could not remove the records of a failed meeting write", exc_info=True)
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """DELETE /api/me: meetings the user organized are cancelled as DELETE does; they leave
         the meetings they were invited to; their agenda is removed. Idempotent."""
         entries: list[Doc] = []

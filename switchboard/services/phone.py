@@ -472,7 +472,7 @@ class PhoneService:
 
     # --- erase --------------------------------------------------------------------------------
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """The user's codes, send history and message records go; their number is released."""
         user = await self._read_user(user_id)
         if user is None:

@@ -213,7 +213,7 @@ class PushService:
                 continue
         raise errors.DependencyUnavailable("store", retry_after=1)
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """UserDataOwner: every device of the user removed from the hub, then the document."""
         doc = await self._read(user_id)
         if doc is None:

@@ -50,7 +50,7 @@ async def test_friends_list_order_paging_and_access(store: DocumentStore) -> Non
     assert await service.are_friends("alice", "u3")
     await service.block(others[3], "alice")
     assert not await service.are_friends("alice", "u3")
-    await service.erase_user("alice")
+    await service.purge_user("alice")
     assert (await service.list_friends(others[0], "accepted", 10, None)).items == []
 
 

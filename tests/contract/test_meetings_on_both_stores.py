@@ -48,8 +48,8 @@ async def test_meetings_on_each_store(store: DocumentStore, tmp_path: Path) -> N
         "at 11",
         "at 14",
     ]
-    await meetings.erase_user("carol")
+    await meetings.purge_user("carol")
     assert (await meetings.require_participant("bob", made[1].meeting_id)).invitees == ["bob"]
     assert await meetings.agenda(carol, "2026-11-24", None) == []
-    await meetings.erase_user("alice")
+    await meetings.purge_user("alice")
     assert await meetings.agenda(bob, "2026-11-24", None) == []

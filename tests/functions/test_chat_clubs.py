@@ -187,6 +187,7 @@ async def test_erasing_a_member_takes_them_out_of_the_thread(world: World) -> No
     erased = await world.client.request("DELETE", "/api/me", headers=world.client.login("ann"))
 
     assert erased.status == 204
+    await world.client.runtime.reactor.drain()
     assert ann_acs not in world.local.participants(thread_id)
     assert await world.acs_id("owner") in world.local.participants(thread_id)
 

@@ -189,6 +189,7 @@ async def test_unfriend_block_or_erase_removes_the_pairs_thread(
     done = await client.request(method, path, headers=client.login(by))
 
     assert done.status in (200, 204)
+    await client.runtime.reactor.drain()
     assert not local.exists(thread_id)
     listed = await client.request("GET", "/api/threads", headers=client.login("alice"))
     assert listed.json()["items"] == []

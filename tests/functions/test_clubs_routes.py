@@ -229,6 +229,7 @@ async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
     alone = await _club(client, alice, "open")
     await _member(client, shared, alice, bob, "bob")
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
     club = (await client.request("GET", f"/api/clubs/{shared}", headers=bob)).json()
     assert (club["ownerId"], club["memberCount"]) == ("bob", 1)
     assert (await client.request("GET", f"/api/clubs/{alone}", headers=bob)).status == 404

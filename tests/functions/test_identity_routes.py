@@ -139,6 +139,7 @@ async def test_erase_then_token_gives_a_new_identity(client: Client) -> None:
     with pytest.raises(TokenIdentityDeleted):
         acs.verify_token(old["token"])
     assert await client.runtime.store.read("users", "alice", "alice") is None
+    await client.runtime.reactor.drain()
     me = (await client.request("GET", "/api/me", headers=alice)).json()
     assert me["communicationUserId"] is None
     assert me["displayName"] == "Alice"  # back to the token's name: the old profile is gone

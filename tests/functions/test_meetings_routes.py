@@ -382,6 +382,7 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
     )
     assert own.status == theirs.status == 201
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
 
     own_path = f"/api/meetings/{own.json()['meetingId']}"
     theirs_path = f"/api/meetings/{theirs.json()['meetingId']}"
@@ -396,3 +397,4 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
     assert (await client.runtime.store.query("agenda", "alice")).items == []
     # A second erase (a retried DELETE /api/me) finds nothing more to do.
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()

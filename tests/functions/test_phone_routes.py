@@ -241,6 +241,7 @@ async def test_erase_removes_phone_records_and_frees_the_number(client: Client) 
     assert await store.read(PHONE, message, "message") is not None
 
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
     assert await store.read(PHONE, "alice", "phone") is None
     assert await store.read(PHONE, message, "message") is None
     record = await store.read(PHONE, number_key(ALICE_NUMBER), "number")

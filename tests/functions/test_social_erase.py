@@ -68,6 +68,7 @@ async def test_erase_leaves_nothing_of_the_user_in_friends_or_chat(
     assert _mentions(db, "zelda", "Zelda", acs)
 
     await _ok(client, "DELETE", "/api/me", "zelda", 204)
+    await client.runtime.reactor.drain()
 
     assert _mentions(db, "zelda", "Zelda", acs) == []
     for user in ("bob", "carol", "dave", "gus"):

@@ -314,8 +314,8 @@ async def test_erase_leaves_every_thread_and_deletes_direct_ones(world: World) -
     await world.service.meeting_listed("m1", "Standup", None, ["alice", "bob"])
     assert direct.thread_id is not None
 
-    await world.service.erase_user("alice")
-    await world.service.erase_user("alice")  # idempotent
+    await world.service.purge_user("alice")
+    await world.service.purge_user("alice")  # idempotent
 
     assert await world.thread_ids("alice") == []
     assert not world.local.exists(direct.thread_id)

@@ -340,18 +340,18 @@ async def test_erase_removes_user_from_every_list_and_their_blocks(world: World)
     await world.service.request(CAROL, "alice")
     await world.service.block(ALICE, "dave")
     await world.service.create_invite(ALICE)
-    await world.service.erase_user("alice")
+    await world.service.purge_user("alice")
     assert await world.friends(BOB) == []
     assert await world.friends(CAROL, "outgoing") == []
     assert (await world.sqlite.query("friends", "alice")).items == []
     assert (await world.sqlite.query("invites", "owner:alice")).items == []
     assert world.observer.ended == [("alice", "bob")]
-    await world.service.erase_user("alice")  # idempotent
+    await world.service.purge_user("alice")  # idempotent
 
 
 async def test_erase_keeps_other_users_blocks(world: World) -> None:
     await world.service.block(BOB, "alice")
-    await world.service.erase_user("alice")
+    await world.service.purge_user("alice")
     with pytest.raises(errors.NotFound):
         await world.service.request(ALICE, "bob")
     blocked = await world.sqlite.read("friends", "bob", friend_doc_id("alice"))
