@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 from switchboard import errors
 from switchboard.http import ROUTES, Reply, blueprint, route
-from switchboard.models.system import DevLoginRequest, DevLoginResponse, Health, Jwks
+from switchboard.models.system import (
+    DevLoginRequest,
+    DevLoginResponse,
+    Health,
+    Jwks,
+    ParkedWorkItem,
+    ParkedWorkList,
+    ReactionBacklog,
+    Rearmed,
+)
 from switchboard.runtime import Runtime, get_runtime
 
 if TYPE_CHECKING:
@@ -20,7 +29,7 @@ _openapi_document: dict[str, object] | None = None
     bp,
     "GET",
     "health",
-    summary="Liveness and store reachability",
+    summary="Liveness, store reachability and the reaction backlog (numbers only)",
     response=Health,
     public=True,
     errors=(503,),
@@ -28,10 +37,32 @@ _openapi_document: dict[str, object] | None = None
 async def health() -> Health | Reply:
     rt = get_runtime()
     report = await rt.health.check()
+    described = rt.describe()
     if not report.ok:
-        body = Health(status="unavailable", **rt.describe())
+        body = Health(
+            status="unavailable",
+            store=described["store"],
+            identity=described["identity"],
+            auth=described["auth"],
+        )
         return Reply(body, 503, {"Retry-After": str(report.retry_after)})
-    return Health(status="ok", **rt.describe())
+    backlog = report.backlog
+    reactions = (
+        None
+        if backlog is None
+        else ReactionBacklog(
+            pending=backlog.pending,
+            parked=backlog.parked,
+            oldest_age_seconds=backlog.oldest_age_seconds,
+        )
+    )
+    return Health(
+        status="ok",
+        store=described["store"],
+        identity=described["identity"],
+        auth=described["auth"],
+        reactions=reactions,
+    )
 
 
 @route(bp, "GET", "openapi.json", summary="This API's OpenAPI 3.1 document", public=True)
@@ -74,6 +105,42 @@ async def dev_login(body: DevLoginRequest) -> Reply:
 )
 async def dev_jwks() -> Reply:
     return Reply(_dev_issuer(get_runtime()).jwks())
+
+
+@route(
+    bp,
+    "GET",
+    "dev/work",
+    public=True,
+    response=ParkedWorkList,
+    errors=(404,),
+    summary="Dev only (AUTH_MODE=dev): reaction work that kept failing and was parked",
+)
+async def dev_parked_work() -> ParkedWorkList:
+    rt = get_runtime()
+    _dev_issuer(rt)
+    parked = await rt.health.parked_work()
+    return ParkedWorkList(
+        items=[
+            ParkedWorkItem(kind=p.kind, key=p.key, attempts=p.attempts, last_error=p.last_error)
+            for p in parked
+        ]
+    )
+
+
+@route(
+    bp,
+    "POST",
+    "dev/work/rearm",
+    public=True,
+    response=Rearmed,
+    errors=(404,),
+    summary="Dev only (AUTH_MODE=dev): make every parked work item due again",
+)
+async def dev_rearm_work() -> Rearmed:
+    rt = get_runtime()
+    _dev_issuer(rt)
+    return Rearmed(rearmed=await rt.reactor.rearm_parked())
 
 
 def _dev_issuer(rt: Runtime) -> DevTokenIssuer:

@@ -323,7 +323,8 @@ class Runtime:
     def health(self) -> HealthService:
         from switchboard.services.health import HealthService
 
-        return HealthService(self.store)
+        # Looked up at probe time: the reactor's table builds every capability's service.
+        return HealthService(self.store, backlog=lambda: self.reactor.backlog())
 
     # --- process ------------------------------------------------------------------------------
 
