@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import chat, clubs, friends, identity, meetings, phone, push, system
+from blueprints import chat, clubs, friends, identity, meetings, phone, push, reactions, system
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
@@ -16,3 +16,7 @@ for blueprint in (
     chat.bp,
 ):
     app.register_functions(blueprint)
+# The Cosmos DB change feed trigger and the sweep drain the reaction work in Azure; embedded,
+# the devserver's worker does (a SQLite store has no change feed).
+if reactions.enabled():
+    app.register_functions(reactions.bp)

@@ -193,8 +193,8 @@ class ErasureInProgress(DependencyUnavailable):
     """The caller erased their account seconds ago and the purge is still running: nothing is
     created for them until it is done (issue 19 §5); the next try after Retry-After works."""
 
-    title = "Erasure in progress"
-    code = "erasure_in_progress"
+    # The code stays `dependency_unavailable` (a 503 with Retry-After, as clients already
+    # handle); the detail says why.
 
     def __init__(self, *, retry_after: int = 2) -> None:
         super().__init__("erasure", retry_after=retry_after)

@@ -53,7 +53,7 @@ async def test_an_erased_user_is_registered_again_by_their_next_request(client: 
     for method, path in (("GET", "/api/me"), ("POST", "/api/token")):
         refused = await client.request(method, path, headers=erin)
         assert refused.status == 503
-        assert refused.json()["code"] == "erasure_in_progress"
+        assert refused.json()["code"] == "dependency_unavailable"
         assert refused.headers["retry-after"] == "2"
     assert await client.runtime.store.read("users", "erin", "erin") is None
     # ...then her next request signs her in afresh.
