@@ -10,7 +10,9 @@
    The load generator runs on the same 2 cores as the server, so these are lower bounds.
 5. Steady state: (3)'s embedded figure beside the FLOOR (bench/floor_app.py: verify an RS256
    app token, one SQLite read, one ES256 sign) in the same loop, as a ratio.
-6. Cold start (bench/cold_start.py): import + a new user's first `POST /api/token` in fresh
+6. Reactions (bench/reactions.py): erase, club delete and rename at scale: the request's store
+   operations beside the background work and its time to converge.
+7. Cold start (bench/cold_start.py): import + a new user's first `POST /api/token` in fresh
    processes, embedded and Azure mode (SDKs over zero-latency transports), beside the floor
    app's import + first answer, as ratios.
 
@@ -34,7 +36,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs, push
+from bench import clubs, push, reactions
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
@@ -353,11 +355,13 @@ def main() -> None:
         results["friends"] = friends_bench()
         results["chat"] = chat_bench(data / "chat")
     results["clubs"] = clubs.run()
+    results["reactions"] = reactions.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
     print(clubs.report(results["clubs"]))
+    print(reactions.report(results["reactions"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
     print(push.report(push.run()))
     print(webclient_report())
