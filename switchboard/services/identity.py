@@ -59,6 +59,8 @@ ERASURE_DOC_ID = "erasure"
 ERASURE = "erasure"  # the work kind
 # How soon a user whose erasure is still running may try again (seconds).
 _ERASING_RETRY_AFTER = 2
+# Clean purge passes before the erasure record goes (see `reconcile_erasure`).
+_ERASURE_PASSES = 2
 
 
 def erasure_pk(user_id: str) -> str:
@@ -104,6 +106,8 @@ class ErasureDoc(TypedDict):
     pk: str
     erasedAt: str
     communicationUserIds: list[str]
+    # Clean purge passes done so far (absent: none).
+    passes: NotRequired[int]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -491,9 +495,15 @@ class IdentityService:
         Identity's own part first (the ACS identities the record lists, any profile left by a
         request that failed half-way), then every capability's `purge_user`; each runs even if
         another failed, and the first failure is raised so the reactor retries the whole pass
-        (every step is idempotent). The record is removed only after a pass where every purge
-        succeeded; a new erase of the same user meanwhile changed its etag and re-armed the work,
-        so the record stays for that pass.
+        (every step is idempotent).
+
+        Two clean passes (issue 19 §5: "until a pass finds nothing left"): another user's request
+        that checked the victim just before the erase may still write a copy naming them just
+        after the first pass (seen across two instances on Cosmos). So the first clean pass keeps
+        the record and re-arms the work, due after the grace period (`Work.before`); the second
+        pass, seconds later, removes what raced past the first, then the record. A new erase of
+        the same user meanwhile changed the record's etag and re-armed the work: the record stays
+        for that erase's passes.
         """
         raw = await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID)
         if raw is None:
@@ -511,8 +521,14 @@ class IdentityService:
                 failures.append(exc)
         if failures:
             raise failures[0]
-        # Missed when the user was erased again meanwhile: that pass (re-armed) removes it.
+        # Missed when the user was erased again meanwhile: that erase's passes remove it.
         with contextlib.suppress(PreconditionFailed, DocumentNotFound):
+            if record.get("passes", 0) < _ERASURE_PASSES - 1:
+                done = _strip_record(record)
+                done["passes"] = record.get("passes", 0) + 1
+                await self._store.replace(USERS, _untyped(done), record["_etag"])
+                await self._work.before(ERASURE, user_id)  # the next pass, after the grace
+                return
             await self._store.delete(USERS, record["pk"], record["id"], record["_etag"])
         log.info("erasure finished")
 
@@ -541,8 +557,8 @@ class IdentityService:
         )
 
     async def _refuse_while_erasing(self, user_id: str) -> None:
-        """503 (`ErasureInProgress`, with Retry-After) while the user's erasure runs: a profile or identity made
-        now would be purged with the rest, or outlive the erasure's purge of its data."""
+        """503 (`ErasureInProgress`, with Retry-After) while the user's erasure runs: a profile
+        or identity made now would be purged with the rest, or outlive the purge of its data."""
         if await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID) is not None:
             raise errors.ErasureInProgress(retry_after=_ERASING_RETRY_AFTER)
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from switchboard.adapters.chat_local import LocalChatProvider
-from switchboard.ports import DocumentStore
+from switchboard.ports import DocumentStore, IdentityNotFound
 from switchboard.runtime import set_runtime
 from tests.conftest import Client, make_runtime
 from tests.integrity import check_all
@@ -95,3 +96,6 @@ async def test_erase_races_other_users_adding_the_victim(client: Client) -> None
     assert isinstance(chat, LocalChatProvider)
     assert await check_all(store, chat, erased=victims) == []
     assert await check_erased(store, chat, victims, also=acs_ids) == []
+    for acs_id in acs_ids:  # their ACS identities are gone: no token can be issued
+        with pytest.raises(IdentityNotFound):
+            await client.runtime.identity_provider.issue_token(acs_id, ["chat"], timedelta(hours=1))
