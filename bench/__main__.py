@@ -37,6 +37,7 @@ import azure.functions as func
 import httpx
 
 from bench import clubs, push, reactions
+from bench import telemetry as telemetry_bench
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
 from bench.cold_start import report_lines as cold_start_report_lines
@@ -365,6 +366,7 @@ def main() -> None:
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
     print(push.report(push.run()))
     print(webclient_report())
+    print(telemetry_bench.report(telemetry_bench.run(_clean_env(), ROOT)))
 
 
 def report(r: dict[str, Any]) -> str:

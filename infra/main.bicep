@@ -51,6 +51,12 @@ param meetingsOrganizerId string = ''
 @description('Client id of the Entra app Teams users sign in to (TEAMS_CLIENT_ID), from infra/scripts/setup-graph.sh.')
 param teamsClientId string = ''
 
+@description('How clubs call (CLUB_CALLS): group, or rooms (an ACS room admitting only members who asked to join).')
+@allowed([ 'group', 'rooms' ])
+param clubCalls string = 'group'
+@description('Resource id of an Azure Monitor action group the alert rules notify; empty: alerts show in the portal only.')
+param alertActionGroupId string = ''
+
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
@@ -126,6 +132,18 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'switchboard-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupId: alertActionGroupId
   }
 }
 
@@ -215,6 +233,7 @@ module functionApp 'modules/functionapp.bicep' = {
     graphTenantId: tenant().tenantId
     meetingsOrganizerId: meetingsOrganizerId
     teamsClientId: teamsClientId
+    clubCalls: clubCalls
     publicAppUrl: publicAppUrl
     corsAllowedOrigins: corsAllowedOrigins
     smsFrom: smsFrom

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from switchboard import errors, ids
+from switchboard import errors, ids, telemetry
 from switchboard.logs import safe, safe_path
 from switchboard.services.caller import CURRENT_CALLER
 
@@ -181,6 +181,13 @@ def _check_signature(spec: RouteSpec, handler: Callable[..., object]) -> None:
 
 def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+        # One span per request when telemetry is on (a shared no-op when off).
+        with telemetry.server_span(spec.operation_id, spec.method, spec.path) as span:
+            response = await serve(req)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def serve(req: func.HttpRequest) -> func.HttpResponse:
         served = CURRENT_CALLER.set(None)
         try:
             kwargs = await _inputs(spec, req)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Doc = dict[str, Any]
 """A stored JSON document. Always has `id` and `pk`; reads also return `_etag` and `_ts`."""
@@ -404,6 +404,67 @@ class SmsSender(Protocol):
         """Send `message` to one E.164 number with a delivery report asked for, tagged `tag`
         (the purpose: "verification", "invite"). The service down, throttling or refusing our
         credentials: `errors.DependencyUnavailable("sms")`."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+# -- rooms --------------------------------------------------------------------------------------
+
+RoomRole = Literal["Presenter", "Attendee"]
+"""The ACS Rooms roles Switchboard gives: a club's owner presents, its members attend."""
+
+ROOM_VALIDITY_MAX = timedelta(days=180)
+"""ACS Rooms: `validUntil` at most 180 days after `validFrom`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomParticipant:
+    """One identity on a room's roster and its role."""
+
+    communication_user_id: str
+    role: RoomRole
+
+
+class RoomNotFound(Exception):
+    """The room does not exist (deleted, expired and purged, or never created here)."""
+
+
+class RoomsProvider(Protocol):
+    """ACS Rooms as the controller uses them: a room per club call, admitting only its roster.
+
+    A room admits the identities on its roster, in their roles, between `valid_from` and
+    `valid_until`; anyone else who knows its id is refused by ACS. Adapters:
+    `adapters.rooms_local.LocalRoomsProvider`, `adapters.rooms_azure.AzureRoomsProvider`.
+    Throttling and outages raise `errors.DependencyUnavailable("rooms", retry_after=…)`.
+    """
+
+    async def create_room(
+        self,
+        valid_from: datetime,
+        valid_until: datetime,
+        participants: Sequence[RoomParticipant],
+    ) -> str:
+        """A new room with this roster; returns its id. ValueError when the window is empty or
+        longer than ROOM_VALIDITY_MAX."""
+        ...
+
+    async def add_or_update_participants(
+        self, room_id: str, participants: Sequence[RoomParticipant]
+    ) -> None:
+        """Put these identities on the roster (or change their role); RoomNotFound if it is gone."""
+        ...
+
+    async def remove_participants(
+        self, room_id: str, communication_user_ids: Sequence[str]
+    ) -> None:
+        """Take identities off the roster; one not on it, or a room already gone, is no error."""
+        ...
+
+    async def delete_room(self, room_id: str) -> None:
+        """Delete the room; a missing one is not an error."""
         ...
 
     async def close(self) -> None:

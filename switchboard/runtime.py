@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         IdentityProvider,
         MeetingProvider,
         PushSender,
+        RoomsProvider,
         SmsSender,
     )
     from switchboard.services.caller import Caller
@@ -65,6 +66,9 @@ class Adapters:
     # None: built from the settings on first use (the Runtime's `push_sender`); still None in
     # Azure without a Notification Hub (pushes off, the device routes say so).
     push_sender: PushSender | None = None
+    # None: built from the settings on first use (the Runtime's `rooms_provider`), and only in
+    # CLUB_CALLS=rooms mode.
+    rooms_provider: RoomsProvider | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Adapters:
@@ -151,6 +155,13 @@ class Runtime:
     @functools.cached_property
     def push_sender(self) -> PushSender | None:
         return self.adapters.push_sender or build_push_sender(self.settings)
+
+    @functools.cached_property
+    def rooms_provider(self) -> RoomsProvider | None:
+        """ACS Rooms (or the local provider) when clubs call in rooms (CLUB_CALLS=rooms)."""
+        if self.settings.club_calls != "rooms":
+            return None
+        return self.adapters.rooms_provider or build_rooms_provider(self.settings)
 
     # --- the reaction layer --------------------------------------------------------------------
 
@@ -357,6 +368,9 @@ class Runtime:
         sender = self.adapters.push_sender or self.__dict__.get("push_sender")
         if sender is not None:
             await sender.close()
+        rooms = self.adapters.rooms_provider or self.__dict__.get("rooms_provider")
+        if rooms is not None:
+            await rooms.close()
 
 
 def build_store(settings: Settings) -> DocumentStore:
@@ -430,6 +444,22 @@ def build_push_sender(settings: Settings) -> PushSender | None:
     from switchboard.adapters.push_local import LocalPushHub
 
     return LocalPushHub(settings.switchboard_data_dir)
+
+
+def build_rooms_provider(settings: Settings) -> RoomsProvider:
+    """ACS Rooms on the app's ACS resource, or the local rooms provider (embedded)."""
+    if settings.uses_azure_identity:
+        from switchboard.adapters.rooms_azure import AzureRoomsProvider
+
+        secret = settings.acs_connection_string
+        return AzureRoomsProvider.from_settings(
+            settings.acs_endpoint,
+            secret.get_secret_value() if secret else None,
+            settings.azure_client_id,
+        )
+    from switchboard.adapters.rooms_local import LocalRoomsProvider
+
+    return LocalRoomsProvider(settings.switchboard_data_dir)
 
 
 LOCAL_APP_URL = "http://localhost:7071"
@@ -532,7 +562,15 @@ def get_runtime() -> Runtime:
         # Under the Functions host as under the devserver: the Azure SDKs log every HTTP request
         # (URLs with user ids, partition keys) at INFO; keep them at WARNING.
         quiet_azure_sdk_logging()
-        _runtime = Runtime.from_settings(load_settings())
+        settings = load_settings()
+        if settings.switchboard_telemetry != "off":
+            from switchboard import telemetry
+
+            telemetry.configure(
+                settings.switchboard_telemetry,
+                managed_identity_client_id=settings.azure_client_id,
+            )
+        _runtime = Runtime.from_settings(settings)
     return _runtime
 
 

@@ -67,6 +67,12 @@ class PlatformSettings(BaseModel):
         return bool(self.website_instance_id)
 
 
+class TelemetrySettings(PlatformSettings):
+    """Traces and metrics (switchboard/telemetry.py): off, console, otlp, or azuremonitor."""
+
+    switchboard_telemetry: Literal["off", "console", "otlp", "azuremonitor"] = "off"
+
+
 class StoreSettings(PlatformSettings):
     """The document store: embedded SQLite, or Cosmos DB in Azure."""
 
@@ -183,6 +189,9 @@ class MeetingsSettings(PlatformSettings):
     meetings_organizer_id: str | None = None
     meetings_lobby_bypass: str = "everyone"
     call_idle_hours: int = Field(12, ge=1, le=24 * 30)
+    # group: a club's call is an ACS group call id; rooms: an ACS room whose roster holds only
+    # the members who asked to join (a leaked id admits nobody).
+    club_calls: Literal["group", "rooms"] = "group"
 
     @model_validator(mode="after")
     def _meetings_coherent(self) -> Self:
@@ -288,7 +297,13 @@ class PushSettings(PlatformSettings):
 
 
 class Settings(
-    StoreSettings, AuthSettings, AcsSettings, MeetingsSettings, SmsSettings, PushSettings
+    StoreSettings,
+    AuthSettings,
+    AcsSettings,
+    MeetingsSettings,
+    SmsSettings,
+    PushSettings,
+    TelemetrySettings,
 ):
     """Every setting the app reads. Build it with `load_settings()` (process) or `from_environ`.
 

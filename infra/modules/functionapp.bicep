@@ -92,6 +92,10 @@ param teamsClientId string = ''
 @description('Hours after which an idle club call is forgotten (CALL_IDLE_HOURS).')
 param callIdleHours int = 12
 
+@description('How clubs call (CLUB_CALLS): group (an ACS group call id; anyone who learns it can join) or rooms (an ACS room admitting only members who asked to join).')
+@allowed([ 'group', 'rooms' ])
+param clubCalls string = 'group'
+
 @description('Public URL of the client app, for join links in SMS (PUBLIC_APP_URL).')
 param publicAppUrl string = ''
 
@@ -214,6 +218,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // auth off it cannot be used to send telemetry without an Entra token.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // Traces and metrics through the Azure Monitor OpenTelemetry distro in the worker
+    // (switchboard/telemetry.py), linked to the host's own request telemetry.
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
+    SWITCHBOARD_TELEMETRY: 'azuremonitor'
     // The app's own settings (DESIGN §5). Empty means unset to the app.
     AZURE_CLIENT_ID: identityClientId
     SWITCHBOARD_STORE: 'cosmos'
@@ -239,6 +247,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     MEETINGS_LOBBY_BYPASS: meetingsLobbyBypass
     TEAMS_CLIENT_ID: teamsClientId
     CALL_IDLE_HOURS: string(callIdleHours)
+    CLUB_CALLS: clubCalls
     PUBLIC_APP_URL: publicAppUrl
     SMS_DAILY_LIMIT: string(smsDailyLimit)
     SMS_FROM: smsFrom

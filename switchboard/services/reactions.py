@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.ports import (
     Doc,
     DocumentExists,
@@ -120,6 +120,7 @@ class Work:
     async def after(self, kind: str, key: str) -> None:
         """Mark the work due now: the change is stored, its copies may follow at once."""
         await self._put(kind, key, self._clock())
+        telemetry.REACTIONS_ENQUEUED.add(1, kind=kind)
         self.wake.set()
 
     async def now(self, kind: str, key: str) -> None:
@@ -279,6 +280,7 @@ class Reactor:
                 continuation = page.continuation
                 if continuation is None:
                     break
+        telemetry.observe_backlog(oldest, parked)
         return Backlog(pending, parked, oldest)
 
     async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
@@ -319,6 +321,7 @@ class Reactor:
             # Work of a kind this version does not know (an older or newer deployment wrote it):
             # park it rather than lose it.
             await self._fail(claimed, "unknown kind", park=True)
+            telemetry.REACTIONS_PARKED.add(1, kind="unknown")
             return True
         try:
             await reconcile(item["key"])
@@ -333,7 +336,10 @@ class Reactor:
                     exc_info=not park,
                 )
             await self._fail(claimed, type(exc).__name__, park=park)
+            counter = telemetry.REACTIONS_PARKED if park else telemetry.REACTIONS_RETRIED
+            counter.add(1, kind=item["kind"])
             return True
+        telemetry.REACTIONS_DONE.add(1, kind=item["kind"])
         with contextlib.suppress(PreconditionFailed, DocumentNotFound):
             # Missed when a change re-armed the item meanwhile: it runs again, as it should.
             await self._store.delete(WORK, claimed["pk"], claimed["id"], claimed["_etag"])

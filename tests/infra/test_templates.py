@@ -48,6 +48,9 @@ PLATFORM_SETTINGS = frozenset(
         "COSMOS__accountEndpoint",
         "COSMOS__credential",
         "COSMOS__clientId",
+        # Read by the Functions Python worker: it carries the host's trace context into the
+        # app's OpenTelemetry spans.
+        "PYTHON_ENABLE_OPENTELEMETRY",
     }
 )
 # Flex Consumption derives these from functionAppConfig and rejects them as app settings.
