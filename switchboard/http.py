@@ -227,6 +227,8 @@ async def _register(caller: Caller) -> None:
 
     try:
         await get_runtime().register(caller)
+    except errors.ErasureInProgress:
+        log.info("the caller's erasure is being completed; not registered")
     except errors.DependencyUnavailable:
         log.warning("could not register the caller's profile; the next request will")
 
@@ -270,7 +272,9 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
     elif isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard", error="invalid_token"'
-    if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
+    if isinstance(
+        exc, errors.DependencyUnavailable | errors.TooManyRequests | errors.ErasureInProgress
+    ):
         headers["Retry-After"] = str(exc.retry_after)
     extra = {**exc.extra, **({"field": exc.field} if exc.field else {})}
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)

@@ -184,7 +184,7 @@ class Runtime:
         leaves until the retry succeeds.
         """
         return {
-            # user id; failing: the erasure record stays, the user's next sign-in waits (503)
+            # user id; failing: the erasure record stays, the user's next sign-in waits (409)
             "erasure": self.identity.reconcile_erasure,
         }
 

@@ -12,8 +12,8 @@ identity (its tokens die with it) and the profile, and answers: a constant numbe
 operations whatever the user owns. The `erasure` reconciler (`reconcile_erasure`) then asks
 every capability to purge the user (`UserDataOwner.purge_user`) and removes the record when all
 of them succeeded. While the record exists no profile and no ACS identity is created for the
-user by anything (their own requests that would create one get a 503, `ErasureInProgress`, with
-Retry-After, for those seconds); other capabilities never create either: `chat_identity` of a
+user by anything (their own requests that would create one get a 409, `ErasureInProgress`,
+with Retry-After, for those seconds); other capabilities never create either: `chat_identity` of a
 user without a profile is NotFound unless it is the request's own caller.
 """
 
@@ -557,7 +557,7 @@ class IdentityService:
         )
 
     async def _refuse_while_erasing(self, user_id: str) -> None:
-        """503 (`ErasureInProgress`, with Retry-After) while the user's erasure runs: a profile
+        """409 (`ErasureInProgress`, with Retry-After) while the user's erasure runs: a profile
         or identity made now would be purged with the rest, or outlive the purge of its data."""
         if await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID) is not None:
             raise errors.ErasureInProgress(retry_after=_ERASING_RETRY_AFTER)
