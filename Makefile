@@ -5,6 +5,8 @@
 #   make run     the app on http://127.0.0.1:7071 with the embedded defaults (PORT=, HOST=),
 #                and the reference web client on http://localhost:7071/ (built first when stale)
 #   make web     build the web client (web/ -> web/build/) when a source or the lockfile changed
+#   make web-api refresh the web client's typed API from the app's routes: the OpenAPI snapshot
+#                web/openapi.json and web/src/api/schema.d.ts (after adding or changing a route)
 #   make check   every check: lint, format, types, tests (unit, functions, contract, e2e, fuzz), infra
 #   make bench   the benchmark; prints the figures the README's performance section shows
 
@@ -13,7 +15,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run check lint types test infra-check bench deps clean web web-types browser
+.PHONY: run check lint types test infra-check bench deps clean web web-types web-api browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,12 @@ web/build/.stamp: web/node_modules/.installed $(WEB_SOURCES)
 	cd web && node build.mjs
 
 web: web/build/.stamp
+
+# The typed API client's source: the server's OpenAPI document (snapshot committed, compared
+# with the server's by tests/functions/test_web_api_snapshot.py) and the types generated from it.
+web-api: $(VENV)/.installed web/node_modules/.installed
+	$(PY) -m switchboard.openapi web/openapi.json
+	cd web && node_modules/.bin/openapi-typescript openapi.json --default-non-nullable false -o src/api/schema.d.ts
 
 web-types: web/node_modules/.installed
 	cd web && node_modules/.bin/tsc --noEmit -p .

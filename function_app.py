@@ -2,7 +2,18 @@
 
 import azure.functions as func
 
-from blueprints import chat, clubs, friends, identity, meetings, phone, push, reactions, system
+from blueprints import (
+    calls,
+    chat,
+    clubs,
+    friends,
+    identity,
+    meetings,
+    phone,
+    push,
+    reactions,
+    system,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
@@ -13,6 +24,7 @@ for blueprint in (
     meetings.bp,
     phone.bp,
     push.bp,
+    calls.bp,
     chat.bp,
 ):
     app.register_functions(blueprint)

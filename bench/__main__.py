@@ -22,6 +22,7 @@ Nothing here is asserted: figures change with the machine; counts are pinned by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -36,7 +37,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs, push, reactions
+from bench import clubs, growth, load, push, reactions, steady
 from bench import telemetry as telemetry_bench
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
@@ -331,8 +332,27 @@ def steady_state(embedded: dict[str, float], floor_dir: Path) -> dict[str, float
     }
 
 
+def machine() -> str:
+    """The machine the figures come from: CPU model, cores, and its load when the run began
+    (other work on the cores slows both sides of every ratio alike, but not every figure)."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load_avg = "n/a"
+    with contextlib.suppress(OSError):
+        load_avg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return f"{model}, {os.cpu_count()} CPUs, load average {load_avg} at the start"
+
+
 def main() -> None:
-    results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "machine": machine(),
+    }
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         data = Path(tmp)
         print("import time ...", file=sys.stderr)
@@ -356,15 +376,25 @@ def main() -> None:
         results["friends"] = friends_bench()
         results["chat"] = chat_bench(data / "chat")
     results["clubs"] = clubs.run()
+    results["push"] = push.run()
+    results["growth"] = growth.run()
+    results["steady_routes"] = steady.run()
+    results["load"] = load.run()
     results["reactions"] = reactions.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    print()
+    print("\n".join(growth.report_lines(results["growth"], results["push"]["club_calls"])))
+    print()
+    print("\n".join(steady.report_lines(results["steady_routes"])))
+    print()
+    print("\n".join(load.report_lines(results["load"])))
     print(clubs.report(results["clubs"]))
     print(reactions.report(results["reactions"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
-    print(push.report(push.run()))
+    print(push.report(results["push"]))
     print(webclient_report())
     print(telemetry_bench.report(telemetry_bench.run(_clean_env(), ROOT)))
 
@@ -372,7 +402,7 @@ def main() -> None:
 def report(r: dict[str, Any]) -> str:
     imp = r["import"]
     lines = [
-        f"Python {r['python']}, {r['cpus']} CPUs",
+        f"Python {r['python']}, {r['machine']}",
         "",
         "| import (fresh process, median of {}) | ms |".format(imp["runs"]),
         "|---|---|",
@@ -399,13 +429,16 @@ def report(r: dict[str, Any]) -> str:
         "",
         *cold_start_report_lines(r["cold_start"], r["steady_state"]),
         "",
-        f"| devserver, {CONCURRENCY} concurrent clients | req/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|",
+        f"| devserver, {CONCURRENCY} concurrent clients | req/s | ratio to health | p50 ms "
+        "| p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|",
     ]
+    health_rps = r["devserver"]["GET /api/health"]["requests_per_second"]
     for label, d in r["devserver"].items():
         lines.append(
-            f"| {label} | {d['requests_per_second']} | {d['p50_ms']} | {d['p99_ms']} "
-            f"| {d['non_2xx']} |"
+            f"| {label} | {d['requests_per_second']} "
+            f"| {round(d['requests_per_second'] / health_rps, 2)} | {d['p50_ms']} "
+            f"| {d['p99_ms']} | {d['non_2xx']} |"
         )
     lines += ["", *meetings_report_lines(r["meetings"])]
     lines += ["", *friends_report_lines(r["friends"])]

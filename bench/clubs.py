@@ -79,6 +79,18 @@ async def operation_counts() -> dict[str, dict[str, int]]:
             (f"GET /api/clubs ({CLUBS_LISTED} clubs)", "GET", "/api/clubs", bob, None),
             ("GET club", "GET", f"/api/clubs/{clubs[0]}", bob, None),
             ("POST join", "POST", f"/api/clubs/{clubs[1]}/join", carol, None),
+            ("PUT member (invites)", "PUT", f"/api/clubs/{clubs[2]}/members/carol", alice, None),
+            ("POST join (accepts)", "POST", f"/api/clubs/{clubs[2]}/join", carol, None),
+            ("GET members (page)", "GET", f"/api/clubs/{clubs[2]}/members", carol, None),
+            ("GET club invitations", "GET", "/api/me/club-invitations", carol, None),
+            (
+                "DELETE member (leaves)",
+                "DELETE",
+                f"/api/clubs/{clubs[2]}/members/carol",
+                carol,
+                None,
+            ),
+            ("DELETE club", "DELETE", f"/api/clubs/{clubs[3]}", alice, None),
         ]
         results: dict[str, dict[str, int]] = {}
         for label, method, path, who, body in steps:
@@ -89,12 +101,92 @@ async def operation_counts() -> dict[str, dict[str, int]]:
                 "store": sum(store.calls.values()),
                 **dict(sorted(store.calls.items())),
             }
-            # A registered call's push fan-out runs in the background (bench/push.py counts
-            # it): let it finish so that it is not counted against the next request.
-            await rt.push.drain()
+            # What follows a change (copies, the call's pushes) runs in the reaction layer
+            # (bench/push.py counts the fan-out): drain it so it is not counted against the
+            # next request.
+            await rt.reactor.drain()
         set_runtime(None)
         await rt.close()
     return results
+
+
+async def populate(rt: Any, club_id: str, members: int) -> None:
+    """`members` more members of a club, written as the join route writes them (a profile, the
+    member record, the membership copy) without that many requests; the work settled."""
+    from switchboard.services.clubs import member_doc_id
+
+    joined = "2026-01-01T00:00:00+00:00"
+    for n in range(members):
+        user = f"member-{n:05d}"
+        await rt.store.upsert(
+            "users", {"id": user, "pk": user, "userId": user, "displayName": user}
+        )
+        await rt.store.upsert(
+            "memberships",
+            {
+                "id": club_id,
+                "pk": user,
+                "clubId": club_id,
+                "userId": user,
+                "clubName": "Bench",
+                "joinedAt": joined,
+            },
+        )
+        await rt.store.upsert(
+            "clubs",
+            {
+                "id": member_doc_id(user),
+                "pk": club_id,
+                "type": "member",
+                "clubId": club_id,
+                "userId": user,
+                "joinedAt": joined,
+                "generation": None,
+            },
+        )
+    await rt.reactor.drain()
+
+
+async def delete_growth(members: int) -> dict[str, Any]:
+    """DELETE of a club of `members`: the request's store operations and time (a mark: flat),
+    then the purge the reconciler runs in the background, its operations and time."""
+    from switchboard.adapters.sqlite_store import SqliteStore
+    from switchboard.runtime import set_runtime
+    from tests.conftest import Client, make_runtime
+    from tests.proxies import spy, spy_of
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        rt = make_runtime(data, store=spy(SqliteStore(data / "delete.sqlite")))
+        set_runtime(rt)
+        client = Client(rt)
+        owner = client.login("owner")
+        created = await client.request(
+            "POST", "/api/clubs", headers=owner, json_body={"name": "Bench", "visibility": "open"}
+        )
+        club_id = created.json()["clubId"]
+        await populate(rt, club_id, members - 1)
+        store = spy_of(rt.store)
+        store.calls.clear()
+        started = time.perf_counter()
+        resp = await client.request("DELETE", f"/api/clubs/{club_id}", headers=owner)
+        request_ms = (time.perf_counter() - started) * 1000
+        assert resp.status == 204, resp.status
+        request_ops = sum(store.calls.values())
+        store.calls.clear()
+        started = time.perf_counter()
+        await rt.reactor.drain()
+        purge_ms = (time.perf_counter() - started) * 1000
+        purge_ops = sum(store.calls.values())
+        set_runtime(None)
+        await rt.close()
+    return {
+        "members": members,
+        "request_store": request_ops,
+        "request_ms": round(request_ms, 2),
+        "purge_store": purge_ops,
+        "purge_ms": round(purge_ms, 1),
+    }
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -237,6 +329,7 @@ def run() -> dict[str, Any]:
     print("clubs: operation counts, 50 concurrent call readers ...", file=sys.stderr)
     return {
         "operations": asyncio.run(operation_counts()),
+        "deletes": [asyncio.run(delete_growth(size)) for size in (10, 10_000)],
         "readers": {store: concurrent_reads(store) for store in ("sqlite", "cosmos")},
     }
 
@@ -246,6 +339,16 @@ def report(r: dict[str, Any]) -> str:
     for label, counts in r["operations"].items():
         detail = ", ".join(f"{k}={v}" for k, v in counts.items() if k != "store")
         lines.append(f"| {label} | {counts['store']} | {detail} |")
+    lines += [
+        "",
+        "| DELETE club, members | request: store ops, ms | background purge: store ops, ms |",
+        "|---|---|---|",
+    ]
+    for d in r["deletes"]:
+        lines.append(
+            f"| {d['members']:,} | {d['request_store']}, {d['request_ms']} "
+            f"| {d['purge_store']:,}, {d['purge_ms']} |"
+        )
     lines += [
         "",
         f"| {READERS} members read the call at once (devserver, median of {ROUNDS}) "

@@ -50,8 +50,16 @@ def bundle() -> dict[str, tuple[int, int]] | None:
     first = _closure(outputs, entry) | {n for n in outputs if n.endswith("main.css")}
     composites = next(n for n in outputs if Path(n).name.startswith("composites-"))
     on_call = _closure(outputs, composites) - first
+    # MSAL, loaded only by a build with an Entra app configuration (production sign-in).
+    msal = next(
+        name
+        for name, out in outputs.items()
+        if any("@azure/msal-browser" in source for source in out.get("inputs", {}))
+    )
+    on_sign_in = _closure(outputs, msal) - first
     return {
-        "first load (shell, React)": _sizes(first),
+        "first load (shell, React, typed API client)": _sizes(first),
+        "+ Entra sign-in, production builds only (MSAL)": _sizes(on_sign_in),
         "+ first call or chat (ACS UI Library, Calling + Chat SDKs)": _sizes(on_call),
         "everything (incl. video effects, loaded only if used)": _sizes(set(outputs)),
     }

@@ -3,11 +3,15 @@ to build its ACS chat and calling clients (DESIGN §4 "Chat threads")."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.http import Reply, blueprint, route
 from switchboard.models.chat import ChatThread, ClientConfig, ThreadPage, ThreadsQuery
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
-from switchboard.services.chat import ThreadView
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.chat import ThreadView
 
 bp = blueprint("chat")
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.models.clubs import (
     ActiveCall,
     CallRegistration,
     Club,
     ClubCreate,
+    ClubInvitation,
+    ClubInvitationList,
     ClubList,
+    Invitation,
     Member,
     MemberPage,
     Membership,
@@ -16,7 +21,9 @@ from switchboard.models.clubs import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
-from switchboard.services.clubs import CallView, ClubView, MembershipView
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.clubs import CallView, ClubView, MembershipView
 
 bp = blueprint("clubs")
 
@@ -74,7 +81,7 @@ async def delete_club(caller: Caller, clubId: str) -> Reply:
     bp,
     "POST",
     "clubs/{clubId}/join",
-    summary="Join an open club",
+    summary="Join an open club, or accept an invitation to any club",
     response=Membership,
     errors=(404, 409),
 )
@@ -86,7 +93,10 @@ async def join_club(caller: Caller, clubId: str) -> Membership:
     bp,
     "GET",
     "clubs/{clubId}/members",
-    summary="A page of the club's members with their ACS identities (members only)",
+    summary=(
+        "A page of the club's members (members only); ACS ids of the caller and their friends "
+        "only; the invitees follow, for the owner"
+    ),
     query=MembersQuery,
     response=MemberPage,
     errors=(403, 404),
@@ -103,6 +113,7 @@ async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) ->
                 communication_user_id=m.communication_user_id,
                 role=m.role,
                 joined_at=m.joined_at,
+                status=m.status,
             )
             for m in page.items
         ],
@@ -114,19 +125,41 @@ async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) ->
     bp,
     "PUT",
     "clubs/{clubId}/members/{userId}",
-    summary="The owner adds a member",
-    response=Membership,
+    summary="The owner invites a user; they are a member once they accept (POST …/join)",
+    response=Invitation,
     errors=(403, 404, 409),
 )
-async def add_club_member(caller: Caller, clubId: str, userId: str) -> Membership:
-    return _membership(await get_runtime().clubs.add_member(caller.user_id, clubId, userId))
+async def add_club_member(caller: Caller, clubId: str, userId: str) -> Invitation:
+    view = await get_runtime().clubs.invite(caller.user_id, clubId, userId)
+    return Invitation(user_id=view.user_id, role=view.role, status=view.status)
+
+
+@route(
+    bp,
+    "GET",
+    "me/club-invitations",
+    summary="The caller's pending club invitations",
+    response=ClubInvitationList,
+)
+async def list_club_invitations(caller: Caller) -> ClubInvitationList:
+    return ClubInvitationList(
+        items=[
+            ClubInvitation(
+                club_id=i.club_id, name=i.name, owner_id=i.owner_id, invited_at=i.invited_at
+            )
+            for i in await get_runtime().clubs.list_invitations(caller.user_id)
+        ]
+    )
 
 
 @route(
     bp,
     "DELETE",
     "clubs/{clubId}/members/{userId}",
-    summary="The owner removes a member, or a member leaves (their own id)",
+    summary=(
+        "The owner removes a member or withdraws an invitation; a member leaves, an invitee "
+        "declines (their own id)"
+    ),
     status=204,
     errors=(403, 404),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.models.identity import (
     CommunicationUser,
@@ -15,7 +17,9 @@ from switchboard.models.identity import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
-from switchboard.services.identity import ProfileView
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.identity import ProfileView
 
 bp = blueprint("identity")
 # registers_caller=False throughout: these routes' service creates, reads or erases the profile

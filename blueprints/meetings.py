@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.models.meetings import (
     AgendaQuery,
@@ -13,7 +15,9 @@ from switchboard.models.meetings import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
-from switchboard.services.meetings import MeetingView
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.meetings import MeetingView
 
 bp = blueprint("meetings")
 

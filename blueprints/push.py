@@ -1,14 +1,11 @@
-"""Push: the caller's devices, the dev outbox, and the ACS call events function (DESIGN §4)."""
+"""Push: the caller's devices and the dev outbox (DESIGN §4)."""
 
 from __future__ import annotations
 
 import logging
 
-import azure.functions as func
-
 from switchboard import errors
 from switchboard.http import Reply, blueprint, no_content, route
-from switchboard.logs import safe
 from switchboard.models.push import DeviceRegistration, PushOutbox
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
@@ -64,33 +61,3 @@ async def dev_push_outbox() -> PushOutbox:
         raise errors.NotFound("Pushes go to a Notification Hub here; there is no local outbox.")
     items = await sent()
     return PushOutbox.model_validate({"items": items})
-
-
-@bp.function_name("call_events")
-@bp.event_grid_trigger(arg_name="event")
-async def call_events(event: func.EventGridEvent) -> None:
-    """ACS calling events (Event Grid): CallEnded clears a club's call; the rest is skipped.
-
-    Never raises for one bad event: Event Grid would redeliver the whole batch. Only a
-    dependency failure (the store down) is raised, so Event Grid retries later.
-    """
-    from switchboard.services.push import CallEvent
-
-    try:
-        parsed = CallEvent(
-            event_id=str(event.id or ""),
-            event_type=str(event.event_type or ""),
-            event_time=event.event_time,
-            data=event.get_json(),
-        )
-    except Exception:
-        log.warning("call event %s unreadable, skipped", safe(event.id, 80))
-        return
-    try:
-        outcome = await get_runtime().call_events.handle(parsed)
-    except errors.DependencyUnavailable:
-        raise
-    except errors.SwitchboardError as exc:
-        log.warning("call event %s skipped: %s", safe(parsed.event_id, 80), exc.code)
-        return
-    log.info("call event %s %s", safe(parsed.event_id, 80), outcome)

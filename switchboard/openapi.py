@@ -149,3 +149,25 @@ def _operation(
         }
     op["responses"] = responses
     return op
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m switchboard.openapi OUT`: write the app's document (as GET /api/openapi.json
+    answers it) to OUT — the web client's typed API is generated from that file (make web-api)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import function_app  # noqa: F401  (registers every blueprint's routes)
+    from switchboard.http import ROUTES
+
+    (out,) = (argv if argv is not None else sys.argv[1:]) or ["-"]
+    text = json.dumps(build_openapi(ROUTES, title="Switchboard", version="0.1.0"), indent=2)
+    if out == "-":
+        print(text)
+    else:
+        Path(out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

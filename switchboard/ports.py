@@ -17,8 +17,10 @@ Doc = dict[str, Any]
 
 # Every container the app uses, partition key path `/pk`, with its default TTL in seconds
 # (None: no TTL; -1: TTL on, set per document). infra/ declares exactly these; the app never
-# creates containers at run time. TTL is a storage saving only: expiry is enforced in code by
-# timestamp, because not every store (nor the local Cosmos-protocol server) expires documents.
+# creates containers at run time. Cosmos DB and the SQLite store remove a document `ttl` seconds
+# after its last write (the SQLite store: invisible at once, deleted from the file within a
+# minute); the services still enforce expiry in code by timestamp, because the local
+# Cosmos-protocol test server does not expire documents.
 CONTAINERS: Mapping[str, int | None] = {
     "users": None,
     "identities": None,
@@ -109,6 +111,8 @@ class DocumentStore(Protocol):
         where: Mapping[str, str | int | float | bool | None] | None = None,
         order_by: str | None = None,
         descending: bool = False,
+        start_at: str | int | float | None = None,
+        end_before: str | int | float | None = None,
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page:
@@ -120,11 +124,34 @@ class DocumentStore(Protocol):
           field (null if need be): Cosmos DB returns documents without it (first when ascending),
           but the local Cosmos-protocol test server leaves them out. Values of one type only
           (SQLite orders booleans among numbers). Without `order_by` the order is unspecified.
+        - `start_at`, `end_before`: a range on the `order_by` field (required with them, else
+          ValueError): `start_at <= field < end_before`, either bound optional, both of one JSON
+          type (strings or numbers); documents whose field is absent, null or of another type
+          are left out. With a range the query reads only that range of the order (one bounded
+          index range on both stores), however many documents lie outside it.
         - `limit`: at most this many items per page, 1..1000 (else ValueError); a shorter page
           does not mean the end.
         - `continuation`: the previous page's token, opaque and URL-safe; None on the last page
           (which may be empty). A token that is not one (or is from another ordering) raises
           `errors.InvalidInput`.
+        """
+        ...
+
+    async def count(
+        self,
+        container: str,
+        pk: str,
+        *,
+        where: Mapping[str, str | int | float | bool | None] | None = None,
+        where_not: Mapping[str, str | int | float | bool | None] | None = None,
+    ) -> int:
+        """How many documents of one partition match `where` and none of `where_not`.
+
+        One operation, whatever the count (Cosmos: `SELECT VALUE COUNT(1)`, served from the
+        index; SQLite: one statement over the shape's index), never the documents themselves.
+        `where` as in `query`; `where_not`: field == value (same typed equality, None = null or
+        absent) leaves a document out, so a document whose field is absent or of another type
+        is counted.
         """
         ...
 
@@ -247,6 +274,11 @@ class ChatProvider(Protocol):
 
     async def remove_participant(self, thread_id: str, communication_user_id: str) -> None:
         """Remove one participant; a participant or thread already gone is not an error."""
+        ...
+
+    async def list_participants(self, thread_id: str) -> list[str]:
+        """The communicationUserIds in the thread, as the chat service itself knows them (all
+        pages), the controller's own service identity left out; ChatThreadNotFound if gone."""
         ...
 
     async def delete_thread(self, thread_id: str) -> None:

@@ -30,21 +30,22 @@ if TYPE_CHECKING:
         SmsSender,
     )
     from switchboard.services.caller import Caller
+    from switchboard.services.calls import CallsService
     from switchboard.services.chat import ChatService
     from switchboard.services.clubs import ClubsService
     from switchboard.services.friends import FriendsService
     from switchboard.services.health import HealthService
     from switchboard.services.hooks import (
-        ClubObserver,
         FriendshipObserver,
         MeetingObserver,
+        ProfileInfo,
         ProfileObserver,
         UserDataOwner,
     )
     from switchboard.services.identity import IdentityService
     from switchboard.services.meetings import MeetingsService
     from switchboard.services.phone import PhoneService
-    from switchboard.services.push import CallEventService, PushService
+    from switchboard.services.push import PushService
     from switchboard.services.reactions import Reactor, Reconciler, Work
     from switchboard.settings import Settings
 
@@ -111,6 +112,20 @@ class _Later(Sequence[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class _FriendsLater:
+    """The clubs capability's view of friends (`clubs.Relations`), resolved at use: the friends
+    service is built with chat as its observer, and chat follows clubs."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        return await self._runtime.friends.accepted_among(user_id, others)
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        return await self._runtime.friends.blocked_by(user_id, other_id)
 
 
 class Runtime:
@@ -186,6 +201,14 @@ class Runtime:
         return {
             # user id; failing: the erasure record stays, the user's next sign-in waits (409)
             "erasure": self.identity.reconcile_erasure,
+            # Clubs (docs/reactions.md "Clubs"): one user's records and copies in one club; a
+            # club's count, owner, purge; its chat seats and listings; its call's index and pushes;
+            # a user's new ACS identity seats them in their clubs' threads.
+            "club-member": self.clubs.reconcile_member,
+            "club": self.clubs.reconcile_club,
+            "club-chat": self.chat.reconcile_club_thread,
+            "call": self.calls.reconcile_call,
+            "identity": self.clubs.reconcile_identity,
         }
 
     @functools.cached_property
@@ -228,19 +251,25 @@ class Runtime:
         )
 
     @functools.cached_property
-    def club_observers(self) -> tuple[ClubObserver, ...]:
-        """Capabilities that follow clubs (chat threads follow members, push on a new call)."""
-        return (self.chat, self.push)
-
-    @functools.cached_property
     def clubs(self) -> ClubsService:
         from switchboard.services.clubs import ClubsService
 
         return ClubsService(
             self.store,
+            work=self.work,
+            profiles=self.identity,
+            ensure_profile=self._ensure_profile,
+            relations=_FriendsLater(self),
             call_idle_hours=self.settings.call_idle_hours,
-            observers=self.club_observers,
         )
+
+    async def _ensure_profile(self, user_id: str) -> ProfileInfo | None:
+        """A caller's own profile, made now if this is their first request (clubs record its
+        generation in the caller's new member record)."""
+        from switchboard.services.caller import Caller
+
+        await self.identity.ensure_profile(Caller(user_id))
+        return (await self.identity.get_many([user_id])).get(user_id)
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -281,10 +310,9 @@ class Runtime:
             lambda user_id: self.identity.chat_identity(user_id, caller=CURRENT_CALLER.get()),
             # Also at call time: the friends service lists this one as an observer.
             are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
-            club_topic=self._club_name,
-            club_thread_changed=lambda club_id, thread_id: self.clubs.set_chat_thread(
-                club_id, thread_id
-            ),
+            clubs=self.clubs,
+            profiles=self.identity,
+            work=self.work,
             client_config=ClientConfigView(
                 self.settings.acs_resource_endpoint or LOCAL_ENDPOINT,
                 self.settings.token_scopes,
@@ -292,26 +320,24 @@ class Runtime:
             ),
         )
 
-    async def _club_name(self, club_id: str, member_id: str) -> str:
-        """A club's name as a member sees it: the topic of its new chat thread."""
-        return (await self.clubs.get_club(member_id, club_id)).name
-
     @functools.cached_property
     def push(self) -> PushService:
         from switchboard.services.push import PushService
 
-        # Resolved on use: the clubs service itself is built with this one as its observer.
-        return PushService(
-            self.store,
-            self.push_sender,
-            members_of=lambda club_id: self.clubs.iter_member_ids(club_id),
-        )
+        return PushService(self.store, self.push_sender)
 
     @functools.cached_property
-    def call_events(self) -> CallEventService:
-        from switchboard.services.push import CallEventService
+    def calls(self) -> CallsService:
+        """ACS call events, and the index and pushes that follow a club's call."""
+        from switchboard.services.calls import CallsService
 
-        return CallEventService(self.store, end_call=self.clubs.end_call_if_current)
+        return CallsService(
+            self.store,
+            registry=self.clubs,
+            work=self.work,
+            profiles=self.identity,
+            pushes=self.push if self.push_sender is not None else None,
+        )
 
     @functools.cached_property
     def phone(self) -> PhoneService:
@@ -355,8 +381,6 @@ class Runtime:
         }
 
     async def close(self) -> None:
-        if "push" in self.__dict__:
-            await self.push.drain()  # pushes already under way finish before the store closes
         if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
             await self.chat_provider.close()
         await self.store.close()

@@ -36,7 +36,13 @@ SYSTEM_FIELDS = frozenset({"_etag", "_ts", "_rid", "_self", "_attachments", "_ls
 
 MAX_PAGE_SIZE = 1000
 
+# A continuation token longer than this is not one of ours (ours hold a sort key of at most a
+# field's length and an id, or Cosmos's own token of a few hundred characters): refused before
+# any decoding, so a caller cannot make the server decode megabytes.
+MAX_CONTINUATION_LENGTH = 8192
+
 FilterValue = str | int | float | bool | None
+RangeValue = str | int | float
 
 
 def check_container(container: str) -> None:
@@ -76,6 +82,26 @@ def check_where(where: Mapping[str, FilterValue] | None) -> list[tuple[str, Filt
     return filters
 
 
+def check_range(
+    order_by: str | None, start_at: RangeValue | None, end_before: RangeValue | None
+) -> bool:
+    """True when the query has a range on its order field; ValueError when it is not one."""
+    if start_at is None and end_before is None:
+        return False
+    if order_by is None:
+        raise ValueError("a range (start_at, end_before) bounds the order_by field: name it")
+    kinds = set()
+    for bound in (start_at, end_before):
+        if bound is None:
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, str | int | float):
+            raise ValueError("range bounds are strings or numbers")
+        kinds.add(str if isinstance(bound, str) else float)
+    if len(kinds) > 1:
+        raise ValueError("both range bounds must be strings, or both numbers")
+    return True
+
+
 def check_limit(limit: int) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}")
@@ -96,9 +122,19 @@ def encode_continuation(state: Any) -> str:
 
 
 def decode_continuation(token: str) -> Any:
-    """The state inside a token from `encode_continuation`; `InvalidInput` if it is not one."""
+    """The state inside a token from `encode_continuation`; `InvalidInput` if it is not one.
+
+    A token comes from a caller, so anything can be inside: too long, deeply nested JSON (the
+    decoder's recursion limit) and strings that are not Unicode text (a lone surrogate escaped
+    as `\\ud800`, which no store can encode) are refused here like any other bad token.
+    """
     try:
+        if not isinstance(token, str) or len(token) > MAX_CONTINUATION_LENGTH:
+            raise ValueError("not a continuation token")
         padded = token + "=" * (-len(token) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as error:
+        state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        # Every string inside must be encodable, as the stores will encode them.
+        json.dumps(state, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, binascii.Error, RecursionError) as error:
         raise InvalidInput("The continuation token is not valid.", field="continuation") from error
+    return state

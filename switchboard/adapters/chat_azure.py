@@ -12,7 +12,7 @@
   for its Retry-After when that fits in `throttle_budget` seconds (summed over one operation);
   past the budget it becomes `DependencyUnavailable("chat", retry_after=…)`, a 503 for the API
   caller. The SDK's own retry policy retries only connection failures (retry_status=0).
-- **Errors**: 404 → `ChatThreadNotFound` on add, success on remove and delete (already gone);
+- **Errors**: 404 → `ChatThreadNotFound` on add and list, success on remove and delete (gone);
   a 400 on add → `ChatThreadFull` (what ACS answers past 250 participants, the only 400 the
   controller's own well-formed requests can get); 401/403, 5xx, connection failures →
   `DependencyUnavailable` through the Azure adapter kit, with one log line naming what to check.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 # azure-core only (every Azure adapter has it); the Chat SDK itself is imported at first use.
 from azure.core.pipeline.transport import AsyncHttpTransport
@@ -88,6 +88,7 @@ class AzureChatProvider:
         )
         self._credential: CommunicationTokenCredential | None = None
         self._client: ChatClient | None = None
+        self._service_user: str | None = None
         self._setup = asyncio.Lock()
 
     # -- ChatProvider ------------------------------------------------------------------------
@@ -137,6 +138,20 @@ class AzureChatProvider:
 
         await self._call("remove_participant", call, not_found=_ignore)
 
+    async def list_participants(self, thread_id: str) -> list[str]:
+        """GET /chat/threads/{id}/participants, every page (the SDK follows `nextLink`); the
+        service identity left out. 404 → ChatThreadNotFound."""
+
+        async def call() -> list[str]:
+            async with await self._thread_client(thread_id) as thread:
+                found = [
+                    str(p.identifier.raw_id)
+                    async for p in thread.list_participants(results_per_page=200)
+                ]
+            return sorted(acs_id for acs_id in found if acs_id != self._service_user)
+
+        return await self._call("list_participants", call, not_found=_raise_thread_not_found)
+
     async def delete_thread(self, thread_id: str) -> None:
         """DELETE /chat/threads/{id}; a thread already gone is fine."""
 
@@ -166,7 +181,7 @@ class AzureChatProvider:
             if self._client is None:
                 from azure.communication.chat.aio import ChatClient, CommunicationTokenCredential
 
-                _, first = await self._token_source()
+                self._service_user, first = await self._token_source()
                 self._credential = CommunicationTokenCredential(
                     first.token, token_refresher=self._refresh
                 )
@@ -279,7 +294,7 @@ class _NotFound(Exception):
     """A 404 the operation maps itself (to ChatThreadNotFound, or to success)."""
 
 
-def _raise_thread_not_found() -> None:
+def _raise_thread_not_found() -> NoReturn:
     raise ChatThreadNotFound("the chat thread does not exist")
 
 

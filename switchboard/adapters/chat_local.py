@@ -139,6 +139,18 @@ class LocalChatProvider:
                 (thread_id, communication_user_id),
             )
 
+    async def list_participants(self, thread_id: str) -> list[str]:
+        with self._lock:
+            self._check_live(self._db, thread_id)
+            return sorted(
+                row[0]
+                for row in self._db.execute(
+                    "SELECT communication_user_id FROM participants WHERE thread_id = ? "
+                    "AND communication_user_id != ?",
+                    (thread_id, LOCAL_SERVICE_USER),
+                )
+            )
+
     async def delete_thread(self, thread_id: str) -> None:
         with self._lock, self._transaction() as db:
             db.execute(

@@ -24,10 +24,12 @@ from switchboard.adapters import azure as kit
 from switchboard.adapters._store_rules import (
     SYSTEM_FIELDS,
     FilterValue,
+    RangeValue,
     check_container,
     check_field,
     check_key,
     check_limit,
+    check_range,
     check_where,
     decode_continuation,
     document_body,
@@ -142,29 +144,76 @@ def _refused_continuation(cosmos_token: str | None) -> Iterator[None]:
         raise
 
 
-def _query_text(
-    filters: list[tuple[str, FilterValue]], order_by: str | None, descending: bool
-) -> tuple[str, list[dict[str, Any]]]:
-    """Parameterised Cosmos SQL for one partition; values never enter the text.
+def _ref(field: str) -> str:
+    # Bracket form, so a name that is also an SQL keyword such as `value` still works; only
+    # after `check_field` proved it a plain identifier.
+    return f'c["{check_field(field)}"]'
 
-    Field names do, as `c["name"]` (bracket form, so a name that is also an SQL keyword such as
-    `value` still works), and only after `check_field` proved them plain identifiers.
-    """
-    conditions = ["c.pk = @pk"]
+
+def _typed(ref: str, value: FilterValue) -> str:
+    """Cosmos's type check for `value`'s JSON type: a comparison with a field of another type
+    is undefined in Cosmos, and NOT of undefined stays undefined; this keeps it a boolean."""
+    if isinstance(value, bool):
+        return f"IS_BOOL({ref})"
+    if isinstance(value, int | float):
+        return f"IS_NUMBER({ref})"
+    return f"IS_STRING({ref})"
+
+
+def _conditions(
+    filters: list[tuple[str, FilterValue]], prefix: str, *, negatable: bool = False
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Equality conditions. In a WHERE, Cosmos's own `=` is already typed (a field of another
+    type compares undefined: no match); `negatable` adds the type check so NOT works too."""
+    conditions: list[str] = []
     parameters: list[dict[str, Any]] = []
     for index, (field, value) in enumerate(filters):
-        ref = f'c["{check_field(field)}"]'
+        ref = _ref(field)
         if value is None:
             # None means "null or absent": Cosmos's `= null` alone would miss absent fields.
             conditions.append(f"(NOT IS_DEFINED({ref}) OR IS_NULL({ref}))")
         else:
-            name = f"@v{index}"
-            conditions.append(f"{ref} = {name}")
+            name = f"@{prefix}{index}"
+            equal = f"{ref} = {name}"
+            conditions.append(f"({_typed(ref, value)} AND {equal})" if negatable else equal)
             parameters.append({"name": name, "value": value})
+    return conditions, parameters
+
+
+def _query_text(
+    filters: list[tuple[str, FilterValue]],
+    order_by: str | None,
+    descending: bool,
+    start_at: RangeValue | None = None,
+    end_before: RangeValue | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Parameterised Cosmos SQL for one partition; values never enter the text, field names do
+    (`_ref`)."""
+    conditions, parameters = _conditions(filters, "v")
+    conditions.insert(0, "c.pk = @pk")
+    if order_by is not None and start_at is not None:
+        conditions.append(f"{_ref(order_by)} >= @start")
+        parameters.append({"name": "@start", "value": start_at})
+    if order_by is not None and end_before is not None:
+        conditions.append(f"{_ref(order_by)} < @end")
+        parameters.append({"name": "@end", "value": end_before})
     text = "SELECT * FROM c WHERE " + " AND ".join(conditions)  # noqa: S608 (names checked)
     if order_by is not None:
-        text += f' ORDER BY c["{check_field(order_by)}"] {"DESC" if descending else "ASC"}'
+        text += f" ORDER BY {_ref(order_by)} {'DESC' if descending else 'ASC'}"
     return text, parameters
+
+
+def _count_text(
+    filters: list[tuple[str, FilterValue]], exclusions: list[tuple[str, FilterValue]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """`SELECT VALUE COUNT(1)` over one partition: an index-only aggregate, one round trip."""
+    conditions, parameters = _conditions(filters, "v")
+    excluded, excluded_parameters = _conditions(exclusions, "x", negatable=True)
+    # Each exclusion is a boolean (typed above), so NOT of it is exact.
+    conditions += [f"NOT {condition}" for condition in excluded]
+    where = " AND ".join(["c.pk = @pk", *conditions])
+    text = f"SELECT VALUE COUNT(1) FROM c WHERE {where}"  # noqa: S608 (names checked)
+    return text, [*parameters, *excluded_parameters]
 
 
 class CosmosStore:
@@ -317,6 +366,8 @@ class CosmosStore:
         where: Mapping[str, FilterValue] | None = None,
         order_by: str | None = None,
         descending: bool = False,
+        start_at: RangeValue | None = None,
+        end_before: RangeValue | None = None,
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page:
@@ -330,9 +381,12 @@ class CosmosStore:
         check_key(pk, "-")
         filters = check_where(where)
         check_limit(limit)
-        text, parameters = _query_text(filters, order_by, descending)
+        bounded = check_range(order_by, start_at, end_before)
+        text, parameters = _query_text(filters, order_by, descending, start_at, end_before)
 
-        shape = [order_by, descending]
+        shape: list[Any] = [order_by, descending]
+        if bounded:
+            shape += [start_at, end_before]
         cosmos_token: str | None = None
         if continuation is not None:
             state = decode_continuation(continuation)
@@ -364,6 +418,28 @@ class CosmosStore:
         if next_token is None:
             return Page(items=items, continuation=None)
         return Page(items=items, continuation=encode_continuation({"s": shape, "c": next_token}))
+
+    async def count(
+        self,
+        container: str,
+        pk: str,
+        *,
+        where: Mapping[str, FilterValue] | None = None,
+        where_not: Mapping[str, FilterValue] | None = None,
+    ) -> int:
+        """One `SELECT VALUE COUNT(1)` in the partition (served from the index)."""
+        proxy = self._container(container)
+        check_key(pk, "-")
+        text, parameters = _count_text(check_where(where), check_where(where_not))
+        with _port_errors("count"):
+            results: list[Any] = [
+                value
+                async for value in proxy.query_items(
+                    text, parameters=[{"name": "@pk", "value": pk}, *parameters], partition_key=pk
+                )
+            ]
+        # One partition: one value (an empty partition counts 0, never no answer).
+        return int(sum(results))
 
     async def ping(self) -> None:
         # Every container, in one concurrent round: a deleted container fails every request that

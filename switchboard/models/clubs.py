@@ -26,18 +26,22 @@ ClubName = Annotated[
 ]
 Visibility = Literal["open", "invite"]
 Role = Literal["owner", "member"]
+Standing = Literal["member", "invited"]
 
 
 class ClubCreate(RequestModel):
     name: ClubName
     visibility: Visibility = Field(
-        description="open: anyone signed in may join; invite: the owner adds members."
+        description="open: anyone signed in may join; invite: members by the owner's "
+        "invitation only."
     )
 
 
 class ActiveCall(ApiModel):
     group_call_id: str = Field(description="The ACS group call id members join with.")
-    started_by: str
+    started_by: str | None = Field(
+        description="The member who registered it; null once that user is erased."
+    )
     started_at: datetime
 
 
@@ -68,9 +72,33 @@ class Membership(ApiModel):
 class Member(ApiModel):
     user_id: str
     display_name: str | None
-    communication_user_id: str | None
+    communication_user_id: str | None = Field(
+        description="Only for the caller and the caller's accepted friends; null for others."
+    )
     role: Role
-    joined_at: datetime
+    joined_at: datetime = Field(description="For an invitee: when they were invited.")
+    status: Standing = Field(
+        "member", description="invited: a pending invitation (listed to the owner only)."
+    )
+
+
+class Invitation(ApiModel):
+    """The answer to the owner's PUT of a member: the user is invited (or already a member)."""
+
+    user_id: str
+    role: Role
+    status: Standing
+
+
+class ClubInvitation(ApiModel):
+    club_id: str
+    name: str
+    owner_id: str
+    invited_at: datetime
+
+
+class ClubInvitationList(ApiModel):
+    items: list[ClubInvitation]
 
 
 class MemberPage(ApiModel):

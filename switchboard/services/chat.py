@@ -12,36 +12,35 @@ Storage
 - `system/direct:<hash of the pair>`: a pair's direct thread. Its id is derived from the two user
   ids, so two concurrent first calls from both sides race on one `create`; the loser reads the
   winner's document and uses its idempotency token, so ACS makes one thread.
-- `system/club:<clubId>`: a club's thread and its seats: `want` (who should be in the ACS thread),
-  `have` (who the controller has put there), `waiting` (members past the cap, in join order).
+- `system/club:<clubId>`: a club's thread, its idempotency token, and `listed` (who has the
+  thread in their list, as this capability last made it).
 
-Club threads and consistency. The club registry is the truth; chat follows it with no
-transaction between the two systems. A club change records the new `want` first, then
-converges: adds `want - have` (one call for up to 200), removes `have - want`, records `have`.
-A chat failure never fails the club operation: it is logged, `want` and `have` stay apart, and
-the next change of that club converges them (the repair happens at the club's next change, not
-on reads, so reads stay one store call and never call ACS).
+Club threads are copies kept by a reconciler (`reconcile_club_thread`, work kind `club-chat`,
+queued by the clubs capability's reconciler after every change of a club): the club's member
+records are the truth; the ACS thread's participant list (read from ACS itself, so a seat a
+failed call left behind is found) and the members' thread listings follow them. A chat failure
+never fails a club operation: the reconciler raises and is retried with backoff.
 
 The cap: ACS holds 250 participants per thread, the controller's service identity included, so
-249 members have a seat. A member who joins a full club is a member all the same (the join never
-fails), without a seat: the club's thread is not in their list and ACS refuses them in it (they
-see the club's `chatThreadId`, which is the club's, as every member does); they keep the club's
-calls. They wait in join order (up to MAX_WAITING); when a seated member leaves, the first in
-line takes the seat at that change. The thread id is told to the clubs capability
-(`club_thread_changed`) when it is created or lost, so `GET /api/clubs/{clubId}` costs chat
-nothing.
+249 members have a seat: the first 249 in join order who have an ACS identity. A member who
+joins a full club is a member all the same (the join never fails), without a seat: the club's
+thread is not in their list and ACS refuses them in it (they see the club's `chatThreadId`, as
+every member does); they keep the club's calls. When a seated member leaves, the next in join
+order takes the seat at the next run. A member who never asked for a token has no ACS identity
+and no seat until their first token (nobody else's action creates an identity for them). The
+thread id is told to the clubs capability (`set_chat_thread`), so `GET /api/clubs/{clubId}`
+costs chat nothing.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, cast
 
 from switchboard import errors
 from switchboard.ports import (
@@ -56,6 +55,9 @@ from switchboard.ports import (
     DocumentStore,
     PreconditionFailed,
 )
+from switchboard.services.documents import KEEP, _Keep, modify
+from switchboard.services.hooks import Profiles
+from switchboard.services.reactions import Work
 
 log = logging.getLogger("switchboard.chat")
 
@@ -64,9 +66,6 @@ SYSTEM = "system"
 PAGE_SIZE = 50
 # Seats for members: the service identity, creator of every thread, is the 250th participant.
 CLUB_SEATS = MAX_THREAD_PARTICIPANTS - 1
-# The waiting line is kept up to this length (the document stays small); a member who joins
-# behind a full line gets no seat until they join again. Clubs this large are rare.
-MAX_WAITING = 1000
 _ATTEMPTS = 5
 
 Kind = Literal["club", "direct", "meeting"]
@@ -105,7 +104,7 @@ class DirectPairDoc(TypedDict):
 
 
 class ClubThreadDoc(TypedDict):
-    """`system/club:<clubId>`: a club's thread and who holds its seats."""
+    """`system/club:<clubId>`: a club's thread and who has it listed."""
 
     id: str
     pk: str
@@ -113,12 +112,39 @@ class ClubThreadDoc(TypedDict):
     topic: str
     threadId: str | None
     idempotencyToken: str
-    want: dict[str, list[str]]  # userId -> [communicationUserId, displayName]
-    have: dict[str, str]  # userId -> communicationUserId
-    waiting: list[list[str]]  # [userId, communicationUserId, displayName], join order
-    announced: NotRequired[str | None]  # the threadId last told to the clubs capability
+    listed: NotRequired[dict[str, str]]  # userId -> communicationUserId
+    # Before the reaction layer: who should be seated, who was, who waited.
+    want: NotRequired[dict[str, list[str]]]
+    have: NotRequired[dict[str, str]]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
+
+
+class ClubDirectory(Protocol):
+    """What club threads need of the clubs capability (ClubsService implements it)."""
+
+    async def live_club(self, club_id: str) -> tuple[str, str | None] | None:
+        """(name, recorded chat thread id) of a club that exists; None when gone or going."""
+        ...
+
+    async def member_page(
+        self, club_id: str, continuation: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        """A page of member ids in join order."""
+        ...
+
+    async def set_chat_thread(self, club_id: str, thread_id: str | None) -> None:
+        """Record the club's thread id (members see it as `chatThreadId`)."""
+        ...
+
+
+def _listed(doc: ClubThreadDoc) -> dict[str, str]:
+    if "listed" in doc:
+        return dict(doc["listed"])
+    # A record from before the reaction layer: everyone it seated or meant to seat.
+    old = {user: entry[0] for user, entry in doc.get("want", {}).items()}
+    old.update(doc.get("have", {}))
+    return old
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +186,9 @@ class ChatService:
         participant: ParticipantLookup,
         *,
         are_friends: Callable[[str, str], Awaitable[bool]] | None = None,
-        club_topic: Callable[[str, str], Awaitable[str | None]] | None = None,
-        club_thread_changed: Callable[[str, str | None], Awaitable[None]] | None = None,
+        clubs: ClubDirectory | None = None,
+        profiles: Profiles | None = None,
+        work: Work | None = None,
         client_config: ClientConfigView | None = None,
         club_seats: int = CLUB_SEATS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -170,8 +197,9 @@ class ChatService:
         self._chat = chat
         self._participant = participant
         self._are_friends = are_friends
-        self._club_topic = club_topic
-        self._club_thread_changed = club_thread_changed
+        self._clubs = clubs
+        self._profiles = profiles
+        self._work = work
         self._client_config = client_config or ClientConfigView(LOCAL_ENDPOINT, ("chat",), None)
         self._club_seats = club_seats
         self._clock = clock
@@ -293,28 +321,6 @@ class ChatService:
     async def friendship_ended(self, user_id: str, other_id: str) -> None:
         await self.remove_direct_thread(user_id, other_id)
 
-    # --- ClubObserver ---------------------------------------------------------------------------
-
-    async def member_added(self, club_id: str, user_id: str) -> None:
-        await self.club_member_added(club_id, None, user_id)
-
-    async def member_removed(self, club_id: str, user_id: str) -> None:
-        await self.club_member_removed(club_id, user_id)
-
-    async def club_deleted(self, club_id: str, member_ids: Sequence[str] = ()) -> None:
-        await self.delete_club_thread(club_id, member_ids)
-
-    async def call_started(
-        self,
-        club_id: str,
-        club_name: str,
-        group_call_id: str,
-        started_by: str,
-        member_ids: Sequence[str] | None,
-    ) -> None:
-        """Chat does nothing when a club's call starts."""
-        return
-
     # --- MeetingObserver ------------------------------------------------------------------------
 
     async def meeting_created(
@@ -327,232 +333,147 @@ class ChatService:
 
     # --- club threads -------------------------------------------------------------------------
 
-    async def club_thread_id(self, club_id: str, user_id: str) -> str | None:
-        """The club's thread id for a member who holds a seat in it (else None): 1 read."""
+    async def reconcile_club_thread(self, club_id: str) -> None:
+        """Reconciler (`club-chat`): the club's ACS thread holds exactly its seated members —
+        the first CLUB_SEATS members in join order who have an ACS identity — checked against
+        the chat provider's own participant list; each seated member has the thread in their
+        list and nobody else has; a club gone has no thread. Idempotent; raises to be retried.
+
+        A member without an ACS identity yet (never asked for a token) has no seat: nobody's
+        action but their own makes one for them; their first token queues this again.
+        """
+        club = await self._clubs.live_club(club_id) if self._clubs is not None else None
         doc = await self._read_club(club_id)
-        if doc is None or user_id not in doc["have"]:
-            return None
-        return doc["threadId"]
-
-    async def club_member_added(self, club_id: str, club_name: str | None, user_id: str) -> None:
-        """A member joined or was added: seat them (or put them in line) and converge.
-
-        Never raises: a failure is logged and repaired at the club's next change.
-        """
-        try:
-            acs_id, name = await self._participant(user_id)
-
-            def seat(doc: ClubThreadDoc) -> None:
-                doc["topic"] = club_name or doc["topic"]
-                if user_id in doc["want"] or any(w[0] == user_id for w in doc["waiting"]):
-                    return
-                if len(doc["want"]) < self._club_seats:
-                    doc["want"][user_id] = [acs_id, name]
-                elif len(doc["waiting"]) < MAX_WAITING:
-                    doc["waiting"].append([user_id, acs_id, name])
-
-            # A club with a thread record (every join but its first member's) costs no lookup.
-            doc = await self._update_club(club_id, club_name, seat, create=club_name is not None)
-            if doc is None:
-                # The club's first member: its new thread is named after the club.
-                topic = await self._topic_of(club_id, user_id)
-                doc = await self._update_club(club_id, topic, seat)
-            if doc is not None:
-                await self._converge(doc)
-        except Exception:
-            log.warning("club chat not updated after a member joined", exc_info=True)
-
-    async def _topic_of(self, club_id: str, member_id: str) -> str | None:
-        if self._club_topic is None:
-            return None
-        try:
-            return await self._club_topic(club_id, member_id)
-        except Exception:
-            log.warning("could not read a club's name for its chat topic", exc_info=True)
-            return None
-
-    async def club_member_removed(self, club_id: str, user_id: str) -> None:
-        """A member left or was removed: their seat goes to the first in line; converge.
-
-        Never raises: a failure is logged and repaired at the club's next change.
-        """
-        try:
-            await self._store.delete(THREADS, user_id, f"club:{club_id}")
-
-            def unseat(doc: ClubThreadDoc) -> None:
-                doc["waiting"] = [w for w in doc["waiting"] if w[0] != user_id]
-                doc["want"].pop(user_id, None)
-                while len(doc["want"]) < self._club_seats and doc["waiting"]:
-                    next_id, next_acs, next_name = doc["waiting"].pop(0)
-                    doc["want"][next_id] = [next_acs, next_name]
-
-            doc = await self._update_club(club_id, None, unseat, create=False)
-            if doc is not None:
-                await self._converge(doc)
-        except Exception:
-            log.warning("club chat not updated after a member left", exc_info=True)
-
-    async def delete_club_thread(self, club_id: str, member_ids: Sequence[str] = ()) -> None:
-        """The club is gone: its thread is deleted and leaves every member's list.
-
-        Never raises; if ACS cannot delete the thread now, its id is logged for clean-up (it
-        holds no one the controller will add again).
-        """
-        try:
-            doc = await self._read_club(club_id)
-            if doc is None:
-                return
-            if doc["threadId"]:
-                try:
-                    await self._chat.delete_thread(doc["threadId"])
-                except Exception:
-                    log.warning(
-                        "the chat thread of a deleted club could not be deleted: %s",
-                        doc["threadId"],
-                        exc_info=True,
-                    )
-            for member in set(doc["want"]) | set(doc["have"]) | set(member_ids):
-                await self._store.delete(THREADS, member, f"club:{club_id}")
-            await self._store.delete(SYSTEM, doc["pk"], doc["id"])
-        except Exception:
-            log.warning("club chat not cleaned up after the club was deleted", exc_info=True)
-
-    async def _update_club(
-        self,
-        club_id: str,
-        club_name: str | None,
-        change: Callable[[ClubThreadDoc], None],
-        *,
-        create: bool = True,
-        current: ClubThreadDoc | None = None,
-    ) -> ClubThreadDoc | None:
-        """Apply `change` under the document's etag (re-read and re-applied on a race); None
-        when there is no document and `create` is False. `current`: a copy just written, tried
-        first (saves a read when no one else changed it since)."""
-        key = _club_key(club_id)
-        for attempt in range(_ATTEMPTS):
-            doc = current if attempt == 0 and current else await self._read_club(club_id)
-            if doc is None:
-                if not create:
-                    return None
-                fresh: ClubThreadDoc = {
-                    "id": key,
-                    "pk": key,
-                    "clubId": club_id,
-                    "topic": club_name or "Club",
-                    "threadId": None,
-                    "idempotencyToken": str(uuid.uuid4()),
-                    "want": {},
-                    "have": {},
-                    "waiting": [],
-                }
-                change(fresh)
-                try:
-                    return cast(ClubThreadDoc, await self._store.create(SYSTEM, _untyped(fresh)))
-                except DocumentExists:
-                    continue
-            etag = doc.get("_etag", "")
-            change(doc)
-            try:
-                return cast(ClubThreadDoc, await self._store.replace(SYSTEM, _strip(doc), etag))
-            except PreconditionFailed:
-                continue
-        raise errors.DependencyUnavailable("store", retry_after=1)
-
-    async def _converge(self, doc: ClubThreadDoc) -> None:
-        """Make the ACS thread hold `want`: create it, add the missing, remove the departed.
-
-        On a normal join this is one chat call (an add, or the create of a new club's thread).
-        """
-        club_id = doc["clubId"]
-        want = {u: ChatParticipant(v[0], v[1]) for u, v in doc["want"].items()}
-        added: dict[str, str] = {}
-        removed: list[str] = []
+        if club is None:
+            await self._remove_club_thread(club_id, doc)
+            return
+        name, announced = club
+        seats = await self._seats(club_id)
+        if doc is None:
+            if not seats:
+                return  # nobody to seat yet: no thread
+            doc = await self._create_club_record(club_id, name)
         thread_id = doc["threadId"]
-        try:
-            if thread_id is None:
-                first = list(want.items())[:MAX_PARTICIPANTS_PER_ADD]
-                thread_id = await self._chat.create_thread(
-                    doc["topic"],
-                    [p for _, p in first],
-                    idempotency_token=doc["idempotencyToken"],
+        if thread_id is None and seats:
+            first = list(seats.values())[:MAX_PARTICIPANTS_PER_ADD]
+            # The record's one idempotency token: a rerun after a crash gets the same thread.
+            thread_id = await self._chat.create_thread(
+                name, first, idempotency_token=doc["idempotencyToken"]
+            )
+            doc = await self._update_club_record(club_id, {"threadId": thread_id})
+        if thread_id is not None:
+            try:
+                present = set(await self._chat.list_participants(thread_id))
+            except ChatThreadNotFound:
+                # Deleted behind our back: a new thread (new token) on the next run.
+                log.warning("a club's chat thread is gone from ACS; it will be created again")
+                await self._update_club_record(
+                    club_id, {"threadId": None, "idempotencyToken": str(uuid.uuid4())}
                 )
-                added.update({u: p.communication_user_id for u, p in first})
-            missing = [(u, p) for u, p in want.items() if u not in doc["have"] and u not in added]
-            for start in range(0, len(missing), MAX_PARTICIPANTS_PER_ADD):
-                batch = missing[start : start + MAX_PARTICIPANTS_PER_ADD]
-                await self._chat.add_participants(thread_id, [p for _, p in batch])
-                added.update({u: p.communication_user_id for u, p in batch})
-            for user, acs_id in doc["have"].items():
-                if user not in want:
-                    await self._chat.remove_participant(thread_id, acs_id)
-                    removed.append(user)
-        except ChatThreadNotFound:
-            # Deleted behind our back: start a new thread at the next change.
-            log.warning("a club's chat thread is gone from ACS; it will be created again")
-            await self._announce(await self._record_club(club_id, doc, reset=True))
-            return
-        except ChatThreadFull:
-            log.warning("a club's chat thread is full in ACS; seats converge at the next change")
-        except Exception:
-            log.warning("club chat participants not converged; next change retries", exc_info=True)
-        if added or removed or (thread_id and thread_id != doc["threadId"]):
-            recorded = await self._record_club(
-                club_id, doc, thread_id=thread_id, added=added, removed=removed
-            )
-        else:
-            recorded = doc
-        for user in added:
-            await self._store.upsert(
-                THREADS,
-                _untyped(
-                    self._thread_doc(user, f"club:{club_id}", thread_id, "club", doc["topic"])
-                ),
-            )
-        await self._announce(recorded)
-
-    async def _record_club(
-        self,
-        club_id: str,
-        current: ClubThreadDoc,
-        *,
-        thread_id: str | None = None,
-        added: dict[str, str] | None = None,
-        removed: Sequence[str] = (),
-        reset: bool = False,
-    ) -> ClubThreadDoc | None:
-        """Record what ACS now holds (`have`), re-reading on a concurrent change."""
-
-        def record(doc: ClubThreadDoc) -> None:
-            if reset:
-                doc["threadId"] = None
-                doc["have"] = {}
-                doc["idempotencyToken"] = str(uuid.uuid4())
+                await self._work_again(club_id)
                 return
-            if thread_id and doc["threadId"] is None:
-                doc["threadId"] = thread_id
-            doc["have"].update(added or {})
-            for user in removed:
-                doc["have"].pop(user, None)
+            wanted = {p.communication_user_id for p in seats.values()}
+            missing = [p for p in seats.values() if p.communication_user_id not in present]
+            for start in range(0, len(missing), MAX_PARTICIPANTS_PER_ADD):
+                try:
+                    await self._chat.add_participants(
+                        thread_id, missing[start : start + MAX_PARTICIPANTS_PER_ADD]
+                    )
+                except ChatThreadFull:
+                    # Someone else filled it (removals below make room): the next run adds.
+                    log.warning("a club's chat thread is full in ACS; seats converge next run")
+                    await self._work_again(club_id)
+            for acs_id in present - wanted:
+                await self._chat.remove_participant(thread_id, acs_id)
+        listed = _listed(doc)
+        seated = {user: p.communication_user_id for user, p in seats.items()} if thread_id else {}
+        for user in seated:
+            if user not in listed or doc["topic"] != name:
+                await self._store.upsert(
+                    THREADS,
+                    _untyped(self._thread_doc(user, f"club:{club_id}", thread_id, "club", name)),
+                )
+        for user in listed.keys() - seated.keys():
+            await self._store.delete(THREADS, user, f"club:{club_id}")
+        if listed != seated or doc["topic"] != name or "want" in doc:
+            await self._update_club_record(
+                club_id, {"listed": seated, "topic": name}, drop=("want", "have", "waiting")
+            )
+        if announced != thread_id and self._clubs is not None:
+            await self._clubs.set_chat_thread(club_id, thread_id)
 
-        return await self._update_club(
-            club_id, None, record, create=False, current=copy.deepcopy(current)
-        )
+    async def _seats(self, club_id: str) -> dict[str, ChatParticipant]:
+        """The members who hold a seat: the first `club_seats` in join order with an ACS
+        identity (one member page and one batched profile read per page)."""
+        seats: dict[str, ChatParticipant] = {}
+        if self._clubs is None or self._profiles is None:
+            return seats
+        continuation: str | None = None
+        while len(seats) < self._club_seats:
+            ids, continuation = await self._clubs.member_page(club_id, continuation, 500)
+            profiles = await self._profiles.get_many(ids) if ids else {}
+            for user in ids:
+                profile = profiles.get(user)
+                if profile is not None and profile.communication_user_id:
+                    seats[user] = ChatParticipant(
+                        profile.communication_user_id, profile.display_name
+                    )
+                    if len(seats) >= self._club_seats:
+                        break
+            if continuation is None:
+                break
+        return seats
 
-    async def _announce(self, doc: ClubThreadDoc | None) -> None:
-        """Tell the clubs capability the club's thread (members see it as `chatThreadId`) when
-        it changed since last told; a failure is retried at the next change."""
-        if doc is None or self._club_thread_changed is None:
+    async def _remove_club_thread(self, club_id: str, doc: ClubThreadDoc | None) -> None:
+        """The club is gone: its thread is deleted in ACS, then leaves every list, then the
+        record goes (last, so a rerun after a failure finds what is left)."""
+        if doc is None:
             return
-        if doc.get("announced") == doc["threadId"]:
-            return
-        await self._club_thread_changed(doc["clubId"], doc["threadId"])
-        told = doc["threadId"]
+        if doc["threadId"]:
+            await self._chat.delete_thread(doc["threadId"])
+        for user in _listed(doc):
+            await self._store.delete(THREADS, user, f"club:{club_id}")
+        await self._store.delete(SYSTEM, doc["pk"], doc["id"])
 
-        def remember(current: ClubThreadDoc) -> None:
-            current["announced"] = told
+    async def _create_club_record(self, club_id: str, topic: str) -> ClubThreadDoc:
+        key = _club_key(club_id)
 
-        await self._update_club(doc["clubId"], None, remember, create=False, current=doc)
+        def create(current: Doc | None) -> Doc | _Keep:
+            if current is not None:
+                return KEEP
+            fresh: ClubThreadDoc = {
+                "id": key,
+                "pk": key,
+                "clubId": club_id,
+                "topic": topic,
+                "threadId": None,
+                "idempotencyToken": str(uuid.uuid4()),
+                "listed": {},
+            }
+            return _untyped(fresh)
+
+        saved = await modify(self._store, SYSTEM, key, key, create)
+        assert saved is not None  # created, or there already
+        return cast(ClubThreadDoc, saved)
+
+    async def _update_club_record(
+        self, club_id: str, fields: dict[str, Any], *, drop: Sequence[str] = ()
+    ) -> ClubThreadDoc:
+        key = _club_key(club_id)
+
+        def update(current: Doc | None) -> Doc | _Keep:
+            if current is None:
+                raise errors.DependencyUnavailable("store", retry_after=1)  # removed meanwhile
+            new = {k: v for k, v in current.items() if k not in drop}
+            new.update(fields)
+            return new
+
+        saved = await modify(self._store, SYSTEM, key, key, update)
+        return cast(ClubThreadDoc, saved)
+
+    async def _work_again(self, club_id: str) -> None:
+        if self._work is not None:
+            await self._work.now("club-chat", club_id)
 
     async def _read_club(self, club_id: str) -> ClubThreadDoc | None:
         key = _club_key(club_id)
@@ -599,8 +520,6 @@ class ChatService:
         for doc in docs:
             if doc["kind"] == "direct" and doc["userId"]:
                 await self.remove_direct_thread(user_id, doc["userId"])
-            elif doc["kind"] == "club" and doc["clubId"]:
-                await self.club_member_removed(doc["clubId"], user_id)
             await self._store.delete(THREADS, user_id, doc["id"])
 
     # --- helpers ------------------------------------------------------------------------------

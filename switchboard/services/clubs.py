@@ -1,37 +1,49 @@
 """Clubs, the group-call registry: persistent spaces whose members share the active group call.
 
-Storage (DESIGN §3). The `clubs` partition of a club (pk = clubId) holds its `club` document
-(name, owner, visibility, member count), one `member:<userId>` document per member, and the
-`call` document (the active group call). The `memberships` partition of a user (pk = userId)
-holds one document per club the user is in, so "my clubs" is one single-partition query.
+Truth and copies (issue 19). The `clubs` partition of a club (pk = clubId) holds the truth:
+- `club`: name, owner, visibility, `deleted` (the mark a delete sets), and `memberCount`, a
+  copy of the number of member records;
+- `member:<userId>`: one per member; its existence *is* the membership and guards the call;
+- `invite:<userId>`: one per pending invitation (turn 3: the owner invites, the user accepts);
+- `call`: the active group call.
+Everything else is a copy, kept by the reconcilers below and never trusted for a decision:
+`memberships/{userId}/{clubId}` (the user's index of their clubs),
+`memberships/{userId}/invite:{clubId}` (the invitee's index of their invitations), the count,
+the club's chat seats and thread listings (the chat capability), the call index and the
+call-started pushes (the calls capability).
 
-Who is a member is decided by the `member:` document alone: it guards the call. The membership
-document is the user's index of their clubs. The two writes are ordered so that a failure between
-them is always safe, and a retry finishes the job:
-- joining writes the membership first, then the member document: a half-join leaves an index
-  entry for a club the user is not yet in (the list shows only clubs whose member document
-  exists), never a member without the club in their list;
-- leaving deletes the member document first, then the membership: the call is out of reach at
-  once; a leftover index entry is hidden by the same rule and removed by the retried leave.
+Requests change the truth for the caller and record the work that follows (`Work.following`),
+so they stay O(1) or O(page) in store operations; the reconcilers (`Runtime.reactions`) make
+the copies agree, level-triggered and idempotent:
+- `reconcile_member("<clubId>\\n<userId>")`: one user's records in one club — a member or
+  invitee whose profile is gone (or was re-created: another generation) is removed; an expired
+  invitation is removed; the user's membership and invitation copies exist exactly when the
+  records do. O(1).
+- `reconcile_club(clubId)`: the count (the member records, counted page by page), an owner who
+  is a member (the longest-standing member takes over; none left: the club is deleted), a call
+  whose starter is erased no longer names them; a deleted club is purged a few pages per run
+  (then the run queues itself again), its club document last. It then queues the club's chat
+  (`club-chat`) and call (`call`) reconcilers.
 
-Roles are not stored per member: the club document's `ownerId` is the one owner, so handing
-ownership over is one conditional write. The member count is kept in the club document with
-etag-guarded updates; a join reserves its place before it writes, which makes the 10,000 cap
-exact under concurrency (a failed join gives its place back, best effort).
+Roles are not stored per member: the club document's `ownerId` is the one owner. The count is
+a copy, so a join is never refused because of it alone: only a count at the cap is checked
+against the member records themselves (a bounded count, at most MAX_MEMBERS / 1000 queries).
+Concurrent joins at the very edge may pass the cap by their number; the count shows it.
 
-Cost of the hot paths (counted in tests and in the benchmark): GET call = 1 `read_many` (club,
-caller's member document and call in one batch); PUT call = that + 1 conditional write (+ 1 read
-when it loses a race); GET /api/clubs = 1 query + 1 `read_many`.
+Cost of the hot paths (pinned in tests, reported by the benchmark): GET call = 1 `read_many`;
+PUT call = that + 1 conditional write + the work records; GET /api/clubs = 1 query + 1
+`read_many`; join, leave, invite = 1 `read_many`, a profile read and 2 or 3 writes + the work
+records; GET members = 1 `read_many` + 1 query + 2 `read_many` (names, friendships).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NotRequired, TypedDict, cast
+from typing import Literal, NotRequired, Protocol, TypedDict, cast
 
 from switchboard import errors
 from switchboard.ports import (
@@ -41,23 +53,38 @@ from switchboard.ports import (
     DocumentStore,
     PreconditionFailed,
 )
-from switchboard.services.hooks import ClubObserver
+from switchboard.services.documents import KEEP, _Keep, modify
+from switchboard.services.hooks import ProfileInfo, Profiles
+from switchboard.services.reactions import Work
 
 log = logging.getLogger("switchboard.clubs")
 
 CLUBS = "clubs"
 MEMBERSHIPS = "memberships"
-USERS = "users"
 CLUB_DOC = "club"
 CALL_DOC = "call"
 MAX_MEMBERS = 10_000
+# Pending invitations per club: the owner cannot flood the app with them.
+MAX_INVITATIONS = 100
+INVITATION_DAYS = 30
 # GET /api/clubs is one query page: a user's first this-many clubs (by the time they joined).
 LIST_LIMIT = 1000
-_ATTEMPTS = 5
-_CLEANUP_PAGE = 100
+# GET /api/me/club-invitations: the newest this-many pending invitations.
+INVITATIONS_LIMIT = 100
+_PAGE = 100
+_COUNT_PAGE = 1000
+# A purge run deletes this many pages of records, then queues itself again.
+_PURGE_PAGES = 5
+
+# Reconciler kinds (Runtime.reactions).
+KIND_CLUB = "club"
+KIND_MEMBER = "club-member"
+KIND_CHAT = "club-chat"
+KIND_CALL = "call"
 
 Visibility = Literal["open", "invite"]
 Role = Literal["owner", "member"]
+Standing = Literal["member", "invited"]
 
 
 class ClubDoc(TypedDict):
@@ -70,9 +97,9 @@ class ClubDoc(TypedDict):
     name: str
     ownerId: str
     visibility: Visibility
-    memberCount: int
+    memberCount: int  # a copy of the number of member records (reconcile_club)
     createdAt: str
-    # Set while the club is being deleted: reads treat it as gone, a retried DELETE finishes it.
+    # Set by DELETE: reads treat the club as gone, reconcile_club purges it.
     deleted: bool
     # The club's chat thread, once the chat capability creates one.
     chatThreadId: str | None
@@ -89,6 +116,26 @@ class MemberDoc(TypedDict):
     clubId: str
     userId: str
     joinedAt: str
+    # The member's profile generation when they joined: an erased and re-registered user of
+    # the same id is not this member (None: recorded before generations existed).
+    generation: NotRequired[str | None]
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
+class InviteDoc(TypedDict):
+    """`clubs/{clubId}/invite:<userId>`: a pending invitation; the user is not a member."""
+
+    id: str
+    pk: str
+    type: Literal["invite"]
+    clubId: str
+    userId: str
+    invitedAt: str
+    expiresAt: str
+    generation: str | None
+    # Who invited (the owner then): an invitation of an erased inviter goes with them.
+    invitedBy: NotRequired[str]
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
@@ -101,14 +148,15 @@ class CallDoc(TypedDict):
     type: Literal["call"]
     clubId: str
     groupCallId: str
-    startedBy: str
+    # None once the member who started it is erased (reconcile_club).
+    startedBy: str | None
     startedAt: str
     _etag: NotRequired[str]
     _ts: NotRequired[int]
 
 
 class MembershipDoc(TypedDict):
-    """`memberships/{userId}/{clubId}`: the user's index of the clubs they are in."""
+    """`memberships/{userId}/{clubId}`: the user's index of the clubs they are in (a copy)."""
 
     id: str
     pk: str
@@ -120,18 +168,62 @@ class MembershipDoc(TypedDict):
     _ts: NotRequired[int]
 
 
+class InvitationDoc(TypedDict):
+    """`memberships/{userId}/invite:<clubId>`: the invitee's index of their invitations (a
+    copy; `type` keeps it out of the clubs list, which asks for documents without one)."""
+
+    id: str
+    pk: str
+    type: Literal["invitation"]
+    clubId: str
+    userId: str
+    invitedAt: str
+    expiresAt: str
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
 def member_doc_id(user_id: str) -> str:
     return f"member:{user_id}"
 
 
-def _untyped(doc: ClubDoc | MemberDoc | CallDoc | MembershipDoc) -> Doc:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
+def invite_doc_id(user_id: str) -> str:
+    return f"invite:{user_id}"
+
+
+def invitation_doc_id(club_id: str) -> str:
+    return f"invite:{club_id}"
+
+
+def member_key(club_id: str, user_id: str) -> str:
+    """The key of one user's records in one club; a newline, which no id holds, joins them."""
+    return f"{club_id}\n{user_id}"
+
+
+def _untyped(doc: object) -> Doc:
+    return {k: v for k, v in cast(Doc, doc).items() if not k.startswith("_")}
+
+
+class Relations(Protocol):
+    """What clubs need of the friends capability (FriendsService implements it)."""
+
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` are `user_id`'s accepted friends: one batched read."""
+        ...
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        """Whether `other_id` has blocked `user_id`."""
+        ...
+
+
+EnsureProfile = Callable[[str], Awaitable[ProfileInfo | None]]
+"""The caller's own profile, created if it is their first request (the identity capability)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CallView:
     group_call_id: str
-    started_by: str
+    started_by: str | None
     started_at: datetime
 
 
@@ -156,12 +248,30 @@ class MembershipView:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitedView:
+    """The answer to the owner's PUT of a member: invited, or already a member."""
+
+    user_id: str
+    role: Role
+    status: Standing
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationView:
+    club_id: str
+    name: str
+    owner_id: str
+    invited_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class MemberView:
     user_id: str
     display_name: str | None
     communication_user_id: str | None
     role: Role
     joined_at: datetime
+    status: Standing
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,29 +281,51 @@ class MemberPageView:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveCallInfo:
+    """A club's active call as the calls capability needs it (its push and its index)."""
+
+    club_id: str
+    club_name: str
+    group_call_id: str
+    started_by: str | None
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     """One batched read of a club's documents as one user sees them."""
 
     club: ClubDoc | None  # None when missing or being deleted
-    raw_club: ClubDoc | None  # as stored, even while being deleted
     member: MemberDoc | None
+    invite: InviteDoc | None
     call: CallDoc | None
+    others: dict[str, Doc]  # further documents asked for, by id
+
+
+# The continuation of an owner's member list once the members are done: the invitees follow.
+_INVITEES = "i:"
 
 
 class ClubsService:
-    """Clubs, their members and the active group call; see the module docstring for storage."""
+    """Clubs, their members and invitations, and the active group call (module docstring)."""
 
     def __init__(
         self,
         store: DocumentStore,
         *,
+        work: Work,
+        profiles: Profiles,
+        ensure_profile: EnsureProfile | None = None,
+        relations: Relations | None = None,
         call_idle_hours: int = 12,
-        observers: Sequence[ClubObserver] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._work = work
+        self._profiles = profiles
+        self._ensure_profile = ensure_profile
+        self._relations = relations
         self._idle = timedelta(hours=call_idle_hours)
-        self._observers = tuple(observers)
         self._clock = clock
 
     # --- clubs --------------------------------------------------------------------------------
@@ -201,21 +333,12 @@ class ClubsService:
     async def create_club(self, user_id: str, name: str, visibility: Visibility) -> ClubView:
         """A new club owned by `user_id`, its only member.
 
-        Written index first, club document last: a failure part-way leaves documents nobody can
-        reach (no club document), and the retried POST makes a new club.
+        Written index first, club document last: a failure part-way leaves records no one can
+        reach (no club document), which the club's reconciler removes.
         """
         club_id = uuid.uuid4().hex
-        now = self._clock().isoformat()
-        membership: MembershipDoc = {
-            "id": club_id,
-            "pk": user_id,
-            "clubId": club_id,
-            "userId": user_id,
-            "clubName": name,
-            "joinedAt": now,
-        }
-        await self._store.create(MEMBERSHIPS, _untyped(membership))
-        await self._store.create(CLUBS, _untyped(self._member(club_id, user_id, now)))
+        generation = await self._own_generation(user_id)
+        now = self._now()
         club: ClubDoc = {
             "id": CLUB_DOC,
             "pk": club_id,
@@ -229,27 +352,38 @@ class ClubsService:
             "deleted": False,
             "chatThreadId": None,
         }
-        await self._store.create(CLUBS, _untyped(club))
-        await self._tell("member_added", lambda o: o.member_added(club_id, user_id))
+        async with self._work.following(
+            (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
+        ):
+            await self._store.upsert(MEMBERSHIPS, _untyped(self._membership(club, user_id, now)))
+            await self._store.create(
+                CLUBS, _untyped(self._member(club_id, user_id, now, generation))
+            )
+            await self._store.create(CLUBS, _untyped(club))
         return self._club_view(club, user_id, is_member=True, call=None)
 
     async def get_club(self, user_id: str, club_id: str) -> ClubView:
         """Members, and anyone for an open club; the call and chat thread for members only."""
-        snap = await self._snapshot(club_id, user_id)
+        snap = await self._snapshot(club_id, user_id, call=True)
         club = self._visible(snap, members_only=False)
         return self._club_view(club, user_id, is_member=snap.member is not None, call=snap.call)
 
     async def require_member(self, user_id: str, club_id: str) -> ClubView:
         """The club if `user_id` is a member; NotFound otherwise, as for an outsider (for the
         capabilities that act on a member's behalf: SMS invitations, chat)."""
-        snap = await self._snapshot(club_id, user_id)
+        snap = await self._snapshot(club_id, user_id, call=True)
         if snap.club is None or snap.member is None:
             raise errors.NotFound("No such club.")
         return self._club_view(snap.club, user_id, is_member=True, call=snap.call)
 
     async def list_clubs(self, user_id: str) -> list[ClubView]:
-        """The caller's clubs with their active calls: one query and one batched read."""
-        page = await self._store.query(MEMBERSHIPS, user_id, order_by="joinedAt", limit=LIST_LIMIT)
+        """The caller's clubs with their active calls: one query and one batched read.
+
+        The membership index is a copy: a club is listed only if its member record says so.
+        """
+        page = await self._store.query(
+            MEMBERSHIPS, user_id, where={"type": None}, order_by="joinedAt", limit=LIST_LIMIT
+        )
         club_ids = [cast(MembershipDoc, doc)["clubId"] for doc in page.items]
         if not club_ids:
             return []
@@ -264,8 +398,6 @@ class ClubsService:
         views = []
         for club_id in club_ids:
             club = cast(ClubDoc | None, found.get((club_id, CLUB_DOC)))
-            # An index entry without its member document is a half-finished join or leave:
-            # not (or no longer) a member, so not listed.
             if club is None or club["deleted"] or (club_id, member_doc_id(user_id)) not in found:
                 continue
             call = cast(CallDoc | None, found.get((club_id, CALL_DOC)))
@@ -273,71 +405,228 @@ class ClubsService:
         return views
 
     async def delete_club(self, user_id: str, club_id: str) -> None:
-        """The owner deletes the club: its call, members and their memberships go with it."""
-        snap = await self._snapshot(club_id, user_id, call=False)
-        raw = snap.raw_club
-        if raw is not None and raw["deleted"] and raw["ownerId"] == user_id:
-            await self._delete_club(raw)  # a retry finishes an interrupted delete
-            return
+        """The owner deletes the club: O(1) here — it is marked deleted (everyone sees 404 from
+        now on) and its reconciler purges the members, invitations, call and chat."""
+        snap = await self._snapshot(club_id, user_id)
         club = self._visible(snap, members_only=True)
         if club["ownerId"] != user_id:
             raise errors.NotClubOwner("Only the club's owner can delete it.")
-        await self._delete_club(club)
+        async with self._work.following((KIND_CLUB, club_id)):
+            await self._mark_deleted(club_id)
 
-    # --- members ------------------------------------------------------------------------------
+    # --- members and invitations ---------------------------------------------------------------
 
     async def join(self, user_id: str, club_id: str) -> MembershipView:
-        """Join an open club (idempotent); an invite club is 404 for a non-member."""
-        snap = await self._snapshot(club_id, user_id, call=False)
-        if snap.club is None or (snap.member is None and snap.club["visibility"] != "open"):
+        """Join an open club, or accept an invitation to any club (idempotent); an invite club
+        is 404 for anyone not invited."""
+        snap = await self._snapshot(club_id, user_id, invite=True)
+        club = snap.club
+        invite = snap.invite if snap.invite is not None and self._live(snap.invite) else None
+        if club is None or (
+            snap.member is None and invite is None and club["visibility"] != "open"
+        ):
             raise errors.NotFound("No such club.")
         if snap.member is not None:
-            await self._store.upsert(MEMBERSHIPS, _untyped(self._membership(snap.club, user_id)))
-            return self._membership_view(snap.club, snap.member)
-        return await self._add(snap.club, user_id)
+            return self._membership_view(club, snap.member)
+        await self._check_room(club)
+        generation = await self._own_generation(user_id)
+        now = self._now()
+        member = self._member(club_id, user_id, now, generation)
+        async with self._work.following(
+            (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
+        ):
+            await self._store.upsert(MEMBERSHIPS, _untyped(self._membership(club, user_id, now)))
+            try:
+                await self._store.create(CLUBS, _untyped(member))
+            except DocumentExists:
+                # A concurrent request of the same user joined first.
+                existing = await self._store.read(CLUBS, club_id, member_doc_id(user_id))
+                member = cast(MemberDoc, existing or member)
+            if snap.invite is not None:
+                await self._drop_invite(club_id, user_id)
+        return self._membership_view(club, member)
 
-    async def add_member(self, owner_id: str, club_id: str, user_id: str) -> MembershipView:
-        """The owner adds a user (one who has signed in at least once); idempotent."""
-        snap = await self._snapshot(club_id, owner_id, call=False)
+    async def invite(self, owner_id: str, club_id: str, user_id: str) -> InvitedView:
+        """The owner invites a user (DESIGN §4, turn 3): they become a member only by accepting.
+
+        An unknown user, an erased one and one who blocked the owner get the same 404. A member
+        (the owner too) is answered as such; a pending invitation is answered again (idempotent).
+        """
+        snap = await self._snapshot(club_id, owner_id, invite_of=user_id)
         club = self._visible(snap, members_only=True)
         if club["ownerId"] != owner_id:
-            raise errors.NotClubOwner("Only the club's owner can add members.")
-        if await self._store.read(USERS, user_id, user_id) is None:
+            raise errors.NotClubOwner("Only the club's owner can invite members.")
+        if user_id == owner_id or member_doc_id(user_id) in snap.others:
+            return InvitedView(
+                user_id, "owner" if user_id == club["ownerId"] else "member", "member"
+            )
+        profile = (await self._profiles.get_many([user_id])).get(user_id)
+        if profile is None or (
+            self._relations is not None and await self._relations.blocked_by(owner_id, user_id)
+        ):
             raise errors.NotFound("No such user.")
-        existing = await self._store.read(CLUBS, club_id, member_doc_id(user_id))
-        if existing is not None:
-            await self._store.upsert(MEMBERSHIPS, _untyped(self._membership(club, user_id)))
-            return self._membership_view(club, cast(MemberDoc, existing))
-        return await self._add(club, user_id)
+        pending = cast(InviteDoc | None, snap.others.get(invite_doc_id(user_id)))
+        if (
+            pending is not None
+            and self._live(pending)
+            and pending["generation"] == profile.generation
+        ):
+            return InvitedView(user_id, "member", "invited")
+        await self._check_invitation_room(club_id)
+        now = self._clock()
+        invite: InviteDoc = {
+            "id": invite_doc_id(user_id),
+            "pk": club_id,
+            "type": "invite",
+            "clubId": club_id,
+            "userId": user_id,
+            "invitedAt": now.isoformat(),
+            "expiresAt": (now + timedelta(days=INVITATION_DAYS)).isoformat(),
+            "generation": profile.generation,
+            "invitedBy": owner_id,
+        }
+        async with self._work.following(
+            (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
+        ):
+            # Copy first, truth last: a failure between leaves a copy the listing ignores.
+            await self._store.upsert(MEMBERSHIPS, _untyped(self._invitation(invite)))
+            await self._store.upsert(CLUBS, _untyped(invite))
+        return InvitedView(user_id, "member", "invited")
+
+    async def list_invitations(self, user_id: str) -> list[InvitationView]:
+        """The caller's pending invitations, newest first: one query and one batched read (the
+        index is a copy; the club's invitation record decides)."""
+        page = await self._store.query(
+            MEMBERSHIPS,
+            user_id,
+            where={"type": "invitation"},
+            order_by="invitedAt",
+            descending=True,
+            limit=INVITATIONS_LIMIT,
+        )
+        club_ids = [cast(InvitationDoc, doc)["clubId"] for doc in page.items]
+        if not club_ids:
+            return []
+        keys = [(c, d) for c in club_ids for d in (CLUB_DOC, invite_doc_id(user_id))]
+        found = {(d["pk"], d["id"]): d for d in await self._store.read_many(CLUBS, keys)}
+        views = []
+        for club_id in club_ids:
+            club = cast(ClubDoc | None, found.get((club_id, CLUB_DOC)))
+            invite = cast(InviteDoc | None, found.get((club_id, invite_doc_id(user_id))))
+            if club is None or club["deleted"] or invite is None or not self._live(invite):
+                continue
+            views.append(
+                InvitationView(
+                    club_id,
+                    club["name"],
+                    club["ownerId"],
+                    datetime.fromisoformat(invite["invitedAt"]),
+                )
+            )
+        return views
 
     async def remove_member(self, caller_id: str, club_id: str, user_id: str) -> None:
-        """The owner removes a member, or a member leaves (their own id)."""
-        snap = await self._snapshot(club_id, caller_id, call=False)
+        """The owner removes a member or withdraws an invitation; a member leaves (own id); an
+        invitee declines (own id)."""
+        snap = await self._snapshot(club_id, caller_id, invite_of=user_id)
         if user_id == caller_id:
-            if not await self._leave(snap, caller_id, club_id):
-                self._visible(snap, members_only=True)  # raises the outsider's error
-                raise errors.NotFound("Not a member of this club.")
-            return
+            invite = snap.others.get(invite_doc_id(user_id))
+            if snap.club is not None and snap.member is not None:
+                await self._leave(snap.club, user_id)
+                return
+            if snap.club is not None and invite is not None:
+                async with self._work.following((KIND_MEMBER, member_key(club_id, user_id))):
+                    await self._drop_invite(club_id, user_id)
+                return
+            self._visible(snap, members_only=True)  # raises the outsider's error
+            raise errors.NotFound("Not a member of this club.")
         club = self._visible(snap, members_only=True)
         if club["ownerId"] != caller_id:
             raise errors.NotClubOwner("Only the club's owner can remove other members.")
-        target = await self._store.read(CLUBS, club_id, member_doc_id(user_id))
-        if target is None:
-            # Not a member (any more): finish a half-done removal, else nothing to do. A leftover
-            # index entry means the removal failed before the observers heard of it: tell them
-            # now (chat unseats the member from the club's thread), so the retry repairs it all.
-            if await self._store.delete(MEMBERSHIPS, user_id, club_id):
-                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
-            return
-        await self._remove(club, user_id)
+        async with self._work.following(
+            (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
+        ):
+            if member_doc_id(user_id) in snap.others:
+                await self._store.delete(CLUBS, club_id, member_doc_id(user_id))
+                await self._store.delete(MEMBERSHIPS, user_id, club_id)
+            elif invite_doc_id(user_id) in snap.others:
+                await self._drop_invite(club_id, user_id)
+            # Neither: nothing to remove; the recorded work repairs a half-done earlier removal.
 
     async def list_members(
         self, user_id: str, club_id: str, limit: int, continuation: str | None
     ) -> MemberPageView:
-        """A page of members, longest-standing first, with names and ACS ids read fresh from
-        their profiles (one query + one batched read; no copies to keep up to date)."""
-        snap = await self._snapshot(club_id, user_id, call=False)
+        """A page of members, longest-standing first, then (to the owner only) the invitees.
+
+        Names and ACS ids come fresh from the profiles (one batched read); an ACS id is shown
+        only for the caller and the caller's accepted friends (one batched check).
+        """
+        snap = await self._snapshot(club_id, user_id)
         club = self._visible(snap, members_only=True)
+        is_owner = club["ownerId"] == user_id
+        if continuation is not None and continuation.startswith(_INVITEES):
+            if not is_owner:
+                raise errors.InvalidInput(
+                    "continuation: not a token of this list", field="continuation"
+                )
+            rest = continuation.removeprefix(_INVITEES) or None
+            page = await self._store.query(
+                CLUBS,
+                club_id,
+                where={"type": "invite"},
+                order_by="invitedAt",
+                limit=limit,
+                continuation=rest,
+            )
+            invites = [cast(InviteDoc, d) for d in page.items if self._live(cast(InviteDoc, d))]
+            people = [(i["userId"], i["invitedAt"], "invited") for i in invites]
+            next_token = _INVITEES + page.continuation if page.continuation else None
+        else:
+            page = await self._store.query(
+                CLUBS,
+                club_id,
+                where={"type": "member"},
+                order_by="joinedAt",
+                limit=limit,
+                continuation=continuation,
+            )
+            members = [cast(MemberDoc, d) for d in page.items]
+            people = [(m["userId"], m["joinedAt"], "member") for m in members]
+            next_token = page.continuation or (_INVITEES if is_owner else None)
+        ids = [p[0] for p in people]
+        profiles = await self._profiles.get_many(ids) if ids else {}
+        friends: set[str] = set()
+        if ids and self._relations is not None:
+            others = [i for i in ids if i != user_id and i in profiles]
+            if others:
+                friends = await self._relations.accepted_among(user_id, others)
+        items = []
+        for person_id, since, standing in people:
+            profile = profiles.get(person_id)
+            shown = person_id == user_id or person_id in friends
+            items.append(
+                MemberView(
+                    user_id=person_id,
+                    display_name=profile.display_name if profile else None,
+                    communication_user_id=(
+                        profile.communication_user_id if profile and shown else None
+                    ),
+                    role="owner"
+                    if person_id == club["ownerId"] and standing == "member"
+                    else "member",
+                    joined_at=datetime.fromisoformat(since),
+                    status=cast(Standing, standing),
+                )
+            )
+        return MemberPageView(items, next_token)
+
+    # --- what other capabilities read ---------------------------------------------------------
+
+    async def member_page(
+        self, club_id: str, continuation: str | None, limit: int = _PAGE
+    ) -> tuple[list[str], str | None]:
+        """One page of member ids in join order (the calls capability streams pages of it into
+        pushes; the chat capability seats the first members)."""
         page = await self._store.query(
             CLUBS,
             club_id,
@@ -346,44 +635,32 @@ class ClubsService:
             limit=limit,
             continuation=continuation,
         )
-        members = [cast(MemberDoc, doc) for doc in page.items]
-        profiles = {
-            doc["id"]: doc
-            for doc in await self._store.read_many(
-                USERS, [(m["userId"], m["userId"]) for m in members]
-            )
-        }
-        items = []
-        for m in members:
-            profile = profiles.get(m["userId"], {})
-            items.append(
-                MemberView(
-                    user_id=m["userId"],
-                    display_name=profile.get("displayName"),
-                    communication_user_id=profile.get("communicationUserId"),
-                    role="owner" if m["userId"] == club["ownerId"] else "member",
-                    joined_at=datetime.fromisoformat(m["joinedAt"]),
-                )
-            )
-        return MemberPageView(items, page.continuation)
+        return [cast(MemberDoc, d)["userId"] for d in page.items], page.continuation
 
-    async def iter_member_ids(self, club_id: str) -> AsyncIterator[str]:
-        """Every member's user id, page by page (for observers that fan out, e.g. push)."""
-        continuation: str | None = None
-        while True:
-            page = await self._store.query(
-                CLUBS,
-                club_id,
-                where={"type": "member"},
-                order_by="joinedAt",
-                limit=_CLEANUP_PAGE,
-                continuation=continuation,
-            )
-            for doc in page.items:
-                yield cast(MemberDoc, doc)["userId"]
-            continuation = page.continuation
-            if continuation is None:
-                return
+    async def live_club(self, club_id: str) -> tuple[str, str | None] | None:
+        """(name, chat thread id) of a club that exists and is not being deleted; else None."""
+        club = cast(ClubDoc | None, await self._store.read(CLUBS, club_id, CLUB_DOC))
+        if club is None or club["deleted"]:
+            return None
+        return club["name"], club.get("chatThreadId")
+
+    async def active_call(self, club_id: str) -> ActiveCallInfo | None:
+        """The club's active call (registered, not idle) while the club lives: 1 read_many."""
+        found = {
+            d["id"]: d
+            for d in await self._store.read_many(CLUBS, [(club_id, CLUB_DOC), (club_id, CALL_DOC)])
+        }
+        club = cast(ClubDoc | None, found.get(CLUB_DOC))
+        call = cast(CallDoc | None, found.get(CALL_DOC))
+        if club is None or club["deleted"] or call is None or not self._active(call):
+            return None
+        return ActiveCallInfo(
+            club_id,
+            club["name"],
+            call["groupCallId"],
+            call["startedBy"],
+            datetime.fromisoformat(call["startedAt"]),
+        )
 
     # --- the call -----------------------------------------------------------------------------
 
@@ -394,10 +671,11 @@ class ClubsService:
 
         First registration wins: a create (no call yet) or an etag-guarded replace (the stored
         call is older than CALL_IDLE_HOURS) that loses a race reads the winner and answers 409
-        with its id. Re-registering the active call's own id is a no-op (a retried PUT).
+        with its id. Re-registering the active call's own id is a no-op (a retried PUT). A new
+        call is followed by the calls capability's reconciler (its index, the members' pushes).
         """
-        snap = await self._snapshot(club_id, user_id)
-        club = self._visible(snap, members_only=True)
+        snap = await self._snapshot(club_id, user_id, call=True)
+        self._visible(snap, members_only=True)
         current = snap.call
         if current is not None and self._active(current):
             return self._same_or_conflict(current, group_call_id), False
@@ -408,29 +686,25 @@ class ClubsService:
             "clubId": club_id,
             "groupCallId": group_call_id,
             "startedBy": user_id,
-            "startedAt": self._clock().isoformat(),
+            "startedAt": self._now(),
         }
         try:
-            if current is None:
-                saved = await self._store.create(CLUBS, _untyped(call))
-            else:
-                saved = await self._store.replace(CLUBS, _untyped(call), current["_etag"])
+            async with self._work.following((KIND_CALL, club_id)):
+                if current is None:
+                    saved = await self._store.create(CLUBS, _untyped(call))
+                else:
+                    saved = await self._store.replace(CLUBS, _untyped(call), current["_etag"])
         except (DocumentExists, PreconditionFailed, DocumentNotFound):
             winner = await self._store.read(CLUBS, club_id, CALL_DOC)
             if winner is not None and self._active(cast(CallDoc, winner)):
                 return self._same_or_conflict(cast(CallDoc, winner), group_call_id), False
             # The winner's call was ended between our two operations: rare; the client retries.
             raise errors.DependencyUnavailable("store", retry_after=1) from None
-        view = _call_view(cast(CallDoc, saved))
-        await self._tell(
-            "call_started",
-            lambda o: o.call_started(club_id, club["name"], group_call_id, user_id, None),
-        )
-        return view, True
+        return _call_view(cast(CallDoc, saved)), True
 
     async def get_call(self, user_id: str, club_id: str) -> CallView:
         """The active call, for members: one batched read."""
-        snap = await self._snapshot(club_id, user_id)
+        snap = await self._snapshot(club_id, user_id, call=True)
         self._visible(snap, members_only=True)
         if snap.call is None or not self._active(snap.call):
             raise errors.NoActiveCall("This club has no active call.")
@@ -439,7 +713,7 @@ class ClubsService:
     async def end_call(self, user_id: str, club_id: str) -> None:
         """A member ends the registered call (idempotent); a newer call registered meanwhile
         is left alone (the delete is etag-guarded)."""
-        snap = await self._snapshot(club_id, user_id)
+        snap = await self._snapshot(club_id, user_id, call=True)
         self._visible(snap, members_only=True)
         if snap.call is not None:
             await self._delete_call(club_id, snap.call)
@@ -461,42 +735,186 @@ class ClubsService:
             return False  # registered after that call ended: a new life of the same id
         return await self._delete_call(club_id, call)
 
-    # --- erase --------------------------------------------------------------------------------
-
     async def set_chat_thread(self, club_id: str, thread_id: str | None) -> None:
         """Record the club's chat thread (the chat capability calls it when it creates or loses
         the thread); members see it as `chatThreadId`. A club gone or going: nothing to do."""
-        found = await self._store.read(CLUBS, club_id, CLUB_DOC)
-        club = cast(ClubDoc | None, found)
-        if club is None or club["deleted"] or club.get("chatThreadId") == thread_id:
-            return
-        await self._update_club(club, lambda doc: {**doc, "chatThreadId": thread_id})
+
+        def change(doc: Doc | None) -> Doc | _Keep:
+            if doc is None or doc["deleted"] or doc.get("chatThreadId") == thread_id:
+                return KEEP
+            return {**doc, "chatThreadId": thread_id}
+
+        await modify(self._store, CLUBS, club_id, CLUB_DOC, change)
+
+    # --- erase --------------------------------------------------------------------------------
 
     async def purge_user(self, user_id: str) -> None:
-        """UserDataOwner: the user leaves every club, as by DELETE of their own membership
-        (ownership handed over, a club left empty deleted). Idempotent."""
+        """The user's records in every club go: each club they are in or invited to gets its
+        member reconciler (which removes records naming a user without a profile), one page of
+        their index at a time; the index entries go with them. Idempotent."""
         while True:
-            page = await self._store.query(MEMBERSHIPS, user_id, limit=_CLEANUP_PAGE)
+            page = await self._store.query(MEMBERSHIPS, user_id, limit=_PAGE)
             if not page.items:
                 return
             for doc in page.items:
-                club_id = cast(MembershipDoc, doc)["clubId"]
-                snap = await self._snapshot(club_id, user_id, call=False)
-                await self._leave(snap, user_id, club_id)
+                club_id = str(doc["clubId"])
+                await self._work.now(KIND_MEMBER, member_key(club_id, user_id))
+                await self._work.now(KIND_CLUB, club_id)
+                await self._store.delete(MEMBERSHIPS, user_id, doc["id"])
+
+    async def erase_user(self, user_id: str) -> None:
+        """UserDataOwner (the name before the reaction layer): see `purge_user`."""
+        await self.purge_user(user_id)
+
+    # --- reconcilers --------------------------------------------------------------------------
+
+    async def reconcile_member(self, key: str) -> None:
+        """One user's records in one club agree with the truth (module docstring). O(1)."""
+        club_id, _, user_id = key.partition("\n")
+        found = {
+            d["id"]: d
+            for d in await self._store.read_many(
+                CLUBS,
+                [
+                    (club_id, CLUB_DOC),
+                    (club_id, member_doc_id(user_id)),
+                    (club_id, invite_doc_id(user_id)),
+                ],
+            )
+        }
+        club = cast(ClubDoc | None, found.get(CLUB_DOC))
+        live = club is not None and not club["deleted"]
+        member = cast(MemberDoc | None, found.get(member_doc_id(user_id)))
+        invite = cast(InviteDoc | None, found.get(invite_doc_id(user_id)))
+        inviter = invite.get("invitedBy") if invite is not None else None
+        profiles = await self._profiles.get_many([user_id, *([inviter] if inviter else [])])
+        profile = profiles.get(user_id)
+        changed = False
+        if not live:
+            # A deleted club's purge removes its records itself; only the copies go here.
+            member = invite = None
+        if member is not None and not _same_person(profile, member.get("generation")):
+            await self._store.delete(CLUBS, club_id, member["id"], member.get("_etag"))
+            changed, member = True, None
+        if invite is not None and (
+            member is not None
+            or not self._live(invite)
+            or not _same_person(profile, invite["generation"])
+            or (inviter is not None and inviter not in profiles)
+        ):
+            await self._store.delete(CLUBS, club_id, invite["id"], invite.get("_etag"))
+            changed, invite = True, None
+        # The user's copies follow the records.
+        if member is not None and club is not None:
+            current = await self._store.read(MEMBERSHIPS, user_id, club_id)
+            wanted = self._membership(club, user_id, member["joinedAt"])
+            if current is None or _untyped(current) != _untyped(wanted):
+                await self._store.upsert(MEMBERSHIPS, _untyped(wanted))
+        else:
+            await self._store.delete(MEMBERSHIPS, user_id, club_id)
+        if invite is not None:
+            current = await self._store.read(MEMBERSHIPS, user_id, invitation_doc_id(club_id))
+            wanted_invitation = self._invitation(invite)
+            if current is None or _untyped(current) != _untyped(wanted_invitation):
+                await self._store.upsert(MEMBERSHIPS, _untyped(wanted_invitation))
+        else:
+            await self._store.delete(MEMBERSHIPS, user_id, invitation_doc_id(club_id))
+        if changed:
+            await self._work.now(KIND_CLUB, club_id)
+
+    async def reconcile_identity(self, user_id: str) -> None:
+        """Reconciler (`identity`): the user's ACS identity was mapped (their first token), so
+        each club they are in reconciles its chat seats (a member without one had none)."""
+        continuation: str | None = None
+        while True:
+            page = await self._store.query(
+                MEMBERSHIPS, user_id, where={"type": None}, limit=_PAGE, continuation=continuation
+            )
+            for doc in page.items:
+                await self._work.now(KIND_CHAT, str(doc["clubId"]))
+            continuation = page.continuation
+            if continuation is None:
+                return
+
+    async def reconcile_club(self, club_id: str) -> None:
+        """The club's copies agree with its records; a deleted club is purged (docstring)."""
+        club = cast(ClubDoc | None, await self._store.read(CLUBS, club_id, CLUB_DOC))
+        if club is None or club["deleted"]:
+            await self._purge(club_id, club)
+            return
+        members: list[MemberDoc] = []
+        continuation: str | None = None
+        while True:
+            page = await self._store.query(
+                CLUBS,
+                club_id,
+                where={"type": "member"},
+                order_by="joinedAt",
+                limit=_COUNT_PAGE,
+                continuation=continuation,
+            )
+            batch = [cast(MemberDoc, d) for d in page.items]
+            profiles = await self._profiles.get_many([m["userId"] for m in batch]) if batch else {}
+            for m in batch:
+                if _same_person(profiles.get(m["userId"]), m.get("generation")):
+                    members.append(m)
+                else:  # erased (or erased and back): its own reconciler removes the record
+                    await self._work.now(KIND_MEMBER, member_key(club_id, m["userId"]))
+            continuation = page.continuation
+            if continuation is None:
+                break
+        if not members:
+            # Everyone left (or was erased): the club goes with them.
+            await self._mark_deleted(club_id)
+            await self._work.now(KIND_CLUB, club_id)
+            return
+        member_ids = {m["userId"] for m in members}
+        successor = members[0]["userId"]
+        count = len(members)
+
+        def agree(doc: Doc | None) -> Doc | _Keep:
+            if doc is None or doc["deleted"]:
+                return KEEP
+            new = dict(doc)
+            new["memberCount"] = count
+            if doc["ownerId"] not in member_ids:
+                new["ownerId"] = successor  # the longest-standing member takes over
+            return KEEP if new == doc else new
+
+        await modify(self._store, CLUBS, club_id, CLUB_DOC, agree)
+        await self._expire_invitations(club_id)
+        await self._forget_erased_starter(club_id)
+        await self._work.now(KIND_CHAT, club_id)
+        await self._work.now(KIND_CALL, club_id)
 
     # --- internals ----------------------------------------------------------------------------
 
-    async def _snapshot(self, club_id: str, user_id: str, *, call: bool = True) -> _Snapshot:
+    async def _snapshot(
+        self,
+        club_id: str,
+        user_id: str,
+        *,
+        call: bool = False,
+        invite: bool = False,
+        invite_of: str | None = None,
+    ) -> _Snapshot:
+        """The club, `user_id`'s member record (and invitation, and the call), and with
+        `invite_of` that user's member and invitation records: one read_many."""
         keys = [(club_id, CLUB_DOC), (club_id, member_doc_id(user_id))]
         if call:
             keys.append((club_id, CALL_DOC))
+        if invite:
+            keys.append((club_id, invite_doc_id(user_id)))
+        if invite_of is not None:
+            keys += [(club_id, member_doc_id(invite_of)), (club_id, invite_doc_id(invite_of))]
         found = {doc["id"]: doc for doc in await self._store.read_many(CLUBS, keys)}
         raw = cast(ClubDoc | None, found.get(CLUB_DOC))
         return _Snapshot(
             club=None if raw is None or raw["deleted"] else raw,
-            raw_club=raw,
             member=cast(MemberDoc | None, found.get(member_doc_id(user_id))),
+            invite=cast(InviteDoc | None, found.get(invite_doc_id(user_id))),
             call=cast(CallDoc | None, found.get(CALL_DOC)),
+            others=found,
         )
 
     @staticmethod
@@ -511,6 +929,46 @@ class ClubsService:
             if members_only:
                 raise errors.NotAMember("Join the club first.")
         return snap.club
+
+    async def _own_generation(self, user_id: str) -> str | None:
+        """The caller's profile generation (their profile made now if this is their first
+        request): what their new member record remembers."""
+        profile = (await self._profiles.get_many([user_id])).get(user_id)
+        if profile is None and self._ensure_profile is not None:
+            profile = await self._ensure_profile(user_id)
+        return profile.generation if profile is not None else None
+
+    async def _check_room(self, club: ClubDoc) -> None:
+        """ClubFull only when the member records themselves reach the cap: the count is a copy
+        and may be behind (counted only when it says full, at most MAX_MEMBERS / 1000 pages)."""
+        if club["memberCount"] < MAX_MEMBERS:
+            return
+        count, continuation = 0, None
+        while True:
+            page = await self._store.query(
+                CLUBS,
+                club["clubId"],
+                where={"type": "member"},
+                limit=_COUNT_PAGE,
+                continuation=continuation,
+            )
+            count += len(page.items)
+            continuation = page.continuation
+            if count >= MAX_MEMBERS:
+                raise errors.ClubFull(f"A club has at most {MAX_MEMBERS} members.")
+            if continuation is None:
+                await self._work.now(KIND_CLUB, club["clubId"])  # the copy was wrong: fix it
+                return
+
+    async def _check_invitation_room(self, club_id: str) -> None:
+        page = await self._store.query(
+            CLUBS, club_id, where={"type": "invite"}, limit=MAX_INVITATIONS
+        )
+        if sum(1 for d in page.items if self._live(cast(InviteDoc, d))) >= MAX_INVITATIONS:
+            raise errors.InviteLimit(f"A club has at most {MAX_INVITATIONS} pending invitations.")
+
+    def _live(self, invite: InviteDoc) -> bool:
+        return datetime.fromisoformat(invite["expiresAt"]) > self._clock()
 
     def _active(self, call: CallDoc) -> bool:
         return self._clock() - datetime.fromisoformat(call["startedAt"]) < self._idle
@@ -527,7 +985,98 @@ class ClubsService:
         except PreconditionFailed:
             return False  # replaced by a newer call meanwhile: that one stays
 
-    def _member(self, club_id: str, user_id: str, now: str) -> MemberDoc:
+    async def _drop_invite(self, club_id: str, user_id: str) -> None:
+        """The invitation record first (it decides), then its copy."""
+        await self._store.delete(CLUBS, club_id, invite_doc_id(user_id))
+        await self._store.delete(MEMBERSHIPS, user_id, invitation_doc_id(club_id))
+
+    async def _leave(self, club: ClubDoc, user_id: str) -> None:
+        """`user_id` leaves. An owner hands the club to the longest-standing other member first
+        (the sole member's leave deletes the club); if that member leaves at the same time, the
+        club's reconciler hands it on again."""
+        club_id = club["clubId"]
+        async with self._work.following(
+            (KIND_CLUB, club_id), (KIND_MEMBER, member_key(club_id, user_id))
+        ):
+            if club["ownerId"] == user_id:
+                ids, _ = await self.member_page(club_id, None, limit=2)
+                successor = next((other for other in ids if other != user_id), None)
+                if successor is None:
+                    await self._mark_deleted(club_id)
+                    return
+
+                def hand_over(doc: Doc | None) -> Doc | _Keep:
+                    if doc is None or doc["ownerId"] != user_id:
+                        return KEEP
+                    return {**doc, "ownerId": successor}
+
+                await modify(self._store, CLUBS, club_id, CLUB_DOC, hand_over)
+            await self._store.delete(CLUBS, club_id, member_doc_id(user_id))
+            await self._store.delete(MEMBERSHIPS, user_id, club_id)
+
+    async def _mark_deleted(self, club_id: str) -> None:
+        def mark(doc: Doc | None) -> Doc | _Keep:
+            if doc is None or doc["deleted"]:
+                return KEEP
+            return {**doc, "deleted": True}
+
+        await modify(self._store, CLUBS, club_id, CLUB_DOC, mark)
+
+    async def _purge(self, club_id: str, club: ClubDoc | None) -> None:
+        """A deleted (or half-created) club's records go, a few pages per run; each member's
+        and invitee's copy before their record, so a crash leaves work a rerun finds. The club
+        document goes last; chat and the call capability are told first (they see it gone)."""
+        await self._work.now(KIND_CHAT, club_id)
+        await self._work.now(KIND_CALL, club_id)
+        await self._store.delete(CLUBS, club_id, CALL_DOC)
+        for _ in range(_PURGE_PAGES):
+            page = await self._store.query(CLUBS, club_id, limit=_PAGE)
+            records = [d for d in page.items if d["id"] != CLUB_DOC]
+            if not records:
+                if club is not None:
+                    await self._store.delete(CLUBS, club_id, CLUB_DOC)
+                return
+            for doc in records:
+                if doc.get("type") == "member":
+                    await self._store.delete(MEMBERSHIPS, doc["userId"], club_id)
+                elif doc.get("type") == "invite":
+                    await self._store.delete(MEMBERSHIPS, doc["userId"], invitation_doc_id(club_id))
+                await self._store.delete(CLUBS, club_id, doc["id"])
+        await self._work.now(KIND_CLUB, club_id)  # more left: the next run goes on
+
+    async def _expire_invitations(self, club_id: str) -> None:
+        """Expired invitations, and those naming an erased user — invitee or inviter — go (at
+        most MAX_INVITATIONS are pending, so one page)."""
+        page = await self._store.query(CLUBS, club_id, where={"type": "invite"}, limit=1000)
+        invites = [cast(InviteDoc, d) for d in page.items]
+        people = [i["userId"] for i in invites] + [i.get("invitedBy", "") for i in invites]
+        profiles = await self._profiles.get_many([p for p in people if p]) if invites else {}
+        for invite in invites:
+            inviter = invite.get("invitedBy")
+            if (
+                not self._live(invite)
+                or not _same_person(profiles.get(invite["userId"]), invite["generation"])
+                or (inviter is not None and inviter not in profiles)
+            ):
+                await self._work.now(KIND_MEMBER, member_key(club_id, invite["userId"]))
+
+    async def _forget_erased_starter(self, club_id: str) -> None:
+        """An active call's `startedBy` never names an erased user (issue 18 §6)."""
+        doc = cast(CallDoc | None, await self._store.read(CLUBS, club_id, CALL_DOC))
+        if doc is None or doc["startedBy"] is None:
+            return
+        starter = doc["startedBy"]
+        if starter in await self._profiles.get_many([starter]):
+            return
+
+        def forget(current: Doc | None) -> Doc | _Keep:
+            if current is None or current.get("startedBy") != starter:
+                return KEEP
+            return {**current, "startedBy": None}
+
+        await modify(self._store, CLUBS, club_id, CALL_DOC, forget)
+
+    def _member(self, club_id: str, user_id: str, now: str, generation: str | None) -> MemberDoc:
         return {
             "id": member_doc_id(user_id),
             "pk": club_id,
@@ -535,156 +1084,31 @@ class ClubsService:
             "clubId": club_id,
             "userId": user_id,
             "joinedAt": now,
+            "generation": generation,
         }
 
-    def _membership(self, club: ClubDoc, user_id: str, now: str | None = None) -> MembershipDoc:
+    @staticmethod
+    def _membership(club: ClubDoc, user_id: str, joined_at: str) -> MembershipDoc:
         return {
             "id": club["clubId"],
             "pk": user_id,
             "clubId": club["clubId"],
             "userId": user_id,
             "clubName": club["name"],
-            "joinedAt": now or self._clock().isoformat(),
+            "joinedAt": joined_at,
         }
 
-    async def _add(self, club: ClubDoc, user_id: str) -> MembershipView:
-        """Reserve a place in the count, then index, then member document (see module doc)."""
-
-        def reserve(doc: ClubDoc) -> ClubDoc:
-            if doc["memberCount"] >= MAX_MEMBERS:
-                raise errors.ClubFull(f"A club has at most {MAX_MEMBERS} members.")
-            return {**doc, "memberCount": doc["memberCount"] + 1}
-
-        club = await self._update_club(club, reserve)
-        now = self._clock().isoformat()
-        member = self._member(club["clubId"], user_id, now)
-        try:
-            await self._store.upsert(MEMBERSHIPS, _untyped(self._membership(club, user_id, now)))
-            await self._store.create(CLUBS, _untyped(member))
-        except DocumentExists:
-            # A concurrent request of the same user added them first.
-            await self._give_back_place(club)
-            existing = await self._store.read(CLUBS, club["clubId"], member_doc_id(user_id))
-            return self._membership_view(club, cast(MemberDoc, existing or member))
-        except BaseException:
-            await self._give_back_place(club)
-            raise
-        await self._tell("member_added", lambda o: o.member_added(club["clubId"], user_id))
-        return self._membership_view(club, member)
-
-    async def _give_back_place(self, club: ClubDoc) -> None:
-        try:
-            await self._update_club(club, _count_down)
-        except Exception:
-            log.warning("could not give back a reserved member place", exc_info=True)
-
-    async def _leave(self, snap: _Snapshot, user_id: str, club_id: str) -> bool:
-        """`user_id` leaves; False if they were not a member (a leftover index entry of theirs
-        is removed: the retry of a half-finished leave)."""
-        if snap.club is None or snap.member is None:
-            leftover = await self._store.delete(MEMBERSHIPS, user_id, club_id)
-            if leftover and snap.club is not None:
-                # A half-finished leave the observers never heard of (see remove_member).
-                await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
-            return leftover
-        club = snap.club
-        if club["ownerId"] == user_id:
-            handed = await self._hand_over(club, user_id)
-            if handed is None:
-                return True  # the last member leaving deleted the club
-            club = handed
-        await self._remove(club, user_id)
-        # The owner may have chosen this user as successor while they were leaving: read the
-        # club once more and hand over again. With the owner's own check in `_hand_over` (the
-        # successor's member document read after the hand-over is written), one of the two
-        # leavers always sees the other's write, so a club never stays with a departed owner.
-        fresh = cast(ClubDoc | None, await self._store.read(CLUBS, club_id, CLUB_DOC))
-        if fresh is not None and not fresh["deleted"] and fresh["ownerId"] == user_id:
-            await self._hand_over(fresh, user_id)
-        return True
-
-    async def _hand_over(self, club: ClubDoc, user_id: str) -> ClubDoc | None:
-        """Ownership passes from `user_id` to the longest-standing other member; with none,
-        the club is deleted (None). Chosen again if the successor left meanwhile."""
-        leaving, owner = {user_id}, user_id
-        for _ in range(_ATTEMPTS):
-            successor = await self._longest_standing_other(club["clubId"], leaving)
-            if successor is None:
-                await self._delete_club(club)
-                return None
-
-            def hand_over(doc: ClubDoc, old: str = owner, new: str = successor) -> ClubDoc:
-                return {**doc, "ownerId": new} if doc["ownerId"] == old else doc
-
-            club = await self._update_club(club, hand_over)
-            if club["ownerId"] != successor:
-                return club  # settled by someone else first
-            if await self._store.read(CLUBS, club["clubId"], member_doc_id(successor)):
-                return club
-            leaving.add(successor)  # they left as they were chosen: hand over from them
-            owner = successor
-        raise errors.DependencyUnavailable("store", retry_after=1)
-
-    async def _remove(self, club: ClubDoc, user_id: str) -> None:
-        """Member document first (the call is out of reach at once), then the count, then the
-        index entry: the count is lowered before the one write whose failure a retry finishes
-        (the retry finds no member document and cannot tell whether the count was lowered)."""
-        club_id = club["clubId"]
-        await self._store.delete(CLUBS, club_id, member_doc_id(user_id))
-        try:
-            await self._update_club(club, _count_down)
-        except errors.NotFound:
-            pass
-        except Exception:
-            # The member is out; only the count is one too high.
-            log.warning("could not lower a club's member count", exc_info=True)
-        await self._store.delete(MEMBERSHIPS, user_id, club_id)
-        await self._tell("member_removed", lambda o: o.member_removed(club_id, user_id))
-
-    async def _longest_standing_other(self, club_id: str, leaving: set[str]) -> str | None:
-        page = await self._store.query(
-            CLUBS, club_id, where={"type": "member"}, order_by="joinedAt", limit=len(leaving) + 1
-        )
-        others = [cast(MemberDoc, d)["userId"] for d in page.items]
-        return next((other for other in others if other not in leaving), None)
-
-    async def _delete_club(self, club: ClubDoc) -> None:
-        """Mark deleted (everyone sees 404 from now on), then remove the call, every member
-        with their index entry, and last the club document; a retry resumes."""
-        club_id = club["clubId"]
-        if not club["deleted"]:
-            club = await self._update_club(club, lambda doc: {**doc, "deleted": True})
-        await self._store.delete(CLUBS, club_id, CALL_DOC)
-        member_ids: list[str] = []
-        while True:
-            page = await self._store.query(
-                CLUBS, club_id, where={"type": "member"}, limit=_CLEANUP_PAGE
-            )
-            if not page.items:
-                break
-            for doc in page.items:
-                member_id = cast(MemberDoc, doc)["userId"]
-                await self._store.delete(MEMBERSHIPS, member_id, club_id)
-                await self._store.delete(CLUBS, club_id, doc["id"])
-                member_ids.append(member_id)
-        await self._store.delete(CLUBS, club_id, CLUB_DOC)
-        await self._tell("club_deleted", lambda o: o.club_deleted(club_id, member_ids))
-
-    async def _update_club(self, club: ClubDoc, change: Callable[[ClubDoc], ClubDoc]) -> ClubDoc:
-        """Apply `change` under the club document's etag, re-reading after a lost race."""
-        for _ in range(_ATTEMPTS):
-            try:
-                saved = await self._store.replace(CLUBS, _untyped(change(club)), club["_etag"])
-                return cast(ClubDoc, saved)
-            except PreconditionFailed:
-                pass
-            except DocumentNotFound:
-                raise errors.NotFound("No such club.") from None
-            fresh = await self._store.read(CLUBS, club["clubId"], CLUB_DOC)
-            if fresh is None:
-                raise errors.NotFound("No such club.")
-            club = cast(ClubDoc, fresh)
-        raise errors.DependencyUnavailable("store", retry_after=1)
+    @staticmethod
+    def _invitation(invite: InviteDoc) -> InvitationDoc:
+        return {
+            "id": invitation_doc_id(invite["clubId"]),
+            "pk": invite["userId"],
+            "type": "invitation",
+            "clubId": invite["clubId"],
+            "userId": invite["userId"],
+            "invitedAt": invite["invitedAt"],
+            "expiresAt": invite["expiresAt"],
+        }
 
     def _club_view(
         self, club: ClubDoc, user_id: str, *, is_member: bool, call: CallDoc | None
@@ -713,22 +1137,14 @@ class ClubsService:
             joined_at=datetime.fromisoformat(member["joinedAt"]),
         )
 
-    async def _tell(self, what: str, call: Callable[[ClubObserver], Awaitable[None]]) -> None:
-        """Tell every observer; a failing one is logged and never fails the club operation."""
-        for observer in self._observers:
-            try:
-                await call(observer)
-            except Exception:
-                log.warning(
-                    "club observer %s failed on %s",
-                    type(observer).__name__,
-                    what,
-                    exc_info=True,
-                )
+    def _now(self) -> str:
+        return self._clock().isoformat()
 
 
-def _count_down(doc: ClubDoc) -> ClubDoc:
-    return {**doc, "memberCount": max(1, doc["memberCount"] - 1)}
+def _same_person(profile: ProfileInfo | None, generation: str | None) -> bool:
+    """Whether a record made for the profile generation `generation` still names a user who
+    exists and is the same person (None: recorded before generations, any profile will do)."""
+    return profile is not None and (generation is None or profile.generation == generation)
 
 
 def _call_view(call: CallDoc) -> CallView:

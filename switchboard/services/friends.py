@@ -52,7 +52,7 @@ INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 500
-_COUNT_PAGE = 1000  # the store's largest page: counting relations reads this many per query
+_COUNT_PAGE = 1000  # the store's largest page: walking every relation (erase) reads this many
 _ATTEMPTS = 3
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
@@ -220,6 +220,28 @@ class FriendsService:
             return False
         mine, theirs = await self._pair(user_id, other_id)
         return _accepted(mine) and _accepted(theirs)
+
+    async def accepted_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` are `user_id`'s accepted friends (both sides say so): one ReadMany
+        of both sides of every pair, for a page of others (clubs: who may see whose ACS id)."""
+        wanted = [o for o in dict.fromkeys(others) if o != user_id]
+        if not wanted:
+            return set()
+        keys = [(user_id, friend_doc_id(o)) for o in wanted] + [
+            (o, friend_doc_id(user_id)) for o in wanted
+        ]
+        accepted = {
+            (doc["pk"], doc["userId"])
+            for doc in await self._store.read_many(FRIENDS, keys)
+            if doc.get("status") == "accepted"
+        }
+        return {o for o in wanted if (user_id, o) in accepted and (o, user_id) in accepted}
+
+    async def blocked_by(self, user_id: str, other_id: str) -> bool:
+        """Whether `other_id` has blocked `user_id` (one read): to `user_id`, `other_id` is then
+        indistinguishable from an unknown id on every route that names a user."""
+        theirs = await self._store.read(FRIENDS, other_id, friend_doc_id(user_id))
+        return theirs is not None and theirs["status"] == "blocked"
 
     async def call_info(self, caller: Caller, other_id: str) -> CallInfo:
         """What the caller needs to call an accepted friend; anyone else is 404. Two reads."""
@@ -532,8 +554,9 @@ class FriendsService:
     async def _check_limits(self, users: Sequence[str]) -> None:
         """FriendLimit if any of `users` already has MAX_RELATIONS relations (blocks excluded).
 
-        Counted by query (1 per 1,000 relations), only when a new relation is made: no counter
-        document, so no third write per change and no count to drift after a failure.
+        Counted by one count query per user (Cosmos `SELECT VALUE COUNT(1)`, index-served),
+        only when a new relation is made: no counter document, so no third write per change and
+        no count to drift after a failure.
         """
         counts = await asyncio.gather(*(self._count(user) for user in users))
         if any(count >= MAX_RELATIONS for count in counts):
@@ -542,11 +565,7 @@ class FriendsService:
             )
 
     async def _count(self, user_id: str) -> int:
-        count = 0
-        async for doc in self._all(user_id):
-            if doc["status"] != "blocked":
-                count += 1
-        return count
+        return await self._store.count(FRIENDS, user_id, where_not={"status": "blocked"})
 
     async def _ended(self, user_id: str, other_id: str) -> None:
         for observer in self._observers:

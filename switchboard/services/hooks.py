@@ -78,39 +78,6 @@ class MeetingObserver(Protocol):
     async def meeting_deleted(self, meeting_id: str, participant_ids: Sequence[str]) -> None: ...
 
 
-class ClubObserver(Protocol):
-    """A capability that follows clubs (chat: a club's thread follows its members; push: a push
-    when a club's call starts). Called after the club operation is stored; a failing observer is
-    logged by the clubs service and never fails or undoes the operation, so every method must be
-    idempotent and may be called again for the same fact (a retried request)."""
-
-    async def member_added(self, club_id: str, user_id: str) -> None:
-        """`user_id` became a member of `club_id` (created the club, joined, or was added)."""
-        ...
-
-    async def member_removed(self, club_id: str, user_id: str) -> None:
-        """`user_id` left or was removed (also when erased); not called for a deleted club."""
-        ...
-
-    async def club_deleted(self, club_id: str, member_ids: Sequence[str]) -> None:
-        """The club is gone (owner's DELETE, or its last member left); `member_ids` were its
-        members when it was deleted."""
-        ...
-
-    async def call_started(
-        self,
-        club_id: str,
-        club_name: str,
-        group_call_id: str,
-        started_by: str,
-        member_ids: Sequence[str] | None,
-    ) -> None:
-        """A member registered a new active call. `member_ids` is None when the clubs service
-        did not gather them (it never does on the PUT path, which is held to 3 store operations);
-        an observer that needs them pages `ClubsService.iter_member_ids(club_id)`."""
-        ...
-
-
 class FriendshipObserver(Protocol):
     """A service that keeps something per pair of friends (a direct chat thread, ...).
 

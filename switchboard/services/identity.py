@@ -213,7 +213,12 @@ class IdentityService:
         work: Work | None = None,
     ) -> None:
         self._store = store
-        self._work = work or Work(store)
+        # Work kind "identity": a user's ACS identity was mapped (their first token); what
+        # seats them (their clubs' chat threads) follows.
+        self._work = work
+        # Work kind "erasure": an erase is always followed (a service built without the
+        # runtime's work records it in the same store all the same).
+        self._erasures = work or Work(store)
         # Kept as given and iterated at use: the runtime hands in sequences built on first use.
         self._user_data_owners = user_data_owners
         self._profile_observers = profile_observers
@@ -267,6 +272,14 @@ class IdentityService:
         """
         if profile is None:
             await self._refuse_while_erasing(caller.user_id)
+        if self._work is not None:
+            async with self._work.following(("identity", caller.user_id)):
+                return await self._map_new_identity_now(caller, profile, scopes, lifetime)
+        return await self._map_new_identity_now(caller, profile, scopes, lifetime)
+
+    async def _map_new_identity_now(
+        self, caller: Caller, profile: UserDoc | None, scopes: list[str], lifetime: timedelta
+    ) -> tuple[str, IssuedToken]:
         acs_id, issued = await self._identities.create_user_and_token(scopes, lifetime)
         try:
             # Reverse map first: if we stop between the two writes, the leftover is an unmapped
@@ -444,7 +457,7 @@ class IdentityService:
         """
         try:
             user_id = caller.user_id
-            async with self._work.following((ERASURE, user_id)):
+            async with self._erasures.following((ERASURE, user_id)):
                 profile, record = await self._read_profile_and_record(user_id)
                 erasure: ErasureDoc = {
                     "id": ERASURE_DOC_ID,
@@ -527,7 +540,7 @@ class IdentityService:
                 done = _strip_record(record)
                 done["passes"] = record.get("passes", 0) + 1
                 await self._store.replace(USERS, _untyped(done), record["_etag"])
-                await self._work.before(ERASURE, user_id)  # the next pass, after the grace
+                await self._erasures.before(ERASURE, user_id)  # the next pass, after the grace
                 return
             await self._store.delete(USERS, record["pk"], record["id"], record["_etag"])
         log.info("erasure finished")

@@ -312,8 +312,9 @@ class MeetingsService:
     async def agenda(self, caller: Caller, day: str | None, tz: str | None) -> list[MeetingView]:
         """The caller's meetings overlapping that day in that time zone, by start.
 
-        One query over the caller's agenda partition, newest start first, stopped as soon as the
-        starts are more than a maximum meeting length before the day (none later can overlap it).
+        One bounded range query over the caller's agenda partition, by start: the meetings
+        starting from a maximum meeting length before the day (an earlier one cannot reach into
+        it) to the day's end, read from the store's index whatever lies outside that range.
         """
         zone = _zone(tz)
         if not day:
@@ -337,17 +338,12 @@ class MeetingsService:
                 AGENDA,
                 caller.user_id,
                 order_by="start",
-                descending=True,
+                start_at=earliest,
+                end_before=high_s,
                 limit=AGENDA_PAGE,
                 continuation=continuation,
             )
-            for doc in page.items:
-                if doc["start"] >= high_s:
-                    continue
-                if doc["start"] < earliest:
-                    return sorted(found, key=lambda v: (v.start, v.meeting_id))
-                if doc["end"] > low_s:
-                    found.append(_view(doc))
+            found += [_view(doc) for doc in page.items if doc["end"] > low_s]
             continuation = page.continuation
             if continuation is None:
                 return sorted(found, key=lambda v: (v.start, v.meeting_id))

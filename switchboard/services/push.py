@@ -11,32 +11,25 @@ The hub knows each device by an installation id derived from the user and the cl
 the same installation id address two installations, so nobody can take over or remove another
 user's device, and neither user ids nor client ids reach the hub.
 
-Fan-out (a club's call started, `call_started`, a ClubObserver method): the members' user
-tags, OR-ed 20 to a send (the hub's limit for an OR expression), sent in the background so the
-registration answers at once. Users without a device match no installation and cost nothing but
-their share of a send. A club of 10,000 is 500 sends, `SEND_CONCURRENCY` at a time; see the
-README for the measured figures and why per-club tags were not used (every membership change
-would have to rewrite up to 10 installations, and a missed rewrite would push a club's call
-id to a former member).
-
-The background work runs on the process's event loop after the response (under the Functions
-host as under the devserver); a process recycled mid fan-out loses the rest, which the README
-states. A queue (Storage queue trigger) would make it durable at the cost of one more resource.
+Fan-out (`fan_out`): the users' tags, OR-ed 20 to a send (the hub's limit for an OR
+expression), a few sends at a time. Users without a device match no installation and cost nothing
+but their share of a send. The club-call pushes are streamed page by page into it by the calls
+capability's reconciler (services/calls.py), which keeps the cursor; see the README for why
+per-club tags were not used (every membership change would have to rewrite up to 10
+installations, and a missed rewrite would push a club's call id to a former member).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict, cast
+from typing import NotRequired, TypedDict, cast
 
-from switchboard import errors, ids
-from switchboard.logs import safe
+from switchboard import errors
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
     Doc,
@@ -50,7 +43,6 @@ from switchboard.ports import (
     PushSender,
 )
 from switchboard.services.caller import Caller
-from switchboard.services.identity import USERS
 
 log = logging.getLogger("switchboard.push")
 
@@ -103,34 +95,6 @@ class FanOutResult:
     failed_sends: int
 
 
-class CallIndexDoc(TypedDict):
-    """`system/groupCall:{groupCallId}` id `{clubId}`: which club registered a group call, when.
-
-    ACS call events name the group call, not the club; this index (one single-partition query)
-    is how a `CallEnded` finds the clubs to clear without a cross-partition query.
-    """
-
-    id: str
-    pk: str
-    type: str
-    groupCallId: str
-    clubId: str
-    registeredAt: str
-    _etag: NotRequired[str]
-    _ts: NotRequired[int]
-
-
-SYSTEM = "system"
-
-
-def call_index_pk(group_call_id: str) -> str:
-    return f"groupCall:{group_call_id.lower()}"
-
-
-MembersOf = Callable[[str], AsyncIterable[str]]
-"""Every member's user id of a club, paged by the clubs capability."""
-
-
 class PushService:
     """Devices (register, remove, erase) and the controller's pushes."""
 
@@ -139,14 +103,11 @@ class PushService:
         store: DocumentStore,
         sender: PushSender | None,
         *,
-        members_of: MembersOf | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._sender = sender
-        self._members_of = members_of
         self._clock = clock
-        self._background: set[asyncio.Task[Any]] = set()
 
     # -- devices -------------------------------------------------------------------------------
 
@@ -233,82 +194,6 @@ class PushService:
 
     # -- pushes ----------------------------------------------------------------------------------
 
-    # -- ClubObserver: a push when a club's call starts ---------------------------------------
-
-    async def member_added(self, club_id: str, user_id: str) -> None:
-        """Nothing to do: pushes address users, not clubs (no per-club tags to keep in step)."""
-
-    async def member_removed(self, club_id: str, user_id: str) -> None:
-        """Nothing to do (see member_added): a removed member is simply not in the next fan-out."""
-
-    async def club_deleted(self, club_id: str, member_ids: Sequence[str]) -> None:
-        """Nothing to do (see member_added)."""
-
-    async def call_started(
-        self,
-        club_id: str,
-        club_name: str,
-        group_call_id: str,
-        started_by: str,
-        member_ids: Sequence[str] | None,
-    ) -> None:
-        """A club's call was registered: index it for ACS call events, and push every other
-        member that it started — all in the background, so the registration answers at once,
-        with no more store operations than without pushes, and never sees a push failure."""
-        registered_at = self._clock()
-        self.in_background(
-            self._club_call(
-                club_id, club_name, group_call_id, started_by, member_ids, registered_at
-            )
-        )
-
-    async def _club_call(
-        self,
-        club_id: str,
-        club_name: str,
-        group_call_id: str,
-        started_by: str,
-        member_ids: Sequence[str] | None,
-        registered_at: datetime,
-    ) -> FanOutResult:
-        gid = group_call_id.lower()
-        index: CallIndexDoc = {
-            "id": club_id,
-            "pk": call_index_pk(gid),
-            "type": "groupCall",
-            "groupCallId": gid,
-            "clubId": club_id,
-            "registeredAt": registered_at.isoformat(),
-        }
-        try:
-            await self._store.upsert(SYSTEM, cast(Doc, index))
-        except errors.DependencyUnavailable:
-            # Without the index a CallEnded cannot find the club: CALL_IDLE_HOURS still ends it.
-            log.warning("could not index a club's call for ACS call events")
-        if self._sender is None:
-            return FanOutResult(0, 0, 0)  # pushes off (Azure without a hub); the index still helps
-        if member_ids is None:
-            if self._members_of is None:
-                return FanOutResult(0, 0, 0)
-            member_ids = [u async for u in self._members_of(club_id)]
-        recipients = [u for u in member_ids if u != started_by]
-        if not recipients:
-            return FanOutResult(0, 0, 0)
-        starter = await self._store.read(USERS, started_by, started_by)
-        name = str(starter.get("displayName") or started_by) if starter else started_by
-        message = PushMessage(
-            title=f"{name} started a call",
-            body=f"in {club_name}",
-            data={
-                "kind": "clubCall",
-                "clubId": club_id,
-                "groupCallId": gid,
-                "startedBy": started_by,
-                "startedByName": name,
-            },
-        )
-        return await self.fan_out(message, recipients)
-
     async def fan_out(self, message: PushMessage, user_ids: Sequence[str]) -> FanOutResult:
         """Send `message` to the devices of `user_ids`, 20 users a send, a few sends at a time.
 
@@ -334,25 +219,6 @@ class PushService:
         return FanOutResult(
             recipients=len(dict.fromkeys(user_ids)), sends=len(batches), failed_sends=failed
         )
-
-    def in_background(self, work: Awaitable[Any]) -> None:
-        """Run `work` after the current request, keeping a reference until it is done; any
-        failure is logged, never raised to the request that started it."""
-
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("background push work failed")
-
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def drain(self) -> None:
-        """Wait for the background work started so far (tests, the benchmark, shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -427,97 +293,3 @@ class PushService:
             await self._sender.delete_installation(hub_id)
         except PushRejected:
             raise errors.DependencyUnavailable("push", retry_after=60) from None
-
-
-# -- ACS call events ----------------------------------------------------------------------------
-
-CALL_STARTED = "Microsoft.Communication.CallStarted"
-CALL_ENDED = "Microsoft.Communication.CallEnded"
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """The part of an ACS calling event the controller uses (Event Grid schema)."""
-
-    event_id: str
-    event_type: str
-    event_time: datetime | None
-    data: Any
-
-
-EndCall = Callable[[str, str, datetime], Awaitable[bool]]
-"""Clear a club's call if it is still that group call, registered before the call ended:
-`(club_id, group_call_id, ended_at) -> cleared`."""
-
-
-class CallEventService:
-    """ACS `CallStarted`/`CallEnded` events (Event Grid: at least once, in any order).
-
-    A `CallEnded` of a group call finds, through the call index `PushService.call_started`
-    keeps, each club that registered that group call, and clears the club's call if it is still
-    that one (`end_call`, the clubs registry's `end_call_if_current`) and was registered before
-    the call ended: an old `CallEnded` never clears a newer registration, even of the same id.
-    `CallStarted` changes nothing: the registry learns of calls from the clients (PUT
-    /api/clubs/{id}/call), and acting on it could revive a call whose `CallEnded` came first.
-    Every other event, and every malformed one, is logged and skipped: one event never fails
-    the batch. Without events the registry's CALL_IDLE_HOURS still ends calls.
-    """
-
-    def __init__(self, store: DocumentStore, end_call: EndCall | None) -> None:
-        self._store = store
-        self._end_call = end_call
-
-    async def handle(self, event: CallEvent) -> str:
-        """Handle one event; returns what was done ("cleared N", "ignored", "skipped")."""
-        if event.event_type == CALL_STARTED:
-            return "ignored"
-        if event.event_type != CALL_ENDED:
-            log.info("call event of type %s skipped", safe(event.event_type, 80))
-            return "skipped"
-        group_call_id = _group_call_id(event.data)
-        if group_call_id is None:
-            # A two-party or rooms call, or a malformed event: nothing of ours.
-            log.info("CallEnded %s without a group call id skipped", safe(event.event_id, 80))
-            return "skipped"
-        if event.event_time is None:
-            log.warning("CallEnded %s without an eventTime skipped", safe(event.event_id, 80))
-            return "skipped"
-        ended_at = event.event_time
-        if ended_at.tzinfo is None:
-            ended_at = ended_at.replace(tzinfo=UTC)
-        cleared = 0
-        continuation: str | None = None
-        while True:
-            page = await self._store.query(
-                SYSTEM, call_index_pk(group_call_id), limit=100, continuation=continuation
-            )
-            for doc in page.items:
-                cleared += await self._ended(cast(CallIndexDoc, doc), ended_at)
-            continuation = page.continuation
-            if continuation is None:
-                return f"cleared {cleared}"
-
-    async def _ended(self, index: CallIndexDoc, ended_at: datetime) -> int:
-        registered_at = datetime.fromisoformat(index["registeredAt"])
-        if registered_at > ended_at:
-            return 0  # registered again after this call ended: not ours to clear
-        cleared = False
-        if self._end_call is not None:
-            # The index may be stale (its write after a new registration is in the background
-            # and may fail): the registry checks the call's own start time as well.
-            cleared = await self._end_call(index["clubId"], index["groupCallId"], ended_at)
-        with contextlib.suppress(PreconditionFailed):  # re-registered meanwhile: the newer stays
-            await self._store.delete(SYSTEM, index["pk"], index["id"], index.get("_etag"))
-        return int(cleared)
-
-
-def _group_call_id(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return None
-    group = data.get("group")
-    if not isinstance(group, dict):
-        return None
-    value = group.get("id")
-    if not isinstance(value, str) or not ids.is_valid_id(value):
-        return None
-    return value.lower()

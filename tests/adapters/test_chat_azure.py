@@ -5,8 +5,9 @@ Nothing in the SDK is patched: the adapter's clients get an azure-core transport
 for api-version 2024-03-07 (the SDK 1.3.0 default), from Azure/azure-rest-api-specs,
 specification/communication/data-plane/Chat/stable/2024-03-07/examples/:
 Threads_CreateChatThreadWithIdempotencyToken.json, Participants_AddChatParticipants.json,
-Participants_RemoveChatParticipant.json, Threads_DeleteChatThread.json (and their documented
-401/429 error bodies). Each test checks the method, path and body the SDK sent.
+Participants_RemoveChatParticipant.json, Participants_ListChatParticipantsWithPageSize.json,
+Threads_DeleteChatThread.json (and their documented 401/429 error bodies). Each test checks the
+method, path and body the SDK sent.
 """
 
 from __future__ import annotations
@@ -193,6 +194,47 @@ async def test_remove_participant(provider: AzureChatProvider, transport: MockTr
         f"/chat/threads/{THREAD_ID}/participants/:remove",
     )
     assert sent.body == identifier(ALEX)
+
+
+def _participant(raw_id: str, name: str) -> dict[str, Any]:
+    return {
+        "communicationIdentifier": identifier(raw_id),
+        "displayName": name,
+        "shareHistoryTime": "2020-06-06T05:55:41Z",
+    }
+
+
+# Participants_ListChatParticipantsWithPageSize.json, 200: a page with a `nextLink` (its first
+# participant, c94ff260…, is the service identity here), then a last page without one.
+LIST_PAGE_1 = {
+    "value": [_participant(SERVICE_USER, "Jane"), _participant(ALEX, "Alex")],
+    "nextLink": f"{ENDPOINT}/chat/threads/{THREAD_ID}/participants"
+    "?skip=2&maxPageSize=2&api-version=2024-03-07",
+}
+LIST_PAGE_2 = {"value": [_participant(PETER, "Peter")]}
+
+
+async def test_list_participants_follows_every_page_and_leaves_the_service_identity_out(
+    provider: AzureChatProvider, transport: MockTransport
+) -> None:
+    transport.answers.extend([Reply(200, LIST_PAGE_1), Reply(200, LIST_PAGE_2)])
+
+    present = await provider.list_participants(THREAD_ID)
+
+    assert present == sorted([ALEX, PETER])
+    first, second = transport.requests
+    assert (first.method, first.path) == ("GET", f"/chat/threads/{THREAD_ID}/participants")
+    assert first.query["maxPageSize"] == ["200"]
+    assert first.query["api-version"] == [API_VERSION]
+    assert (second.method, second.query["skip"]) == ("GET", ["2"])
+
+
+async def test_list_participants_of_a_missing_thread_is_thread_not_found(
+    provider: AzureChatProvider, transport: MockTransport
+) -> None:
+    transport.answers.append(Reply(404, NOT_FOUND_404))
+    with pytest.raises(ChatThreadNotFound):
+        await provider.list_participants(THREAD_ID)
 
 
 async def test_delete_thread(provider: AzureChatProvider, transport: MockTransport) -> None:

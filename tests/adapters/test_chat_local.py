@@ -86,3 +86,14 @@ async def test_remove_and_delete_are_idempotent(tmp_path: Path) -> None:
         await chat.add_participants(thread_id, people(1))
     await chat.remove_participant(thread_id, "8:acs:local_p1")  # gone: not an error
     await chat.close()
+
+
+async def test_list_participants_is_everyone_but_the_service_identity(tmp_path: Path) -> None:
+    chat = LocalChatProvider(tmp_path)
+    thread = await chat.create_thread("t", people(3), idempotency_token="k")
+    await chat.remove_participant(thread, "8:acs:local_p1")
+    assert await chat.list_participants(thread) == ["8:acs:local_p0", "8:acs:local_p2"]
+    await chat.delete_thread(thread)
+    with pytest.raises(ChatThreadNotFound):
+        await chat.list_participants(thread)
+    await chat.close()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
-from switchboard.ports import DocumentExists
+from switchboard.ports import DocumentExists, DocumentNotFound
 
 
 async def test_documents_survive_close_and_reopen(tmp_path: Path) -> None:
@@ -196,3 +198,285 @@ async def test_a_closed_store_refuses_point_reads(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await store.read("users", "u1", "u1")
+
+
+# --- query plans: every query shape reads its index in order ---------------------------
+
+
+class PlanRecordingStore(SqliteStore):
+    """A SqliteStore that records `EXPLAIN QUERY PLAN` of every query and count it runs."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.plans: list[tuple[str, list[str]]] = []
+
+    def _select(
+        self, db: sqlite3.Connection, sql: str, params: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+        self.plans.append((sql, plan))
+        return super()._select(db, sql, params)
+
+
+def assert_indexed(plans: list[tuple[str, list[str]]]) -> None:
+    """Each statement searches one index (a shape's own, or the primary key) with the
+    partition as its prefix, and never sorts nor scans."""
+    assert plans
+    for sql, plan in plans:
+        detail = " | ".join(plan)
+        assert len(plan) == 1, f"{detail}\n{sql}"
+        assert plan[0].startswith("SEARCH documents USING "), f"{detail}\n{sql}"
+        assert "pk=?" in plan[0], f"{detail}\n{sql}"
+        assert "TEMP B-TREE" not in detail, f"{detail}\n{sql}"
+        assert "SCAN" not in detail, f"{detail}\n{sql}"
+
+
+async def test_every_query_shape_reads_its_index_in_order(tmp_path: Path) -> None:
+    store = PlanRecordingStore(tmp_path / "store.sqlite")
+    try:
+        for n in range(40):
+            await store.create(
+                "friends",
+                {
+                    "id": f"f{n:02}",
+                    "pk": "u",
+                    "status": ["accepted", "incoming", "blocked"][n % 3],
+                    "displayName": None if n % 7 == 0 else f"name {n % 11}",
+                    "n": n,
+                    "flag": n % 2 == 0,
+                },
+            )
+        shapes: list[dict[str, Any]] = [
+            {},
+            {"where": {"status": "accepted"}},
+            {"where": {"status": "accepted", "flag": True}},
+            {"where": {"n": 3}},
+            {"where": {"displayName": None}},
+            {"order_by": "displayName"},
+            {"order_by": "n"},
+            {"where": {"status": "accepted"}, "order_by": "displayName"},
+            {"order_by": "displayName", "start_at": "name 2", "end_before": "name 5"},
+            {"order_by": "n", "start_at": 10},
+            {"order_by": "n", "end_before": 30},
+        ]
+        for shape in shapes:
+            for descending in (False, True):
+                seen: list[str] = []
+                continuation = None
+                while True:
+                    page = await store.query(
+                        "friends",
+                        "u",
+                        descending=descending,
+                        limit=3,
+                        continuation=continuation,
+                        **shape,
+                    )
+                    seen += [d["id"] for d in page.items]
+                    continuation = page.continuation
+                    if continuation is None:
+                        break
+                assert len(seen) == len(set(seen))  # every page continued where it stopped
+        # The first page of `order_by` without a range runs NULLs (7 of them here) on ascending
+        # pages of 3, so the continuation from a NULL key into the values ran too.
+        assert await store.count("friends", "u") == 40
+        assert await store.count("friends", "u", where_not={"status": "blocked"}) == 27
+        assert await store.count("friends", "u", where={"status": "blocked"}) == 13
+        assert_indexed(store.plans)
+        names = {plan[0].split(" USING ")[1].split(" (")[0] for _, plan in store.plans}
+        assert "INDEX ix_friends__status__displayName" in names
+        assert "INDEX ix_friends__displayName" in names
+        assert "PRIMARY KEY" in names
+    finally:
+        await store.close()
+
+
+async def test_a_shape_whose_index_is_gone_fails_instead_of_scanning(tmp_path: Path) -> None:
+    # INDEXED BY: were the query's expression and its index ever to drift apart, SQLite refuses
+    # the statement; it never quietly falls back to reading the whole partition.
+    path = tmp_path / "store.sqlite"
+    store = SqliteStore(path)
+    try:
+        await store.create("friends", {"id": "a", "pk": "u", "status": "accepted"})
+        await store.query("friends", "u", where={"status": "accepted"})
+        with sqlite3.connect(path) as other:
+            other.execute('DROP INDEX "ix_friends__status"')
+        with pytest.raises(sqlite3.OperationalError, match="no such index"):
+            await store.query("friends", "u", where={"status": "accepted"})
+    finally:
+        await store.close()
+
+
+async def test_the_services_queries_all_read_an_index(tmp_path: Path) -> None:
+    # The app's own queries, through its routes: friends pages and the cap's count, a club's
+    # members, the agenda, the threads list.
+    from switchboard.runtime import set_runtime
+    from tests.conftest import Client, make_runtime
+
+    store = PlanRecordingStore(tmp_path / "switchboard.sqlite")
+    runtime = make_runtime(tmp_path, store=store)
+    set_runtime(runtime)
+    client = Client(runtime)
+    try:
+        alice, bob, carol = client.login("alice"), client.login("bob"), client.login("carol")
+        for headers in (alice, bob, carol):
+            assert (await client.request("GET", "/api/me", headers=headers)).status == 200
+        assert (await client.request("PUT", "/api/friends/bob", headers=alice)).status == 200
+        assert (await client.request("PUT", "/api/friends/alice", headers=bob)).status == 200
+        assert (await client.request("PUT", "/api/friends/carol", headers=alice)).status == 200
+        for status in ("accepted", "outgoing", "incoming"):
+            listed = await client.request(
+                "GET", "/api/friends", headers=alice, params={"status": status, "pageSize": "1"}
+            )
+            assert listed.status == 200
+        club = await client.request(
+            "POST", "/api/clubs", headers=alice, json_body={"name": "Chess", "visibility": "open"}
+        )
+        assert club.status == 201
+        club_id = club.json()["clubId"]
+        assert (
+            await client.request("POST", f"/api/clubs/{club_id}/join", headers=bob)
+        ).status == 200
+        members = await client.request("GET", f"/api/clubs/{club_id}/members", headers=alice)
+        assert members.status == 200
+        assert (await client.request("GET", "/api/clubs", headers=bob)).status == 200
+        meeting = await client.request(
+            "POST",
+            "/api/meetings",
+            headers=alice,
+            json_body={
+                "subject": "Review",
+                "start": "2030-05-01T09:00:00Z",
+                "end": "2030-05-01T10:00:00Z",
+                "invitees": ["bob"],
+            },
+        )
+        assert meeting.status == 201
+        agenda = await client.request(
+            "GET", "/api/meetings", headers=bob, params={"date": "2030-05-01", "tz": "UTC"}
+        )
+        assert agenda.status == 200
+        assert len(agenda.json()["items"]) == 1
+        assert (await client.request("GET", "/api/threads", headers=bob)).status == 200
+        statements = " ".join(sql for sql, _ in store.plans)
+        assert "count(*)" in statements  # the friends cap counted
+        assert_indexed(store.plans)
+    finally:
+        set_runtime(None)
+        await runtime.close()
+
+
+# --- time to live --------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rows(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as raw:
+        return raw.execute("SELECT container, pk, id FROM documents ORDER BY 1, 2, 3").fetchall()
+
+
+async def test_expired_documents_are_gone_at_once_and_removed_from_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    clock = Clock(1_800_000_000)
+    store = SqliteStore(path, clock=clock)
+    try:
+        await store.create("invites", {"id": "short", "pk": "c", "ttl": 10, "kind": "x"})
+        await store.create("invites", {"id": "never", "pk": "c", "ttl": -1, "kind": "x"})
+        await store.create("invites", {"id": "default", "pk": "c", "kind": "x"})  # default -1
+        await store.create("users", {"id": "off", "pk": "u", "ttl": 10})  # TTL off: kept
+        later = await store.create("phone", {"id": "later", "pk": "p", "ttl": 100})
+        clock.now += 11
+        assert await store.read("invites", "c", "short") is None
+        assert await store.read_many("invites", [("c", "short"), ("c", "never")]) == [
+            await store.read("invites", "c", "never")
+        ]
+        assert [d["id"] for d in (await store.query("invites", "c")).items] == [
+            "default",
+            "never",
+        ]
+        assert await store.count("invites", "c", where={"kind": "x"}) == 2
+        assert await store.read("users", "u", "off") is not None
+        # The expired one is gone for writes too, as in Cosmos DB.
+        with pytest.raises(DocumentNotFound):
+            await store.replace("invites", {"id": "short", "pk": "c"}, "any")
+        assert await store.delete("invites", "c", "short") is False
+        # A write a TTL later moves the expiry: `ttl` counts from the last write.
+        clock.now += 50
+        rewritten = await store.replace("phone", {**later, "n": 1}, later["_etag"])
+        clock.now += 60
+        assert await store.read("phone", "p", "later") == rewritten
+        # The writer purges on its next write, at most a minute after the last purge.
+        await store.create("invites", {"id": "short2", "pk": "c", "ttl": 5})
+        clock.now += 61
+        await store.upsert("users", {"id": "u2", "pk": "u2"})
+        assert ("invites", "c", "short2") not in rows(path)
+        assert ("invites", "c", "short") not in rows(path)
+        assert ("invites", "c", "never") in rows(path)
+        # An expired id can be created again.
+        created = await store.create("invites", {"id": "short2", "pk": "c"})
+        assert await store.read("invites", "c", "short2") == created
+    finally:
+        await store.close()
+
+
+async def test_a_version_1_file_gets_its_expiry_from_the_documents(tmp_path: Path) -> None:
+    # A file written before expiry existed: its rows get `expires` from their own `ttl` (and the
+    # container's default) when a new version opens it; old records past their TTL go.
+    path = tmp_path / "store.sqlite"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE documents (container TEXT NOT NULL, pk TEXT NOT NULL, id TEXT NOT NULL,"
+            " etag TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL,"
+            " PRIMARY KEY (container, pk, id)) WITHOUT ROWID"
+        )
+        old.execute("PRAGMA user_version=1")
+        old.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, 'e', ?, ?)",
+            [
+                ("phone", "p", "old", 1_000, '{"id":"old","pk":"p","ttl":2592000}'),
+                ("phone", "p", "new", 1_800_000_000, '{"id":"new","pk":"p","ttl":2592000}'),
+                ("phone", "p", "kept", 1_000, '{"id":"kept","pk":"p"}'),
+                ("users", "u", "u", 1_000, '{"id":"u","pk":"u","ttl":5}'),
+            ],
+        )
+    store = SqliteStore(path, clock=Clock(1_800_000_100))
+    try:
+        assert await store.read("phone", "p", "old") is None
+        assert await store.read("phone", "p", "new") is not None
+        assert await store.read("phone", "p", "kept") is not None
+        assert await store.read("users", "u", "u") is not None
+        await store.upsert("users", {"id": "x", "pk": "x"})  # a write: the purge runs
+        assert ("phone", "p", "old") not in rows(path)
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+    finally:
+        await store.close()
+
+
+async def test_queries_and_counts_run_inline_while_the_writer_is_busy(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    for n in range(3):
+        await store.create("friends", {"id": f"f{n}", "pk": "u", "status": "accepted"})
+    await store.query("friends", "u", where={"status": "accepted"})  # its index exists now
+    release = threading.Event()
+    store._worker.submit(release.wait)  # the writer is busy until released
+    try:
+        page = await asyncio.wait_for(
+            store.query("friends", "u", where={"status": "accepted"}), timeout=30
+        )
+        assert len(page.items) == 3
+        assert await asyncio.wait_for(store.count("friends", "u"), timeout=30) == 3
+        found = await asyncio.wait_for(store.read_many("friends", [("u", "f1")]), timeout=30)
+        assert [d["id"] for d in found] == ["f1"]
+    finally:
+        release.set()
+        await store.close()

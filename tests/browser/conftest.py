@@ -5,7 +5,11 @@ Every request a page makes for anything but the loopback address is blocked and 
 fails if its page asked for a host it did not declare (`Browser.user(expect=...)`). The client's
 composite adapter factory is replaced (before the page loads) by one that records the locator
 and callees it is handed and returns no adapter, so tests see exactly what the CallComposite and
-ChatComposite would have been given. Screenshots of the main views go to tests/browser/screenshots/.
+ChatComposite would have been given; `end(i, how)` ends recorded call i as the Calling SDK would
+report it. A recording user sees the server as in hybrid mode (an ACS resource behind the
+embedded server): its GET /api/client-config answers an https ACS endpoint, the one the
+recording factory stands in for. Screenshots of the main views go to tests/browser/screenshots/
+(out of git). Users are desktop-sized (1280 px) or phone-sized (390 x 844).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from tests.e2e.conftest import ROOT, DevServerProcess
 CHROMIUM = Path("/usr/bin/chromium")
 APP_CALLER_ID = "+14255550100"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+HYBRID_ENDPOINT = "https://switchboard-test.communication.azure.com/"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 CHROMIUM_FLAGS = [
     "--headless",
@@ -48,14 +55,22 @@ RECORDING_FACTORY = """
 window.switchboardAdapters = {
   calls: [],
   chats: [],
+  ended: [],
   async createCallAdapter(r) {
     const token = (await r.credential.getToken()).token;
+    this.ended.push(r.onEnded ?? null);
     this.calls.push({
       userId: r.userId, displayName: r.displayName, locator: r.locator ?? null,
       targetCallees: r.targetCallees ?? null, alternateCallerId: r.alternateCallerId ?? null,
       hasToken: token.length > 0,
     });
     return null;
+  },
+  end(index, how) {
+    const onEnded = this.ended[index];
+    this.ended[index] = null;
+    if (onEnded) onEnded(how);
+    return onEnded !== null;
   },
   async createChatAdapter(r) {
     const token = (await r.credential.getToken()).token;
@@ -67,6 +82,15 @@ window.switchboardAdapters = {
   },
 };
 """
+
+
+def _hybrid_config(route: Any) -> None:
+    """The server's client-config with an https ACS endpoint: hybrid mode, as the client sees it."""
+    answer = route.fetch()
+    body = answer.json()
+    if answer.status == 200:
+        body["acsEndpoint"] = HYBRID_ENDPOINT
+    route.fulfill(response=answer, json=body)
 
 
 def _is_loopback(url: str) -> bool:
@@ -88,7 +112,10 @@ class User:
         return [u for u in self.blocked if not any(re.search(p, u) for p in self.expect)]
 
     def tab(self, name: str) -> None:
-        self.page.get_by_test_id(f"tab-{name}").click()
+        button = self.page.get_by_test_id(f"tab-{name}")
+        if not button.is_visible():  # phone-sized: the tabs are behind the Menu button
+            self.page.get_by_test_id("menu").click()
+        button.click()
 
     def recorded(self, kind: str = "calls") -> list[dict[str, Any]]:
         value: list[dict[str, Any]] = self.page.evaluate(f"window.switchboardAdapters.{kind}")
@@ -98,7 +125,7 @@ class User:
         """What the API answers this user, fetched from the page with its own app token."""
         return self.page.evaluate(
             """async ([method, path, body]) => {
-              const token = sessionStorage.getItem('switchboard.appToken');
+              const token = JSON.parse(sessionStorage.getItem('switchboard.devSession')).token;
               const headers = {Authorization: 'Bearer ' + token};
               if (body !== null) headers['Content-Type'] = 'application/json';
               const payload = body === null ? undefined : JSON.stringify(body);
@@ -119,6 +146,22 @@ class User:
                 return found
             # Not time.sleep: Playwright's routing callbacks (this process's) must keep running.
             self.page.wait_for_timeout(50)
+
+    def overflow(self) -> int:
+        """How many CSS pixels the page is wider than its viewport (0: no horizontal scroll)."""
+        width: int = self.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        return width
+
+    def confirm(self, yes: bool = True) -> str:
+        """Answers the client's confirmation dialog; returns its question."""
+        dialog = self.page.get_by_test_id("confirm")
+        dialog.wait_for()
+        text: str = self.page.get_by_test_id("confirm-text").inner_text()
+        self.page.get_by_test_id("confirm-yes" if yes else "confirm-no").click()
+        dialog.wait_for(state="detached")
+        return text
 
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
@@ -142,15 +185,24 @@ class Browser:
         expect: tuple[str, ...] = (),
         record_adapters: bool = True,
         fake_clock: bool = False,
+        hybrid: bool | None = None,
+        viewport: dict[str, int] = DESKTOP,
+        path: str = "/",
     ) -> User:
         """A new browser user (own context) signed in through the sign-in form."""
         user = self.open(
-            user_id, expect=expect, record_adapters=record_adapters, fake_clock=fake_clock
+            user_id,
+            expect=expect,
+            record_adapters=record_adapters,
+            fake_clock=fake_clock,
+            hybrid=hybrid,
+            viewport=viewport,
+            path=path,
         )
         user.page.get_by_test_id("signin-user").fill(user_id)
         user.page.get_by_test_id("signin-name").fill(display_name)
         user.page.get_by_test_id("signin-submit").click()
-        user.page.get_by_test_id("who").wait_for()
+        user.page.get_by_test_id("who").wait_for(state="attached")  # in the menu on a phone
         return user
 
     def open(
@@ -160,10 +212,16 @@ class Browser:
         expect: tuple[str, ...] = (),
         record_adapters: bool = True,
         fake_clock: bool = False,
+        hybrid: bool | None = None,
+        viewport: dict[str, int] = DESKTOP,
+        path: str = "/",
+        build: Path | None = None,
     ) -> User:
-        """A new browser context on the client's sign-in page, its requests guarded; with
-        `fake_clock` the page's timers and Date are Playwright's, moved by the test."""
-        context = self.chromium.new_context(viewport={"width": 1100, "height": 720})
+        """A new browser context on the client's sign-in page (or `path`), its requests
+        guarded; with `fake_clock` the page's timers and Date are Playwright's, moved by the
+        test; `hybrid` (default: when recording) answers client-config an https ACS endpoint;
+        `build` serves another build of the client (web/build.mjs SWITCHBOARD_WEB_OUT)."""
+        context = self.chromium.new_context(viewport=viewport)
         page = context.new_page()
         if fake_clock:
             page.clock.install()
@@ -183,10 +241,26 @@ class Browser:
 
         context.route("**/*", route)
         context.route_web_socket(lambda url: not _is_loopback(url), websocket)
+        if hybrid if hybrid is not None else record_adapters:
+            context.route("**/api/client-config", _hybrid_config)
+        if build is not None:
+            built = build
+
+            def serve_build(request_route: Any) -> None:
+                where = urlsplit(request_route.request.url).path.lstrip("/") or "index.html"
+                request_route.fulfill(path=built / where)
+
+            context.route(
+                lambda url: (
+                    url.startswith(self.base_url)
+                    and (urlsplit(url).path in ("/", "/index.html") or "/assets/" in url)
+                ),
+                serve_build,
+            )
         if record_adapters:
             context.add_init_script(RECORDING_FACTORY)
         self.users.append(user)
-        page.goto(f"{self.base_url}/")
+        page.goto(f"{self.base_url}{path}")
         return user
 
     def close_users(self) -> list[str]:

@@ -1,12 +1,13 @@
 """Chat in the browser: a friend's Chat button makes the pair's direct thread (PUT …/thread) and
 the other friend finds it in GET /api/threads; both ChatComposite adapters are handed that
-thread id and the endpoint of GET /api/client-config. A third user sees no thread."""
+thread id and the endpoint of GET /api/client-config (here an https one: hybrid mode, as the
+client sees it). A third user sees no thread. Offline honesty: test_offline.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Browser, User
+from tests.browser.conftest import HYBRID_ENDPOINT, Browser, User
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +22,15 @@ def test_a_direct_chat_opens_for_both_friends_in_the_chat_composite(browser: Bro
     bob = browser.user("wch-bob", "Bob")
     carol = browser.user("wch-carol", "Carol")
     _befriend(alice, bob)
-    config = alice.api("GET", "/api/client-config")
-    # The client read the same config: no "missing client-config" notice.
+    # The client read the config: no "missing client-config" notice, no embedded-mode notice.
     assert alice.page.get_by_test_id("config-defaulted").count() == 0
+    assert alice.page.get_by_test_id("offline-mode").count() == 0
 
     alice.tab("friends")
     alice.page.get_by_test_id("chat-wch-bob").click()
     alice.page.get_by_test_id("stage-ready").wait_for()
     [chat] = alice.recorded("chats")
-    assert chat["endpoint"] == config["acsEndpoint"]
+    assert chat["endpoint"] == HYBRID_ENDPOINT
     assert chat["hasToken"]
     thread_id = chat["threadId"]
     assert thread_id

@@ -89,6 +89,11 @@ def test_the_calling_sdk_accepts_a_local_token_and_refuses_a_space_separated_sco
     alice.tab("meetings")
     page.get_by_test_id("meeting-link").fill(TEAMS_LINK)
     page.get_by_test_id("meeting-link-join").click()
+    # Embedded mode: the stage says what works offline before anything reaches for ACS.
+    page.get_by_test_id("stage-offline").wait_for()
+    alice.screenshot("call-offline")
+    assert alice.blocked == []
+    page.get_by_test_id("stage-lobby").click()
     # The composite's own lobby, rendered with its bundled icons and no web fonts.
     page.get_by_role("button", name="Start call").wait_for(timeout=60_000)
     assert page.get_by_test_id("stage").get_by_text("Connecting").count() == 0
@@ -104,3 +109,29 @@ def test_the_acs_credential_refreshes_its_token_through_the_api(browser: Browser
     before = user.log_count(token_requests, at_least=1)
     user.page.clock.run_for(55 * 60 * 1000)
     assert user.log_count(token_requests, at_least=before + 1) > before
+
+
+def test_revoking_tokens_and_erasing_the_account_are_asked_first(browser: Browser) -> None:
+    user = browser.user("wc-revoker", "Revoker")
+    page = user.page
+    before = user.log_count(r"POST /api/token 200 ", at_least=1)
+    page.get_by_test_id("tokens-revoke").click()
+    assert "Revoke every ACS token" in user.confirm(yes=False)
+    assert user.log_count(r"POST /api/token/revoke ") == 0
+    page.get_by_test_id("tokens-revoke").click()
+    user.confirm()
+    page.get_by_test_id("info").filter(has_text="now uses a new one").wait_for()
+    assert user.log_count(r"POST /api/token/revoke 204 ", at_least=1) == 1
+    # The page's ACS credential holds a token issued after the revocation.
+    assert user.log_count(r"POST /api/token 200 ", at_least=before + 1) > before
+
+    acs_id = page.get_by_test_id("profile-acs").inner_text()
+    page.get_by_test_id("account-erase").click()
+    assert "Erase your account" in user.confirm()
+    page.get_by_test_id("signin-submit").wait_for()
+    assert user.log_count(r"DELETE /api/me 204 ", at_least=1) >= 1
+    # Signing in again is a new start: a new ACS identity.
+    page.get_by_test_id("signin-user").fill("wc-revoker")
+    page.get_by_test_id("signin-submit").click()
+    page.get_by_test_id("profile-acs").wait_for()
+    assert page.get_by_test_id("profile-acs").inner_text() not in ("", acs_id)

@@ -95,3 +95,74 @@ def test_an_imported_meeting_joins_by_its_link_or_its_id_and_passcode(browser: B
         {"meetingId": meeting["joinMeetingId"], "passcode": meeting["passcode"]},
         {"meetingLink": meeting["joinUrl"]},
     ]
+
+
+def _schedule(user: User, mode: str, subject: str, invitees: str = "", link: str = "") -> None:
+    form = user.page.get_by_test_id(f"{mode}-form")
+    if link:
+        form.get_by_test_id(f"{mode}-link").fill(link)
+    form.get_by_test_id(f"{mode}-subject").fill(subject)
+    form.get_by_test_id(f"{mode}-invitees").fill(invitees)
+    form.get_by_test_id(f"{mode}-submit").click()
+    user.page.get_by_test_id("info").filter(has_text=subject).wait_for()
+
+
+def test_schedule_import_and_cancel_in_the_browser(browser: Browser) -> None:
+    """Scheduled through the form (tomorrow, the agenda follows to that day), imported by both
+    Teams link forms, an SMS invitation with the meeting's link, and cancelled by its
+    organizer after a confirmation; the invitee's agenda follows, an outsider's never shows it."""
+    olga = browser.user("wcs-olga", "Olga")
+    pete = browser.user("wcs-pete", "Pete")
+    _meetings(olga)
+    tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    olga.page.get_by_test_id("schedule-date").fill(tomorrow)
+    olga.page.get_by_test_id("schedule-start").fill("10:00")
+    _schedule(olga, "schedule", "Retro", invitees="wcs-pete")
+    assert olga.page.get_by_test_id("meetings-date").input_value() == tomorrow
+    [retro] = olga.api("GET", f"/api/meetings?date={tomorrow}&tz=UTC")["items"]
+    assert retro["subject"] == "Retro"
+    assert retro["invitees"] == ["wcs-pete"]
+    row = olga.page.get_by_test_id(f"meeting-{retro['meetingId']}")
+    assert "10:00" in row.inner_text()
+
+    # Imported by its /meet/<id>?p=<passcode> link and by its classic meetup-join link.
+    short = "https://teams.microsoft.com/meet/987654321098?p=Zy9xWv"
+    _schedule(olga, "import", "Imported short", link=short)
+    classic = (
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_QUJD%40thread.v2/0"
+        "?context=%7b%22Tid%22%3a%22t%22%2c%22Oid%22%3a%22o%22%7d"
+    )
+    _schedule(olga, "import", "Imported classic", link=classic)
+    day = olga.page.get_by_test_id("meetings-date").input_value()
+    items = olga.api("GET", f"/api/meetings?date={day}&tz=UTC")["items"]
+    by_subject = {m["subject"]: m for m in items}
+    assert by_subject["Imported short"]["joinMeetingId"] == "987654321098"
+    assert by_subject["Imported classic"]["threadId"]
+
+    # An SMS invitation with the meeting's link (dev mode: the outbox).
+    olga.page.get_by_test_id("meetings-date").fill(tomorrow)
+    olga.page.get_by_test_id(f"meeting-sms-{retro['meetingId']}").click()
+    olga.page.get_by_test_id("sms-invite-to").fill("+14255550188")
+    olga.page.get_by_test_id("sms-invite-send").click()
+    olga.page.get_by_test_id("sms-invite-sent").wait_for()
+    outbox = olga.api("GET", "/api/dev/outbox")["items"]
+    assert any(
+        f"?meetingId={retro['meetingId']}" in m["message"]
+        for m in outbox
+        if m["to"] == "+14255550188"
+    )
+
+    # The invitee has it; only the organizer may cancel it, after saying yes.
+    _meetings(pete)
+    pete.page.get_by_test_id("meetings-date").fill(tomorrow)
+    pete.page.get_by_test_id(f"meeting-{retro['meetingId']}").wait_for()
+    assert pete.page.get_by_test_id(f"meeting-cancel-{retro['meetingId']}").count() == 0
+    olga.page.get_by_test_id(f"meeting-cancel-{retro['meetingId']}").click()
+    assert 'Cancel "Retro"?' in olga.confirm(yes=False)
+    assert olga.api("GET", f"/api/meetings/{retro['meetingId']}")["meetingId"]
+    olga.page.get_by_test_id(f"meeting-cancel-{retro['meetingId']}").click()
+    olga.confirm()
+    olga.page.get_by_test_id(f"meeting-{retro['meetingId']}").wait_for(state="detached")
+    assert olga.api("GET", f"/api/meetings/{retro['meetingId']}")["status"] == 404
+    pete.page.evaluate("window.dispatchEvent(new Event('focus'))")
+    pete.page.get_by_test_id(f"meeting-{retro['meetingId']}").wait_for(state="detached")

@@ -480,3 +480,110 @@ async def test_concurrent_readers_and_writers_see_whole_documents(store: Documen
         assert found["n"] == found["copy"]
 
     await asyncio.gather(*(op for n in range(1, 21) for op in (write(n), read())))
+
+
+async def test_a_hostile_continuation_is_invalid_input(store: DocumentStore) -> None:
+    # A caller controls the token: nested beyond the JSON decoder's recursion limit, holding a
+    # lone surrogate (no store can encode it), or merely huge, it is a bad token, never a 500.
+    import base64
+
+    for n in range(3):
+        await store.create(C, doc("p", f"d{n}", n=n))
+
+    def token(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    page = await store.query(C, "p", order_by="n", limit=1)
+    assert page.continuation is not None
+    real = base64.urlsafe_b64decode(page.continuation + "=" * (-len(page.continuation) % 4))
+    hostile = [
+        token(b"[" * 100_000 + b"]" * 100_000),
+        token(b'{"s":[null,false],"i":' + b"[" * 5_000 + b"]" * 5_000 + b"}"),
+        token(b'{"s":[null,false],"i":"\\ud800"}'),
+        token(b'{"s":["n",false],"i":"d0","k":"\\udfff"}'),
+        token(b'{"s":["n",false],"c":"\\ud800"}'),
+        token(real.replace(b'"s":', b'"z":"\\ud800","s":', 1)),
+        "A" * 100_000,
+    ]
+    for bad in hostile:
+        orderings: list[dict[str, Any]] = [{}, {"order_by": "n"}]
+        for ordering in orderings:
+            with pytest.raises(InvalidInput):
+                await store.query(C, "p", continuation=bad, limit=1, **ordering)
+
+
+# -- count -------------------------------------------------------------------------------------
+
+
+async def test_count_counts_one_partition_with_typed_filters(store: DocumentStore) -> None:
+    for n, status in enumerate(["accepted", "accepted", "incoming", "blocked", "blocked"]):
+        await store.create(C, doc("p", f"d{n}", status=status))
+    await store.create(C, doc("p", "one", status=1))
+    await store.create(C, doc("p", "true", status=True))
+    await store.create(C, doc("p", "none", status=None))
+    await store.create(C, doc("p", "absent"))
+    await store.create(C, doc("other", "x", status="accepted"))
+
+    assert await store.count(C, "p") == 9
+    assert await store.count(C, "nobody") == 0
+    assert await store.count(C, "p", where={"status": "accepted"}) == 2
+    assert await store.count(C, "p", where={"status": 1}) == 1
+    assert await store.count(C, "p", where={"status": True}) == 1
+    assert await store.count(C, "p", where={"status": None}) == 2
+    # where_not leaves out only typed matches: absent, null, 1 and True are counted.
+    assert await store.count(C, "p", where_not={"status": "blocked"}) == 7
+    assert await store.count(C, "p", where_not={"status": None}) == 7
+    assert await store.count(C, "p", where_not={"status": 1}) == 8
+    assert (
+        await store.count(C, "p", where={"status": "accepted"}, where_not={"status": "blocked"})
+        == 2
+    )
+    with pytest.raises(ValueError, match="plain identifier"):
+        await store.count(C, "p", where={"bad name": 1})
+    with pytest.raises(ValueError, match="only str, int"):
+        await store.count(C, "p", where_not={"x": [1]})  # type: ignore[dict-item]
+
+
+# -- range -------------------------------------------------------------------------------------
+
+
+async def test_a_range_bounds_the_order_field(store: DocumentStore) -> None:
+    # Distinct values: the order among equal sort keys is not part of the contract.
+    starts = ["2026-01-01", "2026-01-02", "2026-01-02T12", "2026-01-03", "2026-01-04"]
+    for n, start in enumerate(starts):
+        await store.create(C, doc("p", f"d{n}", start=start))
+    await store.create(C, doc("p", "null", start=None))
+    await store.create(C, doc("p", "number", start=20260102))
+    await store.create(C, doc("other", "x", start="2026-01-02"))
+
+    both: dict[str, Any] = {"start_at": "2026-01-02", "end_before": "2026-01-04"}
+    up = await collect(store, "p", order_by="start", limit=1, **both)
+    assert [d["id"] for d in up] == ["d1", "d2", "d3"]
+    down = await collect(store, "p", order_by="start", descending=True, limit=2, **both)
+    assert [d["id"] for d in down] == ["d3", "d2", "d1"]
+    assert [
+        d["id"] for d in await collect(store, "p", order_by="start", start_at="2026-01-03")
+    ] == [
+        "d3",
+        "d4",
+    ]
+    low = await collect(store, "p", order_by="start", descending=True, end_before="2026-01-02")
+    assert [d["id"] for d in low] == ["d0"]
+    numbers = await collect(store, "p", order_by="start", start_at=0, end_before=10**9)
+    assert [d["id"] for d in numbers] == ["number"]
+
+    with pytest.raises(ValueError, match="order_by"):  # a range needs its order field
+        await store.query(C, "p", start_at="a")
+    with pytest.raises(ValueError, match="both"):  # bounds of one type
+        await store.query(C, "p", order_by="start", start_at="a", end_before=3)
+    first = await store.query(C, "p", order_by="start", limit=1, **both)
+    assert first.continuation is not None
+    with pytest.raises(InvalidInput):  # a token of another range
+        await store.query(
+            C,
+            "p",
+            order_by="start",
+            limit=1,
+            start_at="2026-01-01",
+            continuation=first.continuation,
+        )

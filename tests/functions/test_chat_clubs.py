@@ -1,6 +1,8 @@
-"""Club threads through the clubs routes: the thread follows members (create, join, add, leave,
-removal, delete), only members see `chatThreadId`, a chat failure never fails a club operation
-and the club's next change repairs it, and a join costs at most one chat call."""
+"""Club threads through the clubs routes and the reaction layer: the thread follows members
+(create, join, invitation accepted, leave, removal, delete, erase), only members see
+`chatThreadId`, nobody is given an ACS identity by someone else's action (a member gets their
+seat after their own first token), a chat failure never fails a club operation and the retried
+reconciler repairs it, and a join costs the chat service one look and one add."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from switchboard.adapters.chat_local import LOCAL_SERVICE_USER, LocalChatProvide
 from switchboard.errors import DependencyUnavailable
 from switchboard.runtime import Runtime, set_runtime
 from tests.conftest import Client, make_runtime
+from tests.integrity.clubs import check
 from tests.proxies import PortSpy, spy, spy_of
 
 
@@ -35,6 +38,10 @@ class World:
         acs = me.json()["communicationUserId"]
         assert acs, user
         return str(acs)
+
+    async def settle(self) -> None:
+        await self.client.runtime.reactor.drain()
+        assert await check(self.client.runtime.store, self.local) == []
 
     async def create(self, owner: str, visibility: str = "open") -> str:
         resp = await self.client.request(
@@ -78,8 +85,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def test_the_club_thread_follows_members_and_only_members_see_it(world: World) -> None:
+    for user in ("owner", "ann", "bea"):
+        await world.first_token(user)
     club = await world.create("owner")
     assert await world.join("ann", club) == 200
+    await world.settle()
     owner_view = await world.club("owner", club)
     thread_id = owner_view["chatThreadId"]
     assert isinstance(thread_id, str)
@@ -98,23 +108,48 @@ async def test_the_club_thread_follows_members_and_only_members_see_it(world: Wo
         "DELETE", f"/api/clubs/{club}/members/ann", headers=world.client.login("ann")
     )
     assert left.status == 204
+    await world.settle()
     assert await world.acs_id("ann") not in world.local.participants(thread_id)
     assert await world.threads("ann") == []
 
-    await world.first_token("bea")  # bea exists (signed in once)
-    added = await world.client.request(
+    invited = await world.client.request(
         "PUT", f"/api/clubs/{club}/members/bea", headers=world.client.login("owner")
     )
-    assert added.status == 200
+    assert invited.status == 200
+    await world.settle()
+    assert await world.acs_id("bea") not in world.local.participants(thread_id)  # not yet
+    assert await world.join("bea", club) == 200  # accepts
+    await world.settle()
     assert await world.acs_id("bea") in world.local.participants(thread_id)
 
     deleted = await world.client.request(
         "DELETE", f"/api/clubs/{club}", headers=world.client.login("owner")
     )
     assert deleted.status == 204
+    await world.settle()
     assert not world.local.exists(thread_id)
     assert await world.threads("owner") == []
     assert await world.threads("bea") == []
+
+
+async def test_no_acs_identity_is_made_by_someone_elses_action(world: World) -> None:
+    """Ann joins (no token yet): she is a member without an ACS identity and without a seat;
+    her own first token gives her one, and the seat follows."""
+    await world.first_token("owner")
+    club = await world.create("owner")
+    assert await world.join("ann", club) == 200
+    await world.settle()
+    me = await world.client.request("GET", "/api/me", headers=world.client.login("ann"))
+    assert me.json()["communicationUserId"] is None
+    thread_id = (await world.club("owner", club))["chatThreadId"]
+    assert isinstance(thread_id, str)
+    assert world.local.participants(thread_id) == {LOCAL_SERVICE_USER, await world.acs_id("owner")}
+    assert await world.threads("ann") == []
+
+    await world.first_token("ann")
+    await world.settle()
+    assert await world.acs_id("ann") in world.local.participants(thread_id)
+    assert [t["threadId"] for t in await world.threads("ann")] == [thread_id]
 
 
 async def test_invite_clubs_hide_the_thread_from_outsiders(world: World) -> None:
@@ -126,25 +161,30 @@ async def test_invite_clubs_hide_the_thread_from_outsiders(world: World) -> None
     assert "chatThreadId" not in resp.body.decode()
 
 
-async def test_a_join_is_the_club_writes_plus_at_most_one_chat_call(world: World) -> None:
+async def test_a_join_costs_chat_nothing_in_the_request_and_one_add_after(world: World) -> None:
+    await world.first_token("owner")
     club = await world.create("owner")
     await world.first_token("ann")  # ann exists with an ACS identity
+    await world.settle()
     world.chat.calls.clear()
 
     assert await world.join("ann", club) == 200
+    assert dict(world.chat.calls) == {}
+    await world.settle()
+    assert dict(world.chat.calls) == {"list_participants": 1, "add_participants": 1}
 
-    assert dict(world.chat.calls) == {"add_participants": 1}
 
-
-async def test_a_chat_failure_never_fails_a_join_and_the_next_change_repairs_it(
-    world: World,
-) -> None:
+async def test_a_chat_failure_never_fails_a_join_and_the_retry_repairs_it(world: World) -> None:
+    for user in ("owner", "ann"):
+        await world.first_token(user)
     club = await world.create("owner")
+    await world.settle()
     thread_id = (await world.club("owner", club))["chatThreadId"]
     assert isinstance(thread_id, str)
     world.chat.fail["add_participants"] = DependencyUnavailable("chat", retry_after=5)
 
     assert await world.join("ann", club) == 200  # the club join stands
+    await world.client.runtime.reactor.drain()  # the chat reconciler fails, is parked
 
     assert await world.acs_id("ann") not in world.local.participants(thread_id)
     assert await world.threads("ann") == []
@@ -154,32 +194,33 @@ async def test_a_chat_failure_never_fails_a_join_and_the_next_change_repairs_it(
     assert {m["userId"] for m in members.json()["items"]} == {"owner", "ann"}
 
     del world.chat.fail["add_participants"]
-    assert await world.join("ben", club) == 200  # the club's next change
-
-    assert {await world.acs_id("ann"), await world.acs_id("ben")} <= world.local.participants(
-        thread_id
-    )
+    await world.client.runtime.reactor.rearm_parked()
+    await world.settle()
+    assert await world.acs_id("ann") in world.local.participants(thread_id)
     assert [t["threadId"] for t in await world.threads("ann")] == [thread_id]
 
 
-async def test_a_chat_outage_at_creation_is_repaired_by_the_first_join(world: World) -> None:
+async def test_a_chat_outage_at_creation_is_repaired_by_the_retry(world: World) -> None:
+    await world.first_token("owner")
     world.chat.fail["create_thread"] = DependencyUnavailable("chat")
     club = await world.create("owner")
+    await world.client.runtime.reactor.drain()
     assert (await world.club("owner", club))["chatThreadId"] is None
 
     del world.chat.fail["create_thread"]
-    assert await world.join("ann", club) == 200
-
-    thread_id = (await world.club("ann", club))["chatThreadId"]
+    await world.client.runtime.reactor.rearm_parked()
+    await world.settle()
+    thread_id = (await world.club("owner", club))["chatThreadId"]
     assert isinstance(thread_id, str)
-    assert {await world.acs_id("owner"), await world.acs_id("ann")} <= world.local.participants(
-        thread_id
-    )
+    assert await world.acs_id("owner") in world.local.participants(thread_id)
 
 
 async def test_erasing_a_member_takes_them_out_of_the_thread(world: World) -> None:
+    for user in ("owner", "ann"):
+        await world.first_token(user)
     club = await world.create("owner")
     assert await world.join("ann", club) == 200
+    await world.settle()
     thread_id = (await world.club("owner", club))["chatThreadId"]
     assert isinstance(thread_id, str)
     ann_acs = await world.acs_id("ann")
@@ -187,27 +228,20 @@ async def test_erasing_a_member_takes_them_out_of_the_thread(world: World) -> No
     erased = await world.client.request("DELETE", "/api/me", headers=world.client.login("ann"))
 
     assert erased.status == 204
-    await world.client.runtime.reactor.drain()
+    await world.settle()
     assert ann_acs not in world.local.participants(thread_id)
     assert await world.acs_id("owner") in world.local.participants(thread_id)
 
 
-async def test_the_owner_leaving_an_empty_club_deletes_its_thread(tmp_path: Path) -> None:
-    local = LocalChatProvider(tmp_path)
-    rt = make_runtime(tmp_path)
-    rt = Runtime(rt.settings, dataclasses.replace(rt.adapters, chat_provider=local))
-    set_runtime(rt)
-    try:
-        client = Client(rt)
-        w = World(client, local)
-        club = await w.create("owner")
-        thread_id = (await w.club("owner", club))["chatThreadId"]
-        assert isinstance(thread_id, str)
-        left = await client.request(
-            "DELETE", f"/api/clubs/{club}/members/owner", headers=client.login("owner")
-        )
-        assert left.status == 204
-        assert not local.exists(thread_id)
-    finally:
-        set_runtime(None)
-        await rt.close()
+async def test_the_owner_leaving_an_empty_club_deletes_its_thread(world: World) -> None:
+    await world.first_token("owner")
+    club = await world.create("owner")
+    await world.settle()
+    thread_id = (await world.club("owner", club))["chatThreadId"]
+    assert isinstance(thread_id, str)
+    left = await world.client.request(
+        "DELETE", f"/api/clubs/{club}/members/owner", headers=world.client.login("owner")
+    )
+    assert left.status == 204
+    await world.settle()
+    assert not world.local.exists(thread_id)

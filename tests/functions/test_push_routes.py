@@ -5,14 +5,11 @@ cost of a registration, hub failures, erase, the dev outbox, and ACS call events
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 from switchboard.adapters.push_local import LocalPushHub
@@ -20,16 +17,15 @@ from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable, InvalidInput
 from switchboard.ports import PushMessage, PushRejected
 from switchboard.runtime import Runtime, set_runtime
+from switchboard.services.calls import call_index_pk
 from switchboard.services.push import (
     DEVICES,
     DEVICES_DOC_ID,
-    CallEventService,
-    PushService,
-    call_index_pk,
     hub_installation_id,
     user_tag,
 )
-from tests.conftest import Client, app_server, make_runtime
+from tests.conftest import Client, make_runtime
+from tests.functions.test_call_events import CALL_ENDED_EVENT, call_events, grid_event
 from tests.proxies import spy, spy_of
 
 APNS = {"platform": "apns", "pushChannel": "a1b2c3d4e5f6"}
@@ -290,145 +286,8 @@ async def test_dev_outbox_is_404_outside_dev_mode(tmp_path: Path) -> None:
         await rt.close()
 
 
-# -- call_events -------------------------------------------------------------------------------
-
-CALL_ENDED = {
-    "id": "530183db-987b-4a3a-b6c1-3391bab12864",
-    "topic": "/subscriptions/s/resourcegroups/g/providers/microsoft.communication/"
-    "communicationservices/acs",
-    "subject": "call/c2VydmVyQ2FsbElk",
-    "data": {
-        "durationOfCall": 49.7,
-        "startedBy": {
-            "rawId": "8:acs:bc360ba8_0000000c",
-            "communicationUser": {"id": "8:acs:bc360ba8_0000000c"},
-            "role": "Attendee",
-        },
-        "serverCallId": "c2VydmVyQ2FsbElk",
-        "group": {"id": "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"},
-        "isTwoParty": False,
-        "correlationId": "c0ffee",
-        "isRoomsCall": False,
-    },
-    "eventType": "Microsoft.Communication.CallEnded",
-    "dataVersion": "1.0",
-    "metadataVersion": "1",
-    "eventTime": "2021-09-22T17:03:12.6143005Z",
-}
-
-
-class Recorder:
-    """Stands for the clubs registry's end_call_if_current."""
-
-    def __init__(self) -> None:
-        self.ended: list[tuple[str, str]] = []
-
-    async def __call__(self, club_id: str, group_call_id: str, ended_at: datetime) -> bool:
-        self.ended.append((club_id, group_call_id))
-        return True
-
-
-def listen(world: World) -> Recorder:
-    recorder = Recorder()
-    world.runtime.__dict__["call_events"] = CallEventService(world.runtime.store, recorder)
-    return recorder
-
-
-async def registered(world: World, club_id: str, gid: str, at: datetime) -> None:
-    """A club's call registered at `at`, as the clubs service tells its observers."""
-    push = PushService(world.runtime.store, world.runtime.push_sender, clock=lambda: at)
-    await push.call_started(club_id, "Chess", gid, "alice", ["alice", "bob"])
-    await push.drain()
-
-
-def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
-    from switchboard.devserver import _event
-
-    return _event(raw)
-
-
-async def call_events(event: func.EventGridEvent) -> None:
-    arg, handler = app_server().event_grid["call_events"]
-    await handler(**{arg: event})
-
-
 GID = "5b1c0a4e-3a5a-4b1e-9e58-0f1f6c1d2e3f"
-BEFORE = datetime(2021, 9, 22, 17, 0, tzinfo=UTC)  # CALL_ENDED's eventTime is 17:03:12
-AFTER = datetime(2021, 9, 22, 17, 5, tzinfo=UTC)
-
-
-async def test_call_ended_clears_the_clubs_that_registered_that_call(world: World) -> None:
-    recorder = listen(world)
-    await registered(world, "chess", GID.upper(), BEFORE)
-    await registered(world, "go", GID, BEFORE)
-    await call_events(grid_event(CALL_ENDED))
-    assert sorted(recorder.ended) == [("chess", GID), ("go", GID)]
-    # Delivered again (at least once): the index entries are gone, nothing more is cleared.
-    await call_events(grid_event(CALL_ENDED))
-    assert len(recorder.ended) == 2
-
-
-async def test_an_old_call_ended_never_clears_a_newer_registration(world: World) -> None:
-    recorder = listen(world)
-    await registered(world, "chess", GID, AFTER)  # registered again after the call ended
-    await call_events(grid_event(CALL_ENDED))
-    assert recorder.ended == []
-    assert (await world.runtime.store.query("system", call_index_pk(GID))).items
-
-
-async def test_call_started_changes_nothing(world: World) -> None:
-    recorder = listen(world)
-    await registered(world, "chess", GID, BEFORE)
-    started = {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"}
-    await call_events(grid_event(started))
-    assert recorder.ended == []
-
-
-async def test_a_call_no_club_registered_is_ignored(world: World) -> None:
-    recorder = listen(world)
-    await call_events(grid_event(CALL_ENDED))
-    assert recorder.ended == []
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallStarted"},
-        {**CALL_ENDED, "eventType": "Microsoft.Communication.CallParticipantAdded"},
-        {**CALL_ENDED, "eventType": "Contoso.Unknown"},
-        {**CALL_ENDED, "data": {"isTwoParty": True, "serverCallId": "x"}},
-        {**CALL_ENDED, "data": {"group": {"id": "a/b"}}},
-        {**CALL_ENDED, "data": {"group": "not an object"}},
-        {**CALL_ENDED, "data": []},
-        {**CALL_ENDED, "eventTime": None},
-    ],
-)
-async def test_other_and_malformed_events_are_skipped(
-    world: World, raw: dict[str, Any], caplog: pytest.LogCaptureFixture
-) -> None:
-    recorder = listen(world)
-    await registered(world, "chess", GID, BEFORE)
-    caplog.set_level(logging.INFO)
-    await call_events(grid_event(raw))  # never raises
-    assert recorder.ended == []
-
-
-async def test_an_unreadable_event_body_is_skipped(world: World) -> None:
-    event = func.EventGridEvent(
-        id="x",
-        data=b"\xff not json",  # type: ignore[arg-type]
-        topic="t",
-        subject="s",
-        event_type="Microsoft.Communication.CallEnded",
-        event_time=None,
-        data_version="1",
-    )
-    await call_events(event)
-
-
-def test_call_events_is_an_event_grid_function() -> None:
-    assert "call_events" in app_server().event_grid
-    assert json.dumps(CALL_ENDED)  # the fixture is the documented shape, JSON as sent
+CALL_ENDED = CALL_ENDED_EVENT
 
 
 # -- with the clubs registry -----------------------------------------------------------------
@@ -457,9 +316,9 @@ async def test_a_club_call_pushes_the_other_members_devices(world: World) -> Non
         "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
     )
     assert put.status == 201
-    # The registration itself sent nothing: the fan-out runs after the answer.
+    # The registration itself sent nothing: the fan-out is the `call` reconciler's.
     assert counts(world.runtime)[1] == {}
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()
     assert counts(world.runtime)[1] == {"send": 1}
     [sent] = await world.hub.sent()
     assert sent["title"] == "Alice started a call"
@@ -478,9 +337,15 @@ async def test_a_push_failure_never_fails_the_registration(world: World) -> None
         "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
     )
     assert put.status == 201
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()  # the fan-out fails, is retried, and parks
     got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
     assert got.json()["groupCallId"] == GID
+    assert (await world.runtime.reactor.backlog()).parked == 1
+    # The hub is back: the parked fan-out, re-armed, sends from its cursor.
+    spy_of(world.runtime.push_sender).fail.clear()
+    assert await world.runtime.reactor.rearm_parked() == 1
+    await world.runtime.reactor.drain()
+    assert [p["deliveredTo"][0]["platform"] for p in await world.hub.sent()] == ["apns"]
 
 
 async def test_call_ended_clears_the_clubs_call_through_the_registry(world: World) -> None:
@@ -489,7 +354,7 @@ async def test_call_ended_clears_the_clubs_call_through_the_registry(world: Worl
         "PUT", f"/api/clubs/{club_id}/call", headers=alice, json_body={"groupCallId": GID}
     )
     assert put.status == 201
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()
     # An event from before this registration (the call's earlier life) clears nothing.
     await call_events(grid_event(CALL_ENDED))
     got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
@@ -504,7 +369,7 @@ async def test_call_ended_clears_the_clubs_call_through_the_registry(world: Worl
         "PUT", f"/api/clubs/{club_id}/call", headers=bob, json_body={"groupCallId": GID}
     )
     assert put.status == 201
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()
     await call_events(grid_event({**CALL_ENDED, "eventTime": now}))
     got = await world.client.request("GET", f"/api/clubs/{club_id}/call", headers=bob)
     assert got.status == 200
@@ -540,8 +405,15 @@ async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
         assert resp.json()["code"] == "push_not_configured"
         assert await rt.push.devices("bob") == {}
         assert (await client.request("DELETE", "/api/me/devices/phone", headers=bob)).status == 204
-        await rt.push.call_started("chess", "Chess", GID, "alice", ["alice", "bob"])
-        await rt.push.drain()
+        created = await client.request(
+            "POST", "/api/clubs", headers=bob, json_body={"name": "Chess", "visibility": "open"}
+        )
+        club_id = created.json()["clubId"]
+        put = await client.request(
+            "PUT", f"/api/clubs/{club_id}/call", headers=bob, json_body={"groupCallId": GID}
+        )
+        assert put.status == 201
+        await rt.reactor.drain()
         assert (await rt.store.query("system", call_index_pk(GID))).items
     finally:
         set_runtime(None)
@@ -571,39 +443,14 @@ async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_fai
     path = f"/api/clubs/{club_id}/call"
     body = {"groupCallId": GID}
     assert (await world.client.request("PUT", path, headers=alice, json_body=body)).status == 201
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()
     assert (await world.client.request("DELETE", path, headers=alice)).status == 204
     ended = datetime.now(UTC)  # the first call's CallEnded, delivered late
     spy_of(world.runtime.store).fail["upsert:system"] = DependencyUnavailable("store")
     assert (await world.client.request("PUT", path, headers=bob, json_body=body)).status == 201
-    await world.runtime.push.drain()
+    await world.runtime.reactor.drain()
     spy_of(world.runtime.store).fail.clear()
     await call_events(grid_event({**CALL_ENDED, "eventTime": ended.isoformat()}))
     got = await world.client.request("GET", path, headers=alice)
     assert got.status == 200
     assert got.json()["startedBy"] == "bob"
-
-
-async def test_a_batch_with_malformed_items_still_handles_the_rest_over_the_devserver(
-    world: World,
-) -> None:
-    """POST /runtime/webhooks/eventgrid?functionName=call_events: items that are not events at
-    all (a number, a list, a validation event without its data object) are skipped; the batch
-    answers 200 and the good CallEnded after them still clears the call."""
-    import httpx
-
-    recorder = listen(world)
-    await registered(world, "chess", GID, BEFORE)
-    batch: list[Any] = [
-        7,
-        ["not", "an", "event"],
-        {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": []},
-        CALL_ENDED,
-    ]
-    transport = httpx.ASGITransport(app=app_server())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        resp = await http.post(
-            "/runtime/webhooks/eventgrid", params={"functionName": "call_events"}, json=batch
-        )
-    assert resp.status_code == 200
-    assert recorder.ended == [("chess", GID)]

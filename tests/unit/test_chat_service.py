@@ -1,11 +1,12 @@
 """ChatService rules on a real SQLite store and the real local chat provider, each spied on:
 direct threads (friends only, created once even when both sides race), club threads following
-members (failures repaired at the next change, the 250 cap), meeting chats, erase, listing."""
+members (reconciled against ACS's own list, failures retried, the 250 cap), meeting chats,
+erase, listing."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from switchboard import errors
 from switchboard.adapters.chat_local import LOCAL_SERVICE_USER, LocalChatProvider
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
+from switchboard.ports import ChatParticipant
 from switchboard.services.chat import ChatService
+from switchboard.services.hooks import ProfileInfo
 from tests.proxies import spy, spy_of
 
 
@@ -152,124 +155,236 @@ async def test_ending_the_friendship_deletes_the_thread_for_both(world: World) -
 # --- club threads -----------------------------------------------------------------------------
 
 
-async def test_club_thread_follows_its_members(world: World) -> None:
-    for user in ("owner", "ann", "ben"):
-        await world.service.club_member_added("c1", "Chess", user)
-    thread_id = await world.club_thread()
-    assert world.local.participants(thread_id) == {
+class Clubs:
+    """The clubs capability as club threads see it: members in join order, the recorded thread."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, list[str]] = {}
+        self.names: dict[str, str] = {}
+        self.told: dict[str, str | None] = {}
+        self.fail_telling = 0
+
+    async def live_club(self, club_id: str) -> tuple[str, str | None] | None:
+        if club_id not in self.members:
+            return None
+        return self.names.get(club_id, "Chess"), self.told.get(club_id)
+
+    async def member_page(
+        self, club_id: str, continuation: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        start = int(continuation or 0)
+        ids = self.members.get(club_id, [])[start : start + limit]
+        more = start + limit < len(self.members.get(club_id, []))
+        return ids, str(start + limit) if more else None
+
+    async def set_chat_thread(self, club_id: str, thread_id: str | None) -> None:
+        if self.fail_telling:
+            self.fail_telling -= 1
+            raise DependencyUnavailable("store")
+        self.told[club_id] = thread_id
+
+
+class Profiles:
+    """Identity's Profiles: every user has an ACS identity but those listed as without."""
+
+    def __init__(self) -> None:
+        self.without: set[str] = set()
+
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, ProfileInfo]:
+        return {
+            u: ProfileInfo(u, u.title(), None if u in self.without else acs(u), "g")
+            for u in user_ids
+        }
+
+
+class ClubWorld(World):
+    def __init__(self, tmp_path: Path, *, seats: int = 249) -> None:
+        super().__init__(tmp_path, seats=seats)
+        self.clubs = Clubs()
+        self.profiles = Profiles()
+        self.service = ChatService(
+            self.store,
+            self.chat,
+            lookup,
+            clubs=self.clubs,
+            profiles=self.profiles,
+            club_seats=seats,
+        )
+
+    async def members(self, club: str, *users: str) -> None:
+        """The club's members are now `users` (in join order); its chat reconciles."""
+        self.clubs.members[club] = list(users)
+        await self.service.reconcile_club_thread(club)
+
+
+@pytest.fixture
+async def clubs_world(tmp_path: Path) -> AsyncIterator[ClubWorld]:
+    w = ClubWorld(tmp_path)
+    yield w
+    await w.sqlite.close()
+    await w.local.close()
+
+
+async def test_club_thread_follows_its_members(clubs_world: ClubWorld) -> None:
+    w = clubs_world
+    await w.members("c1", "owner", "ann", "ben")
+    thread_id = await w.club_thread()
+    assert w.local.participants(thread_id) == {
         LOCAL_SERVICE_USER,
         acs("owner"),
         acs("ann"),
         acs("ben"),
     }
-    assert await world.service.club_thread_id("c1", "ann") == thread_id
-    assert await world.thread_ids("ann") == [thread_id]
+    assert await w.thread_ids("ann") == [thread_id]
+    assert w.clubs.told == {"c1": thread_id}
 
-    await world.service.club_member_removed("c1", "ann")
+    await w.members("c1", "owner", "ben")
 
-    assert acs("ann") not in world.local.participants(thread_id)
-    assert await world.service.club_thread_id("c1", "ann") is None
-    assert await world.thread_ids("ann") == []
-    assert await world.service.club_thread_id("c1", "outsider") is None
-
-
-async def test_a_join_costs_at_most_one_chat_call(world: World) -> None:
-    await world.service.club_member_added("c1", "Chess", "owner")
-    assert world.chat_calls == {"create_thread": 1}
-    world.reset()
-
-    await world.service.club_member_added("c1", "Chess", "ann")
-
-    assert world.chat_calls == {"add_participants": 1}
+    assert acs("ann") not in w.local.participants(thread_id)
+    assert await w.thread_ids("ann") == []
+    assert await w.thread_ids("ben") == [thread_id]
 
 
-async def test_a_failed_chat_call_never_fails_the_join_and_the_next_change_repairs_it(
-    world: World,
+async def test_a_join_costs_one_list_and_one_add(clubs_world: ClubWorld) -> None:
+    w = clubs_world
+    await w.members("c1", "owner")
+    assert w.chat_calls == {"create_thread": 1, "list_participants": 1}
+    w.reset()
+    await w.members("c1", "owner", "ann")
+    assert w.chat_calls == {"list_participants": 1, "add_participants": 1}
+    w.reset()
+    await w.service.reconcile_club_thread("c1")  # nothing to do: one look at ACS
+    assert w.chat_calls == {"list_participants": 1}
+
+
+async def test_a_failed_chat_call_raises_and_the_retry_repairs_it(clubs_world: ClubWorld) -> None:
+    w = clubs_world
+    await w.members("c1", "owner")
+    thread_id = await w.club_thread()
+    spy_of(w.chat).fail["add_participants"] = DependencyUnavailable("chat")
+    with pytest.raises(DependencyUnavailable):
+        await w.members("c1", "owner", "ann")  # the reactor retries it with backoff
+    assert acs("ann") not in w.local.participants(thread_id)
+    assert await w.thread_ids("ann") == []
+    del spy_of(w.chat).fail["add_participants"]
+    await w.service.reconcile_club_thread("c1")
+    assert acs("ann") in w.local.participants(thread_id)
+    assert await w.thread_ids("ann") == [thread_id]
+
+
+async def test_a_seat_acs_still_holds_is_found_in_its_own_list(clubs_world: ClubWorld) -> None:
+    """A removal that failed (or anything else that put someone in the thread) is found by
+    reading ACS's participant list, not the controller's own record."""
+    w = clubs_world
+    await w.members("c1", "owner", "ann")
+    thread_id = await w.club_thread()
+    spy_of(w.chat).fail["remove_participant"] = DependencyUnavailable("chat")
+    with pytest.raises(DependencyUnavailable):
+        await w.members("c1", "owner")
+    assert acs("ann") in w.local.participants(thread_id)
+    del spy_of(w.chat).fail["remove_participant"]
+    await w.local.add_participants(thread_id, [ChatParticipant(acs("stranger"), "S")])
+    await w.service.reconcile_club_thread("c1")
+    assert w.local.participants(thread_id) == {LOCAL_SERVICE_USER, acs("owner")}
+    assert await w.thread_ids("ann") == []
+
+
+async def test_a_member_without_an_acs_identity_has_no_seat_until_they_have_one(
+    clubs_world: ClubWorld,
 ) -> None:
-    await world.service.club_member_added("c1", "Chess", "owner")
-    thread_id = await world.club_thread()
-    spy_of(world.chat).fail["add_participants"] = DependencyUnavailable("chat")
-
-    await world.service.club_member_added("c1", "Chess", "ann")  # does not raise
-
-    assert acs("ann") not in world.local.participants(thread_id)
-    assert await world.service.club_thread_id("c1", "ann") is None
-
-    del spy_of(world.chat).fail["add_participants"]
-    await world.service.club_member_added("c1", "Chess", "ben")  # the club's next change
-
-    assert {acs("ann"), acs("ben")} <= world.local.participants(thread_id)
-    assert await world.service.club_thread_id("c1", "ann") == thread_id
-    assert await world.thread_ids("ann") == [thread_id]
+    w = clubs_world
+    w.profiles.without.add("ann")
+    await w.members("c1", "owner", "ann")
+    thread_id = await w.club_thread()
+    assert w.local.participants(thread_id) == {LOCAL_SERVICE_USER, acs("owner")}
+    assert await w.thread_ids("ann") == []
+    w.profiles.without.clear()  # ann's own first token
+    await w.service.reconcile_club_thread("c1")
+    assert acs("ann") in w.local.participants(thread_id)
 
 
-async def test_a_failed_removal_is_repaired_at_the_next_change(world: World) -> None:
-    for user in ("owner", "ann"):
-        await world.service.club_member_added("c1", "Chess", user)
-    thread_id = await world.club_thread()
-    spy_of(world.chat).fail["remove_participant"] = DependencyUnavailable("chat")
-
-    await world.service.club_member_removed("c1", "ann")
-    assert acs("ann") in world.local.participants(thread_id)  # ACS still has her
-    assert await world.thread_ids("ann") == []  # but her list does not
-
-    del spy_of(world.chat).fail["remove_participant"]
-    await world.service.club_member_added("c1", "Chess", "ben")
-    assert acs("ann") not in world.local.participants(thread_id)
-
-
-async def test_a_store_outage_in_the_hook_is_logged_not_raised(
-    world: World, caplog: pytest.LogCaptureFixture
-) -> None:
-    spy_of(world.store).fail["create:system"] = DependencyUnavailable("store")
-    await world.service.club_member_added("c1", "Chess", "owner")
-    assert "club chat not updated" in caplog.text
-
-
-async def test_members_past_the_cap_wait_and_take_freed_seats(tmp_path: Path) -> None:
-    w = World(tmp_path, seats=2)
+async def test_members_past_the_cap_have_no_seat_and_take_freed_ones(tmp_path: Path) -> None:
+    w = ClubWorld(tmp_path, seats=2)
     try:
-        for user in ("owner", "ann", "ben", "cy"):
-            await w.service.club_member_added("c1", "Chess", user)
+        await w.members("c1", "owner", "ann", "ben", "cy")
         thread_id = await w.club_thread()
         assert w.local.participants(thread_id) == {LOCAL_SERVICE_USER, acs("owner"), acs("ann")}
-        assert await w.service.club_thread_id("c1", "ben") is None
         assert await w.thread_ids("ben") == []
 
-        await w.service.club_member_removed("c1", "ann")
+        await w.members("c1", "owner", "ben", "cy")
 
         assert w.local.participants(thread_id) == {LOCAL_SERVICE_USER, acs("owner"), acs("ben")}
-        assert await w.service.club_thread_id("c1", "ben") == thread_id
-        assert await w.service.club_thread_id("c1", "cy") is None
+        assert await w.thread_ids("ben") == [thread_id]
+        assert await w.thread_ids("cy") == []
     finally:
         await w.sqlite.close()
         await w.local.close()
 
 
-async def test_deleting_the_club_deletes_its_thread(world: World) -> None:
-    for user in ("owner", "ann"):
-        await world.service.club_member_added("c1", "Chess", user)
-    thread_id = await world.club_thread()
+async def test_a_club_gone_loses_its_thread(clubs_world: ClubWorld) -> None:
+    w = clubs_world
+    await w.members("c1", "owner", "ann")
+    thread_id = await w.club_thread()
+    del w.clubs.members["c1"]
+    await w.service.reconcile_club_thread("c1")
+    assert not w.local.exists(thread_id)
+    assert await w.thread_ids("owner") == []
+    assert await w.thread_ids("ann") == []
+    assert await w.sqlite.read("system", "club:c1", "club:c1") is None
+    await w.service.reconcile_club_thread("c1")  # idempotent
 
-    await world.service.club_deleted("c1")
 
-    assert not world.local.exists(thread_id)
-    assert await world.thread_ids("owner") == []
-    assert await world.thread_ids("ann") == []
-    assert await world.service.club_thread_id("c1", "owner") is None
-
-
-async def test_a_thread_deleted_behind_our_back_is_made_again(world: World) -> None:
-    await world.service.club_member_added("c1", "Chess", "owner")
-    first = await world.club_thread()
-    await world.local.delete_thread(first)
-
-    await world.service.club_member_added("c1", "Chess", "ann")  # finds it gone
-    await world.service.club_member_added("c1", "Chess", "ben")  # makes a new one
-
-    second = await world.club_thread()
+async def test_a_thread_deleted_behind_our_back_is_made_again(clubs_world: ClubWorld) -> None:
+    w = clubs_world
+    await w.members("c1", "owner")
+    first = await w.club_thread()
+    await w.local.delete_thread(first)
+    await w.members("c1", "owner", "ann")  # finds it gone, queues itself again
+    await w.service.reconcile_club_thread("c1")  # makes a new one
+    second = await w.club_thread()
     assert second != first
-    assert {acs("owner"), acs("ann"), acs("ben")} <= world.local.participants(second)
+    assert w.local.participants(second) == {LOCAL_SERVICE_USER, acs("owner"), acs("ann")}
+    assert w.clubs.told == {"c1": second}
+    assert await w.thread_ids("ann") == [second]
+
+
+async def test_the_thread_id_is_told_to_clubs_and_retold_after_a_failure(
+    clubs_world: ClubWorld,
+) -> None:
+    w = clubs_world
+    w.clubs.names["c1"] = "Knitting"
+    w.clubs.fail_telling = 1
+    with pytest.raises(DependencyUnavailable):
+        await w.members("c1", "owner")
+    assert w.clubs.told == {}
+    await w.service.reconcile_club_thread("c1")
+    thread_id = await w.club_thread()
+    assert w.clubs.told == {"c1": thread_id}
+    (thread,) = (await w.service.list_threads("owner", None)).items
+    assert (thread.kind, thread.club_id, thread.topic) == ("club", "c1", "Knitting")
+
+
+async def test_a_record_from_before_the_reaction_layer_is_taken_over(
+    clubs_world: ClubWorld,
+) -> None:
+    """`want`/`have` records: everyone they seated is unseated and unlisted if no longer a
+    member, and the record is rewritten in the new shape."""
+    w = clubs_world
+    await w.members("c1", "owner", "ann")
+    thread_id = await w.club_thread()
+    doc = await w.sqlite.read("system", "club:c1", "club:c1")
+    assert doc is not None
+    old = {k: v for k, v in doc.items() if k != "listed"}
+    old["want"] = {"owner": [acs("owner"), "Owner"], "ann": [acs("ann"), "Ann"]}
+    old["have"] = {"owner": acs("owner"), "ann": acs("ann")}
+    await w.sqlite.upsert("system", old)
+    await w.members("c1", "owner")
+    assert await w.thread_ids("ann") == []
+    assert acs("ann") not in w.local.participants(thread_id)
+    fresh = await w.sqlite.read("system", "club:c1", "club:c1")
+    assert fresh is not None
+    assert "want" not in fresh
+    assert fresh["listed"] == {"owner": acs("owner")}
 
 
 # --- meetings, listing, erase -----------------------------------------------------------------
@@ -308,9 +423,6 @@ async def test_the_list_is_one_query_newest_first_and_paged(world: World) -> Non
 
 async def test_erase_leaves_every_thread_and_deletes_direct_ones(world: World) -> None:
     direct = await world.service.open_direct_thread("alice", "bob")
-    for user in ("owner", "alice"):
-        await world.service.club_member_added("c1", "Chess", user)
-    club_thread = await world.club_thread()
     await world.service.meeting_listed("m1", "Standup", None, ["alice", "bob"])
     assert direct.thread_id is not None
 
@@ -319,8 +431,6 @@ async def test_erase_leaves_every_thread_and_deletes_direct_ones(world: World) -
 
     assert await world.thread_ids("alice") == []
     assert not world.local.exists(direct.thread_id)
-    assert acs("alice") not in world.local.participants(club_thread)
-    assert acs("owner") in world.local.participants(club_thread)
     assert [t.kind for t in (await world.service.list_threads("bob", None)).items] == ["meeting"]
 
 
@@ -334,52 +444,3 @@ async def test_a_missed_end_of_friendship_is_finished_by_the_next_call(world: Wo
 
     assert not world.local.exists(opened.thread_id)
     assert await world.thread_ids("alice") == []
-
-
-async def test_the_club_observer_names_a_new_thread_after_the_club(tmp_path: Path) -> None:
-    w = World(tmp_path)
-    names = {"c9": "Knitting"}
-
-    async def club_topic(club_id: str, member_id: str) -> str | None:
-        return names.get(club_id)
-
-    service = ChatService(w.store, w.chat, lookup, club_topic=club_topic)
-    try:
-        await service.member_added("c9", "owner")
-        await service.member_added("c9", "ann")
-        await service.call_started("c9", "Knitting", "g", "ann", None)  # nothing to do
-        (thread,) = (await service.list_threads("ann", None)).items
-        assert (thread.kind, thread.club_id, thread.topic) == ("club", "c9", "Knitting")
-
-        await service.member_removed("c9", "ann")
-        assert (await service.list_threads("ann", None)).items == []
-        await service.club_deleted("c9", ["owner"])
-        assert (await service.list_threads("owner", None)).items == []
-        assert w.local.thread_count() == 0
-    finally:
-        await w.sqlite.close()
-        await w.local.close()
-
-
-async def test_the_thread_id_is_told_to_clubs_once_and_retold_after_a_failure(
-    tmp_path: Path,
-) -> None:
-    w = World(tmp_path)
-    told: list[tuple[str, str | None]] = []
-    failures = [DependencyUnavailable("store")]
-
-    async def club_thread_changed(club_id: str, thread_id: str | None) -> None:
-        if failures:
-            raise failures.pop()
-        told.append((club_id, thread_id))
-
-    service = ChatService(w.store, w.chat, lookup, club_thread_changed=club_thread_changed)
-    try:
-        await service.member_added("c1", "owner")  # thread made; telling clubs fails
-        assert told == []
-        await service.member_added("c1", "ann")  # the next change tells it
-        await service.member_added("c1", "ben")  # already told: not again
-        assert told == [("c1", await w.club_thread())]
-    finally:
-        await w.sqlite.close()
-        await w.local.close()

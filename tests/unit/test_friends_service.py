@@ -295,14 +295,38 @@ async def test_call_info_for_accepted_friends_only(world: World) -> None:
 async def test_operation_counts(world: World) -> None:
     world.spy.calls.clear()
     await world.service.request(ALICE, "bob")
-    # New relation: both sides counted by query (one page each while under 1,000).
-    assert world.spy.calls == {"read_many": 2, "query": 2, "create": 2}
+    # New relation: both sides counted, one count query each.
+    assert world.spy.calls == {"read_many": 2, "count": 2, "create": 2}
     world.spy.calls.clear()
     await world.service.request(BOB, "alice")
     assert world.spy.calls == {"read_many": 2, "replace": 2}
     world.spy.calls.clear()
     await world.service.remove(ALICE, "bob")
     assert world.spy.calls == {"read_many": 1, "delete": 2}
+
+
+async def test_the_cap_costs_one_count_per_user_however_many_relations(world: World) -> None:
+    # 2,500 relations on alice's side (a third of them blocks, which the cap leaves out): a new
+    # request still costs one count per user, never a walk through the relations.
+    for n in range(2500):
+        status = "blocked" if n % 3 == 0 else "accepted"
+        await world.sqlite.create(
+            "friends",
+            {
+                "id": f"friend:x{n}",
+                "pk": "alice",
+                "ownerId": "alice",
+                "userId": f"x{n}",
+                "status": status,
+                "displayName": "",
+                "communicationUserId": None,
+                "since": "t",
+            },
+        )
+    world.spy.calls.clear()
+    await world.service.request(ALICE, "bob")
+    assert world.spy.calls == {"read_many": 2, "count": 2, "create": 2}
+    assert await world.store.count("friends", "alice", where_not={"status": "blocked"}) == 1667
 
 
 async def test_friend_limit(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

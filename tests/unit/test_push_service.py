@@ -1,6 +1,5 @@
 """The push service's fan-out with a recording sender: batches of at most 20 user tags, the
-starter left out, pages of members read in the background, failures counted and never raised,
-and a registration that never waits for any of it."""
+starter left out, member pages streamed into sends by the calls reconciler, failures counted."""
 
 from __future__ import annotations
 
@@ -14,8 +13,11 @@ import pytest
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.errors import DependencyUnavailable
 from switchboard.ports import PushInstallation, PushMessage, PushRejected
+from switchboard.services.calls import CallsService
+from switchboard.services.clubs import ActiveCallInfo
+from switchboard.services.hooks import ProfileInfo
 from switchboard.services.push import PushService, tag_batches, user_tag
-from tests.proxies import spy, spy_of
+from switchboard.services.reactions import Work
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,27 +65,54 @@ def test_tag_batches_hold_at_most_twenty_distinct_users() -> None:
     assert "alice" not in user_tag("alice")
 
 
-async def test_call_started_returns_before_any_send_or_store_operation(
+class Registry:
+    """A club whose members are listed in pages of the size asked for."""
+
+    def __init__(self, members: list[str], started_at: datetime) -> None:
+        self.members = members
+        self.call = ActiveCallInfo("chess", "Chess club", "gid-1", "alice", started_at)
+
+    async def active_call(self, club_id: str) -> ActiveCallInfo | None:
+        return self.call
+
+    async def member_page(
+        self, club_id: str, continuation: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        start = int(continuation or 0)
+        more = start + limit < len(self.members)
+        return self.members[start : start + limit], str(start + limit) if more else None
+
+    async def end_call_if_current(
+        self, club_id: str, group_call_id: str, ended_at: datetime | None = None
+    ) -> bool:
+        return False
+
+
+class Names:
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, ProfileInfo]:
+        return {u: ProfileInfo(u, u.title(), None, "g") for u in user_ids if u == "alice"}
+
+
+def calls_service(store: SqliteStore, sender: RecordingSender, members: list[str]) -> CallsService:
+    now = datetime.now(UTC)
+    return CallsService(
+        store,
+        registry=Registry(members, now),
+        work=Work(store),
+        profiles=Names(),
+        pushes=PushService(store, sender),
+        clock=lambda: now,
+    )
+
+
+async def test_the_call_reconciler_pushes_every_other_member_in_batches(
     store: SqliteStore,
 ) -> None:
     sender = RecordingSender()
-    sender.gate = asyncio.Event()
-    members = ["alice"] + [f"m{i}" for i in range(41)]
-
-    async def members_of(club_id: str) -> AsyncIterator[str]:
-        assert club_id == "chess"
-        for member in members:
-            yield member
-
-    spied = spy(store)
-    push = PushService(spied, sender, members_of=members_of, clock=lambda: NOW)
-    await push.call_started("chess", "Chess club", "GID-1", "alice", None)
-    # The registration's request is over: nothing was read, written or sent yet.
-    assert spy_of(spied).calls == {}
-    assert sender.sends == []
-    sender.gate.set()
-    await push.drain()
-    assert [len(tags) for _, tags in sender.sends] == [20, 20, 1]
+    members = ["alice"] + [f"m{i}" for i in range(141)]
+    await calls_service(store, sender, members).reconcile_call("chess")
+    # Pages of members streamed into sends of 20 users: the starter left out.
+    assert [len(tags) for _, tags in sender.sends] == [20] * 7 + [1]
     assert user_tag("alice") not in {t for _, tags in sender.sends for t in tags}
     message = sender.sends[0][0]
     assert message.title == "Alice started a call"
@@ -95,8 +124,12 @@ async def test_call_started_returns_before_any_send_or_store_operation(
         "startedBy": "alice",
         "startedByName": "Alice",
     }
-    # Off the request: one index upsert, one member page source, one profile read.
-    assert spy_of(spied).calls == {"upsert": 1, "read": 1}
+
+
+async def test_nobody_else_in_the_club_means_no_send(store: SqliteStore) -> None:
+    sender = RecordingSender()
+    await calls_service(store, sender, ["alice"]).reconcile_call("chess")
+    assert sender.sends == []
 
 
 async def test_failed_sends_are_counted_and_the_rest_still_go(store: SqliteStore) -> None:
@@ -105,21 +138,3 @@ async def test_failed_sends_are_counted_and_the_rest_still_go(store: SqliteStore
     push = PushService(store, sender)
     result = await push.fan_out(PushMessage("t", "b", {}), [f"u{i}" for i in range(60)])
     assert (result.recipients, result.sends, result.failed_sends) == (60, 3, 2)
-
-
-async def test_a_failing_fan_out_never_reaches_the_registration(store: SqliteStore) -> None:
-    async def broken(club_id: str) -> AsyncIterator[str]:
-        raise DependencyUnavailable("store")
-        yield ""  # pragma: no cover
-
-    push = PushService(store, RecordingSender(), members_of=broken)
-    await push.call_started("chess", "Chess", "g", "alice", None)  # does not raise
-    await push.drain()  # the failure was logged, not raised
-
-
-async def test_nobody_else_in_the_club_means_no_send(store: SqliteStore) -> None:
-    sender = RecordingSender()
-    push = PushService(store, sender)
-    await push.call_started("chess", "Chess", "g", "alice", ["alice"])
-    await push.drain()
-    assert sender.sends == []

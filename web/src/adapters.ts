@@ -4,14 +4,22 @@
 // instead (the browser tests record them that way).
 import type { CommunicationTokenCredential } from "@azure/communication-common";
 
-/** A group call, a Teams meeting by link, or by meeting id and passcode (CallAdapterLocator). */
+/** A group call, an ACS room, a Teams meeting by link, or by meeting id and passcode
+ * (the UI Library's CallAdapterLocator). */
 export type CallLocator =
   | { groupId: string }
+  | { roomId: string }
   | { meetingLink: string }
   | { meetingId: string; passcode?: string };
 
 /** A 1:1 call: an ACS user, or a phone number dialled from the app's caller id. */
 export type Callee = { communicationUserId: string } | { phoneNumber: string };
+
+/** How a call ended for this client: whom it left behind, and whether it ever connected. */
+export interface CallEnd {
+  remoteParticipants: number;
+  connected: boolean;
+}
 
 export interface CallRequest {
   userId: { communicationUserId: string };
@@ -20,6 +28,10 @@ export interface CallRequest {
   locator?: CallLocator;
   targetCallees?: Callee[];
   alternateCallerId?: string;
+  /** Called once when the client leaves the call (hang up, the call ends, or the stage closes). */
+  onEnded?(end: CallEnd): void;
+  /** A failure the composite reports (a sentence is shown instead of the SDK's error). */
+  onError?(error: unknown): void;
 }
 
 export interface ChatRequest {
@@ -28,6 +40,7 @@ export interface ChatRequest {
   displayName: string;
   credential: CommunicationTokenCredential;
   threadId: string;
+  onError?(error: unknown): void;
 }
 
 export interface AdapterFactory {

@@ -10,24 +10,54 @@ import {
   createAzureCommunicationCallAdapter,
   createAzureCommunicationChatAdapter,
 } from "@azure/communication-react";
-import type { AdapterFactory } from "./adapters";
+import type { AdapterFactory, CallRequest } from "./adapters";
+
+/** Reports to the request how the call ended: the remote participants the client last saw
+ * (the Calling SDK's state) and whether it ever connected; once, on hang-up or on dispose. */
+function watchCall(adapter: CallAdapter, request: CallRequest): CallAdapter {
+  let remote = 0;
+  let connected = false;
+  let done = false;
+  adapter.onStateChange((state) => {
+    if (!state.call) return;
+    remote = Object.keys(state.call.remoteParticipants ?? {}).length;
+    if (state.call.state === "Connected") connected = true;
+  });
+  const end = () => {
+    if (done) return;
+    done = true;
+    request.onEnded?.({ remoteParticipants: remote, connected });
+  };
+  adapter.on("callEnded", end);
+  adapter.on("error", (error) => request.onError?.(error));
+  const dispose = adapter.dispose.bind(adapter);
+  adapter.dispose = () => {
+    end();
+    dispose();
+  };
+  return adapter;
+}
 
 export const azureAdapters: AdapterFactory = {
   async createCallAdapter(request) {
     const { userId, displayName, credential, locator, targetCallees, alternateCallerId } = request;
     if (locator) {
-      return createAzureCommunicationCallAdapter({ userId, displayName, credential, locator });
+      return watchCall(await createAzureCommunicationCallAdapter({ userId, displayName, credential, locator }), request);
     }
-    return createAzureCommunicationCallAdapter({
+    const adapter = await createAzureCommunicationCallAdapter({
       userId,
       displayName,
       credential,
       targetCallees: targetCallees ?? [],
       alternateCallerId,
     });
+    return watchCall(adapter, request);
   },
   async createChatAdapter(request) {
-    return createAzureCommunicationChatAdapter(request);
+    const { endpoint, userId, displayName, credential, threadId, onError } = request;
+    const adapter = await createAzureCommunicationChatAdapter({ endpoint, userId, displayName, credential, threadId });
+    if (onError) adapter.on("error", onError);
+    return adapter;
   },
 };
 

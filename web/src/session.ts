@@ -1,74 +1,101 @@
-// A signed-in session: the app token (dev sign-in here; MSAL in production, see README), the
-// ACS credential that refreshes itself through POST /api/token, and GET /api/client-config.
+// A signed-in session: the typed API with the caller's app token (auth.ts), the ACS credential
+// that refreshes itself through POST /api/token, and GET /api/client-config.
 import { AzureCommunicationTokenCredential } from "@azure/communication-common";
-import { ApiError, ClientConfig, Method, Profile, TokenResponse, request } from "./api";
+import { Api, ApiError, ClientConfig, createApi, ok, Profile } from "./api/client";
+import { AppAuth, SignInExpired } from "./auth";
+
+/** GET /api/client-config, or (an older server without it) the defaults with no endpoint. */
+export type Config = Omit<ClientConfig, "acsEndpoint"> & { acsEndpoint: string | null };
 
 /** What the client assumes while the server has no GET /api/client-config (404). */
-export const DEFAULT_CLIENT_CONFIG: ClientConfig = {
+export const DEFAULT_CLIENT_CONFIG: Config = {
   acsEndpoint: null,
   tokenScopes: ["chat", "voip"],
   pstnCallerId: null,
 };
 
-/** The caller's app token, fresh on every call: dev sign-in's, or MSAL's acquireTokenSilent. */
-export type AppTokenSource = () => Promise<string>;
-
 export interface Session {
+  auth: AppAuth;
   profile: Profile;
-  config: ClientConfig;
+  config: Config;
   /** True when the server answered 404 for client-config and the defaults are in use. */
   configDefaulted: boolean;
+  /** Embedded mode: the server's ACS endpoint is local (no ACS media or chat service). */
+  offline: boolean;
   communicationUserId: string;
   credential: AzureCommunicationTokenCredential;
-  api<T>(method: Method, path: string, body?: unknown): Promise<T>;
+  /** A new credential, from a new token (after POST /api/token/revoke killed the old ones). */
+  renewCredential(): Promise<void>;
+  api: Api;
 }
 
-const STORAGE_KEY = "switchboard.appToken";
+/** The longest wait on a 429's Retry-After before a token request gives up. */
+const MAX_TOKEN_WAIT_S = 30;
 
-/** Dev sign-in (AUTH_MODE=dev): any user id, no password. */
-export async function devSignIn(userId: string, displayName: string): Promise<string> {
-  const answer = await request<{ accessToken: string }>("POST", "/api/dev/login", {
-    body: { userId, ...(displayName ? { displayName } : {}) },
-  });
-  sessionStorage.setItem(STORAGE_KEY, answer.accessToken);
-  return answer.accessToken;
+/** The app token on every request; one new token and one retry after a 401; SignInExpired
+ * (through `onExpired`) when no token can be had. */
+function authorizedFetch(auth: AppAuth, onExpired: (error: SignInExpired) => void) {
+  return async (request: Request): Promise<Response> => {
+    const send = (token: string) => {
+      const copy = request.clone();
+      copy.headers.set("Authorization", `Bearer ${token}`);
+      return fetch(copy);
+    };
+    try {
+      const first = await send(await auth.token());
+      if (first.status !== 401) return first;
+      return await send(await auth.renew());
+    } catch (error) {
+      if (error instanceof SignInExpired) onExpired(error);
+      throw error;
+    }
+  };
 }
 
-export function storedAppToken(): string | null {
-  return sessionStorage.getItem(STORAGE_KEY);
-}
-
-export function signOut(): void {
-  sessionStorage.removeItem(STORAGE_KEY);
-}
-
-export async function openSession(appToken: AppTokenSource): Promise<Session> {
-  const api = async <T>(method: Method, path: string, body?: unknown) =>
-    request<T>(method, path, { token: await appToken(), body });
-  let config = DEFAULT_CLIENT_CONFIG;
+export async function openSession(auth: AppAuth, onExpired: (error: SignInExpired) => void): Promise<Session> {
+  const api = createApi(authorizedFetch(auth, onExpired));
+  let config: Config = DEFAULT_CLIENT_CONFIG;
   let configDefaulted = false;
   try {
-    config = { ...DEFAULT_CLIENT_CONFIG, ...(await api<ClientConfig>("GET", "/api/client-config")) };
+    config = { ...DEFAULT_CLIENT_CONFIG, ...(await ok(api.GET("/api/client-config"))) };
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
     configDefaulted = true;
   }
-  const fetchToken = () =>
-    api<TokenResponse>("POST", "/api/token", { scopes: config.tokenScopes });
+  const fetchToken = async () => {
+    const call = () => ok(api.POST("/api/token", { body: { scopes: config.tokenScopes } }));
+    try {
+      return await call();
+    } catch (error) {
+      // The token budget (429 token_rate_limited): wait as told, once, when that is short.
+      if (!(error instanceof ApiError && error.status === 429 && (error.retryAfter ?? 99) <= MAX_TOKEN_WAIT_S)) throw error;
+      await new Promise((done) => setTimeout(done, error.retryAfter! * 1000));
+      return await call();
+    }
+  };
+  const credentialFrom = (token: string) =>
+    new AzureCommunicationTokenCredential({
+      token,
+      // The ACS SDKs call this whenever the token nears expiry; the server decides the scopes.
+      tokenRefresher: async () => (await fetchToken()).token,
+      refreshProactively: true,
+    });
   const first = await fetchToken();
-  const credential = new AzureCommunicationTokenCredential({
-    token: first.token,
-    // The ACS SDKs call this whenever the token nears expiry; the server decides the scopes.
-    tokenRefresher: async () => (await fetchToken()).token,
-    refreshProactively: true,
-  });
-  const profile = await api<Profile>("GET", "/api/me");
-  return {
+  const profile = await ok(api.GET("/api/me"));
+  const session: Session = {
+    auth,
     profile,
     config,
     configDefaulted,
+    offline: !config.acsEndpoint || !config.acsEndpoint.startsWith("https://"),
     communicationUserId: first.user.communicationUserId,
-    credential,
+    credential: credentialFrom(first.token),
+    async renewCredential() {
+      const next = credentialFrom((await fetchToken()).token);
+      session.credential.dispose();
+      session.credential = next;
+    },
     api,
   };
+  return session;
 }
