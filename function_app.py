@@ -1,5 +1,7 @@
 """Switchboard's Azure Functions app: composition only. Each capability is one blueprint."""
 
+import os
+
 import azure.functions as func
 
 from blueprints import (
@@ -32,3 +34,13 @@ for blueprint in (
 # the devserver's worker does (a SQLite store has no change feed).
 if reactions.enabled():
     app.register_functions(reactions.bp)
+
+# The dev routes (dev sign-in, the local outboxes) only in dev mode: AUTH_MODE unset or `dev`
+# (the settings' default) and not in Azure, where the settings refuse dev mode with a clear
+# message on the first request and a publish does not even ship `switchboard/dev/`.
+if os.environ.get("AUTH_MODE", "").strip() in ("", "dev") and not os.environ.get(
+    "WEBSITE_INSTANCE_ID"
+):
+    from switchboard.dev import routes as dev
+
+    dev.compose(app)

@@ -1,4 +1,4 @@
-"""Switchboard's benchmark (`make bench`): the figures of the README's performance section.
+"""Switchboard's benchmark (`make bench`): the figures of docs/performance.md.
 
 1. Import time of `function_app` (embedded mode) beside a bare azure.functions app with one route:
    fresh processes, median of N; plus which heavy SDKs the import pulled in (should be none).
@@ -108,7 +108,7 @@ handler = next(
     f.get_user_function() for f in function_app.app.get_functions()
     if f.get_function_name() == "issue_token"
 )
-token, _ = get_runtime().dev_issuer.issue(sys.argv[1], None)
+token, _ = get_runtime().adapters.dev_issuer.issue(sys.argv[1], None)
 req = func.HttpRequest(method="POST", url="http://localhost/api/token",
                        headers={"authorization": "Bearer " + token}, body=b"")
 resp = asyncio.run(handler(req))
@@ -165,7 +165,7 @@ class Harness:
 
 
 def _runtime(data_dir: Path, store: Any, identity_provider: Any) -> Any:
-    from switchboard.auth import DevTokenIssuer
+    from switchboard.dev.issuer import DevTokenIssuer
     from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
 
@@ -190,8 +190,8 @@ async def operation_counts(harness: Harness, data_dir: Path) -> dict[str, dict[s
     rt = _runtime(
         data_dir, spy(SqliteStore(data_dir / "counts.sqlite")), spy(LocalIdentityIssuer(data_dir))
     )
-    store, acs = spy_of(rt.store), spy_of(rt.identity_provider)
-    token, _ = rt.dev_issuer.issue("bench-counts", "Bench")
+    store, acs = spy_of(rt.adapters.store), spy_of(rt.adapters.identity_provider)
+    token, _ = rt.adapters.dev_issuer.issue("bench-counts", "Bench")
     results: dict[str, dict[str, int]] = {}
     for label, method, path in [
         ("POST /api/token (new user)", "POST", "/api/token"),
@@ -225,7 +225,7 @@ async def handler_time(harness: Harness, data_dir: Path, adapters: str) -> dict[
 
         store = SqliteStore(data_dir / "time.sqlite")
         rt = _runtime(data_dir, store, LocalIdentityIssuer(data_dir))
-    token, _ = rt.dev_issuer.issue("bench-time", "Bench")
+    token, _ = rt.adapters.dev_issuer.issue("bench-time", "Bench")
     handler = harness.handler("POST", "/api/token")
     body = b'{"scopes": ["chat", "voip"], "expiresInMinutes": 60}'
     samples: list[int] = []

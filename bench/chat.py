@@ -39,7 +39,7 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
     from switchboard.adapters.acs_local import LocalIdentityIssuer
     from switchboard.adapters.chat_local import LocalChatProvider
     from switchboard.adapters.sqlite_store import SqliteStore
-    from switchboard.auth import DevTokenIssuer
+    from switchboard.dev.issuer import DevTokenIssuer
     from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
     from tests.conftest import app_server
@@ -58,7 +58,7 @@ async def _measure(data_dir: Path) -> dict[str, Any]:
         ),
     )
     set_runtime(rt)
-    store, chat = spy_of(rt.store), spy_of(rt.chat_provider)
+    store, chat = spy_of(rt.adapters.store), spy_of(rt.chat_provider)
     results: dict[str, Any] = {}
     try:
         service = rt.chat

@@ -30,8 +30,9 @@ CALL = "5b2c9c3e-0f1a-4d7e-9a44-8e2b51c0d6a1"
 COSMOS_DEVSERVER = """
 import sys, uvicorn
 from dataclasses import replace
+from function_app import app  # first: composing the app installs dev mode's issuer
 from switchboard.adapters.cosmos_store import CosmosStore
-from switchboard.devserver import create_app
+from switchboard.dev.devserver import create_app
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.settings import load_settings
 from tests.contract.conftest import TEST_CLIENT_OPTIONS
@@ -39,7 +40,8 @@ endpoint, database, key, port = sys.argv[1:]
 runtime = Runtime.from_settings(load_settings())
 store = CosmosStore(endpoint, database, key, **TEST_CLIENT_OPTIONS)
 set_runtime(Runtime(runtime.settings, replace(runtime.adapters, store=store)))
-uvicorn.run(create_app(), host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+asgi = create_app(app)
+uvicorn.run(asgi, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 """
 
 
@@ -55,7 +57,7 @@ async def operation_counts() -> dict[str, dict[str, int]]:
         rt = make_runtime(data, store=spy(SqliteStore(data / "counts.sqlite")))
         set_runtime(rt)
         client = Client(rt)
-        store = spy_of(rt.store)
+        store = spy_of(rt.adapters.store)
         alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
         clubs = []
         for n in range(CLUBS_LISTED):
@@ -118,10 +120,10 @@ async def populate(rt: Any, club_id: str, members: int) -> None:
     joined = "2026-01-01T00:00:00+00:00"
     for n in range(members):
         user = f"member-{n:05d}"
-        await rt.store.upsert(
+        await rt.adapters.store.upsert(
             "users", {"id": user, "pk": user, "userId": user, "displayName": user}
         )
-        await rt.store.upsert(
+        await rt.adapters.store.upsert(
             "memberships",
             {
                 "id": club_id,
@@ -132,7 +134,7 @@ async def populate(rt: Any, club_id: str, members: int) -> None:
                 "joinedAt": joined,
             },
         )
-        await rt.store.upsert(
+        await rt.adapters.store.upsert(
             "clubs",
             {
                 "id": member_doc_id(user),
@@ -166,7 +168,7 @@ async def delete_growth(members: int) -> dict[str, Any]:
         )
         club_id = created.json()["clubId"]
         await populate(rt, club_id, members - 1)
-        store = spy_of(rt.store)
+        store = spy_of(rt.adapters.store)
         store.calls.clear()
         started = time.perf_counter()
         resp = await client.request("DELETE", f"/api/clubs/{club_id}", headers=owner)

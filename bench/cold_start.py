@@ -55,7 +55,7 @@ handler = next(
     f.get_user_function() for f in function_app.app.get_functions()
     if f.get_function_name() == "issue_token"
 )
-token, _ = runtime.get_runtime().dev_issuer.issue(sys.argv[1], None)
+token, _ = runtime.get_runtime().adapters.dev_issuer.issue(sys.argv[1], None)
 req = func.HttpRequest(method="POST", url="http://localhost/api/token",
                        headers={"authorization": "Bearer " + token}, body=b"")
 resp = asyncio.run(handler(req))
@@ -99,7 +99,7 @@ def cold_start(env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 
 def report_lines(cold: dict[str, Any], steady: dict[str, Any]) -> list[str]:
-    """The README table rows for the cold-start and steady-state ratios."""
+    """The docs/performance.md table rows for the cold-start and steady-state ratios."""
     return [
         f"| cold start: import + a new user's first `POST /api/token` (median of {cold['runs']})"
         " | ms | ratio to floor |",

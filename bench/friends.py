@@ -49,7 +49,7 @@ async def operation_counts(data_dir: Path) -> dict[str, dict[str, int]]:
     """Store operations of each friends route, on the embedded adapters."""
     from switchboard.adapters.acs_local import LocalIdentityIssuer
     from switchboard.adapters.sqlite_store import SqliteStore
-    from switchboard.auth import DevTokenIssuer
+    from switchboard.dev.issuer import DevTokenIssuer
     from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
     from switchboard.settings import Settings
     from tests.proxies import spy, spy_of
@@ -68,7 +68,7 @@ async def operation_counts(data_dir: Path) -> dict[str, dict[str, int]]:
         ),
     )
     set_runtime(rt)
-    store = spy_of(rt.store)
+    store = spy_of(rt.adapters.store)
     alice, _ = issuer.issue("bench-alice", "Alice")
     bob, _ = issuer.issue("bench-bob", "Bob")
     carol, _ = issuer.issue("bench-carol", "Carol")

@@ -53,7 +53,7 @@ async def _close(client: Any) -> None:
 def _calls(client: Any) -> Any:
     from tests.proxies import spy_of
 
-    return spy_of(client.runtime.store).calls
+    return spy_of(client.runtime.adapters.store).calls
 
 
 async def _measure(
@@ -113,7 +113,7 @@ async def friends_page(size: int, data: Path) -> dict[str, Any]:
     from switchboard.services.friends import friend_doc_id
 
     client = await _world(data)
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     owner = client.login("owner", "Owner")
     await client.request("GET", "/api/me", headers=owner)
     await _upsert_all(
@@ -149,7 +149,7 @@ async def members_page(size: int, data: Path) -> dict[str, Any]:
     from switchboard.services.clubs import member_doc_id
 
     client = await _world(data)
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     owner = client.login("owner", "Owner")
     club = await client.request(
         "POST", "/api/clubs", headers=owner, json_body={"name": "Big", "visibility": "open"}
@@ -183,7 +183,7 @@ async def members_page(size: int, data: Path) -> dict[str, Any]:
 
 async def agenda(ahead: int, data: Path) -> dict[str, Any]:
     client = await _world(data)
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     user = client.login("planner", "Planner")
     await client.request("GET", "/api/me", headers=user)
 
@@ -229,7 +229,7 @@ async def friend_request(relations: int, data: Path) -> dict[str, Any]:
     from switchboard.services.friends import friend_doc_id
 
     client = await _world(data)
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     alice = client.login("alice", "Alice")
     await client.request("GET", "/api/me", headers=alice)
     await _profiles(store, ["target"])

@@ -33,7 +33,7 @@ async def measure(data_dir: Path) -> dict[str, dict[str, float]]:
     )
 
     rt.__dict__["phone"] = PhoneService(  # a limit no bench run reaches; the real club check
-        rt.store,
+        rt.adapters.store,
         rt.adapters.sms_sender,
         lambda: rt.identity,
         daily_invites=10**6,
@@ -43,7 +43,7 @@ async def measure(data_dir: Path) -> dict[str, dict[str, float]]:
     from switchboard.runtime import set_runtime
 
     set_runtime(rt)
-    store, sms = spy_of(rt.store), spy_of(rt.adapters.sms_sender)
+    store, sms = spy_of(rt.adapters.store), spy_of(rt.adapters.sms_sender)
     server = app_server()
 
     def handler(method: str, path: str) -> Any:
@@ -56,8 +56,8 @@ async def measure(data_dir: Path) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
 
     async def call(user: str, method: str, path: str, body: Any) -> func.HttpResponse:
-        assert rt.dev_issuer is not None
-        token, _ = rt.dev_issuer.issue(user, user)
+        assert rt.adapters.dev_issuer is not None
+        token, _ = rt.adapters.dev_issuer.issue(user, user)
         req = func.HttpRequest(
             method=method,
             url=f"http://localhost{path}",

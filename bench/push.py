@@ -95,7 +95,7 @@ def _world(data: Path, hub: Any) -> Any:
 def _counts(client: Any) -> dict[str, int]:
     from tests.proxies import spy_of
 
-    store, hub = spy_of(client.runtime.store), spy_of(client.runtime.push_sender)
+    store, hub = spy_of(client.runtime.adapters.store), spy_of(client.runtime.push_sender)
     return {
         "store": sum(store.calls.values()),
         "hub": sum(hub.calls.values()),
@@ -107,7 +107,7 @@ def _counts(client: Any) -> dict[str, int]:
 def _clear(client: Any) -> None:
     from tests.proxies import spy_of
 
-    spy_of(client.runtime.store).calls.clear()
+    spy_of(client.runtime.adapters.store).calls.clear()
     spy_of(client.runtime.push_sender).calls.clear()
 
 

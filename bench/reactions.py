@@ -49,8 +49,8 @@ class World:
         )
         set_runtime(self.runtime)
         self.client = Client(self.runtime)
-        self.store = spy_of(self.runtime.store)
-        self.acs = spy_of(self.runtime.identity_provider)
+        self.store = spy_of(self.runtime.adapters.store)
+        self.acs = spy_of(self.runtime.adapters.identity_provider)
         self._tokens: dict[str, dict[str, str]] = {}
 
     def who(self, user: str) -> dict[str, str]:

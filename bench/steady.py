@@ -161,7 +161,7 @@ async def _switchboard(data: Path) -> tuple[Any, dict[str, Callable[[], Awaitabl
     runtime = make_runtime(data)
     set_runtime(runtime)
     client = Client(runtime)
-    store = runtime.store
+    store = runtime.adapters.store
     alice = client.login("alice", "Alice")
     await client.request("POST", "/api/token", headers=alice)
     club = await client.request(

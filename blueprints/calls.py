@@ -1,4 +1,4 @@
-"""Calls: the ACS call events function (DESIGN §4 `call_events`), parsed here into typed events."""
+"""Calls: the ACS call events function (`call_events`, docs/push.md), parsed into typed events."""
 
 from __future__ import annotations
 

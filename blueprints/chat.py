@@ -1,5 +1,5 @@
 """Chat threads: the caller's threads, a pair of friends' direct thread, and what a client needs
-to build its ACS chat and calling clients (DESIGN §4 "Chat threads")."""
+to build its ACS chat and calling clients (docs/chat.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
 
 if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.chat import ThreadPage as ThreadPageView
     from switchboard.services.chat import ThreadView
 
 bp = blueprint("chat")
@@ -24,9 +25,10 @@ bp = blueprint("chat")
     query=ThreadsQuery,
     response=ThreadPage,
 )
-async def list_threads(caller: Caller, query: ThreadsQuery) -> ThreadPage:
-    page = await get_runtime().chat.list_threads(caller.user_id, query.continuation)
-    return ThreadPage(items=[_thread(v) for v in page.items], continuation=page.continuation)
+async def list_threads(caller: Caller, query: ThreadsQuery) -> ThreadPageView:
+    return await get_runtime().chat.list_threads(
+        caller.user_id, query.continuation, query.page_size
+    )
 
 
 @route(
@@ -37,8 +39,8 @@ async def list_threads(caller: Caller, query: ThreadsQuery) -> ThreadPage:
     response=ChatThread,
     errors=(404, 503),
 )
-async def open_direct_thread(caller: Caller, userId: str) -> ChatThread:
-    return _thread(await get_runtime().chat.open_direct_thread(caller.user_id, userId))
+async def open_direct_thread(caller: Caller, userId: str) -> ThreadView:
+    return await get_runtime().chat.open_direct_thread(caller.user_id, userId)
 
 
 @route(
@@ -50,20 +52,4 @@ async def open_direct_thread(caller: Caller, userId: str) -> ChatThread:
 )
 async def client_config(caller: Caller) -> Reply:
     config = get_runtime().chat.client_config()
-    body = ClientConfig(
-        acs_endpoint=config.acs_endpoint,
-        token_scopes=list(config.token_scopes),
-        pstn_caller_id=config.pstn_caller_id,
-    )
-    return Reply(body, headers={"Cache-Control": "private, max-age=300"})
-
-
-def _thread(view: ThreadView) -> ChatThread:
-    return ChatThread(
-        thread_id=view.thread_id,
-        kind=view.kind,
-        topic=view.topic,
-        club_id=view.club_id,
-        meeting_id=view.meeting_id,
-        user_id=view.user_id,
-    )
+    return Reply(config, headers={"Cache-Control": "private, max-age=300"})

@@ -1,4 +1,4 @@
-"""Clubs, the group-call registry: clubs, their members and the active group call (DESIGN §4)."""
+"""Clubs, the group-call registry: clubs, their members and the active call (docs/clubs.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from switchboard.models.clubs import (
     CallRegistration,
     Club,
     ClubCreate,
-    ClubInvitation,
     ClubInvitationList,
     ClubList,
     Invitation,
-    Member,
     MemberPage,
     Membership,
     MembersQuery,
@@ -23,7 +21,13 @@ from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
 
 if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
-    from switchboard.services.clubs import CallView, ClubView, MembershipView
+    from switchboard.services.clubs import (
+        CallView,
+        ClubView,
+        InvitedView,
+        MemberPageView,
+        MembershipView,
+    )
 
 bp = blueprint("clubs")
 
@@ -37,8 +41,8 @@ bp = blueprint("clubs")
     response=Club,
     status=201,
 )
-async def create_club(caller: Caller, body: ClubCreate) -> Club:
-    return _club(await get_runtime().clubs.create_club(caller.user_id, body.name, body.visibility))
+async def create_club(caller: Caller, body: ClubCreate) -> ClubView:
+    return await get_runtime().clubs.create_club(caller.user_id, body.name, body.visibility)
 
 
 @route(
@@ -48,8 +52,8 @@ async def create_club(caller: Caller, body: ClubCreate) -> Club:
     summary="The caller's clubs, each with its active call",
     response=ClubList,
 )
-async def list_clubs(caller: Caller) -> ClubList:
-    return ClubList(items=[_club(c) for c in await get_runtime().clubs.list_clubs(caller.user_id)])
+async def list_clubs(caller: Caller) -> dict[str, list[ClubView]]:
+    return {"items": await get_runtime().clubs.list_clubs(caller.user_id)}
 
 
 @route(
@@ -60,8 +64,8 @@ async def list_clubs(caller: Caller) -> ClubList:
     response=Club,
     errors=(404,),
 )
-async def get_club(caller: Caller, clubId: str) -> Club:
-    return _club(await get_runtime().clubs.get_club(caller.user_id, clubId))
+async def get_club(caller: Caller, clubId: str) -> ClubView:
+    return await get_runtime().clubs.get_club(caller.user_id, clubId)
 
 
 @route(
@@ -85,8 +89,8 @@ async def delete_club(caller: Caller, clubId: str) -> Reply:
     response=Membership,
     errors=(404, 409),
 )
-async def join_club(caller: Caller, clubId: str) -> Membership:
-    return _membership(await get_runtime().clubs.join(caller.user_id, clubId))
+async def join_club(caller: Caller, clubId: str) -> MembershipView:
+    return await get_runtime().clubs.join(caller.user_id, clubId)
 
 
 @route(
@@ -101,23 +105,9 @@ async def join_club(caller: Caller, clubId: str) -> Membership:
     response=MemberPage,
     errors=(403, 404),
 )
-async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) -> MemberPage:
-    page = await get_runtime().clubs.list_members(
-        caller.user_id, clubId, query.limit, query.continuation
-    )
-    return MemberPage(
-        items=[
-            Member(
-                user_id=m.user_id,
-                display_name=m.display_name,
-                communication_user_id=m.communication_user_id,
-                role=m.role,
-                joined_at=m.joined_at,
-                status=m.status,
-            )
-            for m in page.items
-        ],
-        continuation=page.continuation,
+async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) -> MemberPageView:
+    return await get_runtime().clubs.list_members(
+        caller.user_id, clubId, query.page_size, query.continuation
     )
 
 
@@ -129,9 +119,8 @@ async def list_club_members(caller: Caller, clubId: str, query: MembersQuery) ->
     response=Invitation,
     errors=(403, 404, 409),
 )
-async def add_club_member(caller: Caller, clubId: str, userId: str) -> Invitation:
-    view = await get_runtime().clubs.invite(caller.user_id, clubId, userId)
-    return Invitation(user_id=view.user_id, role=view.role, status=view.status)
+async def add_club_member(caller: Caller, clubId: str, userId: str) -> InvitedView:
+    return await get_runtime().clubs.invite(caller.user_id, clubId, userId)
 
 
 @route(
@@ -142,14 +131,8 @@ async def add_club_member(caller: Caller, clubId: str, userId: str) -> Invitatio
     response=ClubInvitationList,
 )
 async def list_club_invitations(caller: Caller) -> ClubInvitationList:
-    return ClubInvitationList(
-        items=[
-            ClubInvitation(
-                club_id=i.club_id, name=i.name, owner_id=i.owner_id, invited_at=i.invited_at
-            )
-            for i in await get_runtime().clubs.list_invitations(caller.user_id)
-        ]
-    )
+    invitations = await get_runtime().clubs.list_invitations(caller.user_id)
+    return ClubInvitationList.model_validate({"items": invitations})
 
 
 @route(
@@ -178,9 +161,9 @@ async def remove_club_member(caller: Caller, clubId: str, userId: str) -> Reply:
     status=201,
     errors=(403, 404, 409),
 )
-async def register_club_call(caller: Caller, clubId: str, body: CallRegistration) -> ActiveCall:
+async def register_club_call(caller: Caller, clubId: str, body: CallRegistration) -> CallView:
     call, _ = await get_runtime().clubs.register_call(caller.user_id, clubId, body.group_call_id)
-    return _call(call)
+    return call
 
 
 @route(
@@ -191,8 +174,8 @@ async def register_club_call(caller: Caller, clubId: str, body: CallRegistration
     response=ActiveCall,
     errors=(403, 404),
 )
-async def get_club_call(caller: Caller, clubId: str) -> ActiveCall:
-    return _call(await get_runtime().clubs.get_call(caller.user_id, clubId))
+async def get_club_call(caller: Caller, clubId: str) -> CallView:
+    return await get_runtime().clubs.get_call(caller.user_id, clubId)
 
 
 @route(
@@ -206,28 +189,3 @@ async def get_club_call(caller: Caller, clubId: str) -> ActiveCall:
 async def end_club_call(caller: Caller, clubId: str) -> Reply:
     await get_runtime().clubs.end_call(caller.user_id, clubId)
     return no_content
-
-
-def _call(view: CallView) -> ActiveCall:
-    return ActiveCall(
-        group_call_id=view.group_call_id, started_by=view.started_by, started_at=view.started_at
-    )
-
-
-def _club(view: ClubView) -> Club:
-    return Club(
-        club_id=view.club_id,
-        name=view.name,
-        owner_id=view.owner_id,
-        visibility=view.visibility,
-        member_count=view.member_count,
-        role=view.role,
-        active_call=_call(view.active_call) if view.active_call else None,
-        chat_thread_id=view.chat_thread_id,
-    )
-
-
-def _membership(view: MembershipView) -> Membership:
-    return Membership(
-        club_id=view.club_id, user_id=view.user_id, role=view.role, joined_at=view.joined_at
-    )

@@ -1,20 +1,23 @@
-"""Friends: requests, lists, blocks, call-info and invite codes (DESIGN §4 "Friends")."""
+"""Friends: requests, lists, blocks, call-info and invite codes (docs/friends.md)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from switchboard.http import Reply, blueprint, no_content, route
 from switchboard.models.friends import (
     CallInfo,
-    Friend,
     FriendList,
     FriendsQuery,
     InviteCode,
-    PstnRoute,
     RedeemedInvite,
     Relation,
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.friends import FriendPage, Redeemed
 
 bp = blueprint("friends")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -28,23 +31,10 @@ NO_STORE = {"Cache-Control": "no-store"}
     query=FriendsQuery,
     response=FriendList,
 )
-async def list_friends(caller: Caller, query: FriendsQuery) -> FriendList:
-    page = await get_runtime().friends.list_friends(
+async def list_friends(caller: Caller, query: FriendsQuery) -> FriendPage:
+    return await get_runtime().friends.list_friends(
         caller, query.status, query.page_size, query.continuation
     )
-    items = [
-        Friend.model_validate(
-            {
-                "user_id": f.user_id,
-                "display_name": f.display_name,
-                "communication_user_id": f.communication_user_id,
-                "status": f.status,
-                "since": f.since,
-            }
-        )
-        for f in page.items
-    ]
-    return FriendList(items=items, continuation=page.continuation)
 
 
 @route(
@@ -81,14 +71,7 @@ async def remove_friend(caller: Caller, userId: str) -> Reply:
     errors=(404,),
 )
 async def friend_call_info(caller: Caller, userId: str) -> Reply:
-    info = await get_runtime().friends.call_info(caller, userId)
-    pstn = (
-        PstnRoute.model_validate({"from": info.pstn.from_number, "to": info.pstn.to_number})
-        if info.pstn
-        else None
-    )
-    body = CallInfo(communication_user_id=info.communication_user_id, pstn=pstn)
-    return Reply(body, headers=NO_STORE)
+    return Reply(await get_runtime().friends.call_info(caller, userId), headers=NO_STORE)
 
 
 @route(
@@ -119,8 +102,7 @@ async def unblock_user(caller: Caller, userId: str) -> Reply:
     errors=(409,),
 )
 async def create_invite(caller: Caller) -> Reply:
-    invite = await get_runtime().friends.create_invite(caller)
-    return Reply(InviteCode(code=invite.code, expires_at=invite.expires_at), 201, NO_STORE)
+    return Reply(await get_runtime().friends.create_invite(caller), 201, NO_STORE)
 
 
 @route(
@@ -131,8 +113,5 @@ async def create_invite(caller: Caller) -> Reply:
     response=RedeemedInvite,
     errors=(404,),
 )
-async def redeem_invite(caller: Caller, code: str) -> RedeemedInvite:
-    redeemed = await get_runtime().friends.redeem_invite(caller, code)
-    return RedeemedInvite(
-        user_id=redeemed.user_id, display_name=redeemed.display_name, status="accepted"
-    )
+async def redeem_invite(caller: Caller, code: str) -> Redeemed:
+    return await get_runtime().friends.redeem_invite(caller, code)

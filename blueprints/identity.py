@@ -1,4 +1,6 @@
-"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile (DESIGN §4)."""
+"""Identity & tokens: ACS tokens for the caller, revoke, and the caller's profile
+(docs/identity.md).
+"""
 
 from __future__ import annotations
 
@@ -95,8 +97,8 @@ async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply
     errors=(409,),
     registers_caller=False,
 )
-async def get_me(caller: Caller) -> Profile:
-    return _profile(await get_runtime().identity.get_profile(caller))
+async def get_me(caller: Caller) -> ProfileView:
+    return await get_runtime().identity.get_profile(caller)
 
 
 @route(
@@ -109,8 +111,8 @@ async def get_me(caller: Caller) -> Profile:
     errors=(409,),
     registers_caller=False,
 )
-async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
-    return _profile(await get_runtime().identity.update_profile(caller, body.display_name))
+async def update_me(caller: Caller, body: ProfileUpdate) -> ProfileView:
+    return await get_runtime().identity.update_profile(caller, body.display_name)
 
 
 @route(
@@ -124,13 +126,3 @@ async def update_me(caller: Caller, body: ProfileUpdate) -> Profile:
 async def erase_me(caller: Caller) -> Reply:
     await get_runtime().identity.erase(caller)
     return no_content
-
-
-def _profile(view: ProfileView) -> Profile:
-    return Profile(
-        user_id=view.user_id,
-        display_name=view.display_name,
-        communication_user_id=view.communication_user_id,
-        phone_number=view.phone_number,
-        phone_verified=view.phone_verified,
-    )

@@ -1,5 +1,5 @@
 """Meetings (Teams): schedule, import from a Teams link, the caller's day, one meeting, cancel
-(DESIGN §4 "Meetings")."""
+(docs/meetings.md)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,9 @@ bp = blueprint("meetings")
     status=201,
     errors=(404, 503),
 )
-async def create_meeting(caller: Caller, body: MeetingCreate) -> Meeting:
-    return _meeting(
-        await get_runtime().meetings.schedule(
-            caller, body.subject, body.start, body.end, body.invitees
-        )
+async def create_meeting(caller: Caller, body: MeetingCreate) -> MeetingView:
+    return await get_runtime().meetings.schedule(
+        caller, body.subject, body.start, body.end, body.invitees
     )
 
 
@@ -50,11 +48,9 @@ async def create_meeting(caller: Caller, body: MeetingCreate) -> Meeting:
     status=201,
     errors=(503,),
 )
-async def import_meeting(caller: Caller, body: MeetingImport) -> Meeting:
-    return _meeting(
-        await get_runtime().meetings.import_meeting(
-            caller, body.join_url, body.subject, body.start, body.end, body.invitees
-        )
+async def import_meeting(caller: Caller, body: MeetingImport) -> MeetingView:
+    return await get_runtime().meetings.import_meeting(
+        caller, body.join_url, body.subject, body.start, body.end, body.invitees
     )
 
 
@@ -66,9 +62,8 @@ async def import_meeting(caller: Caller, body: MeetingImport) -> Meeting:
     query=AgendaQuery,
     response=MeetingList,
 )
-async def list_meetings(caller: Caller, query: AgendaQuery) -> MeetingList:
-    views = await get_runtime().meetings.agenda(caller, query.date, query.tz)
-    return MeetingList(items=[_meeting(view) for view in views])
+async def list_meetings(caller: Caller, query: AgendaQuery) -> dict[str, list[MeetingView]]:
+    return {"items": await get_runtime().meetings.agenda(caller, query.date, query.tz)}
 
 
 @route(
@@ -79,8 +74,8 @@ async def list_meetings(caller: Caller, query: AgendaQuery) -> MeetingList:
     response=Meeting,
     errors=(404,),
 )
-async def get_meeting(caller: Caller, meetingId: str) -> Meeting:
-    return _meeting(await get_runtime().meetings.get(caller, meetingId))
+async def get_meeting(caller: Caller, meetingId: str) -> MeetingView:
+    return await get_runtime().meetings.get(caller, meetingId)
 
 
 @route(
@@ -94,19 +89,3 @@ async def get_meeting(caller: Caller, meetingId: str) -> Meeting:
 async def delete_meeting(caller: Caller, meetingId: str) -> Reply:
     await get_runtime().meetings.delete(caller, meetingId)
     return no_content
-
-
-def _meeting(view: MeetingView) -> Meeting:
-    return Meeting(
-        meeting_id=view.meeting_id,
-        subject=view.subject,
-        start=view.start,
-        end=view.end,
-        join_url=view.join_url,
-        thread_id=view.thread_id,
-        join_meeting_id=view.join_meeting_id,
-        passcode=view.passcode,
-        organizer_id=view.organizer_id,
-        invitees=view.invitees,
-        provider=view.provider,  # type: ignore[arg-type]  # one of the Literal's values
-    )

@@ -1,9 +1,10 @@
 """Phone & SMS: number verification by SMS code, SMS invitations, the ACS SMS events function
-(`sms_events`), and the dev outbox (DESIGN §4 "Phone & SMS")."""
+(`sms_events`) (docs/phone.md)."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -12,8 +13,6 @@ from switchboard.http import blueprint, route
 from switchboard.logs import safe
 from switchboard.models.identity import Profile
 from switchboard.models.phone import (
-    Outbox,
-    OutboxItem,
     PhoneCodeRequest,
     PhoneNumberRequest,
     SmsInviteRequest,
@@ -22,6 +21,9 @@ from switchboard.models.phone import (
 )
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
+
+if TYPE_CHECKING:  # annotations only: the service loads when the runtime builds it
+    from switchboard.services.identity import ProfileView
 
 bp = blueprint("phone")
 log = logging.getLogger("switchboard.phone")
@@ -56,15 +58,8 @@ async def start_phone_verification(caller: Caller, body: PhoneNumberRequest) -> 
     response=Profile,
     errors=(409,),
 )
-async def verify_phone(caller: Caller, body: PhoneCodeRequest) -> Profile:
-    view = await get_runtime().phone.verify(caller, body.code)
-    return Profile(
-        user_id=view.user_id,
-        display_name=view.display_name,
-        communication_user_id=view.communication_user_id,
-        phone_number=view.phone_number,
-        phone_verified=view.phone_verified,
-    )
+async def verify_phone(caller: Caller, body: PhoneCodeRequest) -> ProfileView:
+    return await get_runtime().phone.verify(caller, body.code)
 
 
 @route(
@@ -81,39 +76,6 @@ async def invite_by_sms(caller: Caller, body: SmsInviteRequest) -> SmsMessage:
     sent = await get_runtime().phone.invite(caller, body.to, body.club_id, body.meeting_id)
     return SmsMessage(
         message_id=sent.message_id, status="accepted" if sent.status == "accepted" else "failed"
-    )
-
-
-@route(
-    bp,
-    "GET",
-    "dev/outbox",
-    public=True,
-    response=Outbox,
-    errors=(404,),
-    summary="Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first",
-)
-async def dev_outbox() -> Outbox:
-    from switchboard.adapters.sms_local import LocalSmsOutbox
-
-    rt = get_runtime()
-    sender = rt.adapters.sms_sender
-    if rt.dev_issuer is None or not isinstance(sender, LocalSmsOutbox):
-        raise errors.NotFound("The outbox exists only with AUTH_MODE=dev and local SMS.")
-    messages = await sender.messages()
-    return Outbox(
-        items=[
-            OutboxItem(
-                message_id=m.message_id,
-                from_=m.sender,
-                to=m.to,
-                message=m.message,
-                tag=m.tag,
-                status=m.status,
-                created_at=m.created_at,
-            )
-            for m in messages
-        ]
     )
 
 

@@ -1,12 +1,12 @@
-"""Push: the caller's devices and the dev outbox (DESIGN §4)."""
+"""Push: the caller's devices (docs/push.md). ACS call events are the calls blueprint's; the
+dev outbox of pushes is the dev blueprint's (switchboard/dev/routes.py)."""
 
 from __future__ import annotations
 
 import logging
 
-from switchboard import errors
 from switchboard.http import Reply, blueprint, no_content, route
-from switchboard.models.push import DeviceRegistration, PushOutbox
+from switchboard.models.push import DeviceRegistration
 from switchboard.runtime import get_runtime
 from switchboard.services.caller import Caller
 
@@ -41,23 +41,3 @@ async def register_device(caller: Caller, installationId: str, body: DeviceRegis
 async def remove_device(caller: Caller, installationId: str) -> Reply:
     await get_runtime().push.remove_device(caller, installationId)
     return no_content
-
-
-@route(
-    bp,
-    "GET",
-    "dev/push",
-    public=True,
-    response=PushOutbox,
-    errors=(404,),
-    summary="Dev only: the pushes the local push hub kept, newest first",
-)
-async def dev_push_outbox() -> PushOutbox:
-    rt = get_runtime()
-    if rt.dev_issuer is None:
-        raise errors.NotFound("Dev routes exist only with AUTH_MODE=dev.")
-    sent = getattr(rt.push_sender, "sent", None)
-    if sent is None:
-        raise errors.NotFound("Pushes go to a Notification Hub here; there is no local outbox.")
-    items = await sent()
-    return PushOutbox.model_validate({"items": items})

@@ -4,7 +4,7 @@
 // string is passed or output; the one key the hub's SAS-only data plane needs goes from the hub
 // into Key Vault (modules/notificationhubs.bicep) and the app reads it by a Key Vault reference.
 // Graph/Teams grants cannot be made here: infra/scripts/setup-graph.sh makes them and this template
-// takes the resulting ids as parameters (see the README, "Deploy to Azure").
+// takes the resulting ids as parameters (see docs/deploy.md).
 
 targetScope = 'subscription'
 
@@ -73,7 +73,7 @@ param cosmosDatabaseName string = 'switchboard'
 @allowed([ 'Free', 'Basic', 'Standard' ])
 param notificationHubSku string = 'Free'
 
-@description('APNs token authentication for the hub: key id of the .p8 key; empty: no APNs yet (the README says what to add).')
+@description('APNs token authentication for the hub: key id of the .p8 key; empty: no APNs yet (docs/push.md says what to add).')
 param apnsKeyId string = ''
 
 @description('APNs: Apple developer team id.')

@@ -3,8 +3,9 @@
 - `jwt`: a bearer token from any OIDC issuer, checked for issuer, audience, expiry and an
   asymmetric signature by a key from the issuer's JWKS (fetched once for all waiters, cached,
   backed off after a failure).
-- `dev`: the server is its own OIDC issuer: an RS256 key pair kept under the data dir signs
-  tokens from `POST /api/dev/login`, and they are checked by the very same `TokenVerifier`.
+- `dev`: the server is its own OIDC issuer (`switchboard/dev/issuer.py`, development only): an
+  RS256 key pair kept under the data dir signs tokens from `POST /api/dev/login`, and they are
+  checked by the very same `TokenVerifier` through a `StaticKeySource`.
 - `easyauth`: App Service authentication's principal headers, which the platform strips from
   client requests and sets itself; trusted only when it says Easy Auth is on (see settings).
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import http.client
 import json
 import logging
@@ -27,15 +27,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from switchboard import errors, ids
-from switchboard.keyfiles import load_or_create_private_key
 from switchboard.services.caller import Caller
 
 # Asymmetric algorithms only: `none` and the HMAC family (HS*) are refused before any key lookup,
@@ -51,9 +48,21 @@ CLOCK_SKEW_SECONDS = 60
 MAX_PRINCIPAL_HEADER_CHARS = 16 * 1024
 MAX_PRINCIPAL_JSON_DEPTH = 8
 
-DEV_ISSUER = "switchboard-dev"
-DEV_AUDIENCE = "switchboard"
-DEV_TOKEN_SECONDS = 3600
+
+class LocalIssuer(Protocol):
+    """An OIDC issuer this process runs itself (dev mode's, `switchboard/dev/issuer.py`): the
+    verifier trusts its keys, and the dev routes sign with it."""
+
+    issuer: str
+    audience: str
+
+    def key_source(self) -> StaticKeySource: ...
+
+    def issue(self, user_id: str, display_name: str | None) -> tuple[str, int]:
+        """An app token for `user_id`, and its lifetime in seconds."""
+        ...
+
+    def jwks(self) -> dict[str, Any]: ...
 
 
 class Authenticator(Protocol):
@@ -359,52 +368,3 @@ def _caller(user_id: Any, name: Any) -> Caller:
         raise errors.Unauthenticated("The token's subject is missing or not usable as a user id.")
     display = name.strip()[:64] if isinstance(name, str) and name.strip() else None
     return Caller(user_id=user_id, name=display)
-
-
-class DevTokenIssuer:
-    """Dev mode's own OIDC issuer: an RS256 key kept under the data dir, and its JWKS."""
-
-    KEY_FILE = "dev-auth-key.pem"
-
-    def __init__(self, data_dir: Path, issuer: str = DEV_ISSUER, audience: str = DEV_AUDIENCE):
-        self.issuer = issuer
-        self.audience = audience
-        self._private_key = load_or_create_private_key(
-            data_dir / self.KEY_FILE,
-            rsa.RSAPrivateKey,
-            lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-        )
-        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key()))
-        self.key_id = _thumbprint(public_jwk)
-        self._jwks = {"keys": [{**public_jwk, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}
-
-    def jwks(self) -> dict[str, Any]:
-        return self._jwks
-
-    def key_source(self) -> StaticKeySource:
-        return StaticKeySource(self._jwks)
-
-    def issue(self, user_id: str, display_name: str | None) -> tuple[str, int]:
-        """An app token for `user_id` and its lifetime in seconds."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": user_id,
-            "iat": now,
-            "nbf": now,
-            "exp": now + DEV_TOKEN_SECONDS,
-        }
-        if display_name:
-            claims["name"] = display_name
-        token = jwt.encode(
-            claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id}
-        )
-        return token, DEV_TOKEN_SECONDS
-
-
-def _thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 thumbprint, so the kid changes exactly when the key does."""
-    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -1,4 +1,6 @@
-"""The route decorator and HTTP plumbing shared by every blueprint (DESIGN §2, §4).
+"""The route decorator and HTTP plumbing shared by every blueprint.
+
+See docs/architecture.md#layers and docs/architecture.md#http-api.
 
 `route` is the one way to add an HTTP route. Its declaration is the truth, used three times:
 - at request time it authenticates (unless the route is declared `public=True`), parses the body
@@ -55,9 +57,13 @@ _PARAM = re.compile(r"\{\*?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\??\}")
 
 @dataclass(frozen=True)
 class Reply:
-    """A handler's answer when the declared model and status are not the whole story."""
+    """A handler's answer when the declared model and status are not the whole story.
 
-    body: BaseModel | Mapping[str, Any] | None = None
+    `body` is what the handler would otherwise return: a model, a mapping, or a service view
+    that the decorator validates into the route's declared response model.
+    """
+
+    body: object = None
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -109,10 +115,11 @@ def route(
     errors: tuple[int, ...] = (),
     public: bool = False,
     registers_caller: bool = True,
-) -> Callable[[Callable[..., Awaitable[BaseModel | Reply]]], Endpoint]:
+) -> Callable[[Callable[..., Awaitable[object]]], Endpoint]:
     """Declare and register a route; `body=Model | None` declares an optional body.
 
-    A user exists from their first authenticated request (DESIGN §4): once a request has
+    A user exists from their first authenticated request (docs/architecture.md#http-api): once a
+    request has
     succeeded, the runtime makes sure the caller has a profile (a refused one changes nothing).
     `registers_caller=False` is for the identity routes, whose service creates (or erases) the
     profile itself.
@@ -120,7 +127,7 @@ def route(
     body_model, body_required = _body_declaration(body)
     path_params = tuple(_PARAM.findall(path))
 
-    def decorate(handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
+    def decorate(handler: Callable[..., Awaitable[object]]) -> Endpoint:
         spec = RouteSpec(
             method=method,
             path=path,
@@ -179,7 +186,7 @@ def _check_signature(spec: RouteSpec, handler: Callable[..., object]) -> None:
         raise TypeError(f"{spec.operation_id}: handlers are async def")
 
 
-def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[BaseModel | Reply]]) -> Endpoint:
+def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[object]]) -> Endpoint:
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
         # One span per request when telemetry is on (a shared no-op when off).
         with telemetry.server_span(spec.operation_id, spec.method, spec.path) as span:
@@ -257,12 +264,30 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
     return kwargs
 
 
-def _answer(spec: RouteSpec, result: BaseModel | Reply) -> func.HttpResponse:
-    if isinstance(result, Reply):
-        if result.body is None:
-            return func.HttpResponse(status_code=result.status, headers=dict(result.headers))
-        return json_response(result.body, result.status, result.headers)
-    return json_response(result, spec.status)
+def _answer(spec: RouteSpec, result: object) -> func.HttpResponse:
+    reply = result if isinstance(result, Reply) else Reply(result, spec.status)
+    if reply.body is None:
+        return func.HttpResponse(status_code=reply.status, headers=dict(reply.headers))
+    return json_response(shaped(spec, reply.body), reply.status, reply.headers)
+
+
+def shaped(spec: RouteSpec, body: object) -> BaseModel | Mapping[str, Any]:
+    """The handler's answer as the route's declared response model.
+
+    A handler returns what its service gives (a view: a dataclass whose fields are the wire
+    model's, snake_case); the model is validated from its attributes here, so every entity has
+    one shape family (view → wire model) and no route maps fields by hand. An answer that does
+    not fit the declared model fails here, as a 500 that logs which field, never as a response
+    that differs from the OpenAPI document. A route without a response model (the OpenAPI
+    document itself) answers a mapping as it is.
+    """
+    if spec.response is None:
+        if isinstance(body, BaseModel | Mapping):
+            return body
+        raise TypeError(f"{spec.operation_id} declares no response model for a {type(body)}")
+    if type(body) is spec.response:
+        return body  # built (and so validated) by the handler
+    return spec.response.model_validate(body, from_attributes=True)
 
 
 def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, overload
 if TYPE_CHECKING:
     # Imported for real inside the builders: PyJWT, cryptography and pydantic cost
     # ~150 ms of cold start that a Functions instance should pay on first request, not import.
-    from switchboard.auth import Authenticator, DevTokenIssuer
+    from switchboard.auth import Authenticator, LocalIssuer
     from switchboard.ports import (
         ChatProvider,
         DocumentStore,
@@ -57,7 +57,7 @@ class Adapters:
     store: DocumentStore
     identity_provider: IdentityProvider
     authenticator: Authenticator
-    dev_issuer: DevTokenIssuer | None = None
+    dev_issuer: LocalIssuer | None = None
     # None: the runtime builds the one the settings describe at first use (tests leave it out).
     chat_provider: ChatProvider | None = None
     # None: meetings cannot be scheduled here (Azure without Graph); import still works.
@@ -144,27 +144,10 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         return cls(settings, Adapters.from_settings(settings))
 
-    # Adapters by their old names: handlers, health and tests read them here.
-    @property
-    def store(self) -> DocumentStore:
-        return self.adapters.store
-
-    @property
-    def identity_provider(self) -> IdentityProvider:
-        return self.adapters.identity_provider
-
-    @property
-    def authenticator(self) -> Authenticator:
-        return self.adapters.authenticator
-
-    @property
-    def dev_issuer(self) -> DevTokenIssuer | None:
-        return self.adapters.dev_issuer
-
     @functools.cached_property
     def chat_provider(self) -> ChatProvider:
         return self.adapters.chat_provider or build_chat_provider(
-            self.settings, self.store, self.identity_provider
+            self.settings, self.adapters.store, self.adapters.identity_provider
         )
 
     @functools.cached_property
@@ -185,7 +168,7 @@ class Runtime:
         """Durable follow-up work: services record what must follow a change (reactions.py)."""
         from switchboard.services.reactions import Work
 
-        return Work(self.store)
+        return Work(self.adapters.store)
 
     @functools.cached_property
     def reactions(self) -> dict[str, Reconciler]:
@@ -215,7 +198,7 @@ class Runtime:
     def reactor(self) -> Reactor:
         from switchboard.services.reactions import Reactor
 
-        return Reactor(self.store, self.reactions, self.work)
+        return Reactor(self.adapters.store, self.reactions, self.work)
 
     # --- services -----------------------------------------------------------------------------
 
@@ -247,7 +230,7 @@ class Runtime:
         from switchboard.services.meetings import MeetingsService
 
         return MeetingsService(
-            self.store, self.adapters.meeting_provider, observers=self.meeting_observers
+            self.adapters.store, self.adapters.meeting_provider, observers=self.meeting_observers
         )
 
     @functools.cached_property
@@ -255,7 +238,7 @@ class Runtime:
         from switchboard.services.clubs import ClubsService
 
         return ClubsService(
-            self.store,
+            self.adapters.store,
             work=self.work,
             profiles=self.identity,
             ensure_profile=self._ensure_profile,
@@ -276,8 +259,8 @@ class Runtime:
         from switchboard.services.identity import IdentityService, TokenPolicy
 
         return IdentityService(
-            self.store,
-            self.identity_provider,
+            self.adapters.store,
+            self.adapters.identity_provider,
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
             # Built when first needed (an erase, a rename), not with the identity service: a
@@ -292,7 +275,7 @@ class Runtime:
         from switchboard.services.friends import FriendsService
 
         return FriendsService(
-            self.store,
+            self.adapters.store,
             pstn_caller_id=self.settings.pstn_caller_id,
             observers=self.friendship_observers,
         )
@@ -303,7 +286,7 @@ class Runtime:
         from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
 
         return ChatService(
-            self.store,
+            self.adapters.store,
             self.chat_provider,
             # Looked up at call time: the identity service lists this one as a data owner.
             # The request's caller goes along: only their own request may create their profile.
@@ -324,7 +307,7 @@ class Runtime:
     def push(self) -> PushService:
         from switchboard.services.push import PushService
 
-        return PushService(self.store, self.push_sender)
+        return PushService(self.adapters.store, self.push_sender)
 
     @functools.cached_property
     def calls(self) -> CallsService:
@@ -332,7 +315,7 @@ class Runtime:
         from switchboard.services.calls import CallsService
 
         return CallsService(
-            self.store,
+            self.adapters.store,
             registry=self.clubs,
             work=self.work,
             profiles=self.identity,
@@ -347,7 +330,7 @@ class Runtime:
         if app_url is None and not self.settings.running_in_azure:
             app_url = LOCAL_APP_URL  # the devserver serves the web client at its root
         return PhoneService(
-            self.store,
+            self.adapters.store,
             self.adapters.sms_sender,
             lambda: self.identity,  # late: identity lists this service among its data owners
             daily_invites=self.settings.sms_daily_limit,
@@ -361,12 +344,12 @@ class Runtime:
         from switchboard.services.health import HealthService
 
         # Looked up at probe time: the reactor's table builds every capability's service.
-        return HealthService(self.store, backlog=lambda: self.reactor.backlog())
+        return HealthService(self.adapters.store, backlog=lambda: self.reactor.backlog())
 
     # --- process ------------------------------------------------------------------------------
 
     async def authenticate(self, headers: Mapping[str, str]) -> Caller:
-        return await self.authenticator.authenticate(headers)
+        return await self.adapters.authenticator.authenticate(headers)
 
     async def register(self, caller: Caller) -> None:
         """A user exists from their first authenticated request: make sure of their profile."""
@@ -383,8 +366,8 @@ class Runtime:
     async def close(self) -> None:
         if "chat_provider" in self.__dict__ or self.adapters.chat_provider is not None:
             await self.chat_provider.close()
-        await self.store.close()
-        await self.identity_provider.close()
+        await self.adapters.store.close()
+        await self.adapters.identity_provider.close()
         if self.adapters.meeting_provider is not None:
             await self.adapters.meeting_provider.close()
         if self.adapters.sms_sender is not None:
@@ -531,19 +514,37 @@ def build_meeting_provider(settings: Settings) -> MeetingProvider | None:
     return LocalMeetingProvider(settings.switchboard_data_dir)
 
 
-def build_dev_issuer(settings: Settings) -> DevTokenIssuer | None:
+# How dev mode's own issuer is built: installed by the composition (function_app.py, in dev mode)
+# from switchboard/dev/, which a publish leaves out; the runtime names no dev code itself.
+LocalIssuerFactory = Callable[..., "LocalIssuer"]
+_dev_issuer_factory: LocalIssuerFactory | None = None
+
+
+def use_dev_issuer(factory: LocalIssuerFactory | None) -> None:
+    """Install (or, with None, forget) how dev mode builds its issuer: `factory(data_dir,
+    issuer=..., audience=...)`."""
+    global _dev_issuer_factory
+    _dev_issuer_factory = factory
+
+
+def build_dev_issuer(settings: Settings) -> LocalIssuer | None:
     if settings.auth_mode != "dev":
         return None
-    from switchboard.auth import DevTokenIssuer
+    if _dev_issuer_factory is None:
+        from switchboard.errors import ConfigurationError
 
-    return DevTokenIssuer(
+        raise ConfigurationError(
+            "bad setting: AUTH_MODE: dev needs the dev code (switchboard/dev/), which this app "
+            "was composed without"
+        )
+    return _dev_issuer_factory(
         settings.switchboard_data_dir,
         issuer=settings.auth_issuer or "switchboard-dev",
         audience=settings.auth_audience or "switchboard",
     )
 
 
-def build_authenticator(settings: Settings, dev_issuer: DevTokenIssuer | None) -> Authenticator:
+def build_authenticator(settings: Settings, dev_issuer: LocalIssuer | None) -> Authenticator:
     from switchboard.auth import (
         BearerAuthenticator,
         EasyAuthAuthenticator,
@@ -588,7 +589,7 @@ def get_runtime() -> Runtime:
         quiet_azure_sdk_logging()
         settings = load_settings()
         if settings.switchboard_telemetry != "off":
-            from switchboard import telemetry
+            from switchboard import telemetry_setup as telemetry
 
             telemetry.configure(
                 settings.switchboard_telemetry,

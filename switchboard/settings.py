@@ -1,6 +1,7 @@
 """The one frozen Settings object, read once from the environment (app settings in Azure).
 
-Field names are the app-setting names of DESIGN §5, lower-cased. A bad value stops start-up with a
+Field names are the app-setting names of docs/settings.md, lower-cased. A bad value stops start-up
+with a
 `ConfigurationError` that names the setting; secrets are `SecretStr` so they never print.
 
 A plain frozen pydantic model read from an explicit mapping, not pydantic-settings: we use none
@@ -31,6 +32,7 @@ from pydantic import (
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
 from switchboard.ids import is_valid_id
+from switchboard.notification_hubs import ConnectionString
 
 # Graph's lobbyBypassScope values: who joins a Teams meeting without waiting in its lobby
 # (ACS users join as anonymous guests, so only `everyone` admits them straight away).
@@ -73,14 +75,25 @@ class TelemetrySettings(PlatformSettings):
     switchboard_telemetry: Literal["off", "console", "otlp", "azuremonitor"] = "off"
 
 
+# The project folder (where function_app.py is). The embedded data folder is found from here, not
+# from the current folder: a server started from elsewhere must not come up on a new, empty store
+# (the users would seem gone).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 class StoreSettings(PlatformSettings):
     """The document store: embedded SQLite, or Cosmos DB in Azure."""
 
     switchboard_store: Literal["sqlite", "cosmos"] = "sqlite"
-    switchboard_data_dir: Path = Path(".switchboard")
+    switchboard_data_dir: Path = PROJECT_ROOT / ".switchboard"
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None
     cosmos_database: str = "switchboard"
+
+    @field_validator("switchboard_data_dir")
+    @classmethod
+    def _data_dir_from_the_project(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @model_validator(mode="after")
     def _store_coherent(self) -> Self:
@@ -270,8 +283,6 @@ class PushSettings(PlatformSettings):
             raise _setting_error(
                 "NOTIFICATION_HUB_NAME", "is required with NOTIFICATION_HUB_CONNECTION_STRING"
             )
-        from switchboard.adapters.push_azure import ConnectionString
-
         if secret.get_secret_value().lstrip().startswith("@Microsoft.KeyVault("):
             # The platform leaves a reference it could not resolve as it is.
             raise _setting_error(
@@ -349,11 +360,9 @@ PLATFORM_SETTING_NAMES = frozenset({"WEBSITE_INSTANCE_ID", "WEBSITE_AUTH_ENABLED
 APP_SETTING_NAMES = frozenset(
     name.upper() for name in Settings.model_fields if name.upper() not in PLATFORM_SETTING_NAMES
 )
-"""Every app setting the code reads (DESIGN §5); infra/ sets exactly these, less the next two."""
+"""Every app setting the code reads (docs/settings.md); infra/ sets exactly these, less two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
-KEY_VAULT_SETTING_NAMES = frozenset({"NOTIFICATION_HUB_CONNECTION_STRING"})
-"""Secrets with no managed-identity alternative: infra/ sets them only as Key Vault references."""
 EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
 """Meaningful only for the embedded adapters, which refuse to run in Azure."""
 

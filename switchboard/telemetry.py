@@ -2,7 +2,9 @@
 
 Off by default, and then nothing of OpenTelemetry is imported: every counter is a no-op and every
 span a shared empty context manager, so cold start and handler time stay where they were.
-`configure(mode)` turns it on (the runtime calls it once, from `SWITCHBOARD_TELEMETRY`):
+`telemetry_setup.configure(mode)` turns it on (the runtime calls it once, from
+`SWITCHBOARD_TELEMETRY`); this module holds only what services and the route decorator use, and
+imports no SDK:
 
 - `azuremonitor`: the Azure Monitor OpenTelemetry distro, authenticated with the app's managed
   identity (`AZURE_CLIENT_ID`), reading `APPLICATIONINSIGHTS_CONNECTION_STRING` as the Functions
@@ -24,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
@@ -175,7 +176,6 @@ class _NoSpan:
 _NO_SPAN = _NoSpan()
 _tracer: Any = None
 _lock = threading.Lock()
-_mode: Mode = "off"
 
 
 def enabled() -> bool:
@@ -239,151 +239,14 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{'/'.join(segments)}"
 
 
-def _safe_urls() -> Any:
-    """A span processor that rewrites the Azure SDKs' URL attributes: their paths name documents,
-    identities and threads (user ids, ACS ids), which no attribute may carry. Built on first use
-    (OpenTelemetry's SDK is imported only when telemetry is on)."""
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    class SafeUrls(SpanProcessor):
-        # The Azure SDKs set a span's URL as it ends, after the last moment OpenTelemetry lets
-        # a processor write attributes; so the finished span's attributes are rewritten in
-        # place, before the exporters' processors (added after this one) see it.
-        def on_end(self, span: Any) -> None:
-            attributes = getattr(span, "_attributes", None)
-            stored = getattr(attributes, "_dict", None)
-            if not isinstance(stored, dict):
-                return
-            for key in _URL_ATTRIBUTES:
-                value = stored.get(key)
-                if isinstance(value, str):
-                    stored[key] = safe_url(value)
-
-    return SafeUrls()
-
-
-# --- configuration ------------------------------------------------------------------------------
-
-
-def configure(mode: Mode, *, managed_identity_client_id: str | None = None) -> None:
-    """Turn telemetry on in `mode` (once per process; "off" changes nothing)."""
-    global _mode
-    if mode == "off":
-        return
-    with _lock:
-        if _tracer is not None:
-            return
-        if mode == "azuremonitor":
-            _configure_azure_monitor(managed_identity_client_id)
-        else:
-            _configure_sdk(mode)
-        _mode = mode
-    log.info("telemetry on: %s", mode)
-
-
-def _configure_azure_monitor(client_id: str | None) -> None:
-    from azure.identity import ManagedIdentityCredential
-    from azure.monitor.opentelemetry import configure_azure_monitor
-
-    # Entra authentication to Application Insights, as the Bicep grants the identity
-    # Monitoring Metrics Publisher (APPLICATIONINSIGHTS_AUTHENTICATION_STRING is the host's).
-    configure_azure_monitor(
-        credential=ManagedIdentityCredential(client_id=client_id),
-        logger_name="switchboard",
-        span_processors=[_safe_urls()],
-        instrumentation_options={
-            # The distro would also patch web frameworks and HTTP clients this app does not use.
-            "django": {"enabled": False},
-            "fastapi": {"enabled": False},
-            "flask": {"enabled": False},
-            "psycopg2": {"enabled": False},
-        },
-    )
-    _install_instruments()
-
-
-def _configure_sdk(mode: Mode) -> None:
-    from opentelemetry import metrics, trace
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    resource = Resource.create({"service.name": "switchboard"})
-    if mode == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        span_exporter: Any = OTLPSpanExporter()
-        metric_exporter: Any = OTLPMetricExporter()
-    else:
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        # On stderr, beside the log lines; stdout stays the program's own.
-        span_exporter = ConsoleSpanExporter(out=sys.stderr)
-        metric_exporter = ConsoleMetricExporter(out=sys.stderr)
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(_safe_urls())
-    provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(
-        MeterProvider(
-            resource=resource, metric_readers=[PeriodicExportingMetricReader(metric_exporter)]
-        )
-    )
-    _trace_azure_sdks()
-    _install_instruments()
-
-
-def install(tracer_provider: Any, meter_provider: Any) -> None:
-    """Use these providers (tests: in-memory exporters), as `configure` would its own.
-
-    The tracer provider becomes the process's global one, where the Azure SDKs' tracing plugin
-    looks for it; OpenTelemetry lets the global be set once per process, so a later call keeps
-    the first provider (tests add their exporters with `add_span_processor`)."""
-    global _tracer
-    from opentelemetry import trace
-
-    if not _added_processors:
-        tracer_provider.add_span_processor(_safe_urls())
-        trace.set_tracer_provider(tracer_provider)
-        _added_processors.add(-1)
-    with _lock:
-        _tracer = trace.get_tracer_provider().get_tracer("switchboard")
-        _install_instruments(meter_provider)
-    _trace_azure_sdks()
-
-
-def add_span_processor(processor: Any) -> None:
-    """Add an exporter's processor after the URL scrubber (tests: an in-memory exporter)."""
-    from opentelemetry import trace
-
-    provider = trace.get_tracer_provider()
-    added: set[int] = _added_processors
-    if id(processor) not in added:
-        provider.add_span_processor(processor)  # type: ignore[attr-defined]
-        added.add(id(processor))
-
-
-_added_processors: set[int] = set()
-
-
-def _trace_azure_sdks() -> None:
-    # The Azure SDKs' own spans (Cosmos, ACS, SMS, chat, rooms, hub calls), through azure-core's
-    # OpenTelemetry plugin; the Azure Monitor distro does the same for itself.
-    from azure.core.settings import settings
-
-    settings.tracing_implementation = "opentelemetry"
-
-
-def _install_instruments(meter_provider: Any = None) -> None:
+def attach(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Make spans and counters real, on these providers (default: the process's global ones).
+    Called by `telemetry_setup`, which chooses and configures the providers."""
     global _tracer
     from opentelemetry import metrics, trace
 
-    if _tracer is None:
-        _tracer = trace.get_tracer("switchboard")
+    with _lock:
+        _tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("switchboard")
     meter = (meter_provider or metrics.get_meter_provider()).get_meter("switchboard")
     for counter in COUNTERS:
         counter._instrument = meter.create_counter(
@@ -410,15 +273,10 @@ def _install_instruments(meter_provider: Any = None) -> None:
     )
 
 
-def reset() -> None:
-    """Back to off (tests)."""
-    global _tracer, _mode
+def detach() -> None:
+    """Back to off: no spans, no-op counters (tests)."""
+    global _tracer
     with _lock:
         _tracer = None
-        _mode = "off"
         for counter in COUNTERS:
             counter._instrument = None
-    if "azure.core.settings" in sys.modules:
-        from azure.core.settings import settings
-
-        settings.tracing_implementation = None

@@ -21,8 +21,8 @@ from switchboard.adapters.acs_local import LocalIdentityIssuer
 from switchboard.adapters.graph_local import LocalMeetingProvider
 from switchboard.adapters.sms_local import LocalSmsOutbox
 from switchboard.adapters.sqlite_store import SqliteStore
-from switchboard.auth import DevTokenIssuer
-from switchboard.devserver import DevServer
+from switchboard.dev.devserver import DevServer
+from switchboard.dev.issuer import DevTokenIssuer
 from switchboard.ports import DocumentStore, IdentityProvider, MeetingProvider, SmsSender
 from switchboard.runtime import Adapters, Runtime, build_authenticator, set_runtime
 from switchboard.settings import Settings
@@ -101,8 +101,8 @@ class Client:
         self._server = app_server()
 
     def login(self, user_id: str, name: str | None = None) -> dict[str, str]:
-        assert self.runtime.dev_issuer is not None
-        token, _ = self.runtime.dev_issuer.issue(user_id, name)
+        assert self.runtime.adapters.dev_issuer is not None
+        token, _ = self.runtime.adapters.dev_issuer.issue(user_id, name)
         return {"Authorization": f"Bearer {token}"}
 
     async def request(

@@ -1,5 +1,5 @@
 // The Function App on the Flex Consumption plan (Python 3.11), running as the user-assigned
-// identity, with its app settings: exactly the names switchboard/settings.py reads (DESIGN §5),
+// identity, with its app settings: exactly the names switchboard/settings.py reads (docs/settings.md),
 // less the key-based alternatives, plus the platform's own identity-based settings.
 
 @description('Name of the Function App.')
@@ -222,7 +222,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // (switchboard/telemetry.py), linked to the host's own request telemetry.
     PYTHON_ENABLE_OPENTELEMETRY: 'true'
     SWITCHBOARD_TELEMETRY: 'azuremonitor'
-    // The app's own settings (DESIGN §5). Empty means unset to the app.
+    // The app's own settings (docs/settings.md). Empty means unset to the app.
     AZURE_CLIENT_ID: identityClientId
     SWITCHBOARD_STORE: 'cosmos'
     COSMOS_ENDPOINT: cosmosEndpoint

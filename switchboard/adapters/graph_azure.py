@@ -2,7 +2,7 @@
 
 Meetings are online meetings of one organizer (`MEETINGS_ORGANIZER_ID`), made with the app's own
 identity (application permission `OnlineMeetings.ReadWrite.All`, plus a Teams application access
-policy granted for that organizer — see the README's one-time Graph setup):
+policy granted for that organizer — see docs/deploy.md's one-time Graph setup):
 
 - create: `POST /users/{organizer}/onlineMeetings/createOrGet` with `externalId` = our meetingId,
   so the SDK's retries (and any retry of ours) get the same meeting back, never a second one;

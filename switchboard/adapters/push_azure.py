@@ -44,13 +44,13 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from switchboard import errors
 from switchboard.adapters import azure as kit
+from switchboard.notification_hubs import ConnectionString
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
     PUSH_DATA_KEYS,
@@ -117,45 +117,6 @@ TEMPLATES: Mapping[str, dict[str, Any]] = {
         }
     },
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionString:
-    """The parts of a Notification Hubs (Service Bus) connection string the client needs."""
-
-    endpoint: str  # https://{namespace}.servicebus.windows.net/
-    key_name: str
-    key: str
-
-    @classmethod
-    def parse(cls, text: str) -> ConnectionString:
-        """`Endpoint=sb://…/;SharedAccessKeyName=…;SharedAccessKey=…`; ValueError (naming the
-        missing part, never the value) otherwise."""
-        parts: dict[str, str] = {}
-        for item in text.strip().split(";"):
-            name, sep, value = item.partition("=")
-            if sep:
-                parts[name.strip().lower()] = value.strip()
-        missing = [
-            name
-            for name in ("Endpoint", "SharedAccessKeyName", "SharedAccessKey")
-            if not parts.get(name.lower())
-        ]
-        if missing:
-            raise ValueError(f"the connection string has no {', '.join(missing)}")
-        endpoint = urllib.parse.urlsplit(parts["endpoint"])
-        if endpoint.scheme not in ("sb", "https") or not endpoint.hostname:
-            raise ValueError("the connection string's Endpoint is not sb://<namespace>...")
-        return cls(
-            endpoint=f"https://{endpoint.hostname}/",
-            key_name=parts["sharedaccesskeyname"],
-            key=parts["sharedaccesskey"],
-        )
-
-    @property
-    def namespace(self) -> str:
-        host = urllib.parse.urlsplit(self.endpoint).hostname or ""
-        return host.split(".", 1)[0]
 
 
 def sas_token(resource_uri: str, key_name: str, key: str, expiry: int) -> str:

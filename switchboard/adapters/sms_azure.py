@@ -41,8 +41,6 @@ DEFAULT_CLIENT_KWARGS = kit.ACS_CLIENT_KWARGS
 class AzureSmsSender:
     """ACS SMS from one sender (`SMS_FROM`); build it with `from_settings`."""
 
-    is_local = False
-
     def __init__(
         self,
         sender: str,

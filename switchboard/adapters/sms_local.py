@@ -52,8 +52,6 @@ class OutboxMessage:
 class LocalSmsOutbox:
     """SmsSender that keeps every message in a SQLite file instead of sending it."""
 
-    is_local = True
-
     def __init__(self, data_dir: Path, sender: str = LOCAL_SENDER) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.sender = sender

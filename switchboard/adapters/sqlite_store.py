@@ -1,6 +1,7 @@
 """The embedded DocumentStore: one SQLite file, with Cosmos DB's semantics, for development.
 
-This is a real, persistent store (DESIGN §1): restart the process and the documents are still
+This is a real, persistent store (docs/architecture.md#two-ways-to-run): restart the process and
+the documents are still
 there. Every container lives in one table keyed by (container, pk, id); the document is JSON text
 and queries read its fields with `json_extract`. Each write gets a fresh random `_etag` and the
 `_ts` of the write in epoch seconds, the shape Cosmos DB returns.

@@ -6,13 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import ApiModel, Page, PageQuery
 
 
-class ThreadsQuery(RequestModel):
-    continuation: str | None = Field(
-        None, max_length=2048, description="The previous page's `continuation`."
-    )
+class ThreadsQuery(PageQuery):
+    page_size: int = Field(50, ge=1, le=100, description="Items per page (default 50).")
 
 
 class ChatThread(ApiModel):
@@ -28,9 +26,8 @@ class ChatThread(ApiModel):
     user_id: str | None = Field(None, description="For a direct thread: the other friend.")
 
 
-class ThreadPage(ApiModel):
-    items: list[ChatThread]
-    continuation: str | None = None
+class ThreadPage(Page[ChatThread]):
+    pass
 
 
 class ClientConfig(ApiModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import ApiModel, Page, PageQuery, RequestModel
 
 # What the ACS Calling SDK uses for a group call's id: a UUID (stored lowercase, so two spellings
 # of one id are one call).
@@ -101,14 +101,28 @@ class ClubInvitationList(ApiModel):
     items: list[ClubInvitation]
 
 
-class MemberPage(ApiModel):
-    items: list[Member]
-    continuation: str | None
+class MemberPage(Page[Member]):
+    pass
 
 
-class MembersQuery(RequestModel):
-    continuation: str | None = Field(None, max_length=4096)
-    limit: int = Field(50, ge=1, le=100)
+class MembersQuery(PageQuery):
+    page_size: int = Field(50, ge=1, le=100, description="Items per page (default 50).")
+    # The name this route took before paging had one vocabulary; clients may still send it.
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="The old name of `pageSize`.",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @model_validator(mode="after")
+    def _old_name(self) -> MembersQuery:
+        if self.limit is not None:
+            if "page_size" in self.model_fields_set and self.page_size != self.limit:
+                raise ValueError("give pageSize, or its old name limit, not both")
+            self.page_size = self.limit
+        return self
 
 
 class CallRegistration(RequestModel):

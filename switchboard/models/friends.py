@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import ApiModel, Page, PageQuery
 
 FriendStatus = Literal["accepted", "incoming", "outgoing"]
 
 
-class FriendsQuery(RequestModel):
+class FriendsQuery(PageQuery):
     status: FriendStatus = Field("accepted", description="One status per list.")
-    continuation: str | None = Field(
-        None, max_length=4096, description="The previous page's `continuation`."
-    )
     page_size: int = Field(100, ge=1, le=500, description="Items per page (default 100).")
 
 
@@ -30,9 +27,8 @@ class Friend(ApiModel):
     since: datetime
 
 
-class FriendList(ApiModel):
-    items: list[Friend]
-    continuation: str | None
+class FriendList(Page[Friend]):
+    pass
 
 
 class Relation(ApiModel):
@@ -41,8 +37,16 @@ class Relation(ApiModel):
 
 
 class PstnRoute(ApiModel):
-    from_: str = Field(alias="from", description="The app's ACS number (PSTN_CALLER_ID).")
-    to: str = Field(description="The friend's verified phone number, E.164.")
+    # The service's view names them from_number/to_number (`from` is a Python keyword).
+    from_: str = Field(
+        alias="from",
+        validation_alias=AliasChoices("from", "from_", "from_number"),
+        description="The app's ACS number (PSTN_CALLER_ID).",
+    )
+    to: str = Field(
+        validation_alias=AliasChoices("to", "to_number"),
+        description="The friend's verified phone number, E.164.",
+    )
 
 
 class CallInfo(ApiModel):
@@ -58,4 +62,4 @@ class InviteCode(ApiModel):
 class RedeemedInvite(ApiModel):
     user_id: str
     display_name: str
-    status: Literal["accepted"]
+    status: Literal["accepted"] = "accepted"

@@ -1,4 +1,5 @@
-"""Wire models of the meetings capability: schedule, import, agenda and one meeting (DESIGN §4)."""
+"""Wire models of the meetings capability: schedule, import, agenda and one meeting
+(docs/meetings.md)."""
 
 from __future__ import annotations
 

@@ -49,17 +49,3 @@ class SmsInviteRequest(RequestModel):
         if (self.club_id is None) == (self.meeting_id is None):
             raise ValueError("give exactly one of clubId and meetingId")
         return self
-
-
-class OutboxItem(ApiModel):
-    message_id: str
-    from_: str = Field(alias="from")
-    to: str
-    message: str
-    tag: str
-    status: str
-    created_at: datetime
-
-
-class Outbox(ApiModel):
-    items: list[OutboxItem]

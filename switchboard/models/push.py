@@ -1,4 +1,4 @@
-"""Wire models of the push capability: a device registration, and the dev outbox."""
+"""Wire models of the push capability: a device registration."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from switchboard.models import ApiModel, RequestModel
+from switchboard.models import RequestModel
 
 
 class DeviceRegistration(RequestModel):
@@ -21,24 +21,3 @@ class DeviceRegistration(RequestModel):
         pattern=r"^[\x21-\x7e]+$",
         description="The APNs device token (hex) or the FCM registration token.",
     )
-
-
-class DeliveredTo(ApiModel):
-    installation_id: str
-    platform: str
-
-
-class SentPush(ApiModel):
-    seq: int
-    sent_at: float
-    tags: list[str]
-    title: str
-    body: str
-    data: dict[str, str]
-    delivered_to: list[DeliveredTo]
-
-
-class PushOutbox(ApiModel):
-    """Dev only: what the local push hub sent, newest first."""
-
-    items: list[SentPush]

@@ -1,10 +1,10 @@
-"""Wire models of the system routes: health and the dev-mode sign-in."""
+"""Wire models of the system routes: health."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from switchboard.models import ApiModel, DisplayName, RequestModel, UserId
+from switchboard.models import ApiModel
 
 
 class ReactionBacklog(ApiModel):
@@ -22,33 +22,3 @@ class Health(ApiModel):
     auth: str
     # None when the store is unreachable (unknown) or the numbers could not be read this time.
     reactions: ReactionBacklog | None = None
-
-
-class ParkedWorkItem(ApiModel):
-    kind: str
-    key: str
-    attempts: int
-    last_error: str | None
-
-
-class ParkedWorkList(ApiModel):
-    items: list[ParkedWorkItem]
-
-
-class Rearmed(ApiModel):
-    rearmed: int
-
-
-class DevLoginRequest(RequestModel):
-    user_id: UserId
-    display_name: DisplayName | None = None
-
-
-class DevLoginResponse(ApiModel):
-    access_token: str
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
-    expires_in: int
-
-
-class Jwks(ApiModel):
-    keys: list[dict[str, str | list[str]]]

@@ -3,7 +3,7 @@ who chat, and each Teams meeting's — and answers "what ongoing threads do we h
 
 Clients send and read messages with ACS directly, with their own tokens; the controller decides
 who is in which thread (with `TOKEN_SCOPES=chat.join.limited,voip` clients cannot create threads
-or change who is in them: README "Chat threads").
+or change who is in them: docs/chat.md).
 
 Storage
 - `threads/{userId}`: one document per thread the user is in (`club:<clubId>`,
@@ -210,14 +210,16 @@ class ChatService:
         """The ACS endpoint, the scopes a token may carry and the app's caller id."""
         return self._client_config
 
-    async def list_threads(self, user_id: str, continuation: str | None) -> ThreadPage:
+    async def list_threads(
+        self, user_id: str, continuation: str | None, page_size: int = PAGE_SIZE
+    ) -> ThreadPage:
         """The user's threads, newest first: one single-partition query."""
         page = await self._store.query(
             THREADS,
             user_id,
             order_by="since",
             descending=True,
-            limit=PAGE_SIZE,
+            limit=page_size,
             continuation=continuation,
         )
         return ThreadPage([_view(cast(ThreadDoc, d)) for d in page.items], page.continuation)

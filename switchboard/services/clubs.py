@@ -1,6 +1,6 @@
 """Clubs, the group-call registry: persistent spaces whose members share the active group call.
 
-Truth and copies (issue 19). The `clubs` partition of a club (pk = clubId) holds the truth:
+Truth and copies (docs/reactions.md). The `clubs` partition of a club (pk = clubId) holds the truth:
 - `club`: name, owner, visibility, `deleted` (the mark a delete sets), and `memberCount`, a
   copy of the number of member records;
 - `member:<userId>`: one per member; its existence *is* the membership and guards the call;
@@ -447,7 +447,7 @@ class ClubsService:
         return self._membership_view(club, member)
 
     async def invite(self, owner_id: str, club_id: str, user_id: str) -> InvitedView:
-        """The owner invites a user (DESIGN §4, turn 3): they become a member only by accepting.
+        """The owner invites a user (docs/club-invitations.md): a member only once they accept.
 
         An unknown user, an erased one and one who blocked the owner get the same 404. A member
         (the owner too) is answered as such; a pending invitation is answered again (idempotent).

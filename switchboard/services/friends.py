@@ -1,6 +1,7 @@
 """Friends: who can I call — requests, acceptance, blocks, call-info and one-time invite codes.
 
-Storage (DESIGN §3): `friends/{ownerId}` holds one document per other user, `friend:<userId>`,
+Storage (docs/architecture.md#storage-model): `friends/{ownerId}` holds one document per other
+user, `friend:<userId>`,
 with the owner's side of the relation (outgoing, incoming, accepted, blocked) and the other's
 display name and communicationUserId copied in, so a page of a list is one query.
 
@@ -50,8 +51,6 @@ MAX_RELATIONS = 5000
 MAX_LIVE_INVITES = 20
 INVITE_LIFETIME = timedelta(hours=24)
 INVITE_BYTES = 16  # 128 bits of randomness; token_urlsafe gives 22 URL-safe characters
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 500
 _COUNT_PAGE = 1000  # the store's largest page: walking every relation (erase) reads this many
 _ATTEMPTS = 3
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")

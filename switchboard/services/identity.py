@@ -394,7 +394,7 @@ class IdentityService:
         }
 
     async def ensure_profile(self, caller: Caller) -> None:
-        """Create the caller's profile on their first request (DESIGN §4); cheap after that."""
+        """Create the caller's profile on their first request (docs/identity.md); cheap after."""
         if caller.user_id in self._known_users:
             self._known_users.move_to_end(caller.user_id)
             return
@@ -641,14 +641,6 @@ def _strip_record(doc: ErasureDoc) -> ErasureDoc:
 
 def _strip_system(doc: UserDoc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
-
-
-def mask_phone(number: str | None) -> str | None:
-    """A phone number with all but its last two digits hidden: '+1*******67'."""
-    if not number:
-        return None
-    visible = 2
-    return number[:2] + "*" * max(0, len(number) - 2 - visible) + number[-visible:]
 
 
 def _view(profile: UserDoc) -> ProfileView:

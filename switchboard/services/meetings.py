@@ -1,5 +1,6 @@
 """Meetings: Teams meetings scheduled through the meeting provider (Microsoft Graph, or the local
-recorder) or imported from a Teams link, shared with the users invited to them (DESIGN §1, §3, §4).
+recorder) or imported from a Teams link, shared with the users invited to them (docs/meetings.md,
+docs/architecture.md#storage-model).
 
 Storage:
 - `meetings/{meetingId}` (pk meetingId): the meeting — provider ids, join link, chat thread id,

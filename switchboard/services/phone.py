@@ -1,5 +1,5 @@
 """Phone & SMS: verifying a user's number by SMS code, SMS invitations to a club's call or a
-meeting, delivery reports and opt-outs (DESIGN §4 "Phone & SMS").
+meeting, delivery reports and opt-outs (docs/phone.md).
 
 Storage, all in the `phone` container (pk `/pk`), keyed so that no request needs a
 cross-partition query and no phone number is ever a key (keys reach URLs and SDK logs):

@@ -14,7 +14,7 @@ user's device, and neither user ids nor client ids reach the hub.
 Fan-out (`fan_out`): the users' tags, OR-ed 20 to a send (the hub's limit for an OR
 expression), a few sends at a time. Users without a device match no installation and cost nothing
 but their share of a send. The club-call pushes are streamed page by page into it by the calls
-capability's reconciler (services/calls.py), which keeps the cursor; see the README for why
+capability's reconciler (services/calls.py), which keeps the cursor; see docs/push.md for why
 per-club tags were not used (every membership change would have to rewrite up to 10
 installations, and a missed rewrite would push a club's call id to a former member).
 """

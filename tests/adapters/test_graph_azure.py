@@ -392,7 +392,7 @@ async def test_through_the_api_a_policy_refusal_stores_nothing(tmp_path: Path) -
         assert resp.status == 503
         assert resp.json()["code"] == "graph_access_policy_missing"
         assert resp.headers["retry-after"] == "60"
-        assert (await rt.store.query("agenda", "alice")).items == []
+        assert (await rt.adapters.store.query("agenda", "alice")).items == []
 
         graph.answers = [reply(201, online_meeting("everyone"))]
         made = await client.request(

@@ -28,11 +28,11 @@ from switchboard.adapters.push_azure import (
     API_VERSION,
     TEMPLATE_NAME,
     AzurePushHub,
-    ConnectionString,
     SasPolicy,
     sas_token,
 )
 from switchboard.errors import DependencyUnavailable, InvalidInput
+from switchboard.notification_hubs import ConnectionString
 from switchboard.ports import (
     PushInstallation,
     PushInstallationNotFound,

@@ -1,10 +1,9 @@
 """Club invitations and rooms-mode club calls in the browser, against the contract's turn 3
-(DESIGN §4): the owner invites (`PUT …/members/{userId}` answers `status: "invited"`), the
-invitee finds the invitation (`GET /api/me/club-invitations`) and accepts (`POST …/join`) or
-declines (`DELETE …/members/{own id}`), the owner sees invitees marked "invited"; with
-`CLUB_CALLS=rooms` the club call is an ACS room and both members' call adapters get `{roomId}`.
-
-These need the routes of the clubs branch: on a server without them they fail.
+(docs/club-invitations.md): the owner invites (`PUT …/members/{userId}` answers
+`status: "invited"`), the invitee finds the invitation (`GET /api/me/club-invitations`) and
+accepts (`POST …/join`) or declines (`DELETE …/members/{own id}`), the owner sees invitees
+marked "invited"; with `CLUB_CALLS=rooms` the club call is an ACS room and both members' call
+adapters get `{roomId}`.
 """
 
 from __future__ import annotations

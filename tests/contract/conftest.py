@@ -1,8 +1,8 @@
 """Fixtures for the DocumentStore contract: the same `store` on SQLite and on Cosmos DB.
 
-The Cosmos side runs against `@vercel/cosmosdb-server` from npm (package.json), a Cosmos DB
-protocol server started once per session on a free port. `make check` runs `npm ci` first, so a
-missing server binary is a broken checkout: the Cosmos tests fail, they never skip.
+The Cosmos side runs against `@vercel/cosmosdb-server` from npm (tests/package.json), a Cosmos DB
+protocol server started once per session on a free port. `make check` runs `npm ci` in tests/
+first, so a missing server binary is a broken checkout: the Cosmos tests fail, they never skip.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ import pytest
 from switchboard.ports import DocumentStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COSMOS_SERVER_BIN = REPO_ROOT / "node_modules" / ".bin" / "cosmosdb-server"
-COSMOS_SERVER_PACKAGE = REPO_ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
+# The test services' npm packages live beside the tests (tests/package.json), not at the root:
+# the app is no Node project.
+NODE_MODULES = REPO_ROOT / "tests" / "node_modules"
+COSMOS_SERVER_BIN = NODE_MODULES / ".bin" / "cosmosdb-server"
+COSMOS_SERVER_PACKAGE = NODE_MODULES / "@vercel" / "cosmosdb-server"
 
 # The package's CLI answers every request with `Connection: close`, so each SDK call would pay a
 # fresh TLS handshake (the suite ran 3x slower). Its library takes `keepAlive`, which the CLI does

@@ -69,7 +69,7 @@ async def chat_world(azure: AzureWorld) -> AsyncIterator[ChatWorld]:  # noqa: F8
     transport = MockTransport()
     provider = AzureChatProvider(
         ENDPOINT,
-        ChatServiceIdentity(rt.store, rt.identity_provider).token,
+        ChatServiceIdentity(rt.adapters.store, rt.adapters.identity_provider).token,
         transport=transport,
         retry_total=0,
     )

@@ -55,7 +55,7 @@ async def settle(a: Runtime, b: Runtime) -> None:
     """Both instances drain (concurrently, as two workers would), then all must hold."""
     await asyncio.gather(a.reactor.drain(), b.reactor.drain())
     await a.reactor.drain()
-    assert await check(a.store, a.chat_provider) == []
+    assert await check(a.adapters.store, a.chat_provider) == []
 
 
 async def signed_in(rt: Runtime, *names: str) -> None:
@@ -113,7 +113,7 @@ async def test_list_members_and_leave_on_each_store(two: tuple[Runtime, Runtime]
     await a.clubs.delete_club(view.owner_id, first.club_id)
     assert await b.clubs.list_clubs("u1") == []
     await settle(a, b)
-    assert (await a.store.query("clubs", first.club_id)).items == []
+    assert (await a.adapters.store.query("clubs", first.club_id)).items == []
 
 
 async def test_erase_racing_invitations_and_acceptances_leaves_nothing(

@@ -85,7 +85,7 @@ async def test_erase_races_other_users_adding_the_victim(client: Client) -> None
         )
 
     await asyncio.gather(*(race(n, v) for n, v in enumerate(victims)))
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     chat = client.runtime.chat_provider
     # The requests answered; the purge has not run yet: the check sees what is left to do.
     assert await check_erased(store, chat, victims, also=acs_ids) != []
@@ -98,4 +98,6 @@ async def test_erase_races_other_users_adding_the_victim(client: Client) -> None
     assert await check_erased(store, chat, victims, also=acs_ids) == []
     for acs_id in acs_ids:  # their ACS identities are gone: no token can be issued
         with pytest.raises(IdentityNotFound):
-            await client.runtime.identity_provider.issue_token(acs_id, ["chat"], timedelta(hours=1))
+            await client.runtime.adapters.identity_provider.issue_token(
+                acs_id, ["chat"], timedelta(hours=1)
+            )

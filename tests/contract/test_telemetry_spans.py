@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from switchboard import telemetry
+from switchboard import telemetry_setup
 from tests.azure_transport import CREATE_IDENTITY_201, Reply
 from tests.contract.test_azure_mode import AzureWorld, azure  # noqa: F401  (the fixture)
 
@@ -29,10 +29,12 @@ _TRACER_PROVIDER = TracerProvider()
 def spans() -> Iterator[InMemorySpanExporter]:
     # One tracer provider for the process: OpenTelemetry's global is set once.
     _EXPORTER.clear()
-    telemetry.install(_TRACER_PROVIDER, MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    telemetry.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    telemetry_setup.install(
+        _TRACER_PROVIDER, MeterProvider(metric_readers=[InMemoryMetricReader()])
+    )
+    telemetry_setup.add_span_processor(SimpleSpanProcessor(_EXPORTER))
     yield _EXPORTER
-    telemetry.reset()
+    telemetry_setup.reset()
 
 
 async def test_a_request_is_one_server_span_with_its_dependencies_as_children(

@@ -1,4 +1,4 @@
-"""The README's chat walkthrough over real HTTP: alice and bob, friends, open their direct thread
+"""docs/chat.md's walkthrough over real HTTP: alice and bob, friends, open their direct thread
 and see it in GET /api/threads; it survives a restart; carol sees none of it; client-config."""
 
 from __future__ import annotations

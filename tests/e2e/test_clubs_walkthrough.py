@@ -1,4 +1,4 @@
-"""The README's clubs walkthrough over real HTTP: alice creates a club, bob joins, alice registers
+"""docs/clubs.md's walkthrough over real HTTP: alice creates a club, bob joins, alice registers
 the group call, bob reads its id; a second registration is told to join it; carol, an outsider,
 sees nothing of an invite club; the club survives a restart."""
 

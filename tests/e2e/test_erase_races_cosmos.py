@@ -142,7 +142,9 @@ async def test_erase_races_on_two_instances_sharing_cosmos(
         assert await check_erased(store, chat, victims, also=acs_ids) == []
         for acs_id in acs_ids:  # their ACS identities are gone: no token can be issued
             with pytest.raises(IdentityNotFound):
-                await runtime.identity_provider.issue_token(acs_id, ["chat"], timedelta(hours=1))
+                await runtime.adapters.identity_provider.issue_token(
+                    acs_id, ["chat"], timedelta(hours=1)
+                )
     finally:
         set_runtime(None)
         await runtime.close()

@@ -1,4 +1,4 @@
-"""The README's friends walkthrough over real HTTP: alice befriends bob, bob accepts, alice reads
+"""docs/friends.md's walkthrough over real HTTP: alice befriends bob, bob accepts, alice reads
 bob's call-info; then an invite code shared out of band, and a third user who sees none of it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's meetings walkthrough over real HTTP against the devserver (local provider):
+"""docs/meetings.md's walkthrough over real HTTP against the devserver (local provider):
 schedule, the invitee's day, an import, an outsider who sees nothing, and a restart that keeps
 the meetings."""
 

@@ -1,4 +1,4 @@
-"""The README's Phone & SMS walkthrough over real HTTP: a code through the local outbox, the
+"""docs/phone.md's walkthrough over real HTTP: a code through the local outbox, the
 resend limit, a wrong then the right code, a delivery report and a STOP through the devserver's
 Event Grid path, and the outbox surviving a restart; the log shows no number and no code."""
 

@@ -85,7 +85,7 @@ def test_call_events_endpoint(devserver: DevServerProcess) -> None:
 
 def test_readme_push_walkthrough(fresh_devserver: DevServerProcess) -> None:
     """bob registers a device, alice starts the club's call, bob's push is in the dev outbox,
-    and ACS's CallEnded clears the club's call — over HTTP, as the README shows."""
+    and ACS's CallEnded clears the club's call — over HTTP, as docs/push.md shows."""
     import time
     from datetime import UTC, datetime
 

@@ -120,9 +120,9 @@ async def test_kill_9_under_mixed_load_then_restart_drain_and_check(tmp_path: Pa
         await runtime.reactor.drain()
         chat = runtime.chat_provider
         assert isinstance(chat, LocalChatProvider)
-        assert await check_all(runtime.store, chat, erased=sorted(erased)) == []
+        assert await check_all(runtime.adapters.store, chat, erased=sorted(erased)) == []
         for user in erased:
-            assert await runtime.store.read("users", user, user) is None, user
+            assert await runtime.adapters.store.read("users", user, user) is None, user
     finally:
         set_runtime(None)
         await runtime.close()

@@ -1,5 +1,6 @@
-"""The README's walkthrough over real HTTP: login → token → me, persistence across a restart,
-and the HTTP host's own rules (body limit, unknown routes, log lines without tokens)."""
+"""The README's five minutes and docs/identity.md's walkthrough over real HTTP: login → token →
+me, persistence across a restart, and the HTTP host's own rules (body limit, unknown routes, log
+lines without tokens)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ APNS = {"platform": "apns", "pushChannel": "a1b2c3d4e5f6"}
 
 
 def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
-    from switchboard.devserver import _event
+    from switchboard.dev.devserver import _event
 
     return _event(raw)
 
@@ -121,7 +121,7 @@ def listen(world: World) -> Registry:
     registry = Registry()
     rt = world.runtime
     rt.__dict__["calls"] = CallsService(
-        rt.store, registry=registry, work=rt.work, profiles=rt.identity
+        rt.adapters.store, registry=registry, work=rt.work, profiles=rt.identity
     )
     return registry
 
@@ -179,7 +179,7 @@ async def test_an_old_call_ended_never_clears_a_newer_registration(world: World)
     await registered(world, registry, "chess", GID, AFTER)  # registered after the call ended
     await call_events(grid_event(CALL_ENDED_EVENT))
     assert registry.ended == []
-    assert (await world.runtime.store.query("system", call_index_pk(GID))).items
+    assert (await world.runtime.adapters.store.query("system", call_index_pk(GID))).items
 
 
 async def test_call_started_changes_nothing(world: World) -> None:
@@ -292,10 +292,10 @@ async def _big_club(world: World, members: int) -> tuple[str, dict[str, str]]:
     club_id = str(created.json()["clubId"])
     for n in range(1, members):
         user = f"m{n:05d}"
-        await rt.store.upsert(
+        await rt.adapters.store.upsert(
             "users", {"id": user, "pk": user, "userId": user, "displayName": user}
         )
-        await rt.store.upsert(
+        await rt.adapters.store.upsert(
             "clubs",
             {
                 "id": member_doc_id(user),
@@ -319,7 +319,7 @@ async def test_the_fan_out_streams_pages_and_resumes_at_its_cursor(
     monkeypatch.setattr(calls_module, "PUSH_PAGE", 100)
     club_id, owner = await _big_club(world, 350)
     hub = spy_of(world.runtime.push_sender)
-    store = spy_of(world.runtime.store)
+    store = spy_of(world.runtime.adapters.store)
     hub.calls.clear()
     put = await world.client.request(
         "PUT", f"/api/clubs/{club_id}/call", headers=owner, json_body={"groupCallId": GID}
@@ -329,7 +329,7 @@ async def test_the_fan_out_streams_pages_and_resumes_at_its_cursor(
 
     # Let one page's cursor write through, then fail the next: the run stops after 2 pages.
     calls = CallsService(
-        world.runtime.store,
+        world.runtime.adapters.store,
         registry=world.runtime.clubs,
         work=world.runtime.work,
         profiles=world.runtime.identity,
@@ -366,7 +366,7 @@ async def test_a_call_that_is_no_longer_news_pushes_no_one(world: World) -> None
     )
     assert put.status == 201
     late = CallsService(
-        rt.store,
+        rt.adapters.store,
         registry=rt.clubs,
         work=rt.work,
         profiles=rt.identity,
@@ -377,4 +377,5 @@ async def test_a_call_that_is_no_longer_news_pushes_no_one(world: World) -> None
     spy_of(rt.push_sender).calls.clear()
     await rt.reactor.drain()
     assert spy_of(rt.push_sender).calls == {}
-    assert (await rt.store.query("system", call_index_pk(GID))).items  # indexed all the same
+    # Indexed all the same.
+    assert (await rt.adapters.store.query("system", call_index_pk(GID))).items

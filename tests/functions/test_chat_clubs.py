@@ -41,7 +41,7 @@ class World:
 
     async def settle(self) -> None:
         await self.client.runtime.reactor.drain()
-        assert await check(self.client.runtime.store, self.local) == []
+        assert await check(self.client.runtime.adapters.store, self.local) == []
 
     async def create(self, owner: str, visibility: str = "open") -> str:
         resp = await self.client.request(

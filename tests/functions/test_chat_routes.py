@@ -30,7 +30,7 @@ async def test_every_chat_route_needs_a_valid_token(
         resp = await counting_client.request(method, path, headers=headers)
         assert resp.status == 401
         assert resp.json()["code"] == "unauthenticated"
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def test_each_user_sees_only_their_own_threads(client: Client) -> None:
@@ -55,6 +55,27 @@ async def test_each_user_sees_only_their_own_threads(client: Client) -> None:
         }
     ]
     assert carol.json() == {"items": [], "continuation": None}
+
+
+async def test_threads_are_paged_with_page_size_and_continuation(client: Client) -> None:
+    """The paging vocabulary of every paged route: `pageSize`, and `continuation` back."""
+    chat = client.runtime.chat
+    for n in range(3):
+        await chat.meeting_listed(f"m{n}", f"Meeting {n}", f"19:m{n}@thread.v2", ["alice"])
+    alice = client.login("alice")
+    seen: list[str] = []
+    params: dict[str, str] = {"pageSize": "2"}
+    while True:
+        page = await client.request("GET", "/api/threads", headers=alice, params=params)
+        assert page.status == 200
+        assert len(page.json()["items"]) <= 2
+        seen += [t["meetingId"] for t in page.json()["items"]]
+        if page.json()["continuation"] is None:
+            break
+        params = {"pageSize": "2", "continuation": page.json()["continuation"]}
+    assert seen == ["m2", "m1", "m0"]
+    too_big = await client.request("GET", "/api/threads", headers=alice, params={"pageSize": "101"})
+    assert too_big.status == 400
 
 
 async def test_a_bad_continuation_is_400_and_changes_nothing(client: Client) -> None:

@@ -36,7 +36,7 @@ async def test_every_club_route_needs_a_caller(
 ) -> None:
     resp = await counting_client.request(method, path, json_body={"groupCallId": CALL_A})
     assert resp.status == 401
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def _users(client: Client, *names: str) -> list[dict[str, str]]:
@@ -189,7 +189,7 @@ async def test_owner_member_and_outsider(client: Client, visibility: str) -> Non
         assert (await client.request("GET", base, headers=who)).status == 404
         assert (await client.request("GET", "/api/clubs", headers=who)).json() == {"items": []}
     await client.runtime.reactor.drain()
-    assert (await client.runtime.store.query("clubs", cid)).items == []
+    assert (await client.runtime.adapters.store.query("clubs", cid)).items == []
 
 
 async def test_owner_removes_a_member_and_adds_only_known_users(client: Client) -> None:
@@ -233,7 +233,7 @@ async def test_owner_leaving_hands_over_and_the_last_member_deletes(client: Clie
     assert (await client.request("GET", f"/api/clubs/{cid}", headers=bob)).status == 404
     await client.runtime.reactor.drain()
     # No document of the club is left behind.
-    assert (await client.runtime.store.query("clubs", cid)).items == []
+    assert (await client.runtime.adapters.store.query("clubs", cid)).items == []
 
 
 async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
@@ -246,7 +246,7 @@ async def test_erasing_a_user_leaves_their_clubs(client: Client) -> None:
     club = (await client.request("GET", f"/api/clubs/{shared}", headers=bob)).json()
     assert (club["ownerId"], club["memberCount"]) == ("bob", 1)
     assert (await client.request("GET", f"/api/clubs/{alone}", headers=bob)).status == 404
-    assert (await client.runtime.store.query("memberships", "alice")).items == []
+    assert (await client.runtime.adapters.store.query("memberships", "alice")).items == []
 
 
 async def test_invitations_over_http_with_a_second_and_third_user(client: Client) -> None:
@@ -326,7 +326,9 @@ async def test_acs_ids_in_the_members_list_are_for_the_caller_and_friends_only(
     assert await shown(carol) == {"alice": False, "bob": False, "carol": True}
 
 
-async def test_members_are_paged(client: Client) -> None:
+@pytest.mark.parametrize("size_name", ["pageSize", "limit"])
+async def test_members_are_paged(client: Client, size_name: str) -> None:
+    """`pageSize` as on every paged route; `limit`, this route's old name, still works."""
     alice, bob, carol = await _users(client, "alice", "bob", "carol")
     cid = await _club(client, alice, "open")
     await _member(client, cid, alice, bob, "bob")
@@ -334,16 +336,29 @@ async def test_members_are_paged(client: Client) -> None:
     seen: list[str] = []
     continuation: str | None = None
     while True:
-        params = {"limit": "2", **({"continuation": continuation} if continuation else {})}
+        params = {size_name: "2", **({"continuation": continuation} if continuation else {})}
         page = await client.request(
             "GET", f"/api/clubs/{cid}/members", headers=carol, params=params
         )
         assert page.status == 200
+        assert len(page.json()["items"]) <= 2
         seen += [m["userId"] for m in page.json()["items"]]
         continuation = page.json()["continuation"]
         if continuation is None:
             break
     assert seen == ["alice", "bob", "carol"]
+
+
+async def test_members_page_size_and_its_old_name_must_agree(client: Client) -> None:
+    (alice,) = await _users(client, "alice")
+    cid = await _club(client, alice, "open")
+    path = f"/api/clubs/{cid}/members"
+    same = await client.request("GET", path, headers=alice, params={"pageSize": "2", "limit": "2"})
+    assert same.status == 200
+    for params in ({"pageSize": "2", "limit": "3"}, {"limit": "0"}, {"pageSize": "101"}):
+        bad = await client.request("GET", path, headers=alice, params=params)
+        assert bad.status == 400, params
+        assert bad.json()["code"] == "invalid_input"
 
 
 @pytest.mark.parametrize(
@@ -394,7 +409,7 @@ async def test_group_call_id_is_case_insensitive(client: Client) -> None:
 
 async def test_costs_at_the_store_port(counting_client: Client) -> None:
     client = counting_client
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     alice, bob = await _users(client, "alice", "bob")
     clubs = [await _club(client, alice, "open") for _ in range(3)]
     for cid in clubs:

@@ -1,4 +1,4 @@
-"""A user exists from their first authenticated request (DESIGN §4), whatever the route: the
+"""A user exists from their first authenticated request (docs/identity.md), whatever the route: the
 profile is created then, once per process, and a request refused for bad input creates nothing."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ async def test_any_route_signs_a_user_in_and_others_can_then_find_them(client: C
     bob = client.login("bob", "Bob")
     # Bob's first request is a friends list read; he never asked for a token or his profile.
     assert (await client.request("GET", "/api/friends", headers=bob)).status == 200
-    profile = await client.runtime.store.read("users", "bob", "bob")
+    profile = await client.runtime.adapters.store.read("users", "bob", "bob")
     assert profile is not None
     assert profile["displayName"] == "Bob"  # from the token's name claim
     assert profile["communicationUserId"] is None  # an ACS identity only with a first token
@@ -25,12 +25,12 @@ async def test_a_refused_request_creates_no_profile(client: Client) -> None:
     carol = client.login("carol", "Carol")
     resp = await client.request("GET", "/api/friends", headers=carol, params={"status": "nonsense"})
     assert resp.status == 400
-    assert await client.runtime.store.read("users", "carol", "carol") is None
+    assert await client.runtime.adapters.store.read("users", "carol", "carol") is None
 
 
 async def test_the_profile_is_checked_once_per_process(counting_client: Client) -> None:
     dave = counting_client.login("dave", "Dave")
-    spy = spy_of(counting_client.runtime.store)
+    spy = spy_of(counting_client.runtime.adapters.store)
     assert (await counting_client.request("GET", "/api/friends", headers=dave)).status == 200
     # The first request registers the user: the profile and the erasure record read (is the
     # user being erased?), one create.
@@ -45,18 +45,18 @@ async def test_an_erased_user_is_registered_again_by_their_next_request(client: 
     erin = client.login("erin", "Erin")
     assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
     assert (await client.request("DELETE", "/api/me", headers=erin)).status == 204
-    assert await client.runtime.store.read("users", "erin", "erin") is None
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
     # While the erasure's purge runs, her requests create nothing (and say so where they would
     # create her: her profile, a token)...
     assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
-    assert await client.runtime.store.read("users", "erin", "erin") is None
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
     for method, path in (("GET", "/api/me"), ("POST", "/api/token"), ("POST", "/api/token/revoke")):
         refused = await client.request(method, path, headers=erin)
         assert refused.status == 409  # a state of her account for seconds, not an outage
         assert refused.json()["code"] == "erasure_in_progress"
         assert refused.headers["retry-after"] == "2"
-    assert await client.runtime.store.read("users", "erin", "erin") is None
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
     # ...then her next request signs her in afresh.
     await client.runtime.reactor.drain()
     assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
-    assert await client.runtime.store.read("users", "erin", "erin") is not None
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is not None

@@ -52,7 +52,7 @@ async def test_every_friends_route_needs_a_caller(
 ) -> None:
     resp = await counting_client.request(method, path)
     assert resp.status == 401
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def test_befriend_accept_list_call_info_walkthrough(pstn_client: Client) -> None:
@@ -81,9 +81,9 @@ async def test_befriend_accept_list_call_info_walkthrough(pstn_client: Client) -
     assert info.status == 200
     assert info.json() == {"communicationUserId": bob_acs, "pstn": None}  # bob has no number
     # Bob verifies a number (the phone capability writes these fields); alice may dial it.
-    profile = await c.runtime.store.read("users", "bob", "bob")
+    profile = await c.runtime.adapters.store.read("users", "bob", "bob")
     assert profile is not None
-    await c.runtime.store.upsert(
+    await c.runtime.adapters.store.upsert(
         "users", {**profile, "phoneNumber": "+14255550102", "phoneVerified": True}
     )
     info = await c.request("GET", "/api/friends/bob/call-info", headers=alice)
@@ -163,7 +163,7 @@ async def test_rename_and_erase_reach_friends_lists(client: Client) -> None:
 
 async def test_store_down_is_503_with_retry_after(fake_acs_client: Client) -> None:
     alice, _ = await _sign_in(fake_acs_client, "Alice", "Bob")
-    spy_of(fake_acs_client.runtime.store).fail["read_many:friends"] = store_down()
+    spy_of(fake_acs_client.runtime.adapters.store).fail["read_many:friends"] = store_down()
     resp = await fake_acs_client.request("PUT", "/api/friends/bob", headers=alice)
     assert resp.status == 503
     assert resp.headers["retry-after"] == "3"

@@ -50,8 +50,8 @@ async def test_every_identity_route_needs_a_valid_token(
     )
     assert resp.json()["code"] == "unauthenticated"
     # Nothing else ran: not one store or ACS operation.
-    assert spy_of(counting_client.runtime.store).calls == {}
-    assert spy_of(counting_client.runtime.identity_provider).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.identity_provider).calls == {}
 
 
 async def test_token_me_walkthrough(client: Client) -> None:
@@ -86,7 +86,7 @@ async def test_token_me_walkthrough(client: Client) -> None:
 
 async def test_second_user_sees_and_changes_nothing_of_the_first(client: Client) -> None:
     alice, bob = client.login("alice", "Alice"), client.login("bob", "Bob")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     a_token = (await client.request("POST", "/api/token", headers=alice)).json()
     b_token = (await client.request("POST", "/api/token", headers=bob)).json()
@@ -119,7 +119,7 @@ async def test_user_ids_in_the_body_are_not_the_caller(client: Client) -> None:
 
 async def test_revoke_kills_earlier_tokens(client: Client) -> None:
     alice = client.login("alice")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     before = (await client.request("POST", "/api/token", headers=alice)).json()["token"]
     assert (await client.request("POST", "/api/token/revoke", headers=alice)).status == 204
@@ -131,14 +131,14 @@ async def test_revoke_kills_earlier_tokens(client: Client) -> None:
 
 async def test_erase_then_token_gives_a_new_identity(client: Client) -> None:
     alice = client.login("alice", "Alice")
-    acs = client.runtime.identity_provider
+    acs = client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     old = (await client.request("POST", "/api/token", headers=alice)).json()
     await client.request("PATCH", "/api/me", headers=alice, json_body={"displayName": "Al"})
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
     with pytest.raises(TokenIdentityDeleted):
         acs.verify_token(old["token"])
-    assert await client.runtime.store.read("users", "alice", "alice") is None
+    assert await client.runtime.adapters.store.read("users", "alice", "alice") is None
     await client.runtime.reactor.drain()
     me = (await client.request("GET", "/api/me", headers=alice)).json()
     assert me["communicationUserId"] is None
@@ -214,11 +214,11 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     assert problem["status"] == status
     assert {"type", "title", "status", "detail", "code"} <= set(problem)
     assert problem.get("field") == field
-    assert await client.runtime.store.read("users", "alice", "alice") is None
+    assert await client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Client) -> None:
-    acs = fake_acs_client.runtime.identity_provider
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     acs.fail["create_user_and_token"] = DependencyUnavailable("acs", retry_after=9)
     alice = fake_acs_client.login("alice")
@@ -227,14 +227,14 @@ async def test_acs_down_is_503_with_retry_after_and_no_state(fake_acs_client: Cl
     assert resp.headers["retry-after"] == "9"
     assert resp.json()["code"] == "dependency_unavailable"
     assert acs.identities == {}
-    assert await fake_acs_client.runtime.store.read("users", "alice", "alice") is None
+    assert await fake_acs_client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 async def test_store_down_after_acs_create_is_503_and_identity_undone(
     fake_acs_client: Client,
 ) -> None:
-    store = spy_of(fake_acs_client.runtime.store)
-    acs = fake_acs_client.runtime.identity_provider
+    store = spy_of(fake_acs_client.runtime.adapters.store)
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     store.fail["create:users"] = store_down()
     resp = await fake_acs_client.request(
@@ -249,7 +249,7 @@ async def test_health_reports_store_down(fake_acs_client: Client) -> None:
     ok = await fake_acs_client.request("GET", "/api/health")
     assert ok.status == 200
     assert ok.json()["status"] == "ok"
-    store = spy_of(fake_acs_client.runtime.store)
+    store = spy_of(fake_acs_client.runtime.adapters.store)
     store.fail["ping"] = store_down()
     down = await fake_acs_client.request("GET", "/api/health")
     assert down.status == 503
@@ -260,7 +260,7 @@ async def test_health_reports_store_down(fake_acs_client: Client) -> None:
 async def test_unexpected_error_is_a_generic_500_logged_with_traceback(
     fake_acs_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    acs = fake_acs_client.runtime.identity_provider
+    acs = fake_acs_client.runtime.adapters.identity_provider
     assert isinstance(acs, FakeIdentityProvider)
     acs.fail["create_user_and_token"] = RuntimeError("boom: secret-detail")
     with caplog.at_level(logging.ERROR):
@@ -331,11 +331,11 @@ async def test_teams_exchange_over_the_route(teams_client: Client) -> None:
     body = resp.json()
     assert body["user"] == {"microsoftTeamsUserId": TEAMS_OID}
     assert set(body) == {"token", "expiresOn", "user"}
-    acs = teams_client.runtime.identity_provider
+    acs = teams_client.runtime.adapters.identity_provider
     assert isinstance(acs, LocalIdentityIssuer)
     assert acs.verify_token(body["token"])["sub"] == f"8:orgid:{TEAMS_OID}"
     # Stateless: nothing was written for the caller (or anyone).
-    assert await teams_client.runtime.store.read("users", "alice", "alice") is None
+    assert await teams_client.runtime.adapters.store.read("users", "alice", "alice") is None
 
 
 @pytest.mark.parametrize(
@@ -398,7 +398,7 @@ async def test_erase_is_constant_in_store_operations_whatever_the_user_owns(
     """Issue 19: DELETE /api/me records the erasure and answers; the purge of friendships,
     clubs, devices, numbers and threads follows in the background, however many there are."""
     client = counting_client
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     costs = []
     for user, friends in (("lonely", 0), ("popular", 12)):
         me = client.login(user)

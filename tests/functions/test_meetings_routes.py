@@ -81,7 +81,7 @@ async def test_every_meeting_route_needs_a_valid_token(
         method, path, headers={"Authorization": "Bearer nope"}, json_body=meeting_body()
     )
     assert resp.status == 401
-    assert spy_of(meetings_client.runtime.store).calls == {}
+    assert spy_of(meetings_client.runtime.adapters.store).calls == {}
 
 
 async def test_organizer_invitee_and_outsider(meetings_client: Client) -> None:
@@ -140,7 +140,7 @@ async def test_organizer_invitee_and_outsider(meetings_client: Client) -> None:
 async def test_operations_per_create_and_per_agenda_read(meetings_client: Client) -> None:
     client = meetings_client
     alice, _, _ = await users(client, "alice", "bob", "carol")
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     provider = spy_of(client.runtime.adapters.meeting_provider)
     store.calls.clear()
     created = await client.request(
@@ -225,14 +225,14 @@ async def test_bad_meetings_are_400_and_store_nothing(
 ) -> None:
     client = meetings_client
     alice, _ = await users(client, "alice", "bob")
-    spy_of(client.runtime.store).calls.clear()
+    spy_of(client.runtime.adapters.store).calls.clear()
     resp = await client.request("POST", "/api/meetings", headers=alice, json_body=body)
     assert resp.status == 400, resp.body
     assert resp.json()["field"] == field
     if field == "invitees" and "nobody" in body["invitees"]:
         assert resp.json()["code"] == "unknown_users"
         assert "nobody, ghost" in resp.json()["detail"]
-    calls = spy_of(client.runtime.store).calls
+    calls = spy_of(client.runtime.adapters.store).calls
     assert calls["create"] == calls["upsert"] == 0
     assert spy_of(client.runtime.adapters.meeting_provider).calls == {}
 
@@ -305,13 +305,13 @@ async def test_import_both_teams_link_forms(meetings_client: Client) -> None:
 )
 async def test_import_refuses_anything_but_a_teams_link(meetings_client: Client, url: str) -> None:
     (alice,) = await users(meetings_client, "alice")
-    spy_of(meetings_client.runtime.store).calls.clear()
+    spy_of(meetings_client.runtime.adapters.store).calls.clear()
     resp = await meetings_client.request(
         "POST", "/api/meetings/import", headers=alice, json_body=meeting_body(joinUrl=url)
     )
     assert resp.status == 400
     assert resp.json()["code"] == "invalid_join_url"
-    assert spy_of(meetings_client.runtime.store).calls == {}
+    assert spy_of(meetings_client.runtime.adapters.store).calls == {}
 
 
 async def test_in_azure_without_graph_scheduling_is_404_but_the_rest_works(tmp_path: Path) -> None:
@@ -349,7 +349,7 @@ async def test_in_azure_without_graph_scheduling_is_404_but_the_rest_works(tmp_p
 async def test_a_store_failure_leaves_no_half_meeting(meetings_client: Client) -> None:
     client = meetings_client
     alice, bob = await users(client, "alice", "bob")
-    store = spy_of(client.runtime.store)
+    store = spy_of(client.runtime.adapters.store)
     store.fail["upsert:agenda"] = store_down()
     resp = await client.request(
         "POST", "/api/meetings", headers=alice, json_body=meeting_body(invitees=["bob"])
@@ -358,7 +358,7 @@ async def test_a_store_failure_leaves_no_half_meeting(meetings_client: Client) -
     assert resp.headers["retry-after"] == "3"
     store.fail.clear()
     for who in ("alice", "bob"):
-        assert (await client.runtime.store.query("agenda", who)).items == []
+        assert (await client.runtime.adapters.store.query("agenda", who)).items == []
     provider = local_provider(client)
     db = provider._connect()
     assert db.execute("SELECT count(*) FROM meetings").fetchone() == (0,)
@@ -394,7 +394,7 @@ async def test_erase_cancels_organized_meetings_and_leaves_invitations(
             "GET", "/api/meetings", headers=who, params={"date": "2026-11-23"}
         )
         assert [m["invitees"] for m in day.json()["items"]] == [["bob"]]
-    assert (await client.runtime.store.query("agenda", "alice")).items == []
+    assert (await client.runtime.adapters.store.query("agenda", "alice")).items == []
     # A second erase (a retried DELETE /api/me) finds nothing more to do.
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
     await client.runtime.reactor.drain()

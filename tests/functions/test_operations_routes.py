@@ -37,7 +37,7 @@ async def test_parked_work_is_counted_not_fatal_and_listed_in_dev_mode(
     await fake_acs_client.request("GET", "/api/me", headers=alice)
     assert (await fake_acs_client.request("DELETE", "/api/me", headers=alice)).status == 204
     # The purge keeps failing (the store refuses the phone container's reads): parked.
-    store = spy_of(rt.store)
+    store = spy_of(rt.adapters.store)
     store.fail["read:phone"] = DependencyUnavailable("store")
     await rt.reactor.drain()
     health = await fake_acs_client.request("GET", "/api/health")
@@ -58,7 +58,7 @@ async def test_parked_work_is_counted_not_fatal_and_listed_in_dev_mode(
     assert rearmed.json() == {"rearmed": 1}
     await rt.reactor.drain()
     assert (await fake_acs_client.request("GET", "/api/dev/work")).json()["items"] == []
-    assert await rt.store.read("users", "erasure:alice", "erasure") is None
+    assert await rt.adapters.store.read("users", "erasure:alice", "erasure") is None
 
 
 async def test_dev_work_routes_exist_only_in_dev_mode(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ async def test_dev_work_routes_exist_only_in_dev_mode(tmp_path: Path) -> None:
     set_runtime(rt)
     try:
         client = Client(rt)
-        await Work(rt.store).after("erasure", "alice")
+        await Work(rt.adapters.store).after("erasure", "alice")
         assert (await client.request("GET", "/api/dev/work")).status == 404
         assert (await client.request("POST", "/api/dev/work/rearm")).status == 404
     finally:

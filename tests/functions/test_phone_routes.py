@@ -67,7 +67,7 @@ async def test_every_phone_route_needs_a_caller(
     resp = await counting_client.request(method, path, json_body=body)
     assert resp.status == 401
     assert resp.json()["code"] == "unauthenticated"
-    assert spy_of(counting_client.runtime.store).calls == {}
+    assert spy_of(counting_client.runtime.adapters.store).calls == {}
 
 
 async def test_alice_verifies_her_number_through_the_outbox(
@@ -110,7 +110,7 @@ async def test_alice_verifies_her_number_through_the_outbox(
     )
     assert again.status == 400
     # Only the code's hash is stored, and neither the number nor the code is ever logged.
-    stored = json.dumps(await client.runtime.store.read(PHONE, "alice", "phone"))
+    stored = json.dumps(await client.runtime.adapters.store.read(PHONE, "alice", "phone"))
     assert code not in stored
     logged = caplog.text
     assert code not in logged
@@ -223,7 +223,7 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     problem = resp.json()
     assert problem["code"] == code
     assert problem.get("field") == field
-    calls = spy_of(counting_client.runtime.store).calls
+    calls = spy_of(counting_client.runtime.adapters.store).calls
     assert not {"create", "replace", "upsert", "delete"} & set(calls)
     assert (await counting_client.request("GET", "/api/dev/outbox")).json()["items"] == []
 
@@ -236,7 +236,7 @@ async def test_erase_removes_phone_records_and_frees_the_number(client: Client) 
     code = await outbox_code(client, ALICE_NUMBER)
     await client.request("POST", "/api/me/phone/verify", headers=alice, json_body={"code": code})
     await verify_number(client, bob, BOB_NUMBER)
-    store = client.runtime.store
+    store = client.runtime.adapters.store
     message = message_key(sent.json()["messageId"])
     assert await store.read(PHONE, message, "message") is not None
 
@@ -255,13 +255,13 @@ async def test_erase_removes_phone_records_and_frees_the_number(client: Client) 
 
 async def test_store_down_is_503_and_sends_nothing(counting_client: Client) -> None:
     alice = counting_client.login("alice", "Alice")
-    spy_of(counting_client.runtime.store).fail["read_many"] = store_down()
+    spy_of(counting_client.runtime.adapters.store).fail["read_many"] = store_down()
     resp = await counting_client.request(
         "POST", "/api/me/phone", headers=alice, json_body={"phoneNumber": ALICE_NUMBER}
     )
     assert resp.status == 503
     assert resp.headers["retry-after"] == "3"
-    spy_of(counting_client.runtime.store).fail.clear()
+    spy_of(counting_client.runtime.adapters.store).fail.clear()
     assert (await counting_client.request("GET", "/api/dev/outbox")).json()["items"] == []
 
 
@@ -287,7 +287,7 @@ async def test_sms_down_is_503_and_does_not_count_against_the_limits(tmp_path: P
             )
             assert resp.status == 503  # never a 429: the failed send did not count
             assert resp.headers["retry-after"] == "7"
-        doc = await rt.store.read(PHONE, "alice", "phone")
+        doc = await rt.adapters.store.read(PHONE, "alice", "phone")
         assert doc is not None
         assert doc["codeSends"] == []
         assert doc["pending"] is None
@@ -341,7 +341,7 @@ async def inviting(tmp_path: Path) -> AsyncIterator[Client]:
     rt = make_runtime(tmp_path, SMS_DAILY_LIMIT="2", PUBLIC_APP_URL="https://app.example")
     access = Memberships({"club1": {"alice"}, "meet1": {"alice", "carol"}})
     rt.__dict__["phone"] = PhoneService(
-        rt.store,
+        rt.adapters.store,
         rt.adapters.sms_sender,
         lambda: rt.identity,
         daily_invites=2,
@@ -485,7 +485,7 @@ async def test_delivery_reports_update_the_message(inviting: Client, pascal: boo
             delivery_report(message_id, "Delivered", pascal=pascal),
         )
     )
-    doc = await inviting.runtime.store.read(PHONE, message_key(message_id), "message")
+    doc = await inviting.runtime.adapters.store.read(PHONE, message_key(message_id), "message")
     assert doc is not None
     assert doc["status"] == "delivered"
     assert doc["userId"] == "alice"
@@ -531,7 +531,7 @@ async def test_delivery_reports_repeated_or_out_of_order_keep_the_latest(
     early = delivery_report(message_id, "Failed", received="2026-11-23T12:00:01Z")
     for data in (late, late, early, {**early, "receivedTimestamp": "not a time"}):
         await fn(event(kind, data))
-        doc = await inviting.runtime.store.read(PHONE, message_key(message_id), "message")
+        doc = await inviting.runtime.adapters.store.read(PHONE, message_key(message_id), "message")
         assert doc is not None
         assert doc["status"] == "delivered"
 
@@ -599,12 +599,12 @@ async def test_unknown_or_malformed_events_are_ignored(
     counting_client: Client, event_type: str, data: Any
 ) -> None:
     await sms_events_function()(event(event_type, data))  # does not raise
-    calls = spy_of(counting_client.runtime.store).calls
+    calls = spy_of(counting_client.runtime.adapters.store).calls
     assert not {"create", "replace", "upsert", "delete"} & set(calls)
 
 
 async def test_a_store_outage_makes_event_grid_retry(counting_client: Client) -> None:
-    spy_of(counting_client.runtime.store).fail["read"] = store_down()
+    spy_of(counting_client.runtime.adapters.store).fail["read"] = store_down()
     with pytest.raises(DependencyUnavailable):
         await sms_events_function()(
             event("Microsoft.Communication.SMSReceived", sms_received(ALICE_NUMBER, "STOP"))
@@ -651,10 +651,12 @@ async def test_events_reach_the_function_through_the_devserver_path(inviting: Cl
             "/runtime/webhooks/eventgrid", params={"functionName": "sms_events"}, json=batch
         )
     assert resp.status_code == 200
-    doc = await inviting.runtime.store.read(PHONE, message_key(sent.json()["messageId"]), "message")
+    doc = await inviting.runtime.adapters.store.read(
+        PHONE, message_key(sent.json()["messageId"]), "message"
+    )
     assert doc is not None
     assert doc["status"] == "failed"
-    record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
+    record = await inviting.runtime.adapters.store.read(PHONE, number_key(BOB_NUMBER), "number")
     assert record is not None
     assert record["optedOut"] is True
 
@@ -683,7 +685,7 @@ async def test_a_batch_with_an_event_that_is_no_object_still_delivers_the_rest(
             json=[5, "x", None, stop],
         )
     assert resp.status_code == 200
-    record = await inviting.runtime.store.read(PHONE, number_key(BOB_NUMBER), "number")
+    record = await inviting.runtime.adapters.store.read(PHONE, number_key(BOB_NUMBER), "number")
     assert record is not None
     assert record["optedOut"] is True
 
@@ -712,7 +714,7 @@ async def test_operations_per_verification_and_invitation(tmp_path: Path) -> Non
     )
     access = Memberships({"club1": {"alice"}})
     rt.__dict__["phone"] = PhoneService(
-        rt.store,
+        rt.adapters.store,
         rt.adapters.sms_sender,
         lambda: rt.identity,
         app_url="https://app.example",
@@ -723,7 +725,7 @@ async def test_operations_per_verification_and_invitation(tmp_path: Path) -> Non
         client = Client(rt)
         alice = client.login("alice", "Alice")
         await client.request("GET", "/api/me", headers=alice)
-        store, sms = spy_of(rt.store), spy_of(rt.adapters.sms_sender)
+        store, sms = spy_of(rt.adapters.store), spy_of(rt.adapters.sms_sender)
         store.calls.clear()
         await client.request(
             "POST", "/api/me/phone", headers=alice, json_body={"phoneNumber": ALICE_NUMBER}
@@ -763,7 +765,7 @@ async def test_pascal_case_envelopes_reach_the_function_through_the_devserver(
             "/runtime/webhooks/eventgrid", params={"functionName": "sms_events"}, json=batch
         )
     assert resp.status_code == 200
-    record = await client.runtime.store.read(PHONE, number_key(ALICE_NUMBER), "number")
+    record = await client.runtime.adapters.store.read(PHONE, number_key(ALICE_NUMBER), "number")
     assert record is not None
     assert record["optedOut"] is True
 

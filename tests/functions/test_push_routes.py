@@ -54,7 +54,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def counts(rt: Runtime) -> tuple[dict[str, int], dict[str, int]]:
-    return dict(spy_of(rt.store).calls), dict(spy_of(rt.push_sender).calls)
+    return dict(spy_of(rt.adapters.store).calls), dict(spy_of(rt.push_sender).calls)
 
 
 async def signed_in(world: World, user_id: str, name: str | None = None) -> dict[str, str]:
@@ -65,7 +65,7 @@ async def signed_in(world: World, user_id: str, name: str | None = None) -> dict
 
 
 def reset(rt: Runtime) -> None:
-    spy_of(rt.store).calls.clear()
+    spy_of(rt.adapters.store).calls.clear()
     spy_of(rt.push_sender).calls.clear()
 
 
@@ -235,7 +235,7 @@ async def test_erase_removes_the_users_devices_from_the_hub(world: World) -> Non
     await world.runtime.reactor.drain()
     for name in ("phone", "tablet"):
         assert world.hub.installation(hub_installation_id("bob", name)) is None
-    assert await world.runtime.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
+    assert await world.runtime.adapters.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
     assert world.hub.installation(hub_installation_id("alice", "phone")) is not None
 
 
@@ -414,7 +414,7 @@ async def test_in_azure_without_a_hub_pushes_are_off(tmp_path: Path) -> None:
         )
         assert put.status == 201
         await rt.reactor.drain()
-        assert (await rt.store.query("system", call_index_pk(GID))).items
+        assert (await rt.adapters.store.query("system", call_index_pk(GID))).items
     finally:
         set_runtime(None)
         await rt.close()
@@ -446,10 +446,10 @@ async def test_an_old_call_ended_never_clears_a_newer_call_whose_index_write_fai
     await world.runtime.reactor.drain()
     assert (await world.client.request("DELETE", path, headers=alice)).status == 204
     ended = datetime.now(UTC)  # the first call's CallEnded, delivered late
-    spy_of(world.runtime.store).fail["upsert:system"] = DependencyUnavailable("store")
+    spy_of(world.runtime.adapters.store).fail["upsert:system"] = DependencyUnavailable("store")
     assert (await world.client.request("PUT", path, headers=bob, json_body=body)).status == 201
     await world.runtime.reactor.drain()
-    spy_of(world.runtime.store).fail.clear()
+    spy_of(world.runtime.adapters.store).fail.clear()
     await call_events(grid_event({**CALL_ENDED, "eventTime": ended.isoformat()}))
     got = await world.client.request("GET", path, headers=alice)
     assert got.status == 200

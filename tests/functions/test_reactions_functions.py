@@ -47,7 +47,7 @@ async def _feed_batch(client: Client) -> func.DocumentList:
     """What the change feed would deliver now: every work item as stored."""
     docs = []
     for shard in range(SHARDS):
-        page = await client.runtime.store.query(WORK, f"shard-{shard}", limit=1000)
+        page = await client.runtime.adapters.store.query(WORK, f"shard-{shard}", limit=1000)
         docs += [func.Document.from_dict(d) for d in page.items]
     return func.DocumentList(docs)
 
@@ -78,7 +78,7 @@ async def test_the_feed_runs_the_due_work_it_is_given(client: Client) -> None:
     batch.append(func.Document.from_dict({"id": "x", "pk": "alice", "kind": "erasure"}))
     batch.append(batch[0])
     await handler(batch)
-    record = await rt.store.read("users", "erasure:alice", "erasure")
+    record = await rt.adapters.store.read("users", "erasure:alice", "erasure")
     assert record is not None
     assert record["passes"] == 1  # the first purge pass ran; the second is due after the grace
     assert (await rt.reactor.backlog()).pending == 2  # that pass and the not-yet-due item
@@ -101,7 +101,7 @@ async def test_a_store_outage_loses_nothing(fake_acs_client: Client) -> None:
     rt = fake_acs_client.runtime
     await rt.work.after("erasure", "bob")
     batch = await _feed_batch(fake_acs_client)
-    store = spy_of(rt.store)
+    store = spy_of(rt.adapters.store)
     store.fail["read"] = DependencyUnavailable("store")
     store.fail["query"] = DependencyUnavailable("store")
     feed, _ = FUNCTIONS["work_feed"]

@@ -1,6 +1,6 @@
 """The chat policy is what infra/ deploys: TOKEN_SCOPES=chat.join.limited,voip by default, so
 clients chat only in the threads the controller put them in (no creating threads, no changing
-who is in them). The app's own default stays the contract's `chat,voip` (DESIGN §5)."""
+who is in them). The app's own default stays the contract's `chat,voip` (docs/settings.md)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,17 @@
 """What a publish ships: the project tree (tracked files plus the caches and local state a working
 copy accumulates) filtered by the real `.funcignore`, with gitignore rules as Core Tools and azd
-apply them. It must be exactly the app — function_app.py, host.json, requirements.txt,
-blueprints/ and switchboard/ without bytecode — so a new top-level file or tool cache that the
+apply them. It must be exactly the app — function_app.py, host.json, requirements.txt, LICENSE,
+blueprints/ and switchboard/ without bytecode and without its development-only code
+(switchboard/dev/, the devserver alias) — so a new top-level file or tool cache that the
 ignore file misses fails here instead of being uploaded."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,8 @@ WORKING_COPY_EXTRAS = (
     ".git/HEAD",
     ".venv/bin/python",
     ".venv-checkov/bin/python",
-    "node_modules/@vercel/cosmosdb-server/package.json",
+    "tests/node_modules/@vercel/cosmosdb-server/package.json",
+    "web/node_modules/react/package.json",
     ".mypy_cache/3.12/switchboard/http.data.json",
     ".ruff_cache/0.17.6/123",
     ".pytest_cache/v/cache/nodeids",
@@ -127,11 +131,42 @@ def test_a_publish_ships_exactly_the_app(tmp_path: Path) -> None:
         (tmp_path / path).touch()
     rules = parse((REPO_ROOT / ".funcignore").read_text())
 
-    expected = {"function_app.py", "host.json", "requirements.txt"} | {
-        path for path in tree if path.startswith(("blueprints/", "switchboard/"))
+    dev_only = ("switchboard/dev/", "switchboard/devserver.py")
+    # LICENSE too: the MIT terms ask that the notice go with every copy.
+    expected = {"function_app.py", "host.json", "requirements.txt", "LICENSE"} | {
+        path
+        for path in tree
+        if path.startswith(("blueprints/", "switchboard/")) and not path.startswith(dev_only)
     }
     assert "switchboard/runtime.py" in expected
+    assert "switchboard/dev/devserver.py" in tree  # the dev code exists, and is left out
     assert shipped(tmp_path, rules) == expected
+
+
+def test_the_published_app_runs_without_its_dev_code(tmp_path: Path) -> None:
+    """The shipped files alone (no switchboard/dev/) import, compose every route but the dev
+    ones, and build their runtime in Azure's shape without reaching for dev code."""
+    rules = parse((REPO_ROOT / ".funcignore").read_text())
+    for path in shipped(REPO_ROOT, rules):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / path, tmp_path / path)
+    assert not (tmp_path / "switchboard" / "dev").exists()
+    probe = (
+        "import sys, function_app\n"
+        "from switchboard.http import ROUTES\n"
+        "paths = {r.path for r in ROUTES}\n"
+        "assert 'token' in paths, paths\n"
+        "assert not any(p.startswith('dev/') for p in paths), paths\n"
+        "assert not any(m.startswith('switchboard.dev') for m in sys.modules)\n"
+        "print('ok', len(paths))\n"
+    )
+    for extra in ({"AUTH_MODE": "jwt"}, {"WEBSITE_INSTANCE_ID": "x"}):
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path), **extra}
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("ok"), done.stdout
 
 
 def test_the_matcher_follows_gitignore_rules(tmp_path: Path) -> None:

@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from switchboard import errors
 from switchboard.auth import (
     BearerAuthenticator,
-    DevTokenIssuer,
     EasyAuthAuthenticator,
     RemoteJwksKeySource,
     StaticKeySource,
     TokenVerifier,
 )
+from switchboard.dev.issuer import DevTokenIssuer
 from tests.conftest import seed_keys
 
 ISSUER = "https://login.example.test/tenant/v2.0"
@@ -233,7 +233,8 @@ def oidc_server(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
     _Issuer.hits = []
     _Issuer.status = 200
     _Issuer.hang = None
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits up to one poll interval (0.5 s by default) per test.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield base
     if _Issuer.hang is not None:

@@ -63,7 +63,7 @@ def clock() -> Clock:
 async def rt(tmp_path: Path, clock: Clock) -> AsyncIterator[Runtime]:
     runtime = make_runtime(tmp_path, store=spy(InterleavingStore(tmp_path / "clubs.sqlite")))
     runtime.__dict__["clubs"] = ClubsService(
-        runtime.store,
+        runtime.adapters.store,
         work=runtime.work,
         profiles=runtime.identity,
         ensure_profile=runtime._ensure_profile,
@@ -81,7 +81,7 @@ def clubs(rt: Runtime) -> ClubsService:
 
 @pytest.fixture
 def store(rt: Runtime) -> DocumentStore:
-    return rt.store
+    return rt.adapters.store
 
 
 async def users(rt: Runtime, *names: str) -> None:
@@ -93,7 +93,7 @@ async def users(rt: Runtime, *names: str) -> None:
 async def settled(rt: Runtime) -> None:
     """Drain the work, then the integrity check must find nothing."""
     await rt.reactor.drain()
-    assert await check(rt.store, rt.chat_provider) == []
+    assert await check(rt.adapters.store, rt.chat_provider) == []
 
 
 async def member(rt: Runtime, club_id: str, owner: str, user: str) -> None:
@@ -369,7 +369,7 @@ async def test_invitations_expire_and_are_capped(
     await rt.reactor.drain()
     await rt.work.now(clubs_module.KIND_CLUB, club.club_id)
     await settled(rt)  # the club's reconciler removed the expired ones and their copies
-    assert {d["id"] for d in (await rt.store.query("clubs", club.club_id)).items} == {
+    assert {d["id"] for d in (await rt.adapters.store.query("clubs", club.club_id)).items} == {
         "club",
         "member:alice",
         "invite:dan",
@@ -451,7 +451,7 @@ async def test_a_leave_whose_chat_removal_failed_is_repaired(rt: Runtime) -> Non
     spy_of(chat).fail["remove_participant"] = errors.DependencyUnavailable("chat")
     await rt.clubs.remove_member("bob", club.club_id, "bob")
     await rt.reactor.drain()
-    assert await check(rt.store, chat) != []  # bob still holds a seat
+    assert await check(rt.adapters.store, chat) != []  # bob still holds a seat
     spy_of(chat).fail.clear()
     await rt.reactor.rearm_parked()
     await settled(rt)
@@ -572,7 +572,7 @@ async def test_erase_leaves_no_record_naming_the_user_either_way(
     assert (call.group_call_id, call.started_by) == (CALLS[0], None)
     assert await clubs.list_invitations("carol") == []  # alice's invitation went with her
     assert await clubs.list_invitations("dan") == []
-    assert (await rt.store.query("memberships", "dan")).items == []
+    assert (await rt.adapters.store.query("memberships", "dan")).items == []
     # A user of the same id signing in again is someone new: invited afresh, not a member.
     await users(rt, "alice")
     with pytest.raises(errors.NotFound):

@@ -1,6 +1,7 @@
 """The devserver as an ASGI app, on a small FunctionApp of its own: HTTP routing by template and
 method, Event Grid delivery and the subscription handshake, the body limit, log lines a caller
-cannot forge, and a busy port reported before start-up."""
+cannot forge, a busy port reported before start-up, a bad port in one line, and the start-up
+banner."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import json
 import logging
 import re
 import socket
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import httpx
 import pytest
 
-from switchboard.devserver import DevServer, main, port_is_free
+from switchboard.dev.devserver import DevServer, banner, main, port_is_free
 from switchboard.http import ROUTES, Reply, blueprint, route
+from switchboard.runtime import Runtime
 
 received: list[func.EventGridEvent] = []
 
@@ -203,8 +206,31 @@ def test_a_busy_port_is_reported_before_the_banner(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["--host", "127.0.0.1", "--port", str(port)]) == 2
+        assert main(_no_app, ["--host", "127.0.0.1", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"switchboard: port {port} is in use; run `make run PORT={port + 1}`" in err
     assert not [r for r in caplog.records if "Switchboard on" in r.getMessage()]
     assert port_is_free("127.0.0.1", port)  # and free again once released
+
+
+def _no_app() -> func.FunctionApp:
+    raise AssertionError("the app is loaded only once the arguments and the port are fine")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http", "70.5", ""])
+def test_a_bad_port_is_one_clear_line(capsys: pytest.CaptureFixture[str], port: str) -> None:
+    assert main(_no_app, ["--port", port]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"switchboard: PORT {port!r} is not a port number (0-65535)\n"
+
+
+def test_the_banner_names_the_store_its_absolute_data_dir_and_the_url(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # started from another folder: the banner still says where
+    line = banner(DevServer(build_app()), "127.0.0.1", 7072)
+    data_dir = runtime.settings.switchboard_data_dir.resolve()
+    assert data_dir.is_absolute()
+    assert line.startswith(f"switchboard: embedded mode, store sqlite in {data_dir}, auth dev, ")
+    assert "on http://127.0.0.1:7072/api" in line

@@ -17,7 +17,6 @@ from switchboard.services.identity import (
     IdentityService,
     TokenPolicy,
     UserDoc,
-    mask_phone,
 )
 from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
 from tests.proxies import spy, spy_of
@@ -253,11 +252,6 @@ async def test_profile_update_keeps_identity_and_survives_concurrent_token(world
     profile = await world.service.get_profile(ALICE)
     assert profile.display_name == "Alice B."
     assert profile.communication_user_id == token.communication_user_id
-
-
-def test_mask_phone_hides_all_but_two_digits() -> None:
-    assert mask_phone("+14255550123") == "+1********23"
-    assert mask_phone(None) is None
 
 
 # --- Teams token exchange -------------------------------------------------------------------

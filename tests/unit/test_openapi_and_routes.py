@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from switchboard.devserver import compile_route, route_prefix
+from switchboard.dev.devserver import compile_route, route_prefix
 from switchboard.http import ROUTE_PREFIX, ROUTES
 from switchboard.openapi import build_openapi
 from tests.conftest import app_server

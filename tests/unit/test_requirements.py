@@ -1,6 +1,6 @@
 """requirements.txt is what the Functions host installs in Azure: every entry must be imported by
-the app's runtime code (function_app.py, blueprints/, switchboard/ except the devserver), and the
-devserver's own needs (uvicorn) belong in requirements-dev.txt."""
+the app's runtime code (function_app.py, blueprints/, switchboard/ except its dev-only code, which
+a publish leaves out), and the devserver's own needs (uvicorn) belong in requirements-dev.txt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEV_ONLY_MODULES = {REPO_ROOT / "switchboard" / "devserver.py"}
+DEV_ONLY = (REPO_ROOT / "switchboard" / "dev", REPO_ROOT / "switchboard" / "devserver.py")
 
 
 def requirement_names(path: Path) -> list[str]:
@@ -26,7 +26,11 @@ def runtime_sources() -> list[Path]:
     sources = [REPO_ROOT / "function_app.py"]
     for package in ("blueprints", "switchboard"):
         sources += sorted((REPO_ROOT / package).rglob("*.py"))
-    return [source for source in sources if source not in DEV_ONLY_MODULES]
+    return [
+        source
+        for source in sources
+        if not any(source == dev or source.is_relative_to(dev) for dev in DEV_ONLY)
+    ]
 
 
 def imported_modules() -> set[str]:

@@ -1,12 +1,14 @@
 """The route decorator: the declaration is what runs. A non-public handler never runs without a
 caller, input problems are answered before the handler, path ids pass one rule, and a handler
 whose signature disagrees with its declaration (or reuses an operation id) is refused at
-registration."""
+registration. A handler's answer (a service view) is validated into its declared response model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -15,7 +17,8 @@ from pydantic import Field
 
 from switchboard import errors, http
 from switchboard.http import ROUTES, Reply, blueprint, no_content, route
-from switchboard.models import RequestModel
+from switchboard.models import ApiModel, RequestModel
+from switchboard.models.clubs import ActiveCall
 from switchboard.runtime import Runtime
 from switchboard.services.caller import Caller
 
@@ -75,8 +78,8 @@ async def test_non_public_route_answers_401_and_never_runs_its_handler(runtime: 
         assert _problem(resp)["code"] == "unauthenticated"
     assert ran == []
 
-    assert runtime.dev_issuer is not None
-    token, _ = runtime.dev_issuer.issue("alice", "Alice")
+    assert runtime.adapters.dev_issuer is not None
+    token, _ = runtime.adapters.dev_issuer.issue("alice", "Alice")
     resp = await t_private(_request(headers={"Authorization": f"Bearer {token}"}))
     assert resp.status_code == 204
     assert [c.user_id for c in ran] == ["alice"]
@@ -246,3 +249,79 @@ def test_registered_function_keeps_the_one_argument_worker_signature() -> None:
     assert list(inspect.signature(t_worker).parameters) == ["req"]
     hints = typing.get_type_hints(t_worker)
     assert hints == {"req": func.HttpRequest, "return": func.HttpResponse}
+
+
+@dataclasses.dataclass(frozen=True)
+class _CallView:
+    """A service view: the wire model's fields, snake_case, nothing of HTTP."""
+
+    group_call_id: str
+    started_by: str
+    started_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class _CallPageView:
+    items: list[_CallView]
+    continuation: str | None
+
+
+class _CallPage(ApiModel):
+    items: list[ActiveCall]
+    continuation: str | None
+
+
+async def test_a_returned_view_becomes_the_declared_response_model() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    view = _CallView("0b5c2c6e-1111-4222-8333-944445555666", "alice", when)
+
+    @route(blueprint("t"), "GET", "t/view", summary="s", public=True, response=_CallPage)
+    async def t_view() -> _CallPageView:
+        return _CallPageView([view], None)
+
+    resp = await t_view(_request("GET"))
+    assert resp.status_code == 200
+    assert json.loads(resp.get_body()) == {
+        "items": [
+            {
+                "groupCallId": view.group_call_id,
+                "startedBy": "alice",
+                "startedAt": "2026-01-02T03:04:05Z",
+            }
+        ],
+        "continuation": None,
+    }
+    # docs/architecture.md's "adding a capability" mapping, by hand: the same thing.
+    assert ActiveCall.model_validate(view).started_by == "alice"
+
+
+async def test_an_answer_that_does_not_fit_its_model_is_a_500_not_a_drifted_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Drifted:
+        group_call_id: str
+        started_by: str  # started_at is missing
+
+    @route(blueprint("t"), "GET", "t/drift", summary="s", public=True, response=ActiveCall)
+    async def t_drift() -> Drifted:
+        return Drifted("x", "alice")
+
+    @route(blueprint("t"), "GET", "t/reply-drift", summary="s", public=True, response=ActiveCall)
+    async def t_reply_drift() -> Reply:
+        return Reply({"groupCallId": "x"}, headers={"X-Test": "1"})
+
+    for handler in (t_drift, t_reply_drift):
+        resp = await handler(_request("GET"))
+        assert resp.status_code == 500
+        assert _problem(resp)["code"] == "internal_error"
+    assert "started_at" in caplog.text or "startedAt" in caplog.text
+
+
+async def test_a_route_without_a_response_model_answers_only_models_and_mappings() -> None:
+    @route(blueprint("t"), "GET", "t/untyped", summary="s", public=True)
+    async def t_untyped() -> object:
+        return _CallView("x", "alice", datetime.now(UTC))
+
+    resp = await t_untyped(_request("GET"))
+    assert resp.status_code == 500

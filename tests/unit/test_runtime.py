@@ -21,11 +21,11 @@ async def test_one_adapter_is_replaced_by_keyword_and_the_rest_kept(tmp_path: Pa
     rt = make_runtime(tmp_path)
     fake = FakeIdentityProvider()
     other = Runtime(rt.settings, dataclasses.replace(rt.adapters, identity_provider=fake))
-    assert other.identity_provider is fake
-    assert other.store is rt.store
-    assert other.authenticator is rt.authenticator
+    assert other.adapters.identity_provider is fake
+    assert other.adapters.store is rt.adapters.store
+    assert other.adapters.authenticator is rt.adapters.authenticator
     with pytest.raises(dataclasses.FrozenInstanceError):
-        rt.adapters.store = rt.store  # type: ignore[misc]
+        rt.adapters.store = rt.adapters.store  # type: ignore[misc]
     await rt.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -42,7 +44,7 @@ CONTRACT_NAMES = {
     "SMS_FROM",
     "PSTN_CALLER_ID",
     "AZURE_CLIENT_ID",
-}  # DESIGN §5, copied on purpose: a rename in the code must fail here
+}  # docs/settings.md, copied on purpose: a rename in the code must fail here
 
 
 def test_every_contract_name_is_read() -> None:
@@ -166,3 +168,17 @@ def test_every_setting_belongs_to_one_capability() -> None:
     owned = set(PlatformSettings.model_fields).union(*(c.model_fields for c in mixins))
     assert owned == set(Settings.model_fields)
     assert not set(vars(Settings).get("__annotations__", {})), "fields belong in a mixin"
+
+
+def test_the_data_dir_does_not_depend_on_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from switchboard.settings import PROJECT_ROOT
+
+    monkeypatch.chdir(tmp_path)  # a server started from another folder
+    assert Settings.from_environ({}).switchboard_data_dir == PROJECT_ROOT / ".switchboard"
+    relative = Settings.from_environ({"SWITCHBOARD_DATA_DIR": "data/one"})
+    assert relative.switchboard_data_dir == PROJECT_ROOT / "data" / "one"
+    absolute = Settings.from_environ({"SWITCHBOARD_DATA_DIR": str(tmp_path / "x")})
+    assert absolute.switchboard_data_dir == tmp_path / "x"
+    assert (PROJECT_ROOT / "function_app.py").is_file()

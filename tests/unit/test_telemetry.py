@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from switchboard import errors, telemetry
+from switchboard import errors, telemetry, telemetry_setup
 from switchboard.adapters.sqlite_store import SqliteStore
 from switchboard.services.reactions import Reactor, Work
 
@@ -26,9 +26,9 @@ _TRACER_PROVIDER = TracerProvider()
 @pytest.fixture
 def reader() -> Iterator[InMemoryMetricReader]:
     metric_reader = InMemoryMetricReader()
-    telemetry.install(_TRACER_PROVIDER, MeterProvider(metric_readers=[metric_reader]))
+    telemetry_setup.install(_TRACER_PROVIDER, MeterProvider(metric_readers=[metric_reader]))
     yield metric_reader
-    telemetry.reset()
+    telemetry_setup.reset()
 
 
 def _points(reader: InMemoryMetricReader) -> dict[tuple[str, tuple[tuple[str, Any], ...]], Any]:

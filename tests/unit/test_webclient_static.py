@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from switchboard.devserver import DevServer
+from switchboard.dev.devserver import DevServer
 from tests.unit.test_devserver import build_app, call
 
 

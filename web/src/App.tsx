@@ -1,6 +1,6 @@
 // The client's shell: sign-in (Entra ID through MSAL in a production build, dev sign-in against a
 // dev server), then one tab per capability; calls and chats open on a stage over the tabs. Every
-// list and action is one call to the Switchboard API (DESIGN §4).
+// list and action is one call to the Switchboard API (docs/architecture.md).
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, describe } from "./api/client";
 import type { CallEnd, Callee, CallLocator } from "./adapters";

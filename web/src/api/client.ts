@@ -19,10 +19,10 @@ export type Club = Schemas["Club"];
 export type Member = Schemas["Member"] & { status?: "invited" | "member" | null };
 export type Meeting = Schemas["Meeting"];
 export type Thread = Schemas["ChatThread"];
-/** A club call: a group call id, or (CLUB_CALLS=rooms, DESIGN §4 turn 3) an ACS room id. */
+/** A club call: a group call id, or (CLUB_CALLS=rooms, docs/club-calls-in-rooms.md) an ACS room id. */
 export type ActiveCall = Schemas["ActiveCall"] & { roomId?: string | null };
 
-/** A pending club invitation (DESIGN §4, turn 3: GET /api/me/club-invitations). */
+/** A pending club invitation (docs/club-invitations.md: GET /api/me/club-invitations). */
 export interface ClubInvitation {
   clubId: string;
   name: string;
@@ -32,7 +32,7 @@ export interface ClubInvitation {
 
 type NoParameters = { query?: never; header?: never; path?: never; cookie?: never };
 
-/** Contract routes (DESIGN §4, turn 3) the snapshot may not have yet. Once `make web-api` brings
+/** Contract routes (docs/architecture.md) the snapshot may not have yet. Once `make web-api` brings
  * a path into schema.d.ts, the generated declaration replaces the one here (see `Paths`). */
 interface ContractPaths {
   "/api/me/club-invitations": {

@@ -457,23 +457,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/dev/outbox": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first */
-        get: operations["dev_outbox"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/me/devices/{installationId}": {
         parameters: {
             query?: never;
@@ -487,23 +470,6 @@ export interface paths {
         post?: never;
         /** Remove one of the caller's devices; it gets no more pushes */
         delete: operations["remove_device"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/dev/push": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Dev only: the pushes the local push hub kept, newest first */
-        get: operations["dev_push_outbox"];
-        put?: never;
-        post?: never;
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -577,6 +543,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dev/outbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dev only (AUTH_MODE=dev, local SMS): the SMS the local outbox kept, newest first */
+        get: operations["dev_outbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dev only: the pushes the local push hub kept, newest first */
+        get: operations["dev_push_outbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dev/work": {
         parameters: {
             query?: never;
@@ -584,7 +584,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Dev only (AUTH_MODE=dev): reaction work that kept failing and was parked */
+        /** Dev only: reaction work that kept failing and was parked */
         get: operations["dev_parked_work"];
         put?: never;
         post?: never;
@@ -603,7 +603,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Dev only (AUTH_MODE=dev): make every parked work item due again */
+        /** Dev only: make every parked reaction work item due again */
         post: operations["dev_rearm_work"];
         delete?: never;
         options?: never;
@@ -845,7 +845,10 @@ export interface components {
         FriendList: {
             /** Items */
             items: components["schemas"]["Friend"][];
-            /** Continuation */
+            /**
+             * Continuation
+             * @description Pass it back as `continuation` for the next page; null on the last page.
+             */
             continuation: string | null;
         };
         /** Health */
@@ -1030,7 +1033,10 @@ export interface components {
         MemberPage: {
             /** Items */
             items: components["schemas"]["Member"][];
-            /** Continuation */
+            /**
+             * Continuation
+             * @description Pass it back as `continuation` for the next page; null on the last page.
+             */
             continuation: string | null;
         };
         /** Membership */
@@ -1075,7 +1081,10 @@ export interface components {
              */
             createdAt: string;
         };
-        /** ParkedWorkItem */
+        /**
+         * ParkedWorkItem
+         * @description A reaction work item that kept failing: its kind, key, attempts, the error's class.
+         */
         ParkedWorkItem: {
             /** Kind */
             kind: string;
@@ -1167,7 +1176,7 @@ export interface components {
         };
         /**
          * PushOutbox
-         * @description Dev only: what the local push hub sent, newest first.
+         * @description What the local push hub sent, newest first.
          */
         PushOutbox: {
             /** Items */
@@ -1198,9 +1207,10 @@ export interface components {
             displayName: string;
             /**
              * Status
+             * @default accepted
              * @constant
              */
-            status: "accepted";
+            status?: "accepted";
         };
         /** Relation */
         Relation: {
@@ -1293,9 +1303,9 @@ export interface components {
             items: components["schemas"]["ChatThread"][];
             /**
              * Continuation
-             * @default null
+             * @description Pass it back as `continuation` for the next page; null on the last page.
              */
-            continuation?: string | null;
+            continuation: string | null;
         };
         /** TokenRequest */
         TokenRequest: {
@@ -1361,6 +1371,7 @@ export interface operations {
         parameters: {
             query?: {
                 continuation?: string | null;
+                pageSize?: number;
             };
             header?: never;
             path?: never;
@@ -1947,7 +1958,8 @@ export interface operations {
         parameters: {
             query?: {
                 continuation?: string | null;
-                limit?: number;
+                pageSize?: number;
+                limit?: number | null;
             };
             header?: never;
             path: {
@@ -2553,9 +2565,9 @@ export interface operations {
     list_friends: {
         parameters: {
             query?: {
-                status?: "accepted" | "incoming" | "outgoing";
                 continuation?: string | null;
                 pageSize?: number;
+                status?: "accepted" | "incoming" | "outgoing";
             };
             header?: never;
             path?: never;
@@ -4329,53 +4341,6 @@ export interface operations {
             };
         };
     };
-    dev_outbox: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Outbox"];
-                };
-            };
-            /** @description Not found or not visible to the caller */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Method not allowed on this path */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Internal error (logged; the answer carries no detail) */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-        };
-    };
     register_device: {
         parameters: {
             query?: never;
@@ -4537,53 +4502,6 @@ export interface operations {
             };
             /** @description A dependency is unavailable; retry after Retry-After seconds */
             503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-        };
-    };
-    dev_push_outbox: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PushOutbox"];
-                };
-            };
-            /** @description Not found or not visible to the caller */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Method not allowed on this path */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Internal error (logged; the answer carries no detail) */
-            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4770,6 +4688,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Jwks"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_outbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Outbox"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_push_outbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushOutbox"];
                 };
             };
             /** @description Not found or not visible to the caller */

@@ -39,7 +39,7 @@ export function ClubsTab(props: TabProps) {
     try {
       return (await ok(session.api.GET("/api/me/club-invitations"))).items;
     } catch (error) {
-      // A server without club invitations (before DESIGN §4 turn 3) has none to show.
+      // A server without club invitations (before club invitations) has none to show.
       if (error instanceof ApiError && error.status === 404) return [] as ClubInvitation[];
       throw error;
     }
@@ -165,7 +165,17 @@ function ClubDetail(props: TabProps & {
   const [detail, reload] = useLoad(async () => {
     try {
       const found = await ok(session.api.GET("/api/clubs/{clubId}", club(clubId)));
-      const members = found.role ? (await ok(session.api.GET("/api/clubs/{clubId}/members", club(clubId)))).items as Member[] : [];
+      // The members' pages, then (to the owner) the invitees' page that follows them: a few
+      // pages at most in this panel, which shows a club's first members.
+      const members: Member[] = [];
+      let continuation: string | undefined;
+      for (let pages = 0; found.role && pages < 5; pages++) {
+        const query = { params: { path: { clubId }, query: continuation ? { continuation } : {} } };
+        const page = await ok(session.api.GET("/api/clubs/{clubId}/members", query));
+        members.push(...(page.items as Member[]));
+        if (!page.continuation) break;
+        continuation = page.continuation;
+      }
       return { club: found, members };
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {

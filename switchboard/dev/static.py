@@ -3,7 +3,7 @@
 `make run` builds the client (web/, esbuild) into `web/build/`; the devserver answers GET for
 `/` (index.html) and `/assets/<file>` from there, so a developer opens http://localhost:7071/
 beside the API with no other command. The Functions host never serves
-it: in Azure the client is a static site of its own (README, "Host the web client elsewhere").
+it: in Azure the client is a static site of its own (docs/web-client.md).
 Nothing outside the build directory is ever read: a path that resolves elsewhere is a 404.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import azure.functions as func
 
-from switchboard.http import problem
+from switchboard import errors
+from switchboard.http import problem_for
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -46,7 +47,7 @@ def static_response(build_dir: Path, path: str) -> func.HttpResponse:
     root = (build_dir / "assets").resolve()
     target = (root / path.removeprefix("/assets/")).resolve()
     if not target.is_relative_to(root) or not target.is_file():
-        return problem(404, "not_found", "Not found", "No such file.")
+        return problem_for(errors.NotFound("No such file."))
     return _file(target)
 
 
