@@ -36,7 +36,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     summary="Issue an ACS user access token for the caller's own ACS identity",
     body=TokenRequest | None,
     response=TokenResponse,
-    errors=(403, 409),
+    errors=(403, 409, 429),
     registers_caller=False,
 )
 async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
@@ -74,7 +74,7 @@ async def revoke_tokens(caller: Caller) -> Reply:
     summary="Exchange a Teams user's Entra token for an ACS token (Teams interop)",
     body=TeamsTokenRequest,
     response=TeamsTokenResponse,
-    errors=(404,),
+    errors=(404, 429),
     registers_caller=False,
 )
 async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply:

@@ -24,14 +24,20 @@ param authMode string
 @description('OIDC issuer of app tokens (AUTH_ISSUER); empty: Entra ID v2.0 of this tenant.')
 param authIssuer string = ''
 
-@description('Audience of app tokens (AUTH_AUDIENCE): the API app registration\'s client id or App ID URI.')
+@description('Audience of app tokens (AUTH_AUDIENCE): the API app registration\'s client id (Application ID). Entra v2 access tokens carry the client id as aud; the App ID URI (api://…) only for v1 tokens.')
 param authAudience string = ''
 
 @description('JWKS URL (AUTH_JWKS_URL); empty: from the issuer\'s discovery document.')
 param authJwksUrl string = ''
 
-@description('Token claim that identifies the caller (AUTH_USER_CLAIM).')
+@description('Token claim that identifies the caller (AUTH_USER_CLAIM), in jwt and easyauth alike. Chosen once: changing it makes every user a new one.')
 param authUserClaim string = 'sub'
+
+@description('Delegated scope(s) a caller\'s token must carry (AUTH_REQUIRED_SCOPE), e.g. access_as_user; empty: any delegated token (app-only tokens are refused either way).')
+param authRequiredScope string = ''
+
+@description('Per-user ACS token issues in any window (TOKEN_BUDGET), <count>/<window>: 30/10m is 30 per user in any 10 minutes.')
+param tokenBudget string = '30/10m'
 
 @description('ACS token scopes the app may issue (TOKEN_SCOPES), comma-separated. Default chat.join.limited,voip: clients chat only in threads the controller put them in.')
 param tokenScopes string = 'chat.join.limited,voip'
@@ -226,6 +232,8 @@ module functionApp 'modules/functionapp.bicep' = {
     authAudience: authAudience
     authJwksUrl: authJwksUrl
     authUserClaim: authUserClaim
+    authRequiredScope: authRequiredScope
+    tokenBudget: tokenBudget
     tokenScopes: tokenScopes
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabase: cosmos.outputs.databaseName

@@ -176,6 +176,13 @@ class TooManyRequests(SwitchboardError):
         self.retry_after = retry_after
 
 
+class TokenRateLimited(TooManyRequests):
+    """The caller used up their token budget (TOKEN_BUDGET); other users are not affected."""
+
+    title = "Token budget used up"
+    code = "token_rate_limited"
+
+
 class DependencyUnavailable(SwitchboardError):
     """A dependency (store, ACS, Graph, SMS) is down or throttling; the caller should retry."""
 
@@ -201,6 +208,20 @@ class GraphAccessPolicyMissing(DependencyUnavailable):
             "must grant the app a Teams application access policy for MEETINGS_ORGANIZER_ID "
             "(infra/scripts/teams-access-policy.ps1), and the app's identity needs the Graph "
             "application permission OnlineMeetings.ReadWrite.All."
+        )
+
+
+class AcsAccessDenied(DependencyUnavailable):
+    """ACS refused Switchboard's own credentials: nothing the caller can fix; an admin grants."""
+
+    code = "acs_access_denied"
+
+    def __init__(self, *, retry_after: int = 60) -> None:
+        super().__init__("acs", retry_after=retry_after)
+        self.detail = (
+            "Azure Communication Services refused this server's own credentials: grant the app's "
+            "managed identity (AZURE_CLIENT_ID, or the system-assigned one) the 'Communication "
+            "and Email Service Owner' role on the ACS resource, or check ACS_CONNECTION_STRING."
         )
 
 

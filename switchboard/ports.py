@@ -22,7 +22,7 @@ Doc = dict[str, Any]
 # minute); the services still enforce expiry in code by timestamp, because the local
 # Cosmos-protocol test server does not expire documents.
 CONTAINERS: Mapping[str, int | None] = {
-    "users": None,
+    "users": -1,  # profiles keep no ttl; the token-budget records (tokens:<userId>) expire
     "identities": None,
     "friends": None,
     "clubs": None,

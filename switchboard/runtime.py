@@ -263,6 +263,7 @@ class Runtime:
             self.adapters.identity_provider,
             TokenPolicy(self.settings.token_scopes, self.settings.token_ttl_minutes),
             teams_client_id=self.settings.teams_client_id,
+            token_budget=self.settings.token_budget,
             # Built when first needed (an erase, a rename), not with the identity service: a
             # new instance's first token then loads no other capability's service.
             user_data_owners=_Later(lambda: self.user_data_owners),
@@ -553,7 +554,7 @@ def build_authenticator(settings: Settings, dev_issuer: LocalIssuer | None) -> A
     )
 
     if settings.auth_mode == "easyauth":
-        return EasyAuthAuthenticator(settings.auth_user_claim)
+        return EasyAuthAuthenticator(settings.auth_user_claim, settings.auth_required_scope)
     if dev_issuer is not None:
         verifier = TokenVerifier(
             dev_issuer.key_source(),
@@ -570,16 +571,22 @@ def build_authenticator(settings: Settings, dev_issuer: LocalIssuer | None) -> A
             settings.auth_issuer,
             settings.auth_audience,
             settings.auth_user_claim,
+            settings.auth_required_scope,
         )
     return BearerAuthenticator(verifier)
 
 
 _runtime: Runtime | None = None
+# The start-up check's refusal, kept: under the Functions host every request would otherwise run
+# the check again, a blocking fetch from the issuer per request.
+_startup_refusal: Exception | None = None
 
 
 def get_runtime() -> Runtime:
     """The process's runtime, built from the environment on first use."""
-    global _runtime
+    global _runtime, _startup_refusal
+    if _startup_refusal is not None:
+        raise _startup_refusal
     if _runtime is None:
         from switchboard.logs import quiet_azure_sdk_logging
         from switchboard.settings import load_settings
@@ -595,11 +602,29 @@ def get_runtime() -> Runtime:
                 settings.switchboard_telemetry,
                 managed_identity_client_id=settings.azure_client_id,
             )
-        _runtime = Runtime.from_settings(settings)
+        runtime = Runtime.from_settings(settings)
+        logging.getLogger("switchboard").info(
+            "Switchboard starting: store %s, identity %s, auth %s",
+            settings.switchboard_store,
+            "acs" if settings.uses_azure_identity else "local",
+            settings.describe_auth(),
+        )
+        # jwt mode: the issuer's discovery and keys are checked now, and a misconfiguration
+        # stops start-up saying what is wrong (an issuer that is only down is logged).
+        check = getattr(runtime.adapters.authenticator, "check", None)
+        if check is not None:
+            try:
+                check()
+            except Exception as refusal:
+                _startup_refusal = refusal
+                raise
+        _runtime = runtime
     return _runtime
 
 
 def set_runtime(runtime: Runtime | None) -> None:
-    """Install a runtime (tests, the devserver); None forgets it so the next use rebuilds."""
-    global _runtime
+    """Install a runtime (tests, the devserver); None forgets it (and a start-up refusal) so
+    the next use rebuilds."""
+    global _runtime, _startup_refusal
     _runtime = runtime
+    _startup_refusal = None

@@ -33,6 +33,7 @@ from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
 from switchboard.errors import ConfigurationError
 from switchboard.ids import is_valid_id
 from switchboard.notification_hubs import ConnectionString
+from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget
 
 # Graph's lobbyBypassScope values: who joins a Teams meeting without waiting in its lobby
 # (ACS users join as anonymous guests, so only `everyone` admits them straight away).
@@ -108,16 +109,48 @@ class StoreSettings(PlatformSettings):
 
 
 class AuthSettings(PlatformSettings):
-    """How callers sign in: dev tokens (local only), any OIDC issuer's JWTs, or Easy Auth."""
+    """How callers sign in: dev tokens (local only), any OIDC issuer's JWTs, or Easy Auth.
+
+    Refused at start-up, each with the reason: production auth settings (AUTH_ISSUER,
+    AUTH_AUDIENCE, AUTH_JWKS_URL, AUTH_REQUIRED_SCOPE) without AUTH_MODE (the default dev mode
+    would let anyone mint tokens); a user claim dev tokens cannot carry; easyauth outside Azure
+    (only App Service strips client-sent principal headers) unless
+    SWITCHBOARD_TRUST_PRINCIPAL_HEADERS says it is a test.
+    """
 
     auth_mode: Literal["dev", "jwt", "easyauth"] = "dev"
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
+    # The claim that names a user, in every mode (easyauth reads it under App Service's long
+    # name too). Chosen once: another claim makes every user a new, empty one.
     auth_user_claim: str = "sub"
+    # Delegated scopes of which a token must carry one (`scp`/`scope`), comma- or space-separated.
+    auth_required_scope: tuple[str, ...] = ()
+    # Tests only: trust X-MS-CLIENT-PRINCIPAL* headers outside Azure (anyone can send them).
+    switchboard_trust_principal_headers: bool = False
+
+    @field_validator("auth_required_scope", mode="before")
+    @classmethod
+    def _split_required_scopes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[\s,]+", value) if part)
+        return value
 
     @model_validator(mode="after")
     def _auth_coherent(self) -> Self:
+        production = [
+            name.upper()
+            for name in ("auth_issuer", "auth_audience", "auth_jwks_url", "auth_required_scope")
+            if getattr(self, name)
+        ]
+        if production and "auth_mode" not in self.model_fields_set:
+            raise _setting_error(
+                "AUTH_MODE",
+                f"is not set, but {', '.join(production)} is: without it the server would run "
+                "dev sign-in, where anyone mints tokens. Set AUTH_MODE=jwt (or AUTH_MODE=dev to "
+                "run dev sign-in on purpose)",
+            )
         if self.auth_mode == "jwt":
             for name in ("auth_issuer", "auth_audience"):
                 if not getattr(self, name):
@@ -126,15 +159,41 @@ class AuthSettings(PlatformSettings):
             url = getattr(self, name)
             if url and self.auth_mode == "jwt" and not _is_secure_url(url):
                 raise _setting_error(name.upper(), "must be an https URL (http only on localhost)")
-        if self.auth_mode == "easyauth" and not self.website_auth_enabled:
+        if self.auth_mode == "dev" and self.auth_user_claim != "sub":
             raise _setting_error(
-                "AUTH_MODE",
-                "is easyauth but the platform does not say Easy Auth is on "
-                "(WEBSITE_AUTH_ENABLED); the principal headers would be forgeable",
+                "AUTH_USER_CLAIM",
+                f"is {self.auth_user_claim}, but dev sign-in's tokens name users in sub only",
             )
+        if self.auth_mode == "easyauth":
+            if not self.running_in_azure and not self.switchboard_trust_principal_headers:
+                raise _setting_error(
+                    "AUTH_MODE",
+                    "is easyauth outside Azure: only App Service strips the X-MS-CLIENT-PRINCIPAL "
+                    "headers clients send, so here anyone could sign in as anyone. For a test, "
+                    "set SWITCHBOARD_TRUST_PRINCIPAL_HEADERS=true",
+                )
+            if self.running_in_azure and not self.website_auth_enabled:
+                raise _setting_error(
+                    "AUTH_MODE",
+                    "is easyauth but the platform does not say Easy Auth is on "
+                    "(WEBSITE_AUTH_ENABLED); the principal headers would be forgeable",
+                )
         if self.running_in_azure and self.auth_mode == "dev":
             raise _setting_error("AUTH_MODE", "is dev, which is refused when running in Azure")
         return self
+
+    def describe_auth(self) -> str:
+        """The auth mode for the start-up line: mode, and issuer or platform (no secrets)."""
+        if self.auth_mode == "jwt":
+            scope = ",".join(self.auth_required_scope) or "any (app-only tokens refused)"
+            return (
+                f"jwt (issuer {self.auth_issuer}, audience {self.auth_audience}, user claim "
+                f"{self.auth_user_claim}, scope {scope})"
+            )
+        if self.auth_mode == "easyauth":
+            trust = "" if self.running_in_azure else ", principal headers TRUSTED (test only)"
+            return f"easyauth (user claim {self.auth_user_claim}{trust})"
+        return "dev (anyone can sign in as anyone: development only)"
 
 
 class AcsSettings(PlatformSettings):
@@ -145,6 +204,13 @@ class AcsSettings(PlatformSettings):
     token_scopes: tuple[str, ...] = ("chat", "voip")
     token_ttl_minutes: int = Field(60, ge=TOKEN_MINUTES_MIN, le=TOKEN_MINUTES_MAX)
     teams_client_id: str | None = None
+    # Per-user token issues in any window, `<count>/<window>` (services/token_budget.py).
+    token_budget: TokenBudget = DEFAULT_BUDGET
+
+    @field_validator("token_budget", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: Any) -> Any:
+        return TokenBudget.parse(value) if isinstance(value, str) else value
 
     @field_validator("token_scopes", mode="before")
     @classmethod
@@ -363,7 +429,9 @@ APP_SETTING_NAMES = frozenset(
 """Every app setting the code reads (docs/settings.md); infra/ sets exactly these, less two."""
 SECRET_SETTING_NAMES = frozenset({"COSMOS_KEY", "ACS_CONNECTION_STRING", "GRAPH_CLIENT_SECRET"})
 """Key-based alternatives to managed identity: never set by infra/."""
-EMBEDDED_ONLY_SETTING_NAMES = frozenset({"SWITCHBOARD_DATA_DIR"})
+EMBEDDED_ONLY_SETTING_NAMES = frozenset(
+    {"SWITCHBOARD_DATA_DIR", "SWITCHBOARD_TRUST_PRINCIPAL_HEADERS"}
+)
 """Meaningful only for the embedded adapters, which refuse to run in Azure."""
 
 

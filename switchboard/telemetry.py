@@ -36,7 +36,7 @@ Mode = Literal["off", "console", "otlp", "azuremonitor"]
 MODES: tuple[Mode, ...] = ("off", "console", "otlp", "azuremonitor")
 
 DEPENDENCIES = frozenset({"acs", "chat", "sms", "graph", "push", "rooms", "store", "jwks"})
-_REASONS = frozenset({"budget", "acs_throttled"})
+_REASONS = frozenset({"budget", "acs_unavailable"})
 _SMS_OUTCOMES = frozenset({"sent", "failed", "opted_out"})
 
 

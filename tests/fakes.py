@@ -105,7 +105,10 @@ def entra_token(**overrides: object) -> str:
         "appid": TEAMS_APP,
         "oid": TEAMS_OID,
         "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "iss": "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+        "scp": "Teams.ManageCalls Teams.ManageChats",
         "iat": now,
+        "nbf": now,
         "exp": now + 3600,
     }
     claims.update(overrides)

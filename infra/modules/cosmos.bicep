@@ -28,6 +28,8 @@ var containers = [
   {
     id: 'users'
     partitionKey: { paths: [ '/pk' ], kind: 'Hash' }
+    // Profiles never expire; a user's token-budget record does (it outlives an erase by a window).
+    defaultTtl: -1
   }
   {
     id: 'identities'

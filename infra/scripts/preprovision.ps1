@@ -5,7 +5,7 @@ if ($env:AUTH_MODE -notin @('jwt', 'easyauth')) {
     exit 1
 }
 if (-not $env:AUTH_AUDIENCE) {
-    Write-Error "switchboard: AUTH_AUDIENCE is not set. Run: azd env set AUTH_AUDIENCE <client id or App ID URI>"
+    Write-Error "switchboard: AUTH_AUDIENCE is not set. Run: azd env set AUTH_AUDIENCE <the API app registration's client id>"
     exit 1
 }
 if (-not $env:SMS_FROM) { Write-Host 'switchboard: SMS_FROM is empty: the app will run without SMS.' }

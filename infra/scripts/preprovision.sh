@@ -16,7 +16,7 @@ case "${AUTH_MODE:-}" in
 esac
 
 if [ -z "${AUTH_AUDIENCE:-}" ]; then
-  fail "AUTH_AUDIENCE is not set. Create the API app registration (infra/scripts/setup-graph.sh api) or run: azd env set AUTH_AUDIENCE <client id or App ID URI>"
+  fail "AUTH_AUDIENCE is not set. Create the API app registration (infra/scripts/setup-graph.sh api) or run: azd env set AUTH_AUDIENCE <the API app registration's client id>"
 fi
 
 if [ -z "${SMS_FROM:-}" ]; then

@@ -46,7 +46,9 @@ api() {
     }"
   az ad sp create --id "$app_id" --output none 2>/dev/null || true
   azd env set AUTH_AUDIENCE "$app_id"
-  echo "AUTH_AUDIENCE=$app_id (scope api://$app_id/access_as_user)"
+  # Only delegated tokens with this scope are users (docs/production-sign-in.md).
+  azd env set AUTH_REQUIRED_SCOPE access_as_user
+  echo "AUTH_AUDIENCE=$app_id AUTH_REQUIRED_SCOPE=access_as_user (scope api://$app_id/access_as_user)"
 }
 
 teams() {

@@ -8,7 +8,12 @@ and SDK failures to the port's exceptions, through the Azure adapter kit (`adapt
   the service's Retry-After when it sent one;
 - 401/403 (a wrong key, or a managed identity without its role) → `DependencyUnavailable` too,
   since the API caller can do nothing about it, but logged as an error that names the cause;
-- 404 from issue-token → `IdentityNotFound`; 404 from delete or revoke is success (already gone).
+- 404 from issue-token → `IdentityNotFound`; 404 from delete or revoke is success (already gone);
+- the Teams exchange: 400, and 401 `InvalidAccessToken`, refuse the caller's Entra token
+  (`TeamsTokenRejected`); any other 401/403 refuses Switchboard's own credentials, a 503 that
+  names what to grant (`AcsAccessDenied`), never "your token was refused";
+- after a 429 no call reaches ACS until its Retry-After is over (503 at once, `kit.Backoff`), and
+  every call is bounded in time (`kit.guarded`).
 
 Azure SDKs are imported at first use, not at import time, so the embedded mode never loads them.
 No token, key or connection string ever reaches a log line or an exception message.
@@ -22,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from switchboard.adapters import azure as kit
+from switchboard.errors import AcsAccessDenied
 from switchboard.ports import IdentityNotFound, IssuedToken, TeamsTokenRejected
 
 if TYPE_CHECKING:
@@ -37,6 +43,10 @@ DEPENDENCY = "acs"
 CREDENTIALS_CHECK = (
     "ACS_CONNECTION_STRING, or the managed identity and its role on the ACS resource"
 )
+# ACS's code for an Entra token it does not accept on the Teams exchange (expired, malformed,
+# another tenant): Azure/azure-sdk-for-js communication-identity recordings
+# `recording_throws_an_error_when_attempting_to_exchange_an_invalid_teams_user_aad_token.js`.
+TEAMS_TOKEN_REFUSED_CODE = "InvalidAccessToken"  # noqa: S105 (an error code)
 
 # The SDK pipeline's retries unless the caller overrides them (see the kit: no in-request
 # sleeping on throttling).
@@ -58,12 +68,17 @@ class AzureIdentityProvider:
         make_client: Callable[[], CommunicationIdentityClient],
         *,
         owned_credential: Callable[[], AsyncTokenCredential | None] | None = None,
+        call_bound: float = kit.CALL_BOUND_SECONDS,
     ) -> None:
         """Prefer the classmethods. `make_client` builds the SDK client once, at first use;
-        `owned_credential` returns the credential this provider created and must close."""
+        `owned_credential` returns the credential this provider created and must close;
+        `call_bound` is each call's total time bound in seconds."""
         self._make_client = make_client
         self._owned_credential = owned_credential
         self._client: CommunicationIdentityClient | None = None
+        self.call_bound = call_bound
+        # One window for the resource's identity API, shared by every request of the process.
+        self.backoff = kit.Backoff(DEPENDENCY)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -214,27 +229,44 @@ class AzureIdentityProvider:
             status = error.status_code
             if status == 404 and not_found is not None:
                 raise _NotFound from None
-            if refuses_caller_token and status in (400, 401, 403):
-                logger.info(
-                    "ACS refused a Teams user's token (HTTP %s, code %s)",
+            code = kit.error_code(error)
+            if refuses_caller_token and (
+                status == 400 or (status == 401 and code == TEAMS_TOKEN_REFUSED_CODE)
+            ):
+                logger.info("ACS refused a Teams user's token (HTTP %s, code %s)", status, code)
+                raise TeamsTokenRejected(f"ACS refused it (code {code[:64]})") from None
+            if status in (401, 403):
+                # Switchboard's own identity, whatever the call carried: say what to grant.
+                logger.error(
+                    "ACS refused Switchboard's credentials on %s (HTTP %s, code %s): check %s",
+                    operation,
                     status,
-                    kit.error_code(error),
+                    code,
+                    CREDENTIALS_CHECK,
                 )
-                raise TeamsTokenRejected("ACS refused the Teams user's Entra token") from None
+                raise AcsAccessDenied() from None
 
         try:
-            with kit.sdk_errors(
-                DEPENDENCY,
+            async with kit.guarded(
+                self.backoff,
                 service="ACS",
-                check=CREDENTIALS_CHECK,
                 operation=operation,
-                on_status=on_status,
-                # Every other AzureError is a failure to get an answer (connection refused, DNS,
-                # timeouts, an unreadable response): try again later.
-                connection_errors=(AzureError,),
+                seconds=self.call_bound,
                 log=logger,
             ):
-                return await call(self._sdk_client())
+                with kit.sdk_errors(
+                    DEPENDENCY,
+                    service="ACS",
+                    check=CREDENTIALS_CHECK,
+                    operation=operation,
+                    on_status=on_status,
+                    # Every other AzureError is a failure to get an answer (connection refused,
+                    # DNS, timeouts, an unreadable response): try again later.
+                    connection_errors=(AzureError,),
+                    backoff=self.backoff,
+                    log=logger,
+                ):
+                    return await call(self._sdk_client())
         except _NotFound:
             assert not_found is not None  # on_status raises _NotFound only then
             return not_found()

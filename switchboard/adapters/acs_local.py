@@ -24,6 +24,7 @@ token issue well under a millisecond. Verification is a little slower with ES256
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 import time
@@ -37,7 +38,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from switchboard.acs import KNOWN_SCOPES, TEAMS_TOKEN_AUDIENCE
+from switchboard.acs import KNOWN_SCOPES, TEAMS_TOKEN_AUDIENCE, TEAMS_TOKEN_SCOPES
 from switchboard.keyfiles import load_or_create_private_key
 from switchboard.ports import (
     IdentityNotFound,
@@ -194,24 +195,21 @@ class LocalIdentityIssuer:
         """A local Teams-user token (`8:orgid:<oid>`) for an Entra token of that user.
 
         Offline there is no Entra ID to check the token's signature against, so this checks
-        everything else ACS checks: the audience is ACS's, the token was issued to `client_id`
-        (appid/azp), it is for `user_object_id` and has not expired. Like dev sign-in, it is a
-        development stand-in and refuses to run in Azure (see Settings).
+        everything else ACS checks, and says which check failed: the audience is ACS's, the
+        token was issued to `client_id` (appid/azp) by the Entra tenant it names (`iss` of
+        `tid`, v1 or v2 form), for `user_object_id`, with the delegated `Teams.ManageCalls` and
+        `Teams.ManageChats` (`scp`), and is valid now (`nbf`, `exp`, a minute of skew). Like dev
+        sign-in, it is a development stand-in and refuses to run in Azure (see Settings).
         """
         try:
             claims = jwt.decode(aad_token, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, RecursionError):
             raise TeamsTokenRejected("not a JWT") from None
         now = self._clock()
-        expires = claims.get("exp")
-        if (
-            claims.get("aud") != TEAMS_TOKEN_AUDIENCE
-            or client_id not in (claims.get("appid"), claims.get("azp"))
-            or claims.get("oid") != user_object_id
-            or not isinstance(expires, int | float)
-            or expires <= now
-        ):
-            raise TeamsTokenRejected("the Entra token is not for this app, user or time")
+        problem = _teams_token_problem(claims, client_id, user_object_id, now)
+        if problem is not None:
+            raise TeamsTokenRejected(problem)
+        expires = claims["exp"]
         lifetime = min(TEAMS_TOKEN_LIFETIME, timedelta(seconds=int(expires - now)))
         scope_claim = SCOPE_SEPARATOR.join(("voip", "chat"))
         return self._sign(f"8:orgid:{user_object_id}", scope_claim, lifetime, generation=0)
@@ -369,3 +367,36 @@ __all__ = [
     "TokenInvalid",
     "TokenRevoked",
 ]
+
+
+_TENANT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CLOCK_SKEW_SECONDS = 60
+
+
+def _teams_token_problem(
+    claims: dict[str, Any], client_id: str, user_object_id: str, now: float
+) -> str | None:
+    """Which of ACS's checks an Entra token of a Teams user fails (None: it passes them all)."""
+    tid = claims.get("tid")
+    scopes = claims.get("scp")
+    granted = set(scopes.split()) if isinstance(scopes, str) else set()
+    issued_after = claims.get("nbf", claims.get("iat"))
+    expires = claims.get("exp")
+    checks = [
+        (claims.get("aud") == TEAMS_TOKEN_AUDIENCE, f"its aud is not {TEAMS_TOKEN_AUDIENCE}"),
+        (client_id in (claims.get("appid"), claims.get("azp")), "it was issued to another app"),
+        (isinstance(tid, str) and _TENANT_ID.fullmatch(tid) is not None, "its tid is no tenant"),
+        (
+            claims.get("iss")
+            in (f"https://login.microsoftonline.com/{tid}/v2.0", f"https://sts.windows.net/{tid}/"),
+            "its iss is not the Entra issuer of its tenant",
+        ),
+        (claims.get("oid") == user_object_id, "it is for another user"),
+        (set(TEAMS_TOKEN_SCOPES) <= granted, "its scp lacks Teams.ManageCalls Teams.ManageChats"),
+        (
+            isinstance(issued_after, int | float) and issued_after <= now + _CLOCK_SKEW_SECONDS,
+            "it is not valid yet (nbf)",
+        ),
+        (isinstance(expires, int | float) and expires > now, "it has expired"),
+    ]
+    return next((problem for ok, problem in checks if not ok), None)

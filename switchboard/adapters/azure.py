@@ -12,6 +12,11 @@ of Azure SDK failures to the ports' exceptions.
   credentials (401/403) into the same plus one error log line naming what to check (never the
   SDK's message, which can quote the request). Each adapter maps its own statuses (404, 409,
   412…) through `on_status` first; anything left unmapped (a 400: our bug) propagates.
+- `Backoff` and `guarded(...)`: what keeps one process from hammering a service that throttles
+  or hangs. After a 429 every caller of the adapter gets 503 with the remaining Retry-After and
+  no call is made until the service's wait is over (one call per Retry-After window, however
+  many requests arrive); and every call has a total time bound (`CALL_BOUND_SECONDS`, SDK
+  retries included), past which it is a 503 and a log line naming the dependency.
 
 Azure SDKs are imported inside the functions, so importing this module costs nothing when the app
 runs on its embedded adapters.
@@ -19,14 +24,16 @@ runs on its embedded adapters.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from switchboard import telemetry
 from switchboard.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -56,6 +63,70 @@ ACS_CLIENT_KWARGS: Mapping[str, Any] = {
 }
 
 StatusHook = Callable[["HttpResponseError"], None]
+
+# The total time one outbound call may take, the SDK's own retries included: well under the
+# Functions host's 230 s limit for an HTTP answer, and long enough for a healthy service's slow
+# moments (ACS answers in well under a second; a Graph meeting create in a few).
+CALL_BOUND_SECONDS = 20.0
+# What a caller is told to wait after a call ran out of time (no hint from a silent service).
+TIMEOUT_RETRY_AFTER_SECONDS = 10
+
+
+class Backoff:
+    """One dependency's throttling window, shared by every caller of the adapter that owns it.
+
+    `hold(seconds)` after a 429 closes the window for the service's Retry-After; `check()` before
+    each call raises `DependencyUnavailable` with the remaining wait while it is closed, so no
+    call reaches the service until then. In memory: each instance (process) backs off on its
+    own, as each one was told to by the service.
+    """
+
+    def __init__(self, dependency: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.dependency = dependency
+        self._clock = clock
+        self._until = -math.inf
+
+    def check(self) -> None:
+        remaining = self._until - self._clock()
+        if remaining > 0:
+            raise DependencyUnavailable(self.dependency, retry_after=math.ceil(remaining))
+
+    def hold(self, seconds: float) -> None:
+        self._until = max(self._until, self._clock() + seconds)
+
+    @property
+    def open(self) -> bool:
+        return self._clock() >= self._until
+
+
+@asynccontextmanager
+async def guarded(
+    backoff: Backoff,
+    *,
+    service: str,
+    operation: str,
+    seconds: float = CALL_BOUND_SECONDS,
+    check: bool = True,
+    log: logging.Logger = logger,
+) -> AsyncIterator[None]:
+    """Run one outbound call inside the dependency's back-off window and time bound.
+
+    Refuses at once (503, the remaining wait) while `backoff` is closed, unless `check` is False
+    (the caller that saw the 429 and waited it out itself); past `seconds` the call is cancelled
+    and answered 503 with one log line naming the dependency. Use it around `sdk_errors`, which
+    closes the window on a 429 when given the same `backoff`.
+    """
+    if check:
+        backoff.check()
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        telemetry.DEPENDENCY_TIMEOUTS.add(1, dependency=backoff.dependency)
+        log.warning("%s %s gave no answer within %.0f s", service, operation, seconds)
+        raise DependencyUnavailable(
+            backoff.dependency, retry_after=TIMEOUT_RETRY_AFTER_SECONDS
+        ) from None
 
 
 def credential(client_id: str | None) -> AsyncTokenCredential:
@@ -153,6 +224,7 @@ def sdk_errors(
     on_status: StatusHook | None = None,
     retryable: Collection[int] = RETRYABLE_STATUS,
     connection_errors: tuple[type[BaseException], ...] = (),
+    backoff: Backoff | None = None,
     log: logging.Logger = logger,
 ) -> Iterator[None]:
     """Turn Azure SDK failures inside the block into the ports' exceptions.
@@ -165,7 +237,7 @@ def sdk_errors(
     the statuses it maps (404, 409, 412…); when it returns, the mapping below applies. Statuses
     in `retryable`, every 5xx and a missing status become `DependencyUnavailable` with the
     service's Retry-After; `connection_errors` adds SDK-specific transport failures to the ones
-    every SDK shares.
+    every SDK shares. A 429 also closes `backoff` for the service's Retry-After.
     """
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
@@ -191,10 +263,15 @@ def sdk_errors(
             log.warning(
                 "%s %s failed with HTTP %s (code %s)", service, operation, status, error_code(error)
             )
+            if status == 429:
+                telemetry.DEPENDENCY_THROTTLED.add(1, dependency=dependency)
+                if backoff is not None:
+                    backoff.hold(retry_after_seconds(response_headers(error)))
             unavailable(dependency, error)
         raise  # 400, 409…: a bug on our side, for the 500 handler to log.
     except Exception as error:
         if is_connection_error(error) or isinstance(error, connection_errors):
+            telemetry.DEPENDENCY_TIMEOUTS.add(1, dependency=dependency)
             log.warning("%s %s failed: %s", service, operation, type(error).__name__)
             raise DependencyUnavailable(
                 dependency, retry_after=DEFAULT_RETRY_AFTER_SECONDS

@@ -73,6 +73,7 @@ class AzureChatProvider:
         *,
         throttle_budget: float = DEFAULT_THROTTLE_BUDGET_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        call_bound: float = kit.CALL_BOUND_SECONDS,
         **client_kwargs: Any,
     ) -> None:
         """`endpoint`: the ACS resource (https://….communication.azure.com); `token_source`:
@@ -82,6 +83,10 @@ class AzureChatProvider:
         self._token_source = token_source
         self._throttle_budget = throttle_budget
         self._sleep = sleep
+        self.call_bound = call_bound
+        # After a 429, other requests get 503 at once until its Retry-After is over; only the
+        # request that saw it may wait it out (inside the throttle budget) and call again.
+        self.backoff = kit.Backoff(DEPENDENCY)
         self._client_kwargs = {**DEFAULT_CLIENT_KWARGS, **client_kwargs}
         self._transport: AsyncHttpTransport | None = client_kwargs.get(  # type: ignore[type-arg]
             "transport"
@@ -232,7 +237,7 @@ class AzureChatProvider:
         while True:
             seen = _Seen()
             try:
-                return await self._attempt(operation, call, seen, not_found, full)
+                return await self._attempt(operation, call, seen, not_found, full, waited == 0)
             except DependencyUnavailable:
                 wait = seen.throttled
                 if wait is not None and waited + wait <= self._throttle_budget:
@@ -251,6 +256,7 @@ class AzureChatProvider:
         seen: _Seen,
         not_found: Callable[[], _T] | None,
         full: bool,
+        check_backoff: bool = True,
     ) -> _T:
         from azure.core.exceptions import AzureError
 
@@ -266,17 +272,26 @@ class AzureChatProvider:
                 seen.throttled = kit.retry_after_seconds(kit.response_headers(error))
 
         try:
-            with kit.sdk_errors(
-                DEPENDENCY,
+            async with kit.guarded(
+                self.backoff,
                 service="ACS Chat",
-                check=CREDENTIALS_CHECK,
                 operation=operation,
-                on_status=on_status,
-                # Any other AzureError is a failure to get an answer: try again later.
-                connection_errors=(AzureError,),
+                seconds=self.call_bound,
+                check=check_backoff,
                 log=logger,
             ):
-                return await call()
+                with kit.sdk_errors(
+                    DEPENDENCY,
+                    service="ACS Chat",
+                    check=CREDENTIALS_CHECK,
+                    operation=operation,
+                    on_status=on_status,
+                    # Any other AzureError is a failure to get an answer: try again later.
+                    connection_errors=(AzureError,),
+                    backoff=self.backoff,
+                    log=logger,
+                ):
+                    return await call()
         except _NotFound:
             assert not_found is not None  # on_status raises it only then
             return not_found()

@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from switchboard.adapters.azure import (
+    CALL_BOUND_SECONDS,
     DEFAULT_RETRY_AFTER_SECONDS,
+    Backoff,
     credential,
+    guarded,
     retry_after_seconds,
 )
 from switchboard.errors import DependencyUnavailable, GraphAccessPolicyMissing
@@ -81,6 +84,8 @@ class GraphMeetingProvider:
         self._credential: AsyncTokenCredential | None = None
         self._http: httpx.AsyncClient | None = None
         self._client: Any = None
+        self.call_bound = CALL_BOUND_SECONDS
+        self.backoff = Backoff("graph")  # after a 429: no Graph call until its Retry-After
 
     @classmethod
     def from_settings(
@@ -127,7 +132,7 @@ class GraphMeetingProvider:
             start_date_time=start,
             end_date_time=end,
         )
-        with _graph_errors("create"):
+        async with self._guard("create"):
             made = await meetings.create_or_get.post(body)
         if made is None or not made.id or not made.join_web_url:
             log.error("Graph answered createOrGet without a meeting id or join URL")
@@ -140,7 +145,7 @@ class GraphMeetingProvider:
                 )
             )
             try:
-                with _graph_errors("set lobby bypass"):
+                async with self._guard("set lobby bypass"):
                     patched = await meetings.by_online_meeting_id(made.id).patch(update)
             except BaseException:
                 # Not half a meeting: one without the lobby setting would keep ACS users waiting.
@@ -163,7 +168,7 @@ class GraphMeetingProvider:
         )
         from kiota_abstractions.api_error import APIError
 
-        with _graph_errors("find"):
+        async with self._guard("find"):
             try:
                 found = await self._meetings().get(
                     request_configuration=RequestConfiguration(query_parameters=query)
@@ -182,7 +187,7 @@ class GraphMeetingProvider:
     async def delete_meeting(self, provider_meeting_id: str) -> None:
         from kiota_abstractions.api_error import APIError
 
-        with _graph_errors("delete"):
+        async with self._guard("delete"):
             try:
                 await self._meetings().by_online_meeting_id(provider_meeting_id).delete()
             except APIError as error:
@@ -251,6 +256,15 @@ class GraphMeetingProvider:
         auth = AzureIdentityAuthenticationProvider(self._credential, scopes=[GRAPH_SCOPE])
         return GraphServiceClient(request_adapter=GraphRequestAdapter(auth, client=self._http))
 
+    @contextlib.asynccontextmanager
+    async def _guard(self, operation: str) -> AsyncIterator[None]:
+        """One Graph call inside the back-off window and the time bound, its errors mapped."""
+        async with guarded(
+            self.backoff, service="Graph", operation=operation, seconds=self.call_bound, log=log
+        ):
+            with _graph_errors(operation, self.backoff):
+                yield
+
     async def _delete_quietly(self, meeting_id: str) -> None:
         try:
             await self.delete_meeting(meeting_id)
@@ -278,7 +292,7 @@ def _policy_refusal(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _graph_errors(operation: str) -> Iterator[None]:
+def _graph_errors(operation: str, backoff: Backoff | None = None) -> Iterator[None]:
     """Graph SDK failures → the port's exceptions (see the module docstring)."""
     import httpx
     from azure.core.exceptions import ClientAuthenticationError
@@ -303,9 +317,10 @@ def _graph_errors(operation: str) -> Iterator[None]:
             raise DependencyUnavailable("graph", retry_after=DEFAULT_RETRY_AFTER_SECONDS) from None
         if status is None or status in (408, 429) or status >= 500:
             log.warning("Graph %s failed with HTTP %s (code %s)", operation, status, code)
-            raise DependencyUnavailable(
-                "graph", retry_after=retry_after_seconds(error.response_headers)
-            ) from None
+            wait = retry_after_seconds(error.response_headers)
+            if status == 429 and backoff is not None:
+                backoff.hold(wait)
+            raise DependencyUnavailable("graph", retry_after=wait) from None
         raise  # 400 and the like: our request is wrong, for the 500 handler to log
     except ClientAuthenticationError:
         log.error("Graph %s: the credential got no token: check %s", operation, CHECK)

@@ -173,6 +173,8 @@ class AzurePushHub:
         self._kwargs = {**DEFAULT_RETRY, **client_kwargs}
         self._client: AsyncPipelineClient[HttpRequest, AsyncHttpResponse] | None = None
         self.hub_url = f"{connection.endpoint}{urllib.parse.quote(hub_name, safe='')}"
+        self.call_bound = kit.CALL_BOUND_SECONDS
+        self.backoff = kit.Backoff(DEPENDENCY)  # after a 429: no call until its Retry-After
 
     @classmethod
     def from_connection_string(
@@ -329,20 +331,28 @@ class AzurePushHub:
                 raise PushRejected(f"the push hub refused {operation} (HTTP {status})") from None
 
         try:
-            with kit.sdk_errors(
-                DEPENDENCY,
+            async with kit.guarded(
+                self.backoff,
                 service="Notification Hubs",
-                check=CREDENTIALS_CHECK,
                 operation=operation,
-                on_status=on_status,
-                connection_errors=(AzureError,),
+                seconds=self.call_bound,
                 log=logger,
             ):
-                response = await self._pipeline().send_request(request)
-                if response.status_code >= 300:
-                    await response.read()
-                    # The error carries the response (for Retry-After), never the request body.
-                    raise HttpResponseError(response=response)
+                with kit.sdk_errors(
+                    DEPENDENCY,
+                    service="Notification Hubs",
+                    check=CREDENTIALS_CHECK,
+                    operation=operation,
+                    on_status=on_status,
+                    connection_errors=(AzureError,),
+                    backoff=self.backoff,
+                    log=logger,
+                ):
+                    response = await self._pipeline().send_request(request)
+                    if response.status_code >= 300:
+                        await response.read()
+                        # The error carries the response (for Retry-After), never the body.
+                        raise HttpResponseError(response=response)
         except _Gone:
             return
 

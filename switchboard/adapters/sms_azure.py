@@ -47,11 +47,14 @@ class AzureSmsSender:
         make_client: Callable[[], SmsClient],
         *,
         owned_credential: Callable[[], AsyncTokenCredential | None] | None = None,
+        call_bound: float = kit.CALL_BOUND_SECONDS,
     ) -> None:
         self.sender = sender
         self._make_client = make_client
         self._owned_credential = owned_credential
         self._client: SmsClient | None = None
+        self.call_bound = call_bound
+        self.backoff = kit.Backoff(DEPENDENCY)  # after a 429: no send until its Retry-After
 
     @classmethod
     def from_settings(
@@ -88,16 +91,24 @@ class AzureSmsSender:
 
     async def send(self, to: str, message: str, *, tag: str) -> SmsSendResult:
         client = self._sdk_client()
-        with kit.sdk_errors(
-            DEPENDENCY,
+        async with kit.guarded(
+            self.backoff,
             service="ACS SMS",
-            check=CREDENTIALS_CHECK,
             operation="send_sms",
+            seconds=self.call_bound,
             log=logger,
         ):
-            results = await client.send(
-                self.sender, [to], message, enable_delivery_report=True, tag=tag
-            )
+            with kit.sdk_errors(
+                DEPENDENCY,
+                service="ACS SMS",
+                check=CREDENTIALS_CHECK,
+                operation="send_sms",
+                backoff=self.backoff,
+                log=logger,
+            ):
+                results = await client.send(
+                    self.sender, [to], message, enable_delivery_report=True, tag=tag
+                )
         if not results:  # one recipient in, one result out; anything else is the service's bug
             return SmsSendResult(None, accepted=False, status_code=502, error="no result")
         result = results[0]

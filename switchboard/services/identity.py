@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.acs import KNOWN_SCOPES, TOKEN_MINUTES_MAX, TOKEN_MINUTES_MIN
+from switchboard.logs import safe
 from switchboard.ports import (
     Doc,
     DocumentExists,
@@ -48,6 +49,7 @@ from switchboard.ports import (
 from switchboard.services.caller import Caller
 from switchboard.services.hooks import ProfileInfo, ProfileObserver, UserDataOwner
 from switchboard.services.reactions import Work
+from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget, TokenLedger
 
 log = logging.getLogger("switchboard.identity")
 
@@ -71,7 +73,12 @@ def erasure_pk(user_id: str) -> str:
 # means another request of the same user has finished and the next read sees its identity.
 _MAPPING_ATTEMPTS = 3
 _KNOWN_USERS_LIMIT = 50_000  # ~5 MB of ids at most
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+# An Entra object id: a GUID, matched whole (fullmatch: `$` would let "<guid>\n" through).
+_OBJECT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+# An Entra access token is a few KiB; anything far larger is not one (and is not decoded).
+_MAX_AAD_TOKEN_CHARS = 16 * 1024
 
 
 class UserDoc(TypedDict):
@@ -211,6 +218,7 @@ class IdentityService:
         user_data_owners: Sequence[UserDataOwner] = (),
         profile_observers: Sequence[ProfileObserver] = (),
         work: Work | None = None,
+        token_budget: TokenBudget = DEFAULT_BUDGET,
     ) -> None:
         self._store = store
         # Work kind "identity": a user's ACS identity was mapped (their first token); what
@@ -219,6 +227,7 @@ class IdentityService:
         # Work kind "erasure": an erase is always followed (a service built without the
         # runtime's work records it in the same store all the same).
         self._erasures = work or Work(store)
+        self._ledger = TokenLedger(store, token_budget, clock)
         # Kept as given and iterated at use: the runtime hands in sequences built on first use.
         self._user_data_owners = user_data_owners
         self._profile_observers = profile_observers
@@ -237,17 +246,33 @@ class IdentityService:
     async def issue_token(
         self, caller: Caller, scopes: Sequence[str] | None, expires_in_minutes: int | None
     ) -> UserToken:
-        """A token for the caller's identity, creating the identity on first use.
+        """A token for the caller's identity, creating the identity on first use, charged to
+        the caller's token budget first (429 `token_rate_limited` past it).
 
-        Known user: 1 store read + 1 ACS call. New user: 1 read, 2 creates, 1 ACS call.
+        Known user: 1 store read (the profile) + 1 conditional write (the budget) + 1 ACS call;
+        a user's first request in a process also reads their budget record. New user: 2 reads,
+        3 creates, 1 ACS call.
         """
         wanted, lifetime = self._policy.resolve(scopes, expires_in_minutes)
         profile = await self._read_user(caller.user_id)
+        record = await self._ledger.read(caller.user_id)
+        await self._ledger.charge(caller.user_id, "acs", record)
+        try:
+            return await self._issue(caller, profile, wanted, lifetime)
+        except errors.DependencyUnavailable as exc:
+            if exc.dependency == "acs":  # throttling the resource (or down): the operator's sign
+                telemetry.TOKENS_REFUSED.add(1, reason="acs_unavailable")
+            raise
+
+    async def _issue(
+        self, caller: Caller, profile: UserDoc | None, wanted: list[str], lifetime: timedelta
+    ) -> UserToken:
         for _ in range(_MAPPING_ATTEMPTS):
             acs_id = profile.get("communicationUserId") if profile else None
             if acs_id:
                 try:
                     issued = await self._identities.issue_token(acs_id, wanted, lifetime)
+                    _log_issue(caller.user_id, "acs", wanted, lifetime)
                     return _user_token(acs_id, issued, wanted)
                 except IdentityNotFound:
                     # The identity was deleted behind our back (or an erase half-finished):
@@ -255,6 +280,7 @@ class IdentityService:
                     log.warning("ACS identity of a user is gone; mapping a new one")
             try:
                 acs_id, issued = await self._map_new_identity(caller, profile, wanted, lifetime)
+                _log_issue(caller.user_id, "acs", wanted, lifetime)
                 return _user_token(acs_id, issued, wanted)
             except (DocumentExists, PreconditionFailed, DocumentNotFound):
                 # Lost the race to another request of the same user (or to their erase): use
@@ -357,22 +383,28 @@ class IdentityService:
         """An ACS token for the Teams user whose Entra token this is (Teams interop).
 
         Any signed-in caller may exchange; holding the Teams user's Entra token is the proof,
-        and ACS checks it (signature, app, tenant). Nothing is stored: Teams owns that identity.
+        and ACS checks it (signature, app, tenant). Nothing is stored about the Teams user (Teams
+        owns that identity); the exchange is charged to the caller's token budget, as an issue
+        is: 1 conditional write (and a read the first time in a process) + 1 ACS call.
         """
         if not self._teams_client_id:
             raise errors.TeamsNotConfigured(
                 "Teams token exchange is not configured on this server (TEAMS_CLIENT_ID)."
             )
         object_id = _entra_object_id(aad_token)
+        record = await self._ledger.read(caller.user_id)
+        await self._ledger.charge(caller.user_id, "teams", record)
         try:
             issued = await self._identities.exchange_teams_token(
                 aad_token, self._teams_client_id, object_id
             )
-        except TeamsTokenRejected:
+        except TeamsTokenRejected as rejected:
             raise errors.InvalidTeamsToken(
-                "aadToken: ACS refused this Entra token (expired, or not for this app or tenant)",
+                f"aadToken: refused ({rejected}); an Entra access token of the Teams user for "
+                "this app and ACS, unexpired, is needed",
                 field="aadToken",
             ) from None
+        _log_issue(caller.user_id, "teams", ["teams"], None)
         return TeamsUserToken(object_id, issued.token, issued.expires_on)
 
     # --- profile ------------------------------------------------------------------------------
@@ -617,18 +649,32 @@ def _entra_object_id(token: str) -> str:
     the object id alongside. A token that is not a JWT with an oid is refused here."""
     parts = token.split(".")
     try:
-        if len(parts) != 3:
+        if len(parts) != 3 or len(token) > _MAX_AAD_TOKEN_CHARS:
             raise ValueError("not a JWT")
         payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        # RecursionError: a payload of deeply nested JSON (a 500 before, issue 18 §5).
         claims = json.loads(base64.urlsafe_b64decode(payload))
         object_id = claims["oid"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise errors.InvalidTeamsToken(
             "aadToken: not an Entra access token with an oid claim", field="aadToken"
         ) from None
-    if not isinstance(object_id, str) or not _OBJECT_ID.match(object_id):
+    if not isinstance(object_id, str) or not _OBJECT_ID.fullmatch(object_id):
         raise errors.InvalidTeamsToken("aadToken: its oid is not an object id", field="aadToken")
     return object_id
+
+
+def _log_issue(user_id: str, kind: str, scopes: Sequence[str], lifetime: timedelta | None) -> None:
+    """The audit line of one issue: who, which kind and scopes, how long; never the token."""
+    minutes = f"{int(lifetime.total_seconds() // 60)}" if lifetime else "-"
+    telemetry.TOKENS_ISSUED.add(1)
+    log.info(
+        "token issued: user=%s kind=%s scopes=%s minutes=%s",
+        safe(user_id),
+        kind,
+        ",".join(scopes),
+        minutes,
+    )
 
 
 def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToken:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NotRequired, TypedDict, cast
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.ports import (
     MAX_TAGS_PER_SEND,
     Doc,
@@ -211,6 +211,7 @@ class PushService:
             async with gate:
                 try:
                     await sender.send(message, tags)
+                    telemetry.PUSHES_SENT.add(1)
                 except (errors.DependencyUnavailable, PushRejected) as exc:
                     failed += 1
                     log.warning("push send failed (%s)", type(exc).__name__)

@@ -7,6 +7,7 @@ API documents, and records every request the SDK sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -23,8 +24,9 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 
+from switchboard.adapters import azure as kit
 from switchboard.adapters.acs_azure import AzureIdentityProvider
-from switchboard.errors import DependencyUnavailable
+from switchboard.errors import AcsAccessDenied, DependencyUnavailable
 from switchboard.ports import IdentityNotFound, TeamsTokenRejected
 from tests.azure_transport import (
     API_VERSION,
@@ -191,10 +193,13 @@ async def test_refused_credentials(
         Reply(status, error_body("Denied", "Denied by the resource provider."))
     )
 
-    with pytest.raises(DependencyUnavailable) as raised:
+    with pytest.raises(AcsAccessDenied) as raised:
         await provider.create_user_and_token(["chat"], timedelta(hours=1))
 
-    assert raised.value.retry_after == 5
+    # Nothing the caller can do about it soon: a minute, and the answer names what to grant.
+    assert raised.value.retry_after == 60
+    assert raised.value.code == "acs_access_denied"
+    assert "Communication and Email Service Owner" in raised.value.detail
     assert ACCESS_KEY not in str(raised.value)
     assert raised.value.__cause__ is None
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -391,13 +396,100 @@ async def test_exchange_teams_token(
     }
 
 
-@pytest.mark.parametrize("status", [400, 401, 403])
+# ACS's answer to an Entra token it does not accept: 401 InvalidAccessToken ("Provided access
+# token is not valid.", Azure/azure-sdk-for-js sdk/communication/communication-identity/
+# recordings/node/exchange_teams_user_aad_token_for_acs_token_playbacklive/
+# recording_throws_an_error_when_attempting_to_exchange_an_invalid_teams_user_aad_token.js);
+# a token for another app or user is a 400.
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "InvalidAccessToken"), (400, "BadRequest"), (401, "InvalidAccessToken")],
+)
 async def test_refused_teams_token_is_the_callers_problem(
-    provider: AzureIdentityProvider, transport: MockTransport, status: int
+    provider: AzureIdentityProvider, transport: MockTransport, status: int, code: str
 ) -> None:
-    transport.answers.append(Reply(status, error_body("InvalidAccessToken", "bad token")))
-    with pytest.raises(TeamsTokenRejected):
+    transport.answers.append(Reply(status, error_body(code, "Provided access token is not valid.")))
+    with pytest.raises(TeamsTokenRejected, match=code):
         await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, "Denied"), (403, "Forbidden"), (403, "Denied")])
+async def test_teams_exchange_refusing_the_servers_identity_is_a_503_naming_the_grant(
+    provider: AzureIdentityProvider,
+    transport: MockTransport,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    code: str,
+) -> None:
+    # Issue 18 §7: not "your token was refused" when it is Switchboard's own key or role.
+    transport.answers.append(Reply(status, error_body(code, "Denied by the resource provider.")))
+    with pytest.raises(AcsAccessDenied) as raised:
+        await provider.exchange_teams_token("token", TEAMS_APP_ID, TEAMS_USER_ID)
+    assert raised.value.status == 503
+    assert "Communication and Email Service Owner" in raised.value.detail
+    assert any(
+        r.levelno == logging.ERROR and "exchange_teams_token" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_after_a_429_no_call_reaches_acs_until_its_retry_after_is_over(
+    provider: AzureIdentityProvider, transport: MockTransport
+) -> None:
+    clock = _Clock()
+    provider.backoff = kit.Backoff("acs", clock=clock)
+    transport.answers.append(
+        Reply(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "30"})
+    )
+    # One request meets the 429; fifty more in the window (any user, any operation) get 503
+    # with the remaining wait, and none of them reaches ACS.
+    with pytest.raises(DependencyUnavailable) as first:
+        await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+    assert first.value.retry_after == 30
+    clock.now += 12
+    for _ in range(25):
+        with pytest.raises(DependencyUnavailable) as later:
+            await provider.issue_token(USER_ID, ["voip"], timedelta(hours=1))
+        assert later.value.retry_after == 18
+    for _ in range(25):
+        with pytest.raises(DependencyUnavailable):
+            await provider.create_user_and_token(["chat"], timedelta(hours=1))
+    assert len(transport.requests) == 1
+    # The window over: the next call goes out again.
+    clock.now += 18
+    transport.answers.append(Reply(200, ISSUE_ACCESS_TOKEN_200))
+    issued = await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+    assert issued.token
+    assert len(transport.requests) == 2
+
+
+async def test_a_transport_that_never_answers_is_a_503_within_the_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def never(request: HttpRequest) -> AsyncHttpResponse:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    provider = AzureIdentityProvider.from_connection_string(
+        CONNECTION_STRING, transport=MockTransport(never), **NO_RETRIES
+    )
+    provider.call_bound = 0.3
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(DependencyUnavailable) as raised:
+        await provider.issue_token(USER_ID, ["chat"], timedelta(hours=1))
+    assert loop.time() - started < 2
+    assert raised.value.retry_after == kit.TIMEOUT_RETRY_AFTER_SECONDS
+    assert any("ACS issue_token gave no answer" in r.getMessage() for r in caplog.records)
+    await provider.close()
 
 
 async def test_throttled_teams_exchange_is_unavailable(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import stat
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,17 +282,27 @@ async def test_teams_exchange_issues_a_teams_user_token(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "token",
+    ("token", "problem"),
     [
-        "not-a-jwt",
-        entra_token(aud="api://other"),
-        entra_token(appid="00000000-0000-0000-0000-000000000000"),
-        entra_token(oid="00000000-0000-0000-0000-000000000001"),
-        entra_token(exp=1),
-        entra_token(exp=None),
+        ("not-a-jwt", "not a JWT"),
+        (entra_token(aud="api://other"), "its aud is not"),
+        (entra_token(appid="00000000-0000-0000-0000-000000000000"), "another app"),
+        (entra_token(oid="00000000-0000-0000-0000-000000000001"), "another user"),
+        (entra_token(exp=1), "expired"),
+        (entra_token(exp=None), "expired"),
+        # Issue 21 A8: tid, iss, scp and nbf were not checked.
+        (entra_token(tid=None), "tid"),
+        (entra_token(tid="not-a-tenant"), "tid"),
+        (entra_token(iss="https://login.example.test/evil/v2.0"), "iss"),
+        (entra_token(iss=None), "iss"),
+        (entra_token(scp="User.Read"), "scp"),
+        (entra_token(scp=None), "scp"),
+        (entra_token(nbf=int(time.time()) + 3600), "nbf"),
     ],
 )
-async def test_teams_exchange_refuses_what_acs_would(tmp_path: Path, token: str) -> None:
+async def test_teams_exchange_refuses_what_acs_would_and_says_why(
+    tmp_path: Path, token: str, problem: str
+) -> None:
     issuer = LocalIdentityIssuer(tmp_path)
-    with pytest.raises(TeamsTokenRejected):
+    with pytest.raises(TeamsTokenRejected, match=problem):
         await issuer.exchange_teams_token(token, TEAMS_APP, TEAMS_OID)

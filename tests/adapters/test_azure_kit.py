@@ -212,3 +212,54 @@ def test_importing_the_kit_imports_no_azure_sdk() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- Backoff and guarded: one window per dependency, one bound per call (issue 21 B2, B3) ----
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_backoff_holds_the_longest_wait_and_reports_what_is_left() -> None:
+    clock = _Clock()
+    backoff = kit.Backoff("acs", clock=clock)
+    backoff.check()  # open
+    backoff.hold(30)
+    backoff.hold(5)  # a shorter hint never shortens the window
+    clock.now += 10.5
+    with pytest.raises(DependencyUnavailable) as caught:
+        backoff.check()
+    assert (caught.value.dependency, caught.value.retry_after) == ("acs", 20)
+    assert not backoff.open
+    clock.now += 19.5
+    backoff.check()
+    assert backoff.open
+
+
+async def test_guarded_refuses_in_the_window_unless_told_not_to_check() -> None:
+    clock = _Clock()
+    backoff = kit.Backoff("chat", clock=clock)
+    backoff.hold(10)
+    with pytest.raises(DependencyUnavailable):
+        async with kit.guarded(backoff, service="ACS Chat", operation="x"):
+            raise AssertionError("not called in the window")
+    ran = []
+    async with kit.guarded(backoff, service="ACS Chat", operation="x", check=False):
+        ran.append(True)  # the caller that saw the 429 and waited it out itself
+    assert ran == [True]
+
+
+async def test_sdk_errors_closes_the_window_on_a_429_only() -> None:
+    backoff = kit.Backoff("sms", clock=_Clock())
+    for status in (500, 503, 408):
+        error = await http_error(status, {"Retry-After": "9"})
+        assert isinstance(mapped(error, backoff=backoff), DependencyUnavailable)
+        assert backoff.open, status
+    error = await http_error(429, {"Retry-After": "9"})
+    assert isinstance(mapped(error, backoff=backoff), DependencyUnavailable)
+    assert not backoff.open

@@ -392,7 +392,7 @@ async def test_expired_documents_are_gone_at_once_and_removed_from_the_file(
         await store.create("invites", {"id": "short", "pk": "c", "ttl": 10, "kind": "x"})
         await store.create("invites", {"id": "never", "pk": "c", "ttl": -1, "kind": "x"})
         await store.create("invites", {"id": "default", "pk": "c", "kind": "x"})  # default -1
-        await store.create("users", {"id": "off", "pk": "u", "ttl": 10})  # TTL off: kept
+        await store.create("friends", {"id": "off", "pk": "u", "ttl": 10})  # TTL off: kept
         later = await store.create("phone", {"id": "later", "pk": "p", "ttl": 100})
         clock.now += 11
         assert await store.read("invites", "c", "short") is None
@@ -404,7 +404,7 @@ async def test_expired_documents_are_gone_at_once_and_removed_from_the_file(
             "never",
         ]
         assert await store.count("invites", "c", where={"kind": "x"}) == 2
-        assert await store.read("users", "u", "off") is not None
+        assert await store.read("friends", "u", "off") is not None
         # The expired one is gone for writes too, as in Cosmos DB.
         with pytest.raises(DocumentNotFound):
             await store.replace("invites", {"id": "short", "pk": "c"}, "any")
@@ -445,7 +445,7 @@ async def test_a_version_1_file_gets_its_expiry_from_the_documents(tmp_path: Pat
                 ("phone", "p", "old", 1_000, '{"id":"old","pk":"p","ttl":2592000}'),
                 ("phone", "p", "new", 1_800_000_000, '{"id":"new","pk":"p","ttl":2592000}'),
                 ("phone", "p", "kept", 1_000, '{"id":"kept","pk":"p"}'),
-                ("users", "u", "u", 1_000, '{"id":"u","pk":"u","ttl":5}'),
+                ("friends", "u", "u", 1_000, '{"id":"u","pk":"u","ttl":5}'),
             ],
         )
     store = SqliteStore(path, clock=Clock(1_800_000_100))
@@ -453,7 +453,7 @@ async def test_a_version_1_file_gets_its_expiry_from_the_documents(tmp_path: Pat
         assert await store.read("phone", "p", "old") is None
         assert await store.read("phone", "p", "new") is not None
         assert await store.read("phone", "p", "kept") is not None
-        assert await store.read("users", "u", "u") is not None
+        assert await store.read("friends", "u", "u") is not None
         await store.upsert("users", {"id": "x", "pk": "x"})  # a write: the purge runs
         assert ("phone", "p", "old") not in rows(path)
         with sqlite3.connect(path) as raw:

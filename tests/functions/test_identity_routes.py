@@ -421,3 +421,59 @@ async def test_erase_is_constant_in_store_operations_whatever_the_user_owns(
         assert (await client.request("DELETE", "/api/me", headers=me)).status == 204
         costs.append(dict(store.calls))
     assert costs[0] == costs[1] == {"read_many": 1, "upsert": 3, "delete": 2}
+
+
+# --- the token budget over the routes (issue 21 B1) -----------------------------------------
+
+
+@pytest.fixture
+async def budget_client(tmp_path: Path) -> AsyncIterator[Client]:
+    rt = make_runtime(tmp_path, TOKEN_BUDGET="3/10m", TEAMS_CLIENT_ID=TEAMS_APP)
+    set_runtime(rt)
+    yield Client(rt)
+    set_runtime(None)
+    await rt.close()
+
+
+async def test_over_budget_is_429_with_retry_after_while_another_user_gets_200(
+    budget_client: Client,
+) -> None:
+    import asyncio
+
+    alice, bob, carol = (budget_client.login(u) for u in ("alice", "bob", "carol"))
+    for _ in range(3):
+        assert (await budget_client.request("POST", "/api/token", headers=alice)).status == 200
+    # At the same moment: alice over her budget, bob and carol within theirs.
+    over, bobs, carols = await asyncio.gather(
+        budget_client.request("POST", "/api/token", headers=alice),
+        budget_client.request("POST", "/api/token", headers=bob),
+        budget_client.request(
+            "POST", "/api/token/teams", headers=carol, json_body={"aadToken": entra_token()}
+        ),
+    )
+    assert over.status == 429
+    assert over.headers["content-type"] == "application/problem+json"
+    assert over.json()["code"] == "token_rate_limited"
+    assert int(over.headers["retry-after"]) == 200  # one issue per 10 min / 3
+    assert (bobs.status, carols.status) == (200, 200)
+    # The Teams exchange is charged to the same budget.
+    teams = await budget_client.request(
+        "POST", "/api/token/teams", headers=alice, json_body={"aadToken": entra_token()}
+    )
+    assert teams.status == 429
+    # Revoke neither resets it nor is refused by it.
+    assert (await budget_client.request("POST", "/api/token/revoke", headers=alice)).status == 204
+    assert (await budget_client.request("POST", "/api/token", headers=alice)).status == 429
+
+
+async def test_one_audit_line_per_issue_without_the_token(
+    budget_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.identity")
+    resp = await budget_client.request(
+        "POST", "/api/token", headers=budget_client.login("dave\u2028x")
+    )
+    assert resp.status == 200
+    lines = [r.getMessage() for r in caplog.records if "token issued" in r.getMessage()]
+    assert lines == ["token issued: user=dave\\u2028x kind=acs scopes=chat,voip minutes=60"]
+    assert resp.json()["token"] not in caplog.text

@@ -89,11 +89,16 @@ def test_settings_table_matches_the_settings_model() -> None:
 
 
 def _read_by_code(name: str) -> bool:
-    """Whether any module but settings.py mentions the setting's field (`settings.cosmos_key`)."""
+    """Whether any module but settings.py mentions the setting's field (`settings.cosmos_key`),
+    or a check in settings.py reads it (`self.switchboard_trust_principal_headers`)."""
     field = re.compile(rf"\b{name.lower()}\b")
     for folder in SOURCE_DIRS:
         for path in (REPO / folder).rglob("*.py"):
             if path.name != "settings.py" and field.search(path.read_text()):
+                return True
+            if path.name == "settings.py" and re.search(
+                rf"self\.{name.lower()}\b", path.read_text()
+            ):
                 return True
     return bool(field.search((REPO / "function_app.py").read_text()))
 

@@ -309,8 +309,10 @@ async def test_an_unusable_key_set_is_a_logged_503(
     ("answer", "problem"),
     [
         (b"<html>maintenance</html>", "not JSON"),
-        ({"issuer": "x"}, "has no jwks_uri"),
+        ({}, "has no jwks_uri"),
         ({"jwks_uri": "http://keys.example.test/keys"}, "not https"),
+        # OIDC Discovery §4.3: the document's issuer is exactly AUTH_ISSUER (issue 21 A5).
+        ({"issuer": "x", "jwks_uri": "https://keys.example.test/keys"}, "must be equal"),
     ],
 )
 async def test_an_unusable_discovery_document_is_a_logged_503(
@@ -321,6 +323,8 @@ async def test_an_unusable_discovery_document_is_a_logged_503(
     problem: str,
 ) -> None:
     issuer = f"{oidc_server}/tenant/v2.0"
+    if isinstance(answer, dict):
+        answer = {"issuer": issuer, **answer}
     _Issuer.documents["/tenant/v2.0/.well-known/openid-configuration"] = answer
     verifier = TokenVerifier(RemoteJwksKeySource(issuer), issuer, AUDIENCE)
     with (
@@ -433,17 +437,58 @@ def principal(claims: list[dict[str, str]]) -> str:
     return base64.b64encode(json.dumps(data).encode()).decode()
 
 
-async def test_easyauth_principal_headers() -> None:
-    auth = EasyAuthAuthenticator()
-    caller = await auth.authenticate(
+# What App Service puts in X-MS-CLIENT-PRINCIPAL for an Entra user: several claims under their
+# long WS-Federation names (Microsoft Learn, "Work with user identities in Azure App Service
+# authentication", the X-MS-CLIENT-PRINCIPAL claims list).
+NAMEID = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
+OBJECTID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+SCOPE = "http://schemas.microsoft.com/identity/claims/scope"
+ENTRA_PRINCIPAL = [
+    {"typ": NAMEID, "val": "sub-alice"},
+    {"typ": OBJECTID, "val": "oid-alice"},
+    {"typ": SCOPE, "val": "access_as_user"},
+    {"typ": "name", "val": "Alice"},
+]
+
+
+@pytest.mark.parametrize(("claim", "user_id"), [("sub", "sub-alice"), ("oid", "oid-alice")])
+async def test_easyauth_user_claim_means_what_it_means_in_jwt_mode(
+    claim: str, user_id: str
+) -> None:
+    # Issue 21 A2: AUTH_USER_CLAIM=oid was ignored in easyauth (App Service renames oid), and sub
+    # silently meant the object id there; now each names the same claim in both modes.
+    caller = await EasyAuthAuthenticator(claim).authenticate(
         {
-            "x-ms-client-principal": principal([{"typ": "name", "val": "Alice"}]),
-            "x-ms-client-principal-id": "oid-alice",
+            "x-ms-client-principal": principal(ENTRA_PRINCIPAL),
+            "x-ms-client-principal-id": "header-id",
             "x-ms-client-principal-name": "alice@example.test",
         }
     )
-    assert caller.user_id == "oid-alice"
+    assert caller.user_id == user_id
     assert caller.name == "Alice"
+
+
+async def test_easyauth_never_falls_back_to_the_principal_id_header(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.auth")
+    with pytest.raises(errors.Unauthenticated):
+        await EasyAuthAuthenticator("sub").authenticate(
+            {
+                "x-ms-client-principal": principal([{"typ": "name", "val": "Alice"}]),
+                "x-ms-client-principal-id": "oid-alice",
+            }
+        )
+    assert "its sub claim (AUTH_USER_CLAIM) is missing" in caplog.text
+
+
+async def test_easyauth_required_scope() -> None:
+    needs = EasyAuthAuthenticator("oid", ["access_as_user"])
+    headers = {"x-ms-client-principal": principal(ENTRA_PRINCIPAL)}
+    assert (await needs.authenticate(headers)).user_id == "oid-alice"
+    app_only = {"x-ms-client-principal": principal(ENTRA_PRINCIPAL[:2])}
+    with pytest.raises(errors.Unauthenticated):
+        await needs.authenticate(app_only)
 
 
 async def test_easyauth_configured_claim() -> None:

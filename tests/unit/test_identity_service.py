@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from switchboard.services.identity import (
     TokenPolicy,
     UserDoc,
 )
+from switchboard.services.token_budget import TokenBudget
 from tests.fakes import TEAMS_APP, TEAMS_OID, FakeIdentityProvider, entra_token, store_down
 from tests.proxies import spy, spy_of
 
@@ -63,14 +66,22 @@ async def test_first_token_creates_identity_and_later_ones_reuse_it(world: World
 
 
 async def test_operation_counts_per_token_request(world: World) -> None:
+    # The token budget adds one point read (beside the profile's) and one conditional write.
     await world.service.issue_token(ALICE, None, None)
-    # A first token: the profile, then the erasure record (none: not being erased) read.
-    assert world.store_spy.calls == {"read": 2, "create": 2}
+    # A first token: the profile, the erasure record (none: not being erased), the budget.
+    assert world.store_spy.calls == {"read": 3, "create": 3}
     assert world.acs_spy.calls == {"create_user_and_token": 1}
     world.reset_counts()
     await world.service.issue_token(ALICE, None, None)
-    assert world.store_spy.calls == {"read": 1}
+    # Steady state: the profile read and the budget's conditional write (the record as this
+    # process last wrote it; the etag condition is the check).
+    assert world.store_spy.calls == {"read": 1, "replace": 1}
     assert world.acs_spy.calls == {"issue_token": 1}
+    # Another instance (a new service on the same store): its first request reads the record.
+    other = IdentityService(world.store, world.acs, TokenPolicy(("chat", "voip"), 60))
+    world.reset_counts()
+    await other.issue_token(ALICE, None, None)
+    assert world.store_spy.calls == {"read": 2, "replace": 1}
 
 
 async def test_twenty_concurrent_first_requests_leave_exactly_one_identity(world: World) -> None:
@@ -136,6 +147,8 @@ async def test_acs_down_on_first_token_leaves_no_state(world: World) -> None:
 
 
 async def test_store_down_after_acs_create_deletes_the_new_identity(world: World) -> None:
+    # Alice has a budget record already, so the failing create is her profile's.
+    await world.sqlite.create("users", {"id": "tokens:alice", "pk": "alice", "tat": 0})
     world.store_spy.fail["create:users"] = store_down()
     with pytest.raises(errors.DependencyUnavailable):
         await world.service.issue_token(ALICE, None, None)
@@ -267,7 +280,9 @@ async def test_teams_exchange_names_the_teams_user_and_stores_nothing(world: Wor
     issued = await teams_service(world).exchange_teams_token(ALICE, entra_token())
     assert issued.microsoft_teams_user_id == TEAMS_OID
     assert world.acs_spy.calls == {"exchange_teams_token": 1}
-    assert world.store_spy.calls == {}
+    # Nothing about the Teams user; the caller's token budget is charged (read + one write).
+    assert world.store_spy.calls == {"read": 1, "create": 1}
+    assert await world.sqlite.read("users", "alice", "alice") is None
 
 
 async def test_teams_exchange_needs_configuration(world: World) -> None:
@@ -276,13 +291,34 @@ async def test_teams_exchange_needs_configuration(world: World) -> None:
     assert world.acs_spy.calls == {}
 
 
+def _nested_payload(depth: int) -> str:
+    payload = base64.urlsafe_b64encode(b"[" * depth + b"]" * depth).rstrip(b"=").decode()
+    return f"e30.{payload}.x"
+
+
 @pytest.mark.parametrize(
-    "token", ["", "abc", "a.b.c", entra_token(oid=None), entra_token(oid="../x"), "e30.e30.x"]
+    "token",
+    [
+        "",
+        "abc",
+        "a.b.c",
+        entra_token(oid=None),
+        entra_token(oid="../x"),
+        "e30.e30.x",
+        # The oid must be a GUID, whole: "$" let a trailing newline through (issue 21 A8).
+        entra_token(oid=TEAMS_OID + "\n"),
+        entra_token(oid="-" * 36),
+        # Deeply nested JSON in the payload: a 500 before (issue 18 §5), now a 400.
+        _nested_payload(100_000),
+        "a" * 20_000 + ".b.c",
+    ],
 )
 async def test_teams_exchange_refuses_tokens_without_an_object_id(world: World, token: str) -> None:
-    with pytest.raises(errors.InvalidTeamsToken):
+    with pytest.raises(errors.InvalidTeamsToken) as caught:
         await teams_service(world).exchange_teams_token(ALICE, token)
+    assert caught.value.status == 400
     assert world.acs_spy.calls == {}
+    assert world.store_spy.calls == {}  # refused before the budget is charged
 
 
 async def test_teams_token_refused_by_acs_is_invalid_input(world: World) -> None:
@@ -475,3 +511,137 @@ async def test_chat_identity_never_creates_anyone_but_the_caller_themself(world:
     with pytest.raises(errors.NotFound):  # erased for good: only her own sign-in brings her back
         await world.service.chat_identity("alice")
     assert world.fake.identities == {}
+
+
+# --- the token budget (TOKEN_BUDGET, issue 21 B1) -------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def budget_service(world: World, clock: Clock, budget: str = "5/10m") -> IdentityService:
+    return IdentityService(
+        world.store,
+        world.acs,
+        TokenPolicy(("chat", "voip"), 60),
+        clock=clock,
+        teams_client_id=TEAMS_APP,
+        token_budget=TokenBudget.parse(budget),
+    )
+
+
+async def test_past_the_budget_a_user_gets_429_with_the_wait_and_acs_is_not_called(
+    world: World,
+) -> None:
+    clock = Clock()
+    service = budget_service(world, clock, "5/10m")  # a burst of 5, then one every 2 minutes
+    for _ in range(5):
+        await service.issue_token(ALICE, None, None)
+    world.reset_counts()
+    with pytest.raises(errors.TokenRateLimited) as caught:
+        await service.issue_token(ALICE, None, None)
+    assert (caught.value.status, caught.value.code) == (429, "token_rate_limited")
+    assert caught.value.retry_after == 120
+    assert world.acs_spy.calls == {}
+    assert world.store_spy.calls == {"read": 1}  # the profile; refused without a write
+    # Another user is not affected.
+    assert (await service.issue_token(BOB, None, None)).token
+    # The wait said is the wait needed: a second early is still refused, then one goes through.
+    clock.now += timedelta(seconds=119)
+    with pytest.raises(errors.TokenRateLimited) as again:
+        await service.issue_token(ALICE, None, None)
+    assert again.value.retry_after == 1
+    clock.now += timedelta(seconds=1)
+    await service.issue_token(ALICE, None, None)
+    with pytest.raises(errors.TokenRateLimited):
+        await service.issue_token(ALICE, None, None)
+    # A quiet window refills the whole burst.
+    clock.now += timedelta(minutes=10)
+    for _ in range(5):
+        await service.issue_token(ALICE, None, None)
+
+
+async def test_the_teams_exchange_spends_the_same_budget(world: World) -> None:
+    service = budget_service(world, Clock(), "3/1h")
+    await service.issue_token(ALICE, None, None)
+    await service.exchange_teams_token(ALICE, entra_token())
+    await service.issue_token(ALICE, None, None)
+    with pytest.raises(errors.TokenRateLimited):
+        await service.exchange_teams_token(ALICE, entra_token())
+    with pytest.raises(errors.TokenRateLimited):
+        await service.issue_token(ALICE, None, None)
+    assert world.acs_spy.calls["exchange_teams_token"] == 1
+
+
+async def test_revoke_and_erase_do_not_reset_the_budget(world: World) -> None:
+    service = budget_service(world, Clock(), "2/10m")
+    await service.issue_token(ALICE, None, None)
+    await service.issue_token(ALICE, None, None)
+    await service.revoke_tokens(ALICE)
+    with pytest.raises(errors.TokenRateLimited):
+        await service.issue_token(ALICE, None, None)
+    await service.erase(ALICE)
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    with pytest.raises(errors.TokenRateLimited):
+        await service.issue_token(ALICE, None, None)
+
+
+async def test_the_record_audits_the_last_issue_never_the_token(world: World) -> None:
+    clock = Clock()
+    service = budget_service(world, clock)
+    issued = await service.issue_token(ALICE, ["chat"], 60)
+    record = await world.sqlite.read("users", "alice", "tokens:alice")
+    assert record is not None
+    assert record["lastIssuedAt"] == clock.now.isoformat()
+    assert record["lastKind"] == "acs"
+    assert issued.token not in str(record)
+    assert 0 < record["ttl"] <= 600 + 60  # gone from the store once it says nothing
+
+
+async def test_concurrent_requests_of_one_user_spend_exactly_the_budget(world: World) -> None:
+    # Twenty at once from alice against a budget of 5, and bob's at the same moment: alice gets
+    # five tokens and fifteen 429s (never a 503 from lost races), bob his token.
+    service = budget_service(world, Clock(), "5/10m")
+    results = await asyncio.gather(
+        *(service.issue_token(ALICE, None, None) for _ in range(20)),
+        service.issue_token(BOB, None, None),
+        return_exceptions=True,
+    )
+    alice, (bob,) = results[:20], results[20:]
+    assert sum(1 for r in alice if isinstance(r, errors.TokenRateLimited)) == 15
+    assert sum(1 for r in alice if not isinstance(r, BaseException)) == 5
+    assert not isinstance(bob, BaseException)
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "window"),
+    [("30/10m", 30, 600), ("5/m", 5, 60), (" 100 / 1h ", 100, 3600), ("2/30s", 2, 30)],
+)
+def test_budget_forms(text: str, count: int, window: int) -> None:
+    assert TokenBudget.parse(text) == TokenBudget(count, window)
+
+
+@pytest.mark.parametrize("text", ["", "30", "30/", "0/10m", "30/0m", "30/25h", "-1/m", "30/10d"])
+def test_bad_budget_forms(text: str) -> None:
+    with pytest.raises(ValueError, match=r"must be|needs"):
+        TokenBudget.parse(text)
+
+
+async def test_a_charge_by_another_instance_is_seen_by_the_conditional_write(world: World) -> None:
+    # Two instances on one store, each remembering alice's record as it last wrote it: a write
+    # from a stale memory fails its etag, is read again, and the budget holds between them.
+    clock = Clock()
+    first, second = budget_service(world, clock, "4/10m"), budget_service(world, clock, "4/10m")
+    await first.issue_token(ALICE, None, None)
+    await second.issue_token(ALICE, None, None)
+    await first.issue_token(ALICE, None, None)  # stale memory: conflict, re-read, charged
+    await second.issue_token(ALICE, None, None)
+    for service in (first, second):
+        with pytest.raises(errors.TokenRateLimited):
+            await service.issue_token(ALICE, None, None)
+    assert world.acs_spy.calls["issue_token"] == 3  # + the first token's create

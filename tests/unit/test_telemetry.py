@@ -117,3 +117,46 @@ async def test_reaction_metrics_move(reader: InMemoryMetricReader, tmp_path: Pat
     assert points[("switchboard.reactions.parked", (("kind", "broken"),))] == 1
     assert points[("switchboard.reactions.parked_now", ())] == 1
     await store.close()
+
+
+async def test_token_metrics_move_and_name_nobody(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    from switchboard.runtime import set_runtime
+    from tests.conftest import Client, make_runtime
+
+    rt = make_runtime(tmp_path, TOKEN_BUDGET="2/1h")
+    set_runtime(rt)
+    try:
+        client = Client(rt)
+        alice = client.login("alice")
+        answers = [
+            (await client.request("POST", "/api/token", headers=alice)).status for _ in range(3)
+        ]
+        assert answers == [200, 200, 429]
+    finally:
+        set_runtime(None)
+        await rt.close()
+    points = _points(reader)
+    assert points[("switchboard.tokens.issued", ())] == 2
+    assert points[("switchboard.tokens.refused", (("reason", "budget"),))] == 1
+    assert "alice" not in repr(points)
+
+
+async def test_dependency_throttling_is_counted_by_dependency(
+    reader: InMemoryMetricReader,
+) -> None:
+    from switchboard.adapters.acs_azure import AzureIdentityProvider
+    from tests.azure_transport import MockTransport, Reply, error_body, fake_connection_string
+
+    transport = MockTransport.replying(
+        Reply(429, error_body("TooManyRequests", "slow down"), {"Retry-After": "3"})
+    )
+    acs = AzureIdentityProvider.from_connection_string(
+        fake_connection_string(), transport=transport, retry_total=0
+    )
+    with pytest.raises(errors.DependencyUnavailable):
+        await acs.revoke_tokens("8:acs:someone")
+    await acs.close()
+    points = _points(reader)
+    assert points[("switchboard.dependency.throttled", (("dependency", "acs"),))] == 1
