@@ -49,7 +49,12 @@ from switchboard.ports import (
 from switchboard.services.caller import Caller
 from switchboard.services.hooks import ProfileInfo, ProfileObserver, UserDataOwner
 from switchboard.services.reactions import Work
-from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget, TokenLedger
+from switchboard.services.token_budget import (
+    DEFAULT_BUDGET,
+    TokenBudget,
+    TokenLedger,
+    record_id,
+)
 
 log = logging.getLogger("switchboard.identity")
 
@@ -579,14 +584,17 @@ class IdentityService:
 
     async def purge_user(self, user_id: str, record: ErasureDoc | None = None) -> None:
         """Identity's own data of an erased user: a profile a failed erase request left (none
-        can have been made since: the record refuses it), and the ACS identities the record
-        lists, with their reverse maps."""
+        can have been made since: the record refuses it), the ACS identities the record lists,
+        with their reverse maps, and the token budget's record of them."""
         if record is None:
             raw = await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID)
             if raw is None:
                 return  # not being erased: a profile that exists now is a live user's
             record = cast(ErasureDoc, raw)
         await self._erase_profile(user_id, await self._read_user(user_id), record, write=False)
+        # It names the user. (A user who erases themself to get a fresh burst of tokens pays
+        # for it with the erasure's seconds and a new ACS identity: not worth keeping it.)
+        await self._store.delete(USERS, user_id, record_id(user_id))
 
     async def _read_profile_and_record(
         self, user_id: str
