@@ -27,8 +27,9 @@ __all__ = ["cosmos_server"]  # the session fixture, shared with tests/contract
 DEVSERVER = """
 import sys, uvicorn
 from dataclasses import replace
+from function_app import app  # first: composing the app installs dev mode's issuer
 from switchboard.adapters.cosmos_store import CosmosStore
-from switchboard.devserver import create_app
+from switchboard.dev.devserver import create_app
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.settings import load_settings
 from tests.contract.conftest import TEST_CLIENT_OPTIONS
@@ -36,7 +37,7 @@ endpoint, database, key, port = sys.argv[1:]
 runtime = Runtime.from_settings(load_settings())
 store = CosmosStore(endpoint, database, key, **TEST_CLIENT_OPTIONS)
 set_runtime(Runtime(runtime.settings, replace(runtime.adapters, store=store)))
-uvicorn.run(create_app(), host="127.0.0.1", port=int(port), log_level="warning")
+uvicorn.run(create_app(app), host="127.0.0.1", port=int(port), log_level="warning")
 """
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cosmos]
