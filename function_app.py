@@ -4,7 +4,18 @@ import os
 
 import azure.functions as func
 
-from blueprints import calls, chat, clubs, friends, identity, meetings, phone, push, system
+from blueprints import (
+    calls,
+    chat,
+    clubs,
+    friends,
+    identity,
+    meetings,
+    phone,
+    push,
+    reactions,
+    system,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
@@ -19,6 +30,10 @@ for blueprint in (
     chat.bp,
 ):
     app.register_functions(blueprint)
+# The Cosmos DB change feed trigger and the sweep drain the reaction work in Azure; embedded,
+# the devserver's worker does (a SQLite store has no change feed).
+if reactions.enabled():
+    app.register_functions(reactions.bp)
 
 # The dev routes (dev sign-in, the local outboxes) only in dev mode: AUTH_MODE unset or `dev`
 # (the settings' default) and not in Azure, where the settings refuse dev mode with a clear

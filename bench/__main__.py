@@ -10,7 +10,9 @@
    The load generator runs on the same 2 cores as the server, so these are lower bounds.
 5. Steady state: (3)'s embedded figure beside the FLOOR (bench/floor_app.py: verify an RS256
    app token, one SQLite read, one ES256 sign) in the same loop, as a ratio.
-6. Cold start (bench/cold_start.py): import + a new user's first `POST /api/token` in fresh
+6. Reactions (bench/reactions.py): erase, club delete and rename at scale: the request's store
+   operations beside the background work and its time to converge.
+7. Cold start (bench/cold_start.py): import + a new user's first `POST /api/token` in fresh
    processes, embedded and Azure mode (SDKs over zero-latency transports), beside the floor
    app's import + first answer, as ratios.
 
@@ -35,7 +37,7 @@ from typing import Any
 import azure.functions as func
 import httpx
 
-from bench import clubs, growth, load, push, steady
+from bench import clubs, growth, load, push, reactions, steady
 from bench import telemetry as telemetry_bench
 from bench.chat import chat_bench
 from bench.cold_start import cold_start
@@ -387,6 +389,7 @@ def main() -> None:
     results["growth"] = growth.run()
     results["steady_routes"] = steady.run()
     results["load"] = load.run()
+    results["reactions"] = reactions.run()
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
@@ -398,6 +401,7 @@ def main() -> None:
     print()
     print("\n".join(load.report_lines(results["load"])))
     print(clubs.report(results["clubs"]))
+    print(reactions.report(results["reactions"]))
     print(phone_report(Path(tempfile.mkdtemp(prefix="switchboard-bench-phone-"))))
     print(push.report(results["push"]))
     print(webclient_report())

@@ -40,6 +40,7 @@ bp = blueprint("clubs")
     body=ClubCreate,
     response=Club,
     status=201,
+    errors=(409,),  # erasure_in_progress: the caller erased their account seconds ago
 )
 async def create_club(caller: Caller, body: ClubCreate) -> ClubView:
     return await get_runtime().clubs.create_club(caller.user_id, body.name, body.visibility)

@@ -36,7 +36,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     summary="Issue an ACS user access token for the caller's own ACS identity",
     body=TokenRequest | None,
     response=TokenResponse,
-    errors=(403, 429),
+    errors=(403, 409, 429),
     registers_caller=False,
 )
 async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
@@ -59,6 +59,7 @@ async def issue_token(caller: Caller, body: TokenRequest | None) -> Reply:
     "token/revoke",
     summary="Revoke every ACS token issued to the caller so far",
     status=204,
+    errors=(409,),
     registers_caller=False,
 )
 async def revoke_tokens(caller: Caller) -> Reply:
@@ -86,7 +87,16 @@ async def exchange_teams_token(caller: Caller, body: TeamsTokenRequest) -> Reply
     return Reply(token, headers=NO_STORE)
 
 
-@route(bp, "GET", "me", summary="The caller's profile", response=Profile, registers_caller=False)
+# 409 `erasure_in_progress` (with Retry-After): the caller erased their account seconds ago.
+@route(
+    bp,
+    "GET",
+    "me",
+    summary="The caller's profile",
+    response=Profile,
+    errors=(409,),
+    registers_caller=False,
+)
 async def get_me(caller: Caller) -> ProfileView:
     return await get_runtime().identity.get_profile(caller)
 
@@ -98,6 +108,7 @@ async def get_me(caller: Caller) -> ProfileView:
     summary="Change the caller's display name",
     body=ProfileUpdate,
     response=Profile,
+    errors=(409,),
     registers_caller=False,
 )
 async def update_me(caller: Caller, body: ProfileUpdate) -> ProfileView:

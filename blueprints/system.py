@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from switchboard.http import ROUTES, Reply, blueprint, route
-from switchboard.models.system import Health
+from switchboard.models.system import Health, ReactionBacklog
 from switchboard.runtime import get_runtime
 
 bp = blueprint("system")
@@ -14,7 +14,7 @@ _openapi_document: dict[str, object] | None = None
     bp,
     "GET",
     "health",
-    summary="Liveness and store reachability",
+    summary="Liveness, store reachability and the reaction backlog (numbers only)",
     response=Health,
     public=True,
     errors=(503,),
@@ -22,10 +22,32 @@ _openapi_document: dict[str, object] | None = None
 async def health() -> Health | Reply:
     rt = get_runtime()
     report = await rt.health.check()
+    described = rt.describe()
     if not report.ok:
-        body = Health(status="unavailable", **rt.describe())
+        body = Health(
+            status="unavailable",
+            store=described["store"],
+            identity=described["identity"],
+            auth=described["auth"],
+        )
         return Reply(body, 503, {"Retry-After": str(report.retry_after)})
-    return Health(status="ok", **rt.describe())
+    backlog = report.backlog
+    reactions = (
+        None
+        if backlog is None
+        else ReactionBacklog(
+            pending=backlog.pending,
+            parked=backlog.parked,
+            oldest_age_seconds=backlog.oldest_age_seconds,
+        )
+    )
+    return Health(
+        status="ok",
+        store=described["store"],
+        identity=described["identity"],
+        auth=described["auth"],
+        reactions=reactions,
+    )
 
 
 @route(bp, "GET", "openapi.json", summary="This API's OpenAPI 3.1 document", public=True)

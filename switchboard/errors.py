@@ -238,6 +238,19 @@ class ConfigurationError(Exception):
     """A setting has a bad value: start-up stops, naming the setting."""
 
 
+class ErasureInProgress(Conflict):
+    """The caller erased their account seconds ago and the purge is still running: nothing is
+    created for them until it is done (issue 19 §5). A 409, not a 503: nothing is down, the
+    account is in a state that forbids this for a few seconds; `Retry-After` says how long."""
+
+    title = "Erasure in progress"
+    code = "erasure_in_progress"
+
+    def __init__(self, *, retry_after: int = 2) -> None:
+        super().__init__("Your account is still being erased; sign in again in a few seconds.")
+        self.retry_after = retry_after
+
+
 class FriendLimit(Conflict):
     title = "Too many friends"
     code = "friend_limit"

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from switchboard import errors, ids, telemetry
 from switchboard.logs import safe, safe_path
+from switchboard.services.caller import CURRENT_CALLER
 
 if TYPE_CHECKING:
     from switchboard.services.caller import Caller
@@ -194,6 +195,7 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[object]]) -> End
             return response
 
     async def serve(req: func.HttpRequest) -> func.HttpResponse:
+        served = CURRENT_CALLER.set(None)
         try:
             kwargs = await _inputs(spec, req)
             answer = _answer(spec, await handler(**kwargs))
@@ -213,6 +215,8 @@ def _endpoint(spec: RouteSpec, handler: Callable[..., Awaitable[object]]) -> End
         except Exception:
             log.exception("unhandled error in %s %s", safe(req.method), safe_path(_path_of(req)))
             return problem(500, "internal_error", "Internal error", "Something went wrong.")
+        finally:
+            CURRENT_CALLER.reset(served)
 
     # Not functools.wraps: the worker reads the registered function's signature and annotations,
     # which must stay the one `req` parameter; only the name (the function's name) is carried.
@@ -230,6 +234,8 @@ async def _register(caller: Caller) -> None:
 
     try:
         await get_runtime().register(caller)
+    except errors.ErasureInProgress:
+        log.info("the caller's erasure is being completed; not registered")
     except errors.DependencyUnavailable:
         log.warning("could not register the caller's profile; the next request will")
 
@@ -241,6 +247,7 @@ async def _inputs(spec: RouteSpec, req: func.HttpRequest) -> dict[str, Any]:
         from switchboard.runtime import get_runtime  # the composition root sits above http
 
         kwargs["caller"] = await get_runtime().authenticate(req.headers)
+        CURRENT_CALLER.set(kwargs["caller"])
     for name in spec.path_params:
         value = req.route_params.get(name, "")
         if not PATH_ID_RULE(value):
@@ -290,7 +297,9 @@ def problem_for(exc: errors.SwitchboardError) -> func.HttpResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
     elif isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard", error="invalid_token"'
-    if isinstance(exc, errors.DependencyUnavailable | errors.TooManyRequests):
+    if isinstance(
+        exc, errors.DependencyUnavailable | errors.TooManyRequests | errors.ErasureInProgress
+    ):
         headers["Retry-After"] = str(exc.retry_after)
     extra = {**exc.extra, **({"field": exc.field} if exc.field else {})}
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)

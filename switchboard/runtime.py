@@ -180,9 +180,12 @@ class Runtime:
         reconciler named here with the key. Every reconciler is idempotent and level-triggered:
         it reads the truth and makes the copies agree. A failure is retried with backoff
         (2, 4, 8 … s, at most 5 min) and parked after 8 attempts (logged; counted in health).
-        docs/reactions.md explains each kind.
+        docs/reactions.md explains each kind. One line per kind: the key, and what a failure
+        leaves until the retry succeeds.
         """
         return {
+            # user id; failing: the erasure record stays, the user's next sign-in waits (409)
+            "erasure": self.identity.reconcile_erasure,
             # Clubs (docs/reactions.md "Clubs"): one user's records and copies in one club; a
             # club's count, owner, purge; its chat seats and listings; its call's index and pushes;
             # a user's new ACS identity seats them in their clubs' threads.
@@ -211,7 +214,8 @@ class Runtime:
 
     @functools.cached_property
     def user_data_owners(self) -> tuple[UserDataOwner, ...]:
-        """Every service that keeps data about a user, erased with the user (DELETE /api/me)."""
+        """Every service that keeps data about a user, purged by the `erasure` reconciler after
+        DELETE /api/me (identity's own part runs first, in `reconcile_erasure`)."""
         # Chat last: ending friendships, leaving clubs and meetings tell chat, which then
         # cleans the rest.
         return (self.friends, self.clubs, self.meetings, self.phone, self.push, self.chat)
@@ -303,13 +307,15 @@ class Runtime:
 
     @functools.cached_property
     def chat(self) -> ChatService:
+        from switchboard.services.caller import CURRENT_CALLER
         from switchboard.services.chat import LOCAL_ENDPOINT, ChatService, ClientConfigView
 
         return ChatService(
             self.adapters.store,
             self.chat_provider,
             # Looked up at call time: the identity service lists this one as a data owner.
-            lambda user_id: self.identity.chat_identity(user_id),
+            # The request's caller goes along: only their own request may create their profile.
+            lambda user_id: self.identity.chat_identity(user_id, caller=CURRENT_CALLER.get()),
             # Also at call time: the friends service lists this one as an observer.
             are_friends=lambda user_id, other_id: self.friends.are_friends(user_id, other_id),
             clubs=self.clubs,
@@ -366,7 +372,8 @@ class Runtime:
     def health(self) -> HealthService:
         from switchboard.services.health import HealthService
 
-        return HealthService(self.adapters.store)
+        # Looked up at probe time: the reactor's table builds every capability's service.
+        return HealthService(self.adapters.store, backlog=lambda: self.reactor.backlog())
 
     # --- process ------------------------------------------------------------------------------
 

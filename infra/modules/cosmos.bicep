@@ -136,6 +136,23 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
   }
 }]
 
+// The Functions Cosmos DB trigger's leases (blueprints/reactions.py): where each instance records
+// how far it has read the `work` container's change feed. Not an app container (the app never
+// reads it, so it is not in CONTAINERS); the trigger requires partition key /id. Declared here
+// because the app's identity has no control-plane rights to create it.
+resource leasesContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'leases'
+  properties: {
+    resource: {
+      id: 'leases'
+      partitionKey: { paths: [ '/id' ], kind: 'Hash' }
+    }
+  }
+}
+
+// The data role below, on the whole database, is also what the trigger needs: read the `work`
+// container's change feed and read and write its leases, with the app identity.
 resource dataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
   parent: account
   name: guid(database.id, appPrincipalId, cosmosDataContributorRoleId)

@@ -236,6 +236,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SWITCHBOARD_STORE: 'cosmos'
     COSMOS_ENDPOINT: cosmosEndpoint
     COSMOS_DATABASE: cosmosDatabase
+    // The Cosmos DB trigger's identity-based connection (blueprints/reactions.py, connection
+    // "COSMOS"): the same account and the same managed identity as the app's own store client.
+    COSMOS__accountEndpoint: cosmosEndpoint
+    COSMOS__credential: 'managedidentity'
+    COSMOS__clientId: identityClientId
     ACS_ENDPOINT: acsEndpoint
     AUTH_MODE: authMode
     AUTH_ISSUER: authIssuer

@@ -58,3 +58,20 @@ class PushOutbox(ApiModel):
     """What the local push hub sent, newest first."""
 
     items: list[SentPush]
+
+
+class ParkedWorkItem(ApiModel):
+    """A reaction work item that kept failing: its kind, key, attempts, the error's class."""
+
+    kind: str
+    key: str
+    attempts: int
+    last_error: str | None
+
+
+class ParkedWorkList(ApiModel):
+    items: list[ParkedWorkItem]
+
+
+class Rearmed(ApiModel):
+    rearmed: int

@@ -20,7 +20,10 @@ from switchboard.dev.models import (
     Jwks,
     Outbox,
     OutboxItem,
+    ParkedWorkItem,
+    ParkedWorkList,
     PushOutbox,
+    Rearmed,
 )
 from switchboard.http import Reply, blueprint, route
 from switchboard.runtime import Runtime, get_runtime, use_dev_issuer
@@ -154,6 +157,42 @@ async def dev_push_outbox() -> PushOutbox:
     if not isinstance(sender, PushOutboxSender):
         raise errors.NotFound("Pushes go to a Notification Hub here; there is no local outbox.")
     return PushOutbox.model_validate({"items": await sender.sent()})
+
+
+@route(
+    bp,
+    "GET",
+    "dev/work",
+    public=True,
+    response=ParkedWorkList,
+    errors=(404,),
+    summary="Dev only: reaction work that kept failing and was parked",
+)
+async def dev_parked_work() -> ParkedWorkList:
+    rt = get_runtime()
+    _dev_issuer(rt)
+    parked = await rt.health.parked_work()
+    return ParkedWorkList(
+        items=[
+            ParkedWorkItem(kind=p.kind, key=p.key, attempts=p.attempts, last_error=p.last_error)
+            for p in parked
+        ]
+    )
+
+
+@route(
+    bp,
+    "POST",
+    "dev/work/rearm",
+    public=True,
+    response=Rearmed,
+    errors=(404,),
+    summary="Dev only: make every parked reaction work item due again",
+)
+async def dev_rearm_work() -> Rearmed:
+    rt = get_runtime()
+    _dev_issuer(rt)
+    return Rearmed(rearmed=await rt.reactor.rearm_parked())
 
 
 def _dev_issuer(rt: Runtime) -> LocalIssuer:

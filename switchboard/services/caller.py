@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 
@@ -11,3 +12,9 @@ class Caller:
 
     user_id: str
     name: str | None = None
+
+
+CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("switchboard_caller", default=None)
+"""The caller of the request being served (set by the route decorator for its duration; None in
+reconcilers and event handlers). Read by the composition root only, to tell a user's own first
+request (which may create their profile) from everything else (which never does)."""

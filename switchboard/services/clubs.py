@@ -987,10 +987,6 @@ class ClubsService:
                 await self._work.now(KIND_CLUB, club_id)
                 await self._store.delete(MEMBERSHIPS, user_id, doc["id"])
 
-    async def erase_user(self, user_id: str) -> None:
-        """UserDataOwner (the name before the reaction layer): see `purge_user`."""
-        await self.purge_user(user_id)
-
     # --- reconcilers --------------------------------------------------------------------------
 
     async def reconcile_member(self, key: str) -> None:

@@ -1,7 +1,8 @@
 """What one capability's service offers the others: the hooks the composition root wires.
 
 A capability that stores data about a user (friends, clubs, ...) is a `UserDataOwner`: the
-runtime lists it once, and `DELETE /api/me` erases its data with the rest. One that copies a
+runtime lists it once, and the `erasure` reconciler that follows `DELETE /api/me` purges its data
+with the rest. One that copies a
 user's display name (a friend list, a club roster) is a `ProfileObserver`, told when it changes.
 The identity service never learns which capabilities exist.
 """
@@ -38,10 +39,16 @@ class Profiles(Protocol):
 
 
 class UserDataOwner(Protocol):
-    """A service that keeps data about users and erases it when a user is erased."""
+    """A service that keeps data about users and purges it when a user is erased."""
 
-    async def erase_user(self, user_id: str) -> None:
-        """Remove everything kept about `user_id`; idempotent (an erase may be retried)."""
+    async def purge_user(self, user_id: str) -> None:
+        """Remove everything kept about `user_id`, who is erased (their profile is gone).
+
+        Called by the `erasure` reconciler, in the background, after the erase answered: it may
+        run several times, late, or after a crash, so it is idempotent; raise to be retried.
+        Work that grows with the user's data (thousands of friends or members) fans out into
+        per-key work (`work.now(kind, key)`) rather than looping here.
+        """
         ...
 
 

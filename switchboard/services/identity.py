@@ -5,12 +5,23 @@ Storage: `users/{userId}` holds the profile and the user's communicationUserId; 
 mapping is made race-safe with the store's conditional writes: concurrent first requests of one
 user each create an ACS identity, exactly one wins the profile write, and the losers delete
 the identity and reverse-map entry they made, so one user never ends up with two identities.
+
+Erase (issue 19 §5) is final from its answer on. `DELETE /api/me` records the erasure first
+(`users/{userId}/erasure`, the erasure record, and an `erasure` work item), deletes the ACS
+identity (its tokens die with it) and the profile, and answers: a constant number of store
+operations whatever the user owns. The `erasure` reconciler (`reconcile_erasure`) then asks
+every capability to purge the user (`UserDataOwner.purge_user`) and removes the record when all
+of them succeeded. While the record exists no profile and no ACS identity is created for the
+user by anything (their own requests that would create one get a 409, `ErasureInProgress`,
+with Retry-After, for those seconds); other capabilities never create either: `chat_identity` of a
+user without a profile is NotFound unless it is the request's own caller.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -27,6 +38,7 @@ from switchboard.logs import safe
 from switchboard.ports import (
     Doc,
     DocumentExists,
+    DocumentNotFound,
     DocumentStore,
     IdentityNotFound,
     IdentityProvider,
@@ -37,12 +49,30 @@ from switchboard.ports import (
 from switchboard.services.caller import Caller
 from switchboard.services.hooks import ProfileInfo, ProfileObserver, UserDataOwner
 from switchboard.services.reactions import Work
-from switchboard.services.token_budget import DEFAULT_BUDGET, TokenBudget, TokenLedger
+from switchboard.services.token_budget import (
+    DEFAULT_BUDGET,
+    TokenBudget,
+    TokenLedger,
+)
 
 log = logging.getLogger("switchboard.identity")
 
 USERS = "users"
 IDENTITIES = "identities"
+# `users/erasure:{userId}/erasure`: the erasure record. In a partition of its own: a profile is
+# `users/{u}/{u}`, so no user id, not even "erasure" or "erasure:x", names the same document.
+ERASURE_DOC_ID = "erasure"
+ERASURE = "erasure"  # the work kind
+# How soon a user whose erasure is still running may try again (seconds).
+_ERASING_RETRY_AFTER = 2
+# Clean purge passes before the erasure record goes (see `reconcile_erasure`).
+_ERASURE_PASSES = 2
+
+
+def erasure_pk(user_id: str) -> str:
+    return f"erasure:{user_id}"
+
+
 # How often a request retries the mapping after losing a race; losing twice in a row already
 # means another request of the same user has finished and the next read sees its identity.
 _MAPPING_ATTEMPTS = 3
@@ -75,6 +105,24 @@ class UserDoc(TypedDict):
     _ts: NotRequired[int]
 
 
+class ErasureDoc(TypedDict):
+    """`users/erasure:{userId}/erasure`: the user asked to be erased; the purge is under way.
+
+    Kept until every capability has purged the user; meanwhile nothing creates a profile or an
+    ACS identity for them. Holds only what finishing the erasure needs: the ACS identities to
+    delete (a failed request leaves them to the reconciler).
+    """
+
+    id: str
+    pk: str
+    erasedAt: str
+    communicationUserIds: list[str]
+    # Clean purge passes done so far (absent: none).
+    passes: NotRequired[int]
+    _etag: NotRequired[str]
+    _ts: NotRequired[int]
+
+
 class IdentityDoc(TypedDict):
     """`identities/{communicationUserId}`: the reverse map, which app user an identity is."""
 
@@ -91,7 +139,7 @@ def _stored(doc: Doc) -> UserDoc:
     return cast(UserDoc, doc)
 
 
-def _untyped(doc: UserDoc | IdentityDoc) -> Doc:
+def _untyped(doc: UserDoc | IdentityDoc | ErasureDoc) -> Doc:
     return cast(Doc, doc)
 
 
@@ -180,6 +228,9 @@ class IdentityService:
         # Work kind "identity": a user's ACS identity was mapped (their first token); what
         # seats them (their clubs' chat threads) follows.
         self._work = work
+        # Work kind "erasure": an erase is always followed (a service built without the
+        # runtime's work records it in the same store all the same).
+        self._erasures = work or Work(store)
         self._ledger = TokenLedger(store, token_budget, clock)
         # Kept as given and iterated at use: the runtime hands in sequences built on first use.
         self._user_data_owners = user_data_owners
@@ -235,15 +286,22 @@ class IdentityService:
                 acs_id, issued = await self._map_new_identity(caller, profile, wanted, lifetime)
                 _log_issue(caller.user_id, "acs", wanted, lifetime)
                 return _user_token(acs_id, issued, wanted)
-            except (DocumentExists, PreconditionFailed):
-                # Lost the race to another request of the same user: use what it mapped.
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                # Lost the race to another request of the same user (or to their erase): use
+                # what it left.
                 profile = await self._read_user(caller.user_id)
         raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def _map_new_identity(
         self, caller: Caller, profile: UserDoc | None, scopes: list[str], lifetime: timedelta
     ) -> tuple[str, IssuedToken]:
-        """Create an identity + token and map it to the caller; undo it all if mapping fails."""
+        """Create an identity + token and map it to the caller; undo it all if mapping fails.
+
+        A first mapping (no profile yet) is refused while the user's erasure runs, before any
+        identity is created.
+        """
+        if profile is None:
+            await self._refuse_while_erasing(caller.user_id)
         if self._work is not None:
             async with self._work.following(("identity", caller.user_id)):
                 return await self._map_new_identity_now(caller, profile, scopes, lifetime)
@@ -288,23 +346,33 @@ class IdentityService:
         except Exception:
             log.warning("could not delete an unmapped ACS identity", exc_info=True)
 
-    async def chat_identity(self, user_id: str) -> tuple[str, str]:
+    async def chat_identity(self, user_id: str, *, caller: Caller | None = None) -> tuple[str, str]:
         """(communicationUserId, displayName) of a user the controller puts in a chat thread.
 
         A user who never asked for a token has no ACS identity yet: one is mapped now, under the
         same race-safe rules as a first token (its token is not used). 1 read once mapped.
+        A user without a profile is `errors.NotFound` (erased, or never signed in): no other
+        user's request, and no reconciler, ever creates a profile or an identity for anyone
+        (issue 19 §5). Only `caller`, the request's own caller when it is this user, gets their
+        profile created here (their first request seats them in a chat before it registers them).
         """
         profile = await self._read_user(user_id)
+        if profile is None and caller is not None and caller.user_id == user_id:
+            profile = await self._get_or_create_profile(caller)
         for _ in range(_MAPPING_ATTEMPTS):
-            acs_id = profile.get("communicationUserId") if profile else None
-            if acs_id and profile is not None:
+            if profile is None:
+                raise errors.NotFound("No such user.")
+            acs_id = profile.get("communicationUserId")
+            if acs_id:
                 return acs_id, profile["displayName"]
             try:
                 acs_id, _ = await self._map_new_identity(
                     Caller(user_id), profile, ["chat"], timedelta(minutes=TOKEN_MINUTES_MIN)
                 )
-                return acs_id, profile["displayName"] if profile else user_id
-            except (DocumentExists, PreconditionFailed):
+                return acs_id, profile["displayName"]
+            except (DocumentExists, PreconditionFailed, DocumentNotFound):
+                # Changed meanwhile: mapped by the user's own request, or erased (then the
+                # replace found no profile and the identity made here was deleted again).
                 profile = await self._read_user(user_id)
         raise errors.DependencyUnavailable("store", retry_after=1)
 
@@ -422,38 +490,139 @@ class IdentityService:
         raise errors.DependencyUnavailable("store", retry_after=1)
 
     async def erase(self, caller: Caller) -> None:
-        """Erase the caller: ACS identity deleted (its tokens die), profile and mapping removed.
+        """Erase the caller, final from the answer on (issue 19 §5); O(1) in store operations.
 
-        The other capabilities' data goes first (each `UserDataOwner`, in order), then the ACS
-        identity: while the profile stays, a failed erase can be retried and finishes the job
-        (each step is idempotent). If ACS is down the profile is not removed.
-        The profile is deleted only if unchanged since it was read: a token request that mapped
-        a new identity meanwhile makes the erase go round again and delete that one too.
+        The erasure record and its work go first (`following`): from then on nothing creates a
+        profile or an identity for the user, and a crash anywhere below leaves work that finishes
+        the job. Then the profile goes (other capabilities see the user as gone through
+        `Profiles.get_many`), then the ACS identity (its tokens die with it) and its reverse
+        map. The `erasure` reconciler purges the rest in the background. If ACS is down the
+        caller gets the 503, the user is gone all the same, and the reconciler deletes the
+        identity once ACS answers; a retried DELETE is harmless. Store: 1 read_many, 1 upsert
+        (record) + 2 work writes, 1 delete (profile), 1 delete per ACS identity (reverse map).
         """
         try:
-            await self._erase(caller)
+            user_id = caller.user_id
+            async with self._erasures.following((ERASURE, user_id)):
+                profile, record = await self._read_profile_and_record(user_id)
+                erasure: ErasureDoc = {
+                    "id": ERASURE_DOC_ID,
+                    "pk": erasure_pk(user_id),
+                    "erasedAt": self._clock().isoformat(),
+                    "communicationUserIds": list(record["communicationUserIds"]) if record else [],
+                }
+                await self._erase_profile(user_id, profile, erasure, write=True)
         finally:
             # Forgotten whatever happened: the next request re-checks the store.
             self._known_users.pop(caller.user_id, None)
 
-    async def _erase(self, caller: Caller) -> None:
-        # Owners run even without a profile: their data need not hang off one.
-        for owner in self._user_data_owners:
-            await owner.erase_user(caller.user_id)
+    async def _erase_profile(
+        self, user_id: str, profile: UserDoc | None, record: ErasureDoc, *, write: bool
+    ) -> None:
+        """Delete the profile, then every ACS identity it or the record names, with its reverse
+        map. The record lists an identity before the profile that names it is deleted, so a
+        crash in between leaves it to the reconciler. The profile is deleted under its etag: a
+        token request that mapped a new identity meanwhile makes this go round again."""
         for _ in range(_MAPPING_ATTEMPTS):
-            profile = await self._read_user(caller.user_id)
+            acs_id = profile.get("communicationUserId") if profile else None
+            if acs_id and acs_id not in record["communicationUserIds"]:
+                record["communicationUserIds"].append(acs_id)
+                write = True
+            if write:
+                saved = await self._store.upsert(USERS, _untyped(_strip_record(record)))
+                record["_etag"] = saved["_etag"]
+                write = False
             if profile is None:
-                return
-            acs_id = profile.get("communicationUserId")
-            if acs_id:
-                await self._identities.delete_user(acs_id)
-                await self._store.delete(IDENTITIES, acs_id, acs_id)
+                break
             try:
-                await self._store.delete(USERS, caller.user_id, caller.user_id, profile["_etag"])
-                return
+                await self._store.delete(USERS, user_id, user_id, profile["_etag"])
+                break
             except PreconditionFailed:
-                continue
-        raise errors.DependencyUnavailable("store", retry_after=1)
+                profile = await self._read_user(user_id)
+            except DocumentNotFound:
+                break
+        else:
+            raise errors.DependencyUnavailable("store", retry_after=1)
+        self._known_users.pop(user_id, None)
+        for acs_id in record["communicationUserIds"]:
+            await self._identities.delete_user(acs_id)  # deleting a missing one is no error
+            await self._store.delete(IDENTITIES, acs_id, acs_id)
+
+    async def reconcile_erasure(self, user_id: str) -> None:
+        """The `erasure` reconciler: finish an erasure the record says was asked for.
+
+        Identity's own part first (the ACS identities the record lists, any profile left by a
+        request that failed half-way), then every capability's `purge_user`; each runs even if
+        another failed, and the first failure is raised so the reactor retries the whole pass
+        (every step is idempotent).
+
+        Two clean passes (issue 19 §5: "until a pass finds nothing left"): another user's request
+        that checked the victim just before the erase may still write a copy naming them just
+        after the first pass (seen across two instances on Cosmos). So the first clean pass keeps
+        the record and re-arms the work, due after the grace period (`Work.before`); the second
+        pass, seconds later, removes what raced past the first, then the record. A new erase of
+        the same user meanwhile changed the record's etag and re-armed the work: the record stays
+        for that erase's passes.
+        """
+        raw = await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID)
+        if raw is None:
+            return  # finished by an earlier run
+        record = cast(ErasureDoc, raw)
+        failures: list[Exception] = []
+        try:
+            await self.purge_user(user_id, record)
+        except Exception as exc:
+            failures.append(exc)
+        for owner in self._user_data_owners:
+            try:
+                await owner.purge_user(user_id)
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        # Missed when the user was erased again meanwhile: that erase's passes remove it.
+        with contextlib.suppress(PreconditionFailed, DocumentNotFound):
+            if record.get("passes", 0) < _ERASURE_PASSES - 1:
+                done = _strip_record(record)
+                done["passes"] = record.get("passes", 0) + 1
+                await self._store.replace(USERS, _untyped(done), record["_etag"])
+                await self._erasures.before(ERASURE, user_id)  # the next pass, after the grace
+                return
+            await self._store.delete(USERS, record["pk"], record["id"], record["_etag"])
+        log.info("erasure finished")
+
+    async def purge_user(self, user_id: str, record: ErasureDoc | None = None) -> None:
+        """Identity's own data of an erased user: a profile a failed erase request left (none
+        can have been made since: the record refuses it), the ACS identities the record lists,
+        with their reverse maps (the token budget's record stays until its TTL: see below)."""
+        if record is None:
+            raw = await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID)
+            if raw is None:
+                return  # not being erased: a profile that exists now is a live user's
+            record = cast(ErasureDoc, raw)
+        await self._erase_profile(user_id, await self._read_user(user_id), record, write=False)
+        # The token budget's record stays: erase must not reset the budget (a user looping
+        # erase + sign-in would otherwise spend everyone's ACS allowance). It holds only
+        # timestamps, and its TTL removes it one budget window after its last use.
+
+    async def _read_profile_and_record(
+        self, user_id: str
+    ) -> tuple[UserDoc | None, ErasureDoc | None]:
+        docs = await self._store.read_many(
+            USERS, [(user_id, user_id), (erasure_pk(user_id), ERASURE_DOC_ID)]
+        )
+        profile = next((d for d in docs if d["pk"] == user_id), None)
+        record = next((d for d in docs if d["pk"] == erasure_pk(user_id)), None)
+        return (
+            None if profile is None else _stored(profile),
+            None if record is None else cast(ErasureDoc, record),
+        )
+
+    async def _refuse_while_erasing(self, user_id: str) -> None:
+        """409 (`ErasureInProgress`, with Retry-After) while the user's erasure runs: a profile
+        or identity made now would be purged with the rest, or outlive the purge of its data."""
+        if await self._store.read(USERS, erasure_pk(user_id), ERASURE_DOC_ID) is not None:
+            raise errors.ErasureInProgress(retry_after=_ERASING_RETRY_AFTER)
 
     async def _read_user(self, user_id: str) -> UserDoc | None:
         doc = await self._store.read(USERS, user_id, user_id)
@@ -466,6 +635,7 @@ class IdentityService:
         profile = await self._read_user(caller.user_id)
         if profile is not None:
             return profile
+        await self._refuse_while_erasing(caller.user_id)
         try:
             created = await self._store.create(USERS, _untyped(self._new_profile(caller, None)))
             self._remember(caller.user_id)
@@ -526,6 +696,10 @@ def _log_issue(user_id: str, kind: str, scopes: Sequence[str], lifetime: timedel
 
 def _user_token(acs_id: str, issued: IssuedToken, scopes: list[str]) -> UserToken:
     return UserToken(acs_id, issued.token, issued.expires_on, scopes)
+
+
+def _strip_record(doc: ErasureDoc) -> ErasureDoc:
+    return cast(ErasureDoc, {k: v for k, v in doc.items() if not k.startswith("_")})
 
 
 def _strip_system(doc: UserDoc) -> Doc:

@@ -519,12 +519,6 @@ class MeetingsService:
 
     # --- erase ----------------------------------------------------------------------------------
 
-    async def erase_user(self, user_id: str) -> None:
-        """`UserDataOwner` as identity calls it before the erasure reconciler lands: the purge,
-        its fan-out due after the grace period (identity deletes the profile just after this
-        returns, and the reconcilers must find it gone)."""
-        await self.purge_user(user_id, later=True)
-
     async def purge_user(self, user_id: str, *, later: bool = False) -> None:
         """An erased user's part in meetings (the `erasure` reconciler calls this).
 

@@ -131,6 +131,9 @@ class UserPhoneDoc(TypedDict):
     userId: str
     pending: PendingCode | None
     verifiedKey: str | None
+    # The verified number itself, the user's own data beside its key: erase purges it, and the
+    # dev outbox forgets the messages to it (the profile, which shows it, is gone by then).
+    verifiedNumber: NotRequired[str | None]
     codeSends: list[str]
     inviteSends: list[str]
     messages: list[MessageRef]
@@ -410,7 +413,9 @@ class PhoneService:
         if previous and previous != key:
             await self._release_number(previous, caller.user_id)
         await self._update_user(
-            caller.user_id, user, lambda doc: {**doc, "pending": None, "verifiedKey": key}
+            caller.user_id,
+            user,
+            lambda doc: {**doc, "pending": None, "verifiedKey": key, "verifiedNumber": number},
         )
         log.info("phone number %s verified", mask_number(number))
         return view
@@ -584,7 +589,7 @@ class PhoneService:
 
     # --- erase --------------------------------------------------------------------------------
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """The user's codes, send history and message records go; their number is released; the
         dev outbox (local SMS only) drops the messages they caused and those to their number."""
         user = await self._read_user(user_id)
@@ -605,6 +610,7 @@ class PhoneService:
         messages = await self._store.read_many(PHONE, keys) if keys else []
         profile = await self._store.read(USERS, user["userId"], user["userId"])
         numbers = {user["pending"]["number"] if user["pending"] else None}
+        numbers.add(user.get("verifiedNumber"))
         numbers.add(profile.get("phoneNumber") if profile else None)
         await outbox.forget(
             message_ids=[str(m["messageId"]) for m in messages],

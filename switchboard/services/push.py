@@ -213,7 +213,7 @@ class PushService:
                 continue
         raise errors.DependencyUnavailable("store", retry_after=1)
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         """UserDataOwner: every device of the user removed from the hub, then the document; the
         dev outbox (local hub only) drops the user's part of what it kept."""
         doc = await self._read(user_id)

@@ -25,8 +25,11 @@ def free_port() -> int:
 class DevServerProcess:
     """One devserver process on a data dir; `restart()` keeps the data dir, as a user would."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, argv: list[str] | None = None, **env: str) -> None:
+        """`argv`: the server's command instead of `python -m switchboard.devserver`, to which
+        `--port N` is appended (e.g. a launcher that builds the store for a test server)."""
         self.data_dir = data_dir
+        self.argv = argv or [sys.executable, "-m", "switchboard.devserver"]
         self.env = env
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -42,7 +45,7 @@ class DevServerProcess:
         }
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "switchboard.devserver", "--port", str(self.port)],
+                [*self.argv, "--port", str(self.port)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -68,6 +71,13 @@ class DevServerProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a recycled instance or a crash stops it: no shutdown, no drain."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
             self._proc = None
 
     def restart(self) -> None:

@@ -29,7 +29,7 @@ import sys, uvicorn
 from dataclasses import replace
 import function_app  # composes the app, with its dev code in dev mode
 from switchboard.adapters.cosmos_store import CosmosStore
-from switchboard.devserver import create_app
+from switchboard.dev.devserver import create_app
 from switchboard.runtime import Runtime, set_runtime
 from switchboard.settings import load_settings
 from tests.contract.conftest import TEST_CLIENT_OPTIONS

@@ -32,8 +32,9 @@ async def test_the_profile_is_checked_once_per_process(counting_client: Client) 
     dave = counting_client.login("dave", "Dave")
     spy = spy_of(counting_client.runtime.adapters.store)
     assert (await counting_client.request("GET", "/api/friends", headers=dave)).status == 200
-    # The first request registers the user: one read, one create.
-    assert spy.calls["read"] == 1
+    # The first request registers the user: the profile and the erasure record read (is the
+    # user being erased?), one create.
+    assert spy.calls["read"] == 2
     assert spy.calls["create"] == 1
     spy.calls.clear()
     assert (await counting_client.request("GET", "/api/friends", headers=dave)).status == 200
@@ -45,5 +46,17 @@ async def test_an_erased_user_is_registered_again_by_their_next_request(client: 
     assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
     assert (await client.request("DELETE", "/api/me", headers=erin)).status == 204
     assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
+    # While the erasure's purge runs, her requests create nothing (and say so where they would
+    # create her: her profile, a token)...
+    assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
+    for method, path in (("GET", "/api/me"), ("POST", "/api/token"), ("POST", "/api/token/revoke")):
+        refused = await client.request(method, path, headers=erin)
+        assert refused.status == 409  # a state of her account for seconds, not an outage
+        assert refused.json()["code"] == "erasure_in_progress"
+        assert refused.headers["retry-after"] == "2"
+    assert await client.runtime.adapters.store.read("users", "erin", "erin") is None
+    # ...then her next request signs her in afresh.
+    await client.runtime.reactor.drain()
     assert (await client.request("GET", "/api/friends", headers=erin)).status == 200
     assert await client.runtime.adapters.store.read("users", "erin", "erin") is not None

@@ -156,6 +156,7 @@ async def test_rename_and_erase_reach_friends_lists(client: Client) -> None:
     (item,) = (await client.request("GET", "/api/friends", headers=bob)).json()["items"]
     assert item["displayName"] == "Alice L."
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
     assert (await client.request("GET", "/api/friends", headers=bob)).json()["items"] == []
     assert (await client.request("GET", "/api/friends/alice/call-info", headers=bob)).status == 404
 

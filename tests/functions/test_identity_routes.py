@@ -139,6 +139,7 @@ async def test_erase_then_token_gives_a_new_identity(client: Client) -> None:
     with pytest.raises(TokenIdentityDeleted):
         acs.verify_token(old["token"])
     assert await client.runtime.adapters.store.read("users", "alice", "alice") is None
+    await client.runtime.reactor.drain()
     me = (await client.request("GET", "/api/me", headers=alice)).json()
     assert me["communicationUserId"] is None
     assert me["displayName"] == "Alice"  # back to the token's name: the old profile is gone
@@ -389,6 +390,37 @@ async def test_a_dev_login_token_is_accepted_by_authentication(client: Client) -
     token = resp.json()["accessToken"]
     me = await client.request("GET", "/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status in (200, 404)  # authenticated: not a 401
+
+
+async def test_erase_is_constant_in_store_operations_whatever_the_user_owns(
+    counting_client: Client,
+) -> None:
+    """Issue 19: DELETE /api/me records the erasure and answers; the purge of friendships,
+    clubs, devices, numbers and threads follows in the background, however many there are."""
+    client = counting_client
+    store = spy_of(client.runtime.adapters.store)
+    costs = []
+    for user, friends in (("lonely", 0), ("popular", 12)):
+        me = client.login(user)
+        await client.request("POST", "/api/token", headers=me)
+        for n in range(friends):
+            friend = client.login(f"{user}-friend-{n}")
+            assert (
+                await client.request("PUT", f"/api/friends/{user}", headers=friend)
+            ).status == 200
+            assert (
+                await client.request("PUT", f"/api/friends/{user}-friend-{n}", headers=me)
+            ).status == 200
+        if friends:
+            club = await client.request(
+                "POST", "/api/clubs", headers=me, json_body={"name": "Chess", "visibility": "open"}
+            )
+            assert club.status == 201
+        await client.runtime.reactor.drain()
+        store.calls.clear()
+        assert (await client.request("DELETE", "/api/me", headers=me)).status == 204
+        costs.append(dict(store.calls))
+    assert costs[0] == costs[1] == {"read_many": 1, "upsert": 3, "delete": 2}
 
 
 # --- the token budget over the routes (issue 21 B1) -----------------------------------------

@@ -310,6 +310,7 @@ async def test_erase_removes_phone_records_and_frees_the_number(client: Client) 
     assert await store.read(PHONE, message, "message") is not None
 
     assert (await client.request("DELETE", "/api/me", headers=alice)).status == 204
+    await client.runtime.reactor.drain()
     assert await store.read(PHONE, "alice", "phone") is None
     assert await store.read(PHONE, message, "message") is None
     record = await store.read(PHONE, number_key(ALICE_NUMBER), "number")
@@ -982,6 +983,7 @@ async def test_erase_drops_the_users_messages_from_the_dev_outbox(tmp_path: Path
         before = (await client.request("GET", "/api/dev/outbox")).json()["items"]
         assert len(before) == 5
         assert (await client.request("DELETE", "/api/me", headers=bob)).status == 204
+        await client.runtime.reactor.drain()  # the erasure reconciler purges the outbox
         after = (await client.request("GET", "/api/dev/outbox")).json()["items"]
         assert sorted((i["to"], i["tag"]) for i in after) == [
             (ALICE_NUMBER, "invite"),

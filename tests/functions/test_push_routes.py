@@ -232,19 +232,29 @@ async def test_erase_removes_the_users_devices_from_the_hub(world: World) -> Non
     await world.client.request("GET", "/api/me", headers=bob)
     resp = await world.client.request("DELETE", "/api/me", headers=bob)
     assert resp.status == 204
+    await world.runtime.reactor.drain()
     for name in ("phone", "tablet"):
         assert world.hub.installation(hub_installation_id("bob", name)) is None
     assert await world.runtime.adapters.store.read(DEVICES, "bob", DEVICES_DOC_ID) is None
     assert world.hub.installation(hub_installation_id("alice", "phone")) is not None
 
 
-async def test_erase_keeps_the_devices_when_the_hub_is_down(world: World) -> None:
+async def test_erase_with_the_hub_down_keeps_the_devices_until_the_purge_succeeds(
+    world: World,
+) -> None:
     bob = world.client.login("bob")
     await world.client.request("PUT", "/api/me/devices/phone", headers=bob, json_body=APNS)
-    spy_of(world.runtime.push_sender).fail["delete_installation"] = DependencyUnavailable("push")
+    hub = spy_of(world.runtime.push_sender)
+    hub.fail["delete_installation"] = DependencyUnavailable("push")
     resp = await world.client.request("DELETE", "/api/me", headers=bob)
-    assert resp.status == 503
-    assert list(await world.runtime.push.devices("bob")) == ["phone"]  # a retry finishes it
+    assert resp.status == 204  # the erase is final; the purge follows
+    assert await world.runtime.reactor.run_due() == 1  # it ran, and failed
+    assert list(await world.runtime.push.devices("bob")) == ["phone"]  # kept for the retry
+    assert (await world.runtime.reactor.backlog()).pending == 1
+    hub.fail.clear()
+    await world.runtime.reactor.drain()
+    assert await world.runtime.push.devices("bob") == {}
+    assert world.hub.installation(hub_installation_id("bob", "phone")) is None
 
 
 async def test_dev_outbox_shows_sends(world: World) -> None:
@@ -470,6 +480,7 @@ async def test_erase_drops_the_users_part_of_the_dev_push_outbox(world: World) -
     assert [i["title"] for i in before] == ["Bob started a call", "Dave started a call"]
 
     assert (await world.client.request("DELETE", "/api/me", headers=bob)).status == 204
+    await rt.reactor.drain()  # the erasure reconciler purges the outbox
     after = await world.client.request("GET", "/api/dev/push")
     [kept] = after.json()["items"]
     assert kept["title"] == "Dave started a call"

@@ -44,6 +44,10 @@ PLATFORM_SETTINGS = frozenset(
         "AzureWebJobsStorage__clientId",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        # The Cosmos DB trigger's identity-based connection (blueprints/reactions.py).
+        "COSMOS__accountEndpoint",
+        "COSMOS__credential",
+        "COSMOS__clientId",
         # Read by the Functions Python worker: it carries the host's trace context into the
         # app's OpenTelemetry spans.
         "PYTHON_ENABLE_OPENTELEMETRY",
@@ -263,8 +267,11 @@ def test_no_secure_parameter_exists_but_the_push_credentials() -> None:
 
 
 def _cosmos_containers() -> list[dict[str, Any]]:
-    [loop] = resources_of("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
-    assert loop.loop, "containers are declared from the containers list"
+    [loop] = [
+        res
+        for res in resources_of("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
+        if res.loop
+    ]
     variable = re.search(r"\[for (\w+) in (\w+):", loop.text)
     assert variable, loop.text
     item, source = variable.groups()
@@ -286,6 +293,32 @@ def test_every_container_the_code_uses_is_declared_with_pk() -> None:
 def test_container_ttl_matches_the_code() -> None:
     for container in _cosmos_containers():
         assert container.get("defaultTtl") == CONTAINERS[container["id"]], container["id"]
+
+
+def test_the_work_feed_trigger_has_its_leases_container_and_identity_connection() -> None:
+    """The Cosmos DB trigger (blueprints/reactions.py) reads the `work` container's change feed
+    with the app identity: its leases container exists (partition key /id, as the trigger
+    requires; the app cannot create it), and its connection settings name the same account and
+    the same identity as the app's store client, never a key."""
+    from blueprints import reactions
+
+    assert reactions.WORK_CONTAINER in CONTAINERS
+    leases = [
+        res
+        for res in resources_of("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
+        if not res.loop
+    ]
+    assert [res.body["name"] for res in leases] == [reactions.LEASES_CONTAINER]
+    resource = leases[0].body["properties"]["resource"]
+    assert resource["id"] == reactions.LEASES_CONTAINER
+    assert resource["partitionKey"]["paths"] == ["/id"]
+    assert leases[0].body["parent"] == Expr("database")  # the database the data role covers
+    settings = _app_settings()
+    prefix = reactions.CONNECTION
+    assert settings[f"{prefix}__accountEndpoint"] == settings["COSMOS_ENDPOINT"]
+    assert settings[f"{prefix}__credential"] == "managedidentity"
+    assert settings[f"{prefix}__clientId"] == settings["AZURE_CLIENT_ID"]
+    assert not [name for name in settings if name.startswith(f"{prefix}__") and "key" in name]
 
 
 def test_cosmos_is_serverless_by_default() -> None:

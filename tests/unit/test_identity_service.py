@@ -68,7 +68,8 @@ async def test_first_token_creates_identity_and_later_ones_reuse_it(world: World
 async def test_operation_counts_per_token_request(world: World) -> None:
     # The token budget adds one point read (beside the profile's) and one conditional write.
     await world.service.issue_token(ALICE, None, None)
-    assert world.store_spy.calls == {"read": 2, "create": 3}
+    # A first token: the profile, the erasure record (none: not being erased), the budget.
+    assert world.store_spy.calls == {"read": 3, "create": 3}
     assert world.acs_spy.calls == {"create_user_and_token": 1}
     world.reset_counts()
     await world.service.issue_token(ALICE, None, None)
@@ -188,19 +189,49 @@ async def test_erase_deletes_identity_mapping_and_profile(world: World) -> None:
     # Bob is untouched.
     assert world.fake.token_valid(b.token)
     assert (await world.service.get_profile(BOB)).communication_user_id == b.communication_user_id
-    # The next token request maps a brand-new identity.
+    # Until the erasure's purge is done, nothing maps Alice anew: not her own token request...
+    with pytest.raises(errors.ErasureInProgress):
+        await world.service.issue_token(ALICE, None, None)
+    assert len(world.fake.identities) == 1  # Bob's: no identity was created and discarded
+    await world.service.reconcile_erasure("alice")
+    # One clean pass is not the end: a copy written by a request that raced the erase may land
+    # just after it. The second pass, seconds later, finishes.
+    with pytest.raises(errors.ErasureInProgress):
+        await world.service.issue_token(ALICE, None, None)
+    await world.service.reconcile_erasure("alice")
+    # ...after it, her next token request maps a brand-new identity.
     again = await world.service.issue_token(ALICE, None, None)
     assert again.communication_user_id != a.communication_user_id
 
 
-async def test_erase_with_acs_down_removes_nothing(world: World) -> None:
+async def test_erase_costs_the_same_store_operations_whatever_the_user_owns(
+    world: World,
+) -> None:
+    await world.service.issue_token(ALICE, None, None)
+    world.reset_counts()
+    await world.service.erase(ALICE)
+    # profile + record (1), work before/after (2), record (1), reverse map and profile (2)
+    assert world.store_spy.calls == {"read_many": 1, "upsert": 3, "delete": 2}
+    assert world.acs_spy.calls == {"delete_user": 1}
+
+
+async def test_erase_with_acs_down_is_finished_by_the_reconciler(world: World) -> None:
     a = await world.service.issue_token(ALICE, None, None)
     world.fake.fail["delete_user"] = errors.DependencyUnavailable("acs")
     with pytest.raises(errors.DependencyUnavailable):
         await world.service.erase(ALICE)
-    assert (await world.service.get_profile(ALICE)).communication_user_id == (
-        a.communication_user_id
-    )
+    # Alice is gone all the same, and nothing creates her anew while the reconciler retries.
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    with pytest.raises(errors.ErasureInProgress):
+        await world.service.get_profile(ALICE)
+    with pytest.raises(errors.DependencyUnavailable):
+        await world.service.reconcile_erasure("alice")
+    world.fake.fail.clear()
+    await world.service.reconcile_erasure("alice")
+    await world.service.reconcile_erasure("alice")
+    assert a.communication_user_id in world.fake.deleted
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert await world.sqlite.read("users", "erasure:alice", "erasure") is None
 
 
 async def test_erase_finishes_on_retry_after_store_failure(world: World) -> None:
@@ -297,24 +328,58 @@ async def test_teams_token_refused_by_acs_is_invalid_input(world: World) -> None
     assert caught.value.field == "aadToken"
 
 
-async def test_erase_also_removes_an_identity_mapped_while_it_ran(world: World) -> None:
-    """A token request that maps a new identity in the middle of an erase (its old identity was
-    just deleted) must not leave that new identity behind."""
+async def test_a_token_request_inside_an_erase_is_refused_and_creates_no_identity(
+    world: World,
+) -> None:
+    """A token request that arrives while the erase deletes the ACS identity (the profile is
+    already gone) is refused before it creates anything."""
     first = await world.service.issue_token(ALICE, None, None)
-    interleaved: list[str] = []
+    outcomes: list[str] = []
     real_delete = world.fake.delete_user
 
     async def delete_then_race(acs_id: str) -> None:
         await real_delete(acs_id)
-        if not interleaved:  # the concurrent request: finds its identity gone, maps another
-            interleaved.append((await world.service.issue_token(ALICE, None, None)).token)
+        if not outcomes:
+            try:
+                await world.service.issue_token(ALICE, None, None)
+                outcomes.append("token")
+            except errors.ErasureInProgress:
+                outcomes.append("refused")
 
     world.fake.delete_user = delete_then_race  # type: ignore[method-assign,assignment]
     await world.service.erase(ALICE)
-    assert interleaved
-    assert world.fake.identities == {}  # both the first identity and the racing one are gone
+    assert outcomes == ["refused"]
+    assert world.fake.identities == {}
     assert first.communication_user_id in world.fake.deleted
-    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert world.acs_spy.calls["create_user_and_token"] == 1  # the first token's only
+
+
+async def test_token_requests_racing_an_erase_leave_no_identity_once_it_is_done(
+    world: World,
+) -> None:
+    """Erase and token requests of the same user at once, many times over: whichever wins each
+    step, after the erasure's reconciler nothing of the user is left in ACS or the store."""
+    for round_ in range(10):
+        await world.service.get_profile(ALICE)
+        outcomes = await asyncio.gather(
+            world.service.issue_token(ALICE, None, None),
+            world.service.erase(ALICE),
+            world.service.issue_token(ALICE, None, None),
+            world.service.issue_token(ALICE, None, None),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            assert (
+                outcome is None
+                or not isinstance(outcome, BaseException)
+                or isinstance(outcome, errors.DependencyUnavailable | errors.ErasureInProgress)
+            ), (round_, outcome)
+        await world.service.reconcile_erasure("alice")
+        await world.service.reconcile_erasure("alice")
+        assert await world.sqlite.read("users", "alice", "alice") is None, round_
+        assert await world.sqlite.read("users", "erasure:alice", "erasure") is None
+        assert world.fake.identities == {}, round_
+        assert (await world.sqlite.query("identities", "x")).items == []
 
 
 async def test_remap_survives_a_failed_tidy_of_the_old_reverse_entry(world: World) -> None:
@@ -327,19 +392,19 @@ async def test_remap_survives_a_failed_tidy_of_the_old_reverse_entry(world: Worl
 
 
 class Owner:
-    """A UserDataOwner that records whom it erased, and can be made to fail."""
+    """A UserDataOwner that records whom it purged, and can be made to fail."""
 
     def __init__(self, log: list[str], name: str) -> None:
         self.log, self.name = log, name
         self.fail: Exception | None = None
 
-    async def erase_user(self, user_id: str) -> None:
+    async def purge_user(self, user_id: str) -> None:
         if self.fail is not None:
             raise self.fail
         self.log.append(f"{self.name}:{user_id}")
 
 
-async def test_erase_erases_every_user_data_owner_first_and_retries_after_a_failure(
+async def test_the_erasure_reconciler_purges_every_owner_and_retries_after_a_failure(
     world: World,
 ) -> None:
     log: list[str] = []
@@ -348,20 +413,49 @@ async def test_erase_erases_every_user_data_owner_first_and_retries_after_a_fail
         world.store, world.acs, TokenPolicy(("chat",), 60), user_data_owners=[friends, clubs]
     )
     a = await service.issue_token(ALICE, None, None)
+    await service.erase(ALICE)
+    assert log == []  # the request purges nothing itself: the reconciler does
+    assert a.communication_user_id in world.fake.deleted
     clubs.fail = errors.DependencyUnavailable("store")
     with pytest.raises(errors.DependencyUnavailable):
-        await service.erase(ALICE)
-    # Nothing of the identity is gone while an owner has not finished: a retry can still run.
-    assert await world.sqlite.read("users", "alice", "alice") is not None
-    assert a.communication_user_id not in world.fake.deleted
+        await service.reconcile_erasure("alice")
+    # Every owner ran; the record stays while one has not finished, so a retry runs again.
+    assert log == ["friends:alice"]
+    assert await world.sqlite.read("users", "erasure:alice", "erasure") is not None
     clubs.fail = None
-    await service.erase(ALICE)
+    await service.reconcile_erasure("alice")
     assert log == ["friends:alice", "friends:alice", "clubs:alice"]
-    assert await world.sqlite.read("users", "alice", "alice") is None
-    assert a.communication_user_id in world.fake.deleted
+    # The first clean pass keeps the record for a second one (what raced past the first).
+    assert await world.sqlite.read("users", "erasure:alice", "erasure") is not None
+    await service.reconcile_erasure("alice")
+    assert log[3:] == ["friends:alice", "clubs:alice"]
+    assert await world.sqlite.read("users", "erasure:alice", "erasure") is None
+    await service.reconcile_erasure("alice")  # done: a late duplicate finds nothing to do
+    assert len(log) == 5
     # A user without a profile may still own data elsewhere: the owners are asked anyway.
     await service.erase(BOB)
-    assert log[-2:] == ["friends:bob", "clubs:bob"]
+    await service.reconcile_erasure("bob")
+    await service.reconcile_erasure("bob")
+    assert log[-4:] == ["friends:bob", "clubs:bob", "friends:bob", "clubs:bob"]
+
+
+async def test_the_erasure_work_is_recorded_before_the_profile_goes(world: World) -> None:
+    """Work before change: an erase that crashes after recording leaves work that finishes it."""
+    from switchboard.services.reactions import Reactor, Work
+
+    work = Work(world.store)
+    service = IdentityService(world.store, world.acs, TokenPolicy(("chat",), 60), work=work)
+    a = await world.service.issue_token(ALICE, None, None)  # (no "identity" work to follow)
+    world.store_spy.fail["delete:users"] = store_down()
+    with pytest.raises(errors.DependencyUnavailable):
+        await service.erase(ALICE)
+    world.store_spy.fail.clear()
+    assert await world.sqlite.read("users", "alice", "alice") is not None  # the crash point
+    reactor = Reactor(world.store, {"erasure": service.reconcile_erasure}, work)
+    assert await reactor.drain() == 2  # two clean passes
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert a.communication_user_id in world.fake.deleted
+    assert (await reactor.backlog()).pending == 0
 
 
 async def test_stored_documents_have_exactly_the_keys_their_typeddict_declares(
@@ -394,6 +488,29 @@ async def test_profile_observers_hear_a_saved_display_name(world: World) -> None
     view = await service.update_profile(ALICE, "Alice L.")
     assert heard == [("alice", "Alice L.")]
     assert view.display_name == "Alice L."
+
+
+async def test_chat_identity_never_creates_anyone_but_the_caller_themself(world: World) -> None:
+    """Issue 19 §5: another user's request (seating someone in a chat) never creates a profile
+    or an ACS identity; only the user's own request does, and not while they are being erased."""
+    with pytest.raises(errors.NotFound):
+        await world.service.chat_identity("alice")
+    with pytest.raises(errors.NotFound):
+        await world.service.chat_identity("alice", caller=BOB)
+    assert await world.sqlite.read("users", "alice", "alice") is None
+    assert world.acs_spy.calls == {}
+    acs_id, name = await world.service.chat_identity("alice", caller=ALICE)
+    assert name == "Alice"
+    assert world.fake.identities.keys() == {acs_id}
+    await world.service.erase(ALICE)
+    with pytest.raises(errors.NotFound):
+        await world.service.chat_identity("alice")
+    with pytest.raises(errors.ErasureInProgress):
+        await world.service.chat_identity("alice", caller=ALICE)
+    await world.service.reconcile_erasure("alice")
+    with pytest.raises(errors.NotFound):  # erased for good: only her own sign-in brings her back
+        await world.service.chat_identity("alice")
+    assert world.fake.identities == {}
 
 
 # --- the token budget (TOKEN_BUDGET, issue 21 B1) -------------------------------------------

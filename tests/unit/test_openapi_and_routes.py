@@ -63,6 +63,7 @@ def test_protected_routes_declare_bearer_and_401(document: dict[str, object]) ->
     open_paths = {"/api/health", "/api/openapi.json", "/api/dev/login", "/api/dev/jwks"}
     open_paths.add("/api/dev/outbox")
     open_paths.add("/api/dev/push")
+    open_paths |= {"/api/dev/work", "/api/dev/work/rearm"}
     for path, ops in paths.items():
         for op in ops.values():
             if path in open_paths:

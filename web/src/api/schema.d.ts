@@ -482,7 +482,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and store reachability */
+        /** Liveness, store reachability and the reaction backlog (numbers only) */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -571,6 +571,40 @@ export interface paths {
         get: operations["dev_push_outbox"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/work": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dev only: reaction work that kept failing and was parked */
+        get: operations["dev_parked_work"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/work/rearm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dev only: make every parked reaction work item due again */
+        post: operations["dev_rearm_work"];
         delete?: never;
         options?: never;
         head?: never;
@@ -844,6 +878,8 @@ export interface components {
             identity: string;
             /** Auth */
             auth: string;
+            /** @default null */
+            reactions?: components["schemas"]["ReactionBacklog"] | null;
         };
         /**
          * Invitation
@@ -1059,6 +1095,25 @@ export interface components {
              */
             createdAt: string;
         };
+        /**
+         * ParkedWorkItem
+         * @description A reaction work item that kept failing: its kind, key, attempts, the error's class.
+         */
+        ParkedWorkItem: {
+            /** Kind */
+            kind: string;
+            /** Key */
+            key: string;
+            /** Attempts */
+            attempts: number;
+            /** Lasterror */
+            lastError: string | null;
+        };
+        /** ParkedWorkList */
+        ParkedWorkList: {
+            /** Items */
+            items: components["schemas"]["ParkedWorkItem"][];
+        };
         /** PhoneCodeRequest */
         PhoneCodeRequest: {
             /**
@@ -1140,6 +1195,23 @@ export interface components {
         PushOutbox: {
             /** Items */
             items: components["schemas"]["SentPush"][];
+        };
+        /**
+         * ReactionBacklog
+         * @description The reaction layer's follow-up work, as numbers (work keys name users).
+         */
+        ReactionBacklog: {
+            /** Pending */
+            pending: number;
+            /** Parked */
+            parked: number;
+            /** Oldestageseconds */
+            oldestAgeSeconds: number | null;
+        };
+        /** Rearmed */
+        Rearmed: {
+            /** Rearmed */
+            rearmed: number;
         };
         /** RedeemedInvite */
         RedeemedInvite: {
@@ -1607,6 +1679,15 @@ export interface operations {
             };
             /** @description Method not allowed on this path */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3128,6 +3209,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Body too large (64 KiB) */
             413: {
                 headers: {
@@ -3202,6 +3292,15 @@ export interface operations {
             };
             /** @description Method not allowed on this path */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3370,6 +3469,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Internal error (logged; the answer carries no detail) */
             500: {
                 headers: {
@@ -3486,6 +3594,15 @@ export interface operations {
             };
             /** @description Method not allowed on this path */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4706,6 +4823,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PushOutbox"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_parked_work: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedWorkList"];
+                };
+            };
+            /** @description Not found or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Method not allowed on this path */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Internal error (logged; the answer carries no detail) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dev_rearm_work: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rearmed"];
                 };
             };
             /** @description Not found or not visible to the caller */
