@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.phone")
 
 PHONE = "phone"
-USERS = "users"  # the identity capability's profiles: the verified number, read at erase only
 USER_DOC_ID = "phone"
 NUMBER_DOC_ID = "number"
 MESSAGE_DOC_ID = "message"
@@ -608,10 +607,8 @@ class PhoneService:
     async def _forget_in_outbox(self, outbox: SmsOutbox, user: UserPhoneDoc) -> None:
         keys = [(ref["key"], MESSAGE_DOC_ID) for ref in user["messages"]]
         messages = await self._store.read_many(PHONE, keys) if keys else []
-        profile = await self._store.read(USERS, user["userId"], user["userId"])
         numbers = {user["pending"]["number"] if user["pending"] else None}
         numbers.add(user.get("verifiedNumber"))
-        numbers.add(profile.get("phoneNumber") if profile else None)
         await outbox.forget(
             message_ids=[str(m["messageId"]) for m in messages],
             recipients=sorted(n for n in numbers if isinstance(n, str)),
