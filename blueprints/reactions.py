@@ -25,11 +25,15 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from switchboard import errors
+from switchboard import errors, telemetry
 from switchboard.runtime import get_runtime
+
+if TYPE_CHECKING:  # annotations only
+    from switchboard.services.reactions import Reactor
 
 log = logging.getLogger("switchboard.reactions")
 
@@ -98,4 +102,22 @@ async def sweep(budget_seconds: float = SWEEP_BUDGET_SECONDS) -> int:
         log.warning("work sweep: the store is unavailable; the next sweep tries again")
     if total:
         log.info("work sweep: %d items ran", total)
+    await _observe_backlog(reactor)
     return total
+
+
+_BACKLOG_EVERY_SECONDS = 60.0
+_observed_at = [-_BACKLOG_EVERY_SECONDS]
+
+
+async def _observe_backlog(reactor: Reactor) -> None:
+    """Once a minute, with telemetry on: the backlog's gauges (oldest due item's age, parked
+    items) read for the alerts, so they move even when nobody probes GET /api/health."""
+    now = time.monotonic()
+    if not telemetry.enabled() or now - _observed_at[0] < _BACKLOG_EVERY_SECONDS:
+        return
+    _observed_at[0] = now
+    try:
+        await reactor.backlog()  # sets the gauges
+    except errors.DependencyUnavailable:
+        log.warning("work sweep: the backlog could not be read")

@@ -160,3 +160,25 @@ async def test_dependency_throttling_is_counted_by_dependency(
     await acs.close()
     points = _points(reader)
     assert points[("switchboard.dependency.throttled", (("dependency", "acs"),))] == 1
+
+
+async def test_the_sweep_reads_the_backlog_gauges_with_telemetry_on(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    """In Azure nobody may probe health: the timer sweep reads the backlog once a minute, so the
+    parked and oldest-age gauges the alerts watch still move."""
+    from blueprints import reactions as functions
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    work = Work(store)
+
+    async def broken(key: str) -> None:
+        raise RuntimeError("always")
+
+    reactor = Reactor(store, {"broken": broken}, work, max_attempts=1)
+    await work.after("broken", "b1")
+    await reactor.drain()
+    functions._observed_at[0] = -1e9  # as if the last reading were long ago
+    await functions._observe_backlog(reactor)
+    assert _points(reader)[("switchboard.reactions.parked_now", ())] == 1
+    await store.close()
