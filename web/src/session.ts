@@ -31,6 +31,8 @@ export interface Session {
 
 /** The longest wait on a 429's Retry-After before a token request gives up. */
 const MAX_TOKEN_WAIT_S = 30;
+/** The longest wait for the server to finish erasing a returning user's old account. */
+const MAX_ERASURE_WAIT_S = 30;
 
 /** The app token on every request; one new token and one retry after a 401; SignInExpired
  * (through `onExpired`) when no token can be had. */
@@ -42,8 +44,18 @@ function authorizedFetch(auth: AppAuth, onExpired: (error: SignInExpired) => voi
       return fetch(copy);
     };
     try {
-      const first = await send(await auth.token());
-      if (first.status !== 401) return first;
+      let answer = await send(await auth.token());
+      // Signing in again right after erasing the account: the server finishes the erasure
+      // first (409 erasure_in_progress, a few seconds); wait as told and ask again.
+      for (let waited = 0; answer.status === 409 && waited < MAX_ERASURE_WAIT_S; ) {
+        const problem = await answer.clone().json().catch(() => null);
+        if (problem?.code !== "erasure_in_progress") break;
+        const seconds = Math.min(Number(answer.headers.get("Retry-After")) || 2, 5);
+        await new Promise((done) => setTimeout(done, seconds * 1000));
+        waited += seconds;
+        answer = await send(await auth.token());
+      }
+      if (answer.status !== 401) return answer;
       return await send(await auth.renew());
     } catch (error) {
       if (error instanceof SignInExpired) onExpired(error);
