@@ -20,41 +20,11 @@ export type Member = Schemas["Member"] & { status?: "invited" | "member" | null 
 export type Meeting = Schemas["Meeting"];
 export type Thread = Schemas["ChatThread"];
 /** A club call: a group call id, or (CLUB_CALLS=rooms, docs/club-calls-in-rooms.md) an ACS room id. */
-export type ActiveCall = Schemas["ActiveCall"] & { roomId?: string | null };
-
+export type ActiveCall = Schemas["ActiveCall"];
 /** A pending club invitation (docs/club-invitations.md: GET /api/me/club-invitations). */
-export interface ClubInvitation {
-  clubId: string;
-  name: string;
-  ownerId: string;
-  invitedAt: string;
-}
+export type ClubInvitation = Schemas["ClubInvitation"];
 
-type NoParameters = { query?: never; header?: never; path?: never; cookie?: never };
-
-/** Contract routes (docs/architecture.md) the snapshot may not have yet. Once `make web-api` brings
- * a path into schema.d.ts, the generated declaration replaces the one here (see `Paths`). */
-interface ContractPaths {
-  "/api/me/club-invitations": {
-    parameters: NoParameters;
-    get: {
-      parameters: NoParameters;
-      requestBody?: never;
-      responses: {
-        200: { headers: { [name: string]: unknown }; content: { "application/json": { items: ClubInvitation[] } } };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-}
-
-export type Paths = paths & Omit<ContractPaths, keyof paths>;
+export type Paths = paths;
 export type Api = Client<Paths>;
 
 export class ApiError extends Error {
